@@ -1,0 +1,149 @@
+"""PortraitNet (Zhang et al., 2019): MobileNetV2 encoder + light U-shaped decoder.
+
+Layout follows the paper's figure and the authors' reference implementation: the encoder gives features
+at strides 4, 8, 16 and 32; the decoder has five stages, each a D-block (residual block of
+depthwise-separable convolutions) followed by a 2x depthwise transposed convolution, and adds the encoder
+feature of the same stride before the next D-block. Two heads at full resolution: the mask head and the
+boundary head (training only).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+# ImageNet statistics of the MobileNetV2 family; the exported graph applies them itself so the app feeds
+# plain RGB in [0, 1].
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def conv_bn_relu(inp: int, oup: int, kernel: int, stride: int, groups: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(inp, oup, kernel, stride, kernel // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(oup),
+        nn.ReLU6(inplace=True),
+    )
+
+
+class InvertedResidual(nn.Module):
+    """MobileNetV2 bottleneck: 1x1 expand, 3x3 depthwise, 1x1 linear projection."""
+
+    def __init__(self, inp: int, oup: int, stride: int, expand: int):
+        super().__init__()
+        hidden = inp * expand
+        layers = [] if expand == 1 else [conv_bn_relu(inp, hidden, 1, 1)]
+        layers += [
+            conv_bn_relu(hidden, hidden, 3, stride, groups=hidden),
+            nn.Conv2d(hidden, oup, 1, bias=False),
+            nn.BatchNorm2d(oup),
+        ]
+        self.block = nn.Sequential(*layers)
+        self.use_residual = stride == 1 and inp == oup
+
+    def forward(self, x):
+        out = self.block(x)
+        return x + out if self.use_residual else out
+
+
+def _stage(inp: int, oup: int, repeats: int, stride: int, expand: int = 6) -> nn.Sequential:
+    blocks = [InvertedResidual(inp, oup, stride, expand)]
+    blocks += [InvertedResidual(oup, oup, 1, expand) for _ in range(repeats - 1)]
+    return nn.Sequential(*blocks)
+
+
+class MobileNetV2Encoder(nn.Module):
+    """MobileNetV2, width 1.0, returning the features at strides 4, 8, 16 and 32."""
+
+    channels = (24, 32, 96, 320)
+
+    def __init__(self):
+        super().__init__()
+        self.to_stride4 = nn.Sequential(
+            conv_bn_relu(3, 32, 3, 2),
+            _stage(32, 16, 1, 1, expand=1),
+            _stage(16, 24, 2, 2),
+        )
+        self.to_stride8 = _stage(24, 32, 3, 2)
+        self.to_stride16 = nn.Sequential(_stage(32, 64, 4, 2), _stage(64, 96, 3, 1))
+        self.to_stride32 = nn.Sequential(_stage(96, 160, 3, 2), _stage(160, 320, 1, 1))
+
+    def forward(self, x):
+        f4 = self.to_stride4(x)
+        f8 = self.to_stride8(f4)
+        f16 = self.to_stride16(f8)
+        f32 = self.to_stride32(f16)
+        return f4, f8, f16, f32
+
+
+class DBlock(nn.Module):
+    """The paper's decoder block: two depthwise-separable convolutions with a residual branch."""
+
+    def __init__(self, inp: int, oup: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(inp, inp, 3, 1, 1, groups=inp, bias=False),
+            nn.BatchNorm2d(inp),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(inp, oup, 1, bias=False),
+            nn.BatchNorm2d(oup),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(oup, oup, 3, 1, 1, groups=oup, bias=False),
+            nn.BatchNorm2d(oup),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(oup, oup, 1, bias=False),
+            nn.BatchNorm2d(oup),
+        )
+        self.shortcut = (
+            nn.Identity() if inp == oup else nn.Sequential(nn.Conv2d(inp, oup, 1, bias=False), nn.BatchNorm2d(oup))
+        )
+
+    def forward(self, x):
+        return F.relu(self.body(x) + self.shortcut(x))
+
+
+def upsample2x(channels: int) -> nn.ConvTranspose2d:
+    # Depthwise transposed convolution, as in the reference implementation: learnable yet cheap.
+    return nn.ConvTranspose2d(channels, channels, 4, stride=2, padding=1, groups=channels, bias=False)
+
+
+class PortraitNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = MobileNetV2Encoder()
+        self.dblocks = nn.ModuleList(
+            [DBlock(320, 96), DBlock(96, 32), DBlock(32, 24), DBlock(24, 16), DBlock(16, 8)]
+        )
+        self.upsamplers = nn.ModuleList([upsample2x(c) for c in (96, 32, 24, 16, 8)])
+        self.mask_head = nn.Conv2d(8, 2, 1)
+        self.boundary_head = nn.Conv2d(8, 2, 1)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+
+    def decode(self, image: torch.Tensor) -> torch.Tensor:
+        """image: N x 3 x H x W RGB in [0, 1] (H, W multiples of 32). Returns the full-resolution features."""
+        f4, f8, f16, f32 = self.encoder((image - self.mean) / self.std)
+        skips = (f16, f8, f4, None, None)
+        x = f32
+        for dblock, up, skip in zip(self.dblocks, self.upsamplers, skips):
+            x = up(dblock(x))
+            if skip is not None:
+                x = x + skip
+        return x
+
+    def forward(self, image: torch.Tensor):
+        """Returns (mask logits, boundary logits), each N x 2 x H x W."""
+        features = self.decode(image)
+        return self.mask_head(features), self.boundary_head(features)
+
+
+class PortraitNetForExport(nn.Module):
+    """Inference graph: mask head only, softmax foreground probability N x 1 x H x W."""
+
+    def __init__(self, net: PortraitNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, image):
+        logits = self.net.mask_head(self.net.decode(image))
+        return torch.softmax(logits, dim=1)[:, 1:2]
