@@ -1,0 +1,229 @@
+"""Training samples for PortraitNet, made on the fly from the prepared data/ folder.
+
+Each sample is a pair of views of one image, as the paper trains:
+  view A: deformation augmentation only (flip, rotation, scale, translation);
+  view B: view A plus texture augmentation (brightness, contrast, hue, blur, noise, JPEG).
+The image is either a composite of a person cut-out onto a real background (its alpha is exact ground
+truth) or a real photo with the peer model's pseudo-label. Every image is letterboxed into the square
+model input exactly as the app does, so training sees the same black bars as inference.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+ASPECTS = (4 / 3, 16 / 9, 1.0, 3 / 4)  # width / height of typical webcam and phone frames
+CANVAS_LONG_SIDE = 320
+
+
+def letterbox(image: np.ndarray, size: int, interpolation=cv2.INTER_AREA) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """Scale the long side to `size`, centre, pad with zeros. Returns (canvas, (x, y, w, h) of the content)."""
+    h, w = image.shape[:2]
+    scale = size / max(h, w)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    canvas = np.zeros((size, size) + image.shape[2:], dtype=image.dtype)
+    x, y = (size - nw) // 2, (size - nh) // 2
+    canvas[y : y + nh, x : x + nw] = cv2.resize(image, (nw, nh), interpolation=interpolation)
+    return canvas, (x, y, nw, nh)
+
+
+def boundary_from_mask(mask: np.ndarray, width: int = 4) -> np.ndarray:
+    """Boundary label: pixels within about `width` px of the mask's edge (morphological gradient)."""
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (width + 1, width + 1))
+    return (cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_GRADIENT, kernel) > 0).astype(np.uint8)
+
+
+@dataclass
+class SampleSources:
+    people: list[Path]          # RGBA cut-outs
+    real: list[Path]            # photos with <name>_mask.png beside them
+    backgrounds: list[Path]
+
+    @classmethod
+    def from_folder(cls, root: str | Path, split: str) -> "SampleSources":
+        root = Path(root)
+        real = sorted(p for p in (root / "real" / split).glob("*.jpg"))
+        sources = cls(
+            people=sorted((root / "people" / split).glob("*.png")),
+            real=[p for p in real if p.with_name(p.stem + "_mask.png").exists()],
+            backgrounds=sorted((root / "backgrounds" / split).glob("*.jpg")),
+        )
+        if not sources.people or not sources.backgrounds:
+            raise FileNotFoundError(f"no people or backgrounds under {root} for split {split!r}: run python -m training.prepare_data")
+        return sources
+
+
+class ImageCache:
+    """Decoded images kept in memory: the sets are small and decoding dominates sample time otherwise."""
+
+    def __init__(self):
+        self._images: dict[Path, np.ndarray] = {}
+
+    def get(self, path: Path, flags=cv2.IMREAD_COLOR) -> np.ndarray:
+        if path not in self._images:
+            image = cv2.imread(str(path), flags)
+            if image is None:
+                raise OSError(f"cannot read {path}")
+            if max(image.shape[:2]) > 800:  # nothing downstream needs more than the canvas size
+                s = 800 / max(image.shape[:2])
+                image = cv2.resize(image, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+            self._images[path] = image
+        return self._images[path]
+
+
+def random_canvas_size(rng: np.random.Generator) -> tuple[int, int]:
+    aspect = ASPECTS[rng.integers(len(ASPECTS))]
+    if aspect >= 1:
+        return CANVAS_LONG_SIDE, round(CANVAS_LONG_SIDE / aspect)
+    return round(CANVAS_LONG_SIDE * aspect), CANVAS_LONG_SIDE
+
+
+def cover_resize(image: np.ndarray, width: int, height: int, rng: np.random.Generator) -> np.ndarray:
+    """Scale to cover width x height (aspect kept, a random zoom up to 1.5x) and take a random crop."""
+    h, w = image.shape[:2]
+    scale = max(width / w, height / h) * rng.uniform(1.0, 1.5)
+    resized = cv2.resize(image, (math.ceil(w * scale), math.ceil(h * scale)), interpolation=cv2.INTER_AREA)
+    y = rng.integers(resized.shape[0] - height + 1)
+    x = rng.integers(resized.shape[1] - width + 1)
+    return resized[y : y + height, x : x + width]
+
+
+def composite_person(person_rgba: np.ndarray, background: np.ndarray, rng: np.random.Generator):
+    """Paste a person onto a background in video-call framing. Returns (BGR uint8, alpha float32)."""
+    width, height = random_canvas_size(rng)
+    bg = cover_resize(background, width, height, rng).astype(np.float32)
+    if rng.random() < 0.3:  # webcams often blur the far background
+        bg = cv2.GaussianBlur(bg, (0, 0), rng.uniform(1, 4))
+    ys, xs = np.nonzero(person_rgba[..., 3] > 127)
+    person = person_rgba[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    ph, pw = person.shape[:2]
+    # Person height relative to the frame: close-up selfie to upper body.
+    scale = min(rng.uniform(0.55, 1.15) * height / ph, 0.95 * width / pw)
+    person = cv2.resize(person, (max(1, round(pw * scale)), max(1, round(ph * scale))), interpolation=cv2.INTER_AREA)
+    ph, pw = person.shape[:2]
+    x0 = int(rng.integers(-pw // 4, max(-pw // 4 + 1, width - pw + pw // 4)))
+    # Mostly cut by the bottom edge, as a seated person on a call is.
+    y0 = height - ph + int(rng.integers(0, max(1, ph // 4))) if rng.random() < 0.85 else int(rng.integers(0, max(1, height - ph + 1)))
+    alpha = np.zeros((height, width), np.float32)
+    fg = np.zeros((height, width, 3), np.float32)
+    sx0, sy0 = max(0, -x0), max(0, -y0)
+    dx0, dy0 = max(0, x0), max(0, y0)
+    dx1, dy1 = min(width, x0 + pw), min(height, y0 + ph)
+    if dx1 > dx0 and dy1 > dy0:
+        patch = person[sy0 : sy0 + dy1 - dy0, sx0 : sx0 + dx1 - dx0]
+        alpha[dy0:dy1, dx0:dx1] = patch[..., 3] / 255.0
+        fg[dy0:dy1, dx0:dx1] = patch[..., :3]
+    a = alpha[..., None]
+    image = fg * a + bg * (1 - a)
+    return np.clip(image, 0, 255).astype(np.uint8), alpha
+
+
+def real_photo(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator):
+    """A real photo with its pseudo-label, cropped to a random webcam aspect."""
+    width, height = random_canvas_size(rng)
+    h, w = image.shape[:2]
+    target = width / height
+    if w / h > target:  # too wide: crop width
+        cw, ch = round(h * target), h
+    else:
+        cw, ch = w, round(w / target)
+    x = int(rng.integers(w - cw + 1))
+    y = int(rng.integers(h - ch + 1))
+    crop = image[y : y + ch, x : x + cw]
+    alpha = mask[y : y + ch, x : x + cw].astype(np.float32) / 255.0
+    return cv2.resize(crop, (width, height), interpolation=cv2.INTER_AREA), cv2.resize(alpha, (width, height))
+
+
+def deform(image: np.ndarray, alpha: np.ndarray, rng: np.random.Generator):
+    """The paper's deformation augmentation: flip, rotation, scale and translation, same on image and label."""
+    if rng.random() < 0.5:
+        image, alpha = image[:, ::-1], alpha[:, ::-1]
+    h, w = alpha.shape
+    angle = rng.uniform(-30, 30) if rng.random() < 0.7 else 0.0
+    scale = rng.uniform(0.75, 1.25)
+    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
+    matrix[:, 2] += (rng.uniform(-0.15, 0.15) * w, rng.uniform(-0.1, 0.1) * h)
+    image = cv2.warpAffine(np.ascontiguousarray(image), matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+    alpha = cv2.warpAffine(np.ascontiguousarray(alpha), matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+    return image, alpha
+
+
+def texture(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The paper's texture augmentation: lighting, colour, blur, noise and JPEG artefacts; geometry untouched."""
+    out = image.astype(np.float32)
+    out = out * rng.uniform(0.6, 1.4) + rng.uniform(-40, 40)  # contrast, brightness
+    if rng.random() < 0.5:
+        hsv = cv2.cvtColor(np.clip(out, 0, 255).astype(np.uint8), cv2.COLOR_BGR2HSV)
+        hsv[..., 0] = (hsv[..., 0].astype(np.int16) + int(rng.integers(-10, 11))) % 180
+        hsv[..., 1] = np.clip(hsv[..., 1] * rng.uniform(0.6, 1.4), 0, 255)
+        out = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR).astype(np.float32)
+    if rng.random() < 0.4:
+        k = int(rng.choice([3, 5]))
+        out = cv2.GaussianBlur(out, (k, k), 0)
+    if rng.random() < 0.5:
+        out = out + rng.normal(0, rng.uniform(2, 12), out.shape)
+    out = np.clip(out, 0, 255).astype(np.uint8)
+    if rng.random() < 0.5:
+        ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(25, 90))])
+        out = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    return out
+
+
+def to_tensor(image_bgr: np.ndarray) -> torch.Tensor:
+    """BGR uint8 H x W x 3 -> RGB float 3 x H x W in [0, 1], the model's input convention."""
+    rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
+    return torch.from_numpy(rgb).permute(2, 0, 1).float().div_(255.0)
+
+
+class PortraitPairs(Dataset):
+    """Endless-style dataset: index only seeds the generator, so epochs are just a sample count."""
+
+    def __init__(self, sources: SampleSources, length: int, input_size: int = 224, crop: int | None = None,
+                 real_fraction: float = 0.3, seed: int = 0, augment: bool = True):
+        self.sources = sources
+        self.length = length
+        self.input_size = input_size
+        self.crop = crop
+        self.real_fraction = real_fraction if sources.real else 0.0
+        self.seed = seed
+        self.augment = augment
+        self.cache = ImageCache()
+
+    def __len__(self) -> int:
+        return self.length
+
+    def make_image(self, rng: np.random.Generator):
+        if rng.random() < self.real_fraction:
+            path = self.sources.real[rng.integers(len(self.sources.real))]
+            mask = self.cache.get(path.with_name(path.stem + "_mask.png"), cv2.IMREAD_GRAYSCALE)
+            return real_photo(self.cache.get(path), mask, rng)
+        person = self.cache.get(self.sources.people[rng.integers(len(self.sources.people))], cv2.IMREAD_UNCHANGED)
+        background = self.cache.get(self.sources.backgrounds[rng.integers(len(self.sources.backgrounds))])
+        return composite_person(person, background, rng)
+
+    def __getitem__(self, index: int):
+        rng = np.random.default_rng((self.seed, index))
+        image, alpha = self.make_image(rng)
+        if self.augment:
+            image, alpha = deform(image, alpha, rng)
+        image, _ = letterbox(image, self.input_size)
+        alpha, _ = letterbox(alpha, self.input_size, interpolation=cv2.INTER_LINEAR)
+        if self.crop and self.crop < self.input_size:
+            y, x = rng.integers(self.input_size - self.crop + 1, size=2)
+            image = image[y : y + self.crop, x : x + self.crop]
+            alpha = alpha[y : y + self.crop, x : x + self.crop]
+        mask = (alpha > 0.5).astype(np.uint8)
+        view_b = texture(image, rng) if self.augment else image
+        return {
+            "view_a": to_tensor(image),
+            "view_b": to_tensor(view_b),
+            "mask": torch.from_numpy(mask).long(),
+            "boundary": torch.from_numpy(boundary_from_mask(mask)).long(),
+            "alpha": torch.from_numpy(np.ascontiguousarray(alpha)),
+        }
