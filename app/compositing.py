@@ -1,0 +1,149 @@
+"""Puts the person (frame x alpha) over the chosen background: blur, image, colour, video or none."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from app.capture import SourceError, VideoFileSource
+
+BACKGROUND_MODES = ("none", "blur", "image", "color", "video")
+
+
+class BackgroundError(RuntimeError):
+    """A background could not be loaded; the previous background stays in effect."""
+
+
+def cover_resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Scale so the image covers width x height with its aspect kept, then centre-crop."""
+    src_h, src_w = image.shape[:2]
+    scale = max(width / src_w, height / src_h)
+    scaled_w = max(width, round(src_w * scale))
+    scaled_h = max(height, round(src_h * scale))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    scaled = cv2.resize(image, (scaled_w, scaled_h), interpolation=interpolation)
+    x = (scaled_w - width) // 2
+    y = (scaled_h - height) // 2
+    return np.ascontiguousarray(scaled[y:y + height, x:x + width])
+
+
+class Compositor:
+    def __init__(self) -> None:
+        self.mode = "none"
+        self.mirror = False
+        self.blur_strength = 21.0
+        self.color: tuple[int, int, int] = (0, 0, 0)
+        self.background_path: Path | None = None
+        self._image: np.ndarray | None = None
+        self._image_cache: tuple[tuple[int, int], np.ndarray] | None = None
+        self._video: VideoFileSource | None = None
+
+    # --- background selection -------------------------------------------------------------
+    def set_none(self) -> None:
+        self._close_video()
+        self.mode = "none"
+
+    def set_blur(self, strength: float = 21.0) -> None:
+        """Blur the real background; strength is the Gaussian sigma in pixels at 720p."""
+        self._close_video()
+        self.blur_strength = max(0.0, float(strength))
+        self.mode = "blur"
+
+    def set_color(self, bgr: tuple[int, int, int]) -> None:
+        values = tuple(int(c) for c in bgr)
+        if len(values) != 3 or not all(0 <= c <= 255 for c in values):
+            raise BackgroundError(f"Colour must be three values 0..255, got {bgr!r}")
+        self._close_video()
+        self.color = values
+        self.mode = "color"
+
+    def set_image(self, path: str | os.PathLike) -> None:
+        path = Path(path)
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.is_file() else None
+        if image is None:
+            reason = "not found" if not path.is_file() else "unsupported format or corrupt"
+            raise BackgroundError(f"Cannot load background image {path}: {reason}")
+        self._close_video()
+        self._image = image
+        self._image_cache = None
+        self.background_path = path
+        self.mode = "image"
+
+    def set_video(self, path: str | os.PathLike) -> None:
+        path = Path(path)
+        try:
+            video = VideoFileSource(path, loop=True)
+        except SourceError as exc:
+            raise BackgroundError(f"Cannot load background video: {exc}") from exc
+        self._close_video()
+        self._video = video
+        self.background_path = path
+        self.mode = "video"
+
+    def close(self) -> None:
+        self._close_video()
+
+    def _close_video(self) -> None:
+        if self._video is not None:
+            self._video.close()
+            self._video = None
+
+    # --- compositing ----------------------------------------------------------------------
+    def background_for(self, frame_bgr: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+        """The background layer at the frame's size (the frame itself in mode 'none')."""
+        height, width = frame_bgr.shape[:2]
+        if self.mode == "color":
+            return np.full_like(frame_bgr, self.color)
+        if self.mode == "image":
+            if self._image_cache is None or self._image_cache[0] != (width, height):
+                self._image_cache = ((width, height), cover_resize(self._image, width, height))
+            return self._image_cache[1]
+        if self.mode == "video":
+            try:
+                return cover_resize(self._video.read(), width, height)
+            except SourceError as exc:
+                self._close_video()
+                self.mode = "none"
+                raise BackgroundError(f"Background video stopped: {exc}") from exc
+        if self.mode == "blur":
+            return self._blurred_background(frame_bgr, alpha)
+        return frame_bgr
+
+    def _blurred_background(self, frame_bgr: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+        height, width = frame_bgr.shape[:2]
+        sigma = self.blur_strength * height / 720.0
+        if sigma < 0.5:
+            return frame_bgr
+        # Blur at reduced size: a strong blur loses nothing there and costs a fraction.
+        factor = int(np.clip(sigma / 4.0, 1, 8))
+        small_size = (max(1, width // factor), max(1, height // factor))
+        small = cv2.resize(frame_bgr, small_size, interpolation=cv2.INTER_AREA).astype(np.float32)
+        weight = 1.0 - cv2.resize(alpha, small_size, interpolation=cv2.INTER_AREA)
+        # Normalised blur of the background pixels only, so the person does not bleed a halo
+        # into the blurred background around them.
+        small_sigma = sigma / factor
+        blurred = cv2.GaussianBlur(small * weight[..., None], (0, 0), small_sigma)
+        norm = cv2.GaussianBlur(weight, (0, 0), small_sigma)
+        plain = cv2.GaussianBlur(small, (0, 0), small_sigma)
+        # Where no background is near (norm ~ 0) fall back to the plain blur.
+        trust = np.clip(norm * 20.0, 0.0, 1.0)[..., None]
+        mixed = blurred / np.maximum(norm, 1e-4)[..., None] * trust + plain * (1.0 - trust)
+        mixed = np.clip(mixed, 0, 255).astype(np.uint8)
+        return cv2.resize(mixed, (width, height), interpolation=cv2.INTER_LINEAR)
+
+    def composite(self, frame_bgr: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+        """frame*alpha + background*(1-alpha) as uint8 BGR; mirrored if self.mirror."""
+        if alpha.shape != frame_bgr.shape[:2]:
+            raise ValueError(f"alpha shape {alpha.shape} does not match frame {frame_bgr.shape[:2]}")
+        if self.mirror:
+            frame_bgr = cv2.flip(frame_bgr, 1)
+            alpha = cv2.flip(alpha, 1)
+        if self.mode == "none":
+            return frame_bgr.copy() if not self.mirror else frame_bgr
+        alpha = np.asarray(alpha, np.float32)
+        background = self.background_for(frame_bgr, alpha)
+        # blendLinear divides by the weight sum, so alpha 1 gives the frame and 0 the background
+        # exactly (after rounding).
+        return cv2.blendLinear(frame_bgr, background, alpha, 1.0 - alpha)

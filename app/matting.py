@@ -1,0 +1,116 @@
+"""Turns the model's low-resolution probability mask into a clean, stable alpha matte.
+
+Steps: temporal smoothing (EMA) at model resolution, where it is cheapest; upsampling to a
+working resolution; a threshold/softness curve (smoothstep); edge feathering with a guided
+filter (edges snap to the frame's own edges, e.g. hair) or a Gaussian; upsampling to the frame.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+EDGE_MODES = ("guided", "gaussian")
+
+
+@dataclass
+class MatteSettings:
+    threshold: float = 0.5   # probability that maps to alpha 0.5
+    softness: float = 0.15   # width of the soft band around the threshold (0 = hard cut)
+    feather: float = 4.0     # edge feathering radius, pixels at 720p (scaled for other sizes)
+    smoothing: float = 0.5   # EMA weight of the previous frames' mask (0 = none, <1)
+    edge_mode: str = "guided"
+    work_height: int = 360   # refinement resolution cap; the result is upsampled to the frame
+
+    def clamped(self) -> "MatteSettings":
+        """A copy with every value inside its valid range."""
+        return MatteSettings(
+            threshold=float(np.clip(self.threshold, 0.0, 1.0)),
+            softness=float(np.clip(self.softness, 0.0, 1.0)),
+            feather=float(max(0.0, self.feather)),
+            smoothing=float(np.clip(self.smoothing, 0.0, 0.99)),
+            edge_mode=self.edge_mode if self.edge_mode in EDGE_MODES else "guided",
+            work_height=int(max(16, self.work_height)),
+        )
+
+
+def smoothstep_threshold(prob: np.ndarray, threshold: float, softness: float) -> np.ndarray:
+    """Map probabilities to alpha: 0 below the soft band, 1 above it, smoothstep inside it."""
+    if softness <= 0.0:
+        return (prob >= threshold).astype(np.float32)
+    low = threshold - softness / 2.0
+    t = np.clip((prob - low) * (1.0 / softness), 0.0, 1.0)
+    return (t * t * (3.0 - 2.0 * t)).astype(np.float32, copy=False)
+
+
+def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """He et al.'s guided filter (grey guide), built from box filters.
+
+    cv2.ximgproc.guidedFilter is not in the opencv-python-headless wheel; box filters are.
+    """
+    ksize = (2 * radius + 1, 2 * radius + 1)
+
+    def box(image):
+        return cv2.boxFilter(image, cv2.CV_32F, ksize, borderType=cv2.BORDER_REFLECT)
+
+    mean_i = box(guide)
+    mean_p = box(src)
+    cov_ip = box(guide * src) - mean_i * mean_p
+    var_i = box(guide * guide) - mean_i * mean_i
+    a = cov_ip / (var_i + eps)
+    b = mean_p - a * mean_i
+    return box(a) * guide + box(b)
+
+
+class MatteRefiner:
+    def __init__(self, settings: MatteSettings | None = None) -> None:
+        self.settings = settings or MatteSettings()
+        self._previous: np.ndarray | None = None
+
+    @property
+    def settings(self) -> MatteSettings:
+        return self._settings
+
+    @settings.setter
+    def settings(self, value: MatteSettings) -> None:
+        self._settings = value.clamped()
+
+    def reset(self) -> None:
+        """Forget the temporal state (call on source change or seek)."""
+        self._previous = None
+
+    def _smooth(self, mask: np.ndarray) -> np.ndarray:
+        weight = self._settings.smoothing
+        if self._previous is None or self._previous.shape != mask.shape or weight <= 0.0:
+            self._previous = mask.copy()
+            return mask
+        # previous = weight*previous + (1-weight)*mask, in place to avoid an allocation a frame
+        cv2.addWeighted(self._previous, weight, mask, 1.0 - weight, 0.0, dst=self._previous)
+        return self._previous
+
+    def refine(self, mask_small: np.ndarray, frame_bgr: np.ndarray) -> np.ndarray:
+        """Alpha matte (float32, frame height x width, values in [0,1])."""
+        s = self._settings
+        frame_h, frame_w = frame_bgr.shape[:2]
+        mask = np.clip(np.asarray(mask_small, np.float32), 0.0, 1.0)
+        mask = self._smooth(mask)
+
+        work_h = min(frame_h, s.work_height)
+        work_w = max(1, round(frame_w * work_h / frame_h))
+        prob = cv2.resize(mask, (work_w, work_h), interpolation=cv2.INTER_LINEAR)
+        alpha = smoothstep_threshold(prob, s.threshold, s.softness)
+
+        radius = s.feather * work_h / 720.0
+        if radius >= 0.5:
+            if s.edge_mode == "guided":
+                small = frame_bgr if work_h == frame_h else cv2.resize(
+                    frame_bgr, (work_w, work_h), interpolation=cv2.INTER_AREA)
+                guide = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.float32) * (1.0 / 255.0)
+                alpha = guided_filter(guide, alpha, max(1, round(radius)), eps=1e-3)
+            else:
+                alpha = cv2.GaussianBlur(alpha, (0, 0), sigmaX=radius / 2.0)
+
+        if (work_w, work_h) != (frame_w, frame_h):
+            alpha = cv2.resize(alpha, (frame_w, frame_h), interpolation=cv2.INTER_LINEAR)
+        return np.clip(alpha, 0.0, 1.0, out=alpha)

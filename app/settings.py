@@ -1,0 +1,133 @@
+"""User settings shared by the GUI (persisted through QSettings) and the headless CLI."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.compositing import BACKGROUND_MODES, Compositor
+from app.matting import EDGE_MODES, MatteSettings
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass
+class AppSettings:
+    camera_index: int = 0
+    width: int = 1280
+    height: int = 720
+    fps: int = 30
+    background_mode: str = "blur"            # one of BACKGROUND_MODES
+    background_path: str = ""                # image or video file for those modes
+    background_color: tuple[int, int, int] = (0, 177, 64)  # BGR
+    blur_strength: float = 21.0
+    threshold: float = 0.5
+    softness: float = 0.15
+    feather: float = 4.0
+    smoothing: float = 0.5
+    edge_mode: str = "guided"
+    mirror: bool = True
+    model_path: str = ""                     # empty: the bundled model
+    model_every_n: int = 1
+    threads: int = 0                         # 0: automatic
+    virtual_camera_enabled: bool = False
+    virtual_camera_backend: str = ""         # empty: first that works
+    virtual_camera_device: str = ""          # empty: first free device
+    extra: dict = field(default_factory=dict)  # unknown keys from newer versions, kept verbatim
+
+    # Valid ranges; from_dict clamps into them.
+    _RANGES = {
+        "camera_index": (0, 63), "width": (160, 3840), "height": (120, 2160), "fps": (1, 120),
+        "blur_strength": (0.0, 100.0), "threshold": (0.0, 1.0), "softness": (0.0, 1.0),
+        "feather": (0.0, 50.0), "smoothing": (0.0, 0.95), "model_every_n": (1, 10),
+        "threads": (0, 64),
+    }
+    _CHOICES = {"background_mode": BACKGROUND_MODES, "edge_mode": EDGE_MODES}
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dict(self.extra)
+        data.update({f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"})
+        data["background_color"] = list(self.background_color)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "AppSettings":
+        """Build settings from stored values; missing or invalid entries fall back to defaults.
+
+        QSettings hands back strings on some platforms, so strings are converted too.
+        """
+        settings = cls()
+        if not isinstance(data, dict):
+            return settings
+        known = {f.name: f for f in dataclasses.fields(cls) if f.name != "extra"}
+        for key, raw in data.items():
+            if key not in known:
+                settings.extra[key] = raw
+                continue
+            default = getattr(settings, key)
+            try:
+                value = _coerce(raw, default)
+            except (TypeError, ValueError):
+                continue
+            if key in cls._RANGES:
+                low, high = cls._RANGES[key]
+                value = type(default)(min(max(value, low), high))
+            if key in cls._CHOICES and value not in cls._CHOICES[key]:
+                continue
+            setattr(settings, key, value)
+        return settings
+
+    def matte_settings(self) -> MatteSettings:
+        return MatteSettings(threshold=self.threshold, softness=self.softness, feather=self.feather,
+                             smoothing=self.smoothing, edge_mode=self.edge_mode)
+
+    def apply_background(self, compositor: Compositor) -> None:
+        """Configure the compositor; raises BackgroundError (keeping its previous state) on failure."""
+        compositor.mirror = self.mirror
+        if self.background_mode == "blur":
+            compositor.set_blur(self.blur_strength)
+        elif self.background_mode == "color":
+            compositor.set_color(self.background_color)
+        elif self.background_mode == "image":
+            compositor.set_image(self.background_path)
+        elif self.background_mode == "video":
+            compositor.set_video(self.background_path)
+        else:
+            compositor.set_none()
+
+
+def _coerce(raw: Any, default: Any) -> Any:
+    if isinstance(default, bool):
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, (int, float)):
+            return bool(raw)
+        text = str(raw).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise ValueError(raw)
+    if isinstance(default, int):
+        if isinstance(raw, float) and not raw.is_integer():
+            raise ValueError(raw)
+        return int(float(raw)) if isinstance(raw, str) else int(raw)
+    if isinstance(default, float):
+        value = float(raw)
+        if value != value:  # NaN
+            raise ValueError(raw)
+        return value
+    if isinstance(default, tuple):
+        items = raw.replace(",", " ").split() if isinstance(raw, str) else list(raw)
+        values = tuple(int(float(v)) for v in items)
+        if len(values) != len(default) or not all(0 <= v <= 255 for v in values):
+            raise ValueError(raw)
+        return values
+    if isinstance(default, str):
+        if raw is None:
+            return ""
+        if not isinstance(raw, (str, int, float)):
+            raise TypeError(raw)
+        return str(raw)
+    return raw
