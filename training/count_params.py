@@ -1,0 +1,35 @@
+"""Print PortraitNet's parameter count and FLOPs at 224 x 224 (inference graph and training graph).
+
+    python -m training.count_params
+"""
+from __future__ import annotations
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from training.model import PortraitNet, PortraitNetForExport
+
+
+def count(module: torch.nn.Module, size: int = 224) -> tuple[int, int]:
+    """(parameters, multiply-accumulates) for one size x size image."""
+    params = sum(p.numel() for p in module.parameters())
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        module.eval()(torch.zeros(1, 3, size, size))
+    return params, counter.get_total_flops() // 2  # torch counts a multiply-add as two FLOPs
+
+
+def main() -> int:
+    net = PortraitNet()
+    inference = PortraitNetForExport(net)
+    boundary_params = sum(p.numel() for p in net.boundary_head.parameters())
+    params, macs = count(inference)
+    print(f"PortraitNet (inference graph, mask head): {(params - boundary_params) / 1e6:.3f} M parameters, "
+          f"{macs / 1e9:.3f} GMACs ({2 * macs / 1e9:.3f} GFLOPs) at 224x224")
+    print(f"  encoder {sum(p.numel() for p in net.encoder.parameters()) / 1e6:.3f} M, "
+          f"decoder+heads {(params - boundary_params - sum(p.numel() for p in net.encoder.parameters())) / 1e6:.3f} M; "
+          f"boundary head (training only) {boundary_params} parameters")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
