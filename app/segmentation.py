@@ -6,24 +6,19 @@ content rectangle so later stages never see the padding.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import onnxruntime as ort
 
+from app.resources import resource_root
+
 INPUT_NAME = "image"
 OUTPUT_NAME = "mask"
 
 
-def _resource_root() -> Path:
-    # PyInstaller unpacks bundled data under sys._MEIPASS; from source it is the repo root.
-    bundle = getattr(sys, "_MEIPASS", None)
-    return Path(bundle) if bundle else Path(__file__).resolve().parent.parent
-
-
-DEFAULT_MODEL_PATH = _resource_root() / "models" / "portraitnet.onnx"
+DEFAULT_MODEL_PATH = resource_root() / "models" / "portraitnet.onnx"
 
 _GRAPH_OPTIMIZATION = {
     "disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,

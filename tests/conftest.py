@@ -1,0 +1,97 @@
+"""Shared fixtures: synthetic videos/images made in tmp_path and tiny contract-shaped ONNX models."""
+import os
+
+# Before anything imports Qt: tests run without a display.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+
+def write_video(path, frames, fps=15.0):
+    """Write BGR uint8 frames to path (codec by extension: mp4 -> mp4v, avi -> MJPG)."""
+    path = Path(path)
+    height, width = frames[0].shape[:2]
+    fourcc = "MJPG" if path.suffix.lower() == ".avi" else "mp4v"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (width, height))
+    assert writer.isOpened(), f"test setup: cannot write {path}"
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def count_frames(path):
+    capture = cv2.VideoCapture(str(path))
+    assert capture.isOpened(), f"cannot open {path}"
+    size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    frames = 0
+    while capture.read()[0]:
+        frames += 1
+    capture.release()
+    return frames, size
+
+
+def level_frames(count, width=160, height=120):
+    """Solid grey frames whose level encodes the index (20 + 20*index), easy to identify after lossy coding."""
+    return [np.full((height, width, 3), 20 + 20 * i, np.uint8) for i in range(count)]
+
+
+def person_frames(count, width=160, height=120):
+    """A bright moving disc (the 'person') on a dark background."""
+    frames = []
+    for i in range(count):
+        frame = np.full((height, width, 3), 30, np.uint8)
+        cv2.circle(frame, (width // 2 + i, height // 2), height // 3, (230, 230, 230), -1)
+        frames.append(frame)
+    return frames
+
+
+def make_onnx_model(path, input_name="image", input_shape=("N", 3, 224, 224),
+                    output_shape=("N", 1, 224, 224), op="mean"):
+    """A tiny ONNX model. op='mean': mask = mean of the RGB channels (bright = person), which
+    follows the model contract; op='identity': returns the input unchanged under the name 'mask'."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    inp = helper.make_tensor_value_info(input_name, TensorProto.FLOAT, list(input_shape))
+    out = helper.make_tensor_value_info("mask", TensorProto.FLOAT, list(output_shape))
+    initializers = []
+    if op == "mean":
+        initializers.append(helper.make_tensor("axes", TensorProto.INT64, [1], [1]))
+        nodes = [helper.make_node("ReduceMean", [input_name, "axes"], ["mask"], keepdims=1)]
+    else:
+        nodes = [helper.make_node("Identity", [input_name], ["mask"])]
+    graph = helper.make_graph(nodes, "test_model", [inp], [out], initializer=initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return Path(path)
+
+
+@pytest.fixture(scope="session")
+def mean_model(tmp_path_factory):
+    """Contract-compatible model whose mask is the mean brightness: deterministic and exact."""
+    return make_onnx_model(tmp_path_factory.mktemp("models") / "mean.onnx")
+
+
+@pytest.fixture
+def clip_path(tmp_path):
+    return write_video(tmp_path / "clip.mp4", person_frames(20), fps=15.0)
+
+
+@pytest.fixture
+def background_path(tmp_path):
+    rng = np.random.default_rng(1)
+    path = tmp_path / "background.jpg"
+    cv2.imwrite(str(path), rng.integers(0, 256, (90, 200, 3), dtype=np.uint8))
+    return path

@@ -1,0 +1,143 @@
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from app.capture import (CameraSource, FrameSource, ImageSource, SourceError, VideoFileSource,
+                         list_cameras, open_source)
+from conftest import level_frames, write_video
+
+ABSENT_CAMERA = 63  # V4L2 index with no device on a test machine
+
+
+def level(frame):
+    return float(frame.mean())
+
+
+def test_video_file_reads_every_frame_then_none(tmp_path):
+    path = write_video(tmp_path / "levels.mp4", level_frames(8), fps=12.0)
+    with VideoFileSource(path, loop=False) as source:
+        assert source.size == (160, 120)
+        assert source.fps == pytest.approx(12.0)
+        assert source.frame_count == 8
+        assert source.is_live is False
+        assert "levels.mp4" in source.description
+        levels = []
+        while (frame := source.read()) is not None:
+            assert frame.dtype == np.uint8 and frame.shape == (120, 160, 3)
+            levels.append(level(frame))
+    assert levels == pytest.approx([20 + 20 * i for i in range(8)], abs=6)
+
+
+def test_video_file_loops(tmp_path):
+    path = write_video(tmp_path / "levels.mp4", level_frames(4))
+    with VideoFileSource(path, loop=True) as source:
+        levels = [level(source.read()) for _ in range(10)]
+    assert levels == pytest.approx([20, 40, 60, 80, 20, 40, 60, 80, 20, 40], abs=6)
+
+
+def test_missing_video_raises_naming_file(tmp_path):
+    with pytest.raises(SourceError, match="nothere.mp4"):
+        VideoFileSource(tmp_path / "nothere.mp4")
+
+
+def test_unsupported_file_raises(tmp_path):
+    path = tmp_path / "notes.mp4"
+    path.write_text("this is not a video")
+    with pytest.raises(SourceError, match="notes.mp4"):
+        open_source(str(path))
+
+
+def test_truncated_video_raises(tmp_path):
+    path = write_video(tmp_path / "full.mp4", level_frames(10))
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
+    with pytest.raises(SourceError, match="truncated.mp4"):
+        VideoFileSource(truncated)
+
+
+def test_video_that_vanishes_mid_stream_raises_when_looping(tmp_path):
+    path = write_video(tmp_path / "levels.mp4", level_frames(5))
+    source = VideoFileSource(path, loop=True)
+    source.read()
+    os.remove(path)
+    with pytest.raises(SourceError, match="levels.mp4"):
+        for _ in range(20):
+            source.read()
+    source.close()
+
+
+def test_capture_failing_mid_stream_raises_instead_of_ending(tmp_path):
+    # Noise frames compress badly, so the file is far larger than FFmpeg's read-ahead; cutting
+    # it while open makes decoding fail part-way, which must not look like a normal end.
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (240, 320, 3), dtype=np.uint8) for _ in range(40)]
+    path = write_video(tmp_path / "noise.avi", frames)
+    source = VideoFileSource(path, loop=False)
+    source.read()
+    with open(path, "r+b") as handle:
+        handle.truncate(path.stat().st_size // 4)
+    with pytest.raises(SourceError, match="noise.avi"):
+        for _ in range(40):
+            if source.read() is None:
+                break
+    source.close()
+
+
+def test_closed_video_raises(tmp_path):
+    source = VideoFileSource(write_video(tmp_path / "a.mp4", level_frames(2)))
+    source.close()
+    with pytest.raises(SourceError):
+        source.read()
+
+
+def test_image_source_is_endless_and_returns_independent_copies(tmp_path):
+    image = np.zeros((30, 40, 3), np.uint8)
+    image[:, :20] = (255, 0, 0)
+    path = tmp_path / "still.png"
+    cv2.imwrite(str(path), image)
+    source = ImageSource(path, fps=25)
+    assert source.size == (40, 30) and source.fps == 25 and source.frame_count is None
+    first = source.read()
+    first[:] = 0  # a consumer drawing on its frame
+    for _ in range(5):
+        assert np.array_equal(source.read(), image)
+
+
+def test_image_source_errors(tmp_path):
+    with pytest.raises(SourceError, match="missing.png"):
+        ImageSource(tmp_path / "missing.png")
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with pytest.raises(SourceError, match="corrupt.jpg"):
+        ImageSource(corrupt)
+
+
+def test_nonexistent_camera_index_raises_naming_it():
+    with pytest.raises(SourceError, match=f"Camera {ABSENT_CAMERA}"):
+        CameraSource(ABSENT_CAMERA)
+
+
+def test_open_source_dispatch(tmp_path):
+    video = write_video(tmp_path / "v.mp4", level_frames(3))
+    image = tmp_path / "p.jpg"
+    cv2.imwrite(str(image), np.zeros((10, 10, 3), np.uint8))
+    with open_source(str(video), loop=False, width=5) as source:
+        assert isinstance(source, VideoFileSource) and source.loop is False
+    with open_source(str(image), fps=10, loop=True) as source:
+        assert isinstance(source, ImageSource) and source.fps == 10
+    with pytest.raises(SourceError, match=f"Camera {ABSENT_CAMERA}"):
+        open_source(str(ABSENT_CAMERA))
+    with pytest.raises(SourceError, match=f"Camera {ABSENT_CAMERA}"):
+        open_source(ABSENT_CAMERA, loop=True)
+
+
+def test_frame_source_is_a_base_class():
+    assert issubclass(VideoFileSource, FrameSource) and issubclass(CameraSource, FrameSource)
+
+
+@pytest.mark.skipif(any(name.startswith("video") for name in os.listdir("/dev")) if os.path.isdir("/dev") else True,
+                    reason="machine has video devices")
+def test_list_cameras_is_empty_without_devices():
+    assert list_cameras(max_index=3) == []

@@ -1,0 +1,136 @@
+import cv2
+import numpy as np
+import pytest
+
+from app.compositing import BackgroundError, Compositor, cover_resize
+from conftest import level_frames, write_video
+
+RNG = np.random.default_rng(7)
+FRAME = RNG.integers(0, 256, (90, 160, 3), dtype=np.uint8)
+ONES = np.ones((90, 160), np.float32)
+ZEROS = np.zeros((90, 160), np.float32)
+
+
+@pytest.fixture
+def same_size_background(tmp_path):
+    image = RNG.integers(0, 256, (90, 160, 3), dtype=np.uint8)
+    path = tmp_path / "same.png"  # PNG: lossless, so the file equals the array
+    cv2.imwrite(str(path), image)
+    return path, image
+
+
+def compositors(tmp_path, same_size_background):
+    video = write_video(tmp_path / "bg.mp4", level_frames(3, 160, 90))
+    made = []
+    for configure in (lambda c: c.set_blur(15), lambda c: c.set_color((10, 20, 30)),
+                      lambda c: c.set_image(same_size_background[0]), lambda c: c.set_video(video),
+                      lambda c: c.set_none()):
+        compositor = Compositor()
+        configure(compositor)
+        made.append(compositor)
+    return made
+
+
+def test_full_foreground_alpha_gives_the_frame_exactly(tmp_path, same_size_background):
+    for compositor in compositors(tmp_path, same_size_background):
+        out = compositor.composite(FRAME, ONES)
+        assert out.dtype == np.uint8 and np.array_equal(out, FRAME), compositor.mode
+
+
+def test_full_background_alpha_gives_the_image_exactly(same_size_background):
+    path, image = same_size_background
+    compositor = Compositor()
+    compositor.set_image(path)
+    assert np.array_equal(compositor.composite(FRAME, ZEROS), image)
+
+
+def test_colour_mode_is_exact():
+    compositor = Compositor()
+    compositor.set_color((0, 177, 64))
+    out = compositor.composite(FRAME, ZEROS)
+    assert np.all(out == np.array([0, 177, 64], np.uint8))
+    half = compositor.composite(np.full_like(FRAME, 100), np.full((90, 160), 0.5, np.float32))
+    assert np.abs(half.astype(int) - np.array([50, 138, 82])).max() <= 1
+
+
+@pytest.mark.parametrize("bad", [(0, 0), (0, 0, 256), (-1, 0, 0)])
+def test_invalid_colour_is_rejected(bad):
+    with pytest.raises(BackgroundError):
+        Compositor().set_color(bad)
+
+
+def test_cover_scaling_keeps_aspect_and_centres():
+    background = np.zeros((50, 100, 3), np.uint8)
+    background[15:35, 40:60] = 255  # a 20x20 square in the centre
+    out = cover_resize(background, 200, 200)  # scale x4 to 400x200, crop 100 px each side
+    assert out.shape == (200, 200, 3)
+    ys, xs = np.nonzero(out[..., 0] > 127)
+    height, width = ys.max() - ys.min() + 1, xs.max() - xs.min() + 1
+    assert height == pytest.approx(80, abs=2) and width == pytest.approx(80, abs=2)
+    assert (ys.min() + ys.max()) / 2 == pytest.approx(99.5, abs=1.5)
+    assert (xs.min() + xs.max()) / 2 == pytest.approx(99.5, abs=1.5)
+
+
+def test_cover_scaling_crops_without_scaling_when_height_matches():
+    background = RNG.integers(0, 256, (100, 200, 3), dtype=np.uint8)
+    assert np.array_equal(cover_resize(background, 100, 100), background[:, 50:150])
+
+
+def test_failed_image_keeps_the_last_good_background(tmp_path, same_size_background):
+    path, image = same_size_background
+    compositor = Compositor()
+    compositor.set_image(path)
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    with pytest.raises(BackgroundError, match="corrupt.jpg"):
+        compositor.set_image(corrupt)
+    with pytest.raises(BackgroundError, match="missing.jpg"):
+        compositor.set_image(tmp_path / "missing.jpg")
+    with pytest.raises(BackgroundError, match="missing.mp4"):
+        compositor.set_video(tmp_path / "missing.mp4")
+    assert compositor.mode == "image"
+    assert np.array_equal(compositor.composite(FRAME, ZEROS), image)
+
+
+def test_video_background_loops(tmp_path):
+    compositor = Compositor()
+    compositor.set_video(write_video(tmp_path / "bg.mp4", level_frames(3, 160, 90)))
+    levels = [compositor.composite(FRAME, ZEROS).mean() for _ in range(5)]
+    assert levels == pytest.approx([20, 40, 60, 20, 40], abs=6)
+    compositor.close()
+
+
+def test_blur_changes_only_the_background():
+    compositor = Compositor()
+    compositor.set_blur(20)
+    alpha = ZEROS.copy()
+    alpha[:, :80] = 1.0
+    out = compositor.composite(FRAME, alpha)
+    assert np.array_equal(out[:, :80], FRAME[:, :80])
+    # Blurred noise has far less local contrast than the noise itself.
+    assert np.abs(np.diff(out[:, 90:].astype(int), axis=1)).mean() < \
+        np.abs(np.diff(FRAME[:, 90:].astype(int), axis=1)).mean() / 4
+    compositor.set_blur(0)
+    assert np.array_equal(compositor.composite(FRAME, ZEROS), FRAME)
+
+
+def test_mirror_flips_the_output():
+    compositor = Compositor()
+    compositor.set_color((255, 255, 255))
+    alpha = ZEROS.copy()
+    alpha[:, :40] = 1.0
+    straight = compositor.composite(FRAME, alpha)
+    compositor.mirror = True
+    assert np.array_equal(compositor.composite(FRAME, alpha), straight[:, ::-1])
+    compositor.set_none()
+    assert np.array_equal(compositor.composite(FRAME, alpha), FRAME[:, ::-1])
+
+
+def test_none_mode_passes_the_frame_through():
+    compositor = Compositor()
+    assert np.array_equal(compositor.composite(FRAME, ZEROS), FRAME)
+
+
+def test_alpha_must_match_the_frame():
+    with pytest.raises(ValueError):
+        Compositor().composite(FRAME, np.ones((10, 10), np.float32))

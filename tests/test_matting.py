@@ -1,0 +1,123 @@
+import numpy as np
+import pytest
+
+from app.matting import MatteRefiner, MatteSettings, guided_filter, smoothstep_threshold
+
+FRAME = np.random.default_rng(3).integers(0, 256, (240, 320, 3), dtype=np.uint8)
+
+
+def plain(**overrides):
+    """Settings with every effect off unless asked for, so each test isolates one effect."""
+    values = dict(threshold=0.5, softness=0.0, feather=0.0, smoothing=0.0)
+    values.update(overrides)
+    return MatteSettings(**values)
+
+
+def test_output_shape_dtype_and_range():
+    refiner = MatteRefiner()
+    mask = np.random.default_rng(0).uniform(-0.2, 1.2, (42, 56)).astype(np.float32)
+    alpha = refiner.refine(mask, FRAME)
+    assert alpha.shape == (240, 320) and alpha.dtype == np.float32
+    assert alpha.min() >= 0.0 and alpha.max() <= 1.0
+
+
+def test_large_frame_is_refined_at_reduced_size_and_returned_full_size():
+    frame = np.zeros((1080, 1920, 3), np.uint8)
+    alpha = MatteRefiner(MatteSettings(work_height=270)).refine(np.ones((126, 224), np.float32), frame)
+    assert alpha.shape == (1080, 1920)
+    assert np.allclose(alpha, 1.0)
+
+
+@pytest.mark.parametrize("value, expected", [(0.49, 0.0), (0.51, 1.0), (0.1, 0.0), (0.9, 1.0)])
+def test_hard_threshold(value, expected):
+    alpha = MatteRefiner(plain()).refine(np.full((20, 30), value, np.float32), FRAME)
+    assert np.all(alpha == expected)
+
+
+def test_threshold_moves_the_cut():
+    mask = np.full((20, 30), 0.3, np.float32)
+    assert np.all(MatteRefiner(plain(threshold=0.2)).refine(mask, FRAME) == 1.0)
+    assert np.all(MatteRefiner(plain(threshold=0.4)).refine(mask, FRAME) == 0.0)
+
+
+def test_softness_band_is_a_smoothstep():
+    prob = np.array([0.0, 0.39, 0.4, 0.45, 0.5, 0.55, 0.6, 0.61, 1.0], np.float32)
+    alpha = smoothstep_threshold(prob, threshold=0.5, softness=0.2)
+    assert alpha[0] == 0.0 and alpha[1] == 0.0 and alpha[2] == 0.0
+    assert alpha[4] == pytest.approx(0.5)
+    assert alpha[3] == pytest.approx(0.15625) and alpha[5] == pytest.approx(0.84375)  # 3t^2-2t^3
+    assert alpha[6] == 1.0 and alpha[7] == 1.0 and alpha[8] == 1.0
+    assert np.all(np.diff(alpha) >= 0)
+
+
+def step_mask():
+    mask = np.zeros((60, 80), np.float32)
+    mask[:, 40:] = 1.0
+    return mask
+
+
+@pytest.mark.parametrize("edge_mode", ["guided", "gaussian"])
+def test_feathering_softens_only_the_edge(edge_mode):
+    frame = np.full((240, 320, 3), 128, np.uint8)
+    hard = MatteRefiner(plain()).refine(step_mask(), frame)
+    assert set(np.unique(hard)) == {0.0, 1.0}
+    soft = MatteRefiner(plain(feather=12.0, edge_mode=edge_mode)).refine(step_mask(), frame)
+    edge = soft[:, 150:170]
+    assert np.any((edge > 0.05) & (edge < 0.95))
+    assert np.allclose(soft[:, :100], 0.0, atol=1e-3) and np.allclose(soft[:, 220:], 1.0, atol=1e-3)
+
+
+def test_guided_filter_snaps_the_edge_to_the_frame():
+    # The mask's edge is a few pixels off the frame's real edge; the guided filter pulls it over.
+    guide = np.zeros((100, 100), np.float32)
+    guide[:, 50:] = 1.0
+    src = np.zeros((100, 100), np.float32)
+    src[:, 46:] = 1.0
+    out = guided_filter(guide, src, radius=8, eps=1e-4)
+    steepest = np.argmax(np.diff(out, axis=1), axis=1)
+    assert np.all(steepest == 49)  # the biggest step sits on the frame's edge (49 -> 50)
+    assert np.allclose(out[:, 50:60], 1.0, atol=0.02)
+
+
+def test_guided_filter_keeps_a_constant_source():
+    guide = np.random.default_rng(0).uniform(0, 1, (50, 60)).astype(np.float32)
+    out = guided_filter(guide, np.full((50, 60), 0.7, np.float32), radius=4, eps=1e-3)
+    assert np.allclose(out, 0.7, atol=1e-4)
+
+
+def flicker_outputs(smoothing, frames=30):
+    refiner = MatteRefiner(plain(softness=1.0, smoothing=smoothing))
+    outputs = []
+    for i in range(frames):
+        mask = np.full((20, 30), 0.35 if i % 2 else 0.65, np.float32)
+        outputs.append(float(refiner.refine(mask, FRAME).mean()))
+    return np.array(outputs)
+
+
+def test_temporal_smoothing_damps_flicker():
+    raw_swing = np.abs(np.diff(flicker_outputs(0.0)[10:])).mean()
+    smoothed_swing = np.abs(np.diff(flicker_outputs(0.8)[10:])).mean()
+    assert raw_swing > 0.3
+    assert smoothed_swing < raw_swing / 3
+
+
+def test_smoothing_converges_to_a_steady_mask_and_reset_forgets():
+    refiner = MatteRefiner(plain(smoothing=0.7))
+    refiner.refine(np.zeros((20, 30), np.float32), FRAME)
+    ones = np.ones((20, 30), np.float32)
+    first = refiner.refine(ones, FRAME)
+    assert np.all(first == 0.0)  # 0.3 after one frame: still below the threshold
+    for _ in range(15):
+        last = refiner.refine(ones, FRAME)
+    assert np.all(last == 1.0)
+    refiner.refine(np.zeros((20, 30), np.float32), FRAME)
+    refiner.reset()
+    assert np.all(refiner.refine(ones, FRAME) == 1.0)
+
+
+def test_settings_are_clamped():
+    refiner = MatteRefiner(MatteSettings(threshold=3.0, softness=-1.0, feather=-5.0, smoothing=1.5,
+                                         edge_mode="nope"))
+    s = refiner.settings
+    assert (s.threshold, s.softness, s.feather, s.edge_mode) == (1.0, 0.0, 0.0, "guided")
+    assert s.smoothing < 1.0

@@ -1,0 +1,112 @@
+import numpy as np
+import pytest
+
+from app import segmentation
+from app.segmentation import ModelError, Segmenter
+from conftest import make_onnx_model
+
+
+@pytest.fixture(scope="module")
+def segmenter(tmp_path_factory):
+    return Segmenter(make_onnx_model(tmp_path_factory.mktemp("m") / "mean.onnx"), threads=1)
+
+
+@pytest.mark.parametrize("size, rect", [
+    ((1280, 720), (0, 49, 224, 126)),   # landscape 16:9
+    ((720, 1280), (49, 0, 126, 224)),   # portrait
+    ((300, 300), (0, 0, 224, 224)),     # square fills the input
+    ((640, 480), (0, 28, 224, 168)),    # 4:3
+    ((100, 1), (0, 111, 224, 2)),       # extreme aspect keeps at least the rounded size
+])
+def test_letterbox_geometry(segmenter, size, rect):
+    assert segmenter.letterbox_geometry(*size) == rect
+
+
+def test_preprocess_letterboxes_rgb_into_unit_range(segmenter):
+    frame = np.zeros((720, 1280, 3), np.uint8)
+    frame[:] = (255, 0, 0)  # pure blue in BGR
+    tensor, (x, y, w, h) = segmenter.preprocess(frame)
+    assert tensor.shape == (1, 3, 224, 224) and tensor.dtype == np.float32
+    assert (x, y, w, h) == (0, 49, 224, 126)
+    content = tensor[0, :, y:y + h, x:x + w]
+    assert np.all(content[0] == 0.0) and np.all(content[1] == 0.0)  # R and G
+    assert np.allclose(content[2], 1.0)                               # B, channel 2 in RGB
+    padding = np.concatenate([tensor[0, :, :y], tensor[0, :, y + h:]], axis=1)
+    assert padding.size > 0 and np.all(padding == 0.0)
+
+
+def test_segment_crops_mask_to_content(segmenter):
+    # The mean-brightness model returns 1 for white and 0 for the black padding, so any
+    # padding left in the crop would show up as zeros.
+    white = np.full((720, 1280, 3), 255, np.uint8)
+    mask = segmenter.segment(white)
+    assert mask.shape == (126, 224) and mask.dtype == np.float32
+    assert np.allclose(mask, 1.0)
+
+
+def test_segment_keeps_left_right_alignment(segmenter):
+    frame = np.zeros((480, 640, 3), np.uint8)
+    frame[:, :320] = 255
+    mask = segmenter.segment(frame)
+    assert mask.shape == (168, 224)
+    assert np.allclose(mask[:, :100], 1.0) and np.allclose(mask[:, 124:], 0.0)
+
+
+def test_session_options(tmp_path, mean_model):
+    seg = Segmenter(mean_model, threads=1, graph_optimization="basic")
+    assert seg.threads == 1
+    assert Segmenter(mean_model).threads >= 1
+    with pytest.raises(ValueError):
+        Segmenter(mean_model, graph_optimization="turbo")
+
+
+def test_missing_model_names_file(tmp_path):
+    with pytest.raises(ModelError, match="absent.onnx"):
+        Segmenter(tmp_path / "absent.onnx")
+
+
+def test_truncated_model_names_file(tmp_path, mean_model):
+    truncated = tmp_path / "truncated.onnx"
+    truncated.write_bytes(mean_model.read_bytes()[:60])
+    with pytest.raises(ModelError, match="truncated.onnx"):
+        Segmenter(truncated)
+
+
+def test_garbage_model_names_file(tmp_path):
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"\x00\x01not a protobuf at all" * 20)
+    with pytest.raises(ModelError, match="garbage.onnx"):
+        Segmenter(garbage)
+
+
+def test_wrong_input_shape_model(tmp_path):
+    path = make_onnx_model(tmp_path / "small.onnx", input_shape=("N", 3, 128, 128),
+                           output_shape=("N", 1, 128, 128))
+    with pytest.raises(ModelError, match=r"small.onnx.*input shape"):
+        Segmenter(path)
+
+
+def test_wrong_input_name_model(tmp_path):
+    path = make_onnx_model(tmp_path / "named.onnx", input_name="input")
+    with pytest.raises(ModelError, match=r"named.onnx.*'image'"):
+        Segmenter(path)
+
+
+def test_wrong_output_shape_model(tmp_path):
+    # Identity returns 3 channels where the contract wants one.
+    path = make_onnx_model(tmp_path / "threech.onnx", output_shape=("N", 3, 224, 224), op="identity")
+    with pytest.raises(ModelError, match=r"threech.onnx.*mask shape"):
+        Segmenter(path)
+
+
+def test_default_model_path_points_into_models_folder():
+    assert segmentation.DEFAULT_MODEL_PATH.name == "portraitnet.onnx"
+    assert segmentation.DEFAULT_MODEL_PATH.parent.name == "models"
+
+
+@pytest.mark.skipif(not segmentation.DEFAULT_MODEL_PATH.is_file(), reason="bundled model not present")
+def test_bundled_model_meets_the_interface():
+    # Interface only; accuracy is tested in test_model.py.
+    mask = Segmenter(threads=1).segment(np.zeros((720, 1280, 3), np.uint8))
+    assert mask.shape == (126, 224) and mask.dtype == np.float32
+    assert mask.min() >= 0.0 and mask.max() <= 1.0

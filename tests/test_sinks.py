@@ -1,0 +1,145 @@
+import glob
+import sys
+
+import numpy as np
+import pytest
+import pyvirtualcam
+from pyvirtualcam.util import encode_fourcc
+
+from app.sinks import (LINUX_SETUP_COMMAND, FileSink, ImageFileSink, SinkError, VirtualCameraSink,
+                       VirtualCameraUnavailable, virtual_camera_setup_hint)
+from conftest import count_frames
+
+
+class RecordingBackend:
+    """A pyvirtualcam backend (see pyvirtualcam.camera.Backend) that keeps what it is sent."""
+
+    instances: list = []
+
+    def __init__(self, *, width, height, fps, fourcc, device, **kw):
+        self.width, self.height, self.fps, self.fourcc = width, height, fps, fourcc
+        self._device = device or "Recording Camera"
+        self.frames = []
+        self.closed = 0
+        RecordingBackend.instances.append(self)
+
+    def send(self, frame):
+        self.frames.append(frame.copy())
+
+    def close(self):
+        self.closed += 1
+
+    def device(self):
+        return self._device
+
+    def native_fourcc(self):
+        return self.fourcc
+
+
+class BusyBackend(RecordingBackend):
+    def __init__(self, **kw):
+        raise RuntimeError("device /dev/video9 is busy")
+
+
+class FailingSendBackend(RecordingBackend):
+    def send(self, frame):
+        raise OSError("device unplugged")
+
+
+@pytest.fixture
+def backends(monkeypatch):
+    """Register test backends through pyvirtualcam's own API; undone after the test."""
+    monkeypatch.setattr(pyvirtualcam.camera, "BACKENDS", dict(pyvirtualcam.camera.BACKENDS))
+    RecordingBackend.instances = []
+    pyvirtualcam.register_backend("recording", RecordingBackend)
+    pyvirtualcam.register_backend("busy", BusyBackend)
+    pyvirtualcam.register_backend("failing-send", FailingSendBackend)
+    return pyvirtualcam.camera.BACKENDS
+
+
+def test_setup_hint_per_platform():
+    assert LINUX_SETUP_COMMAND in virtual_camera_setup_hint("linux")
+    assert LINUX_SETUP_COMMAND == ('sudo apt install v4l2loopback-dkms && sudo modprobe v4l2loopback '
+                                   'devices=1 exclusive_caps=1 card_label="PortraitCam"')
+    windows = virtual_camera_setup_hint("win32")
+    mac = virtual_camera_setup_hint("darwin")
+    assert "OBS Studio 26" in windows and "Start Virtual Camera" in windows
+    assert "OBS Studio 30" in mac and "Start Virtual Camera" in mac
+
+
+def test_frames_reach_the_virtual_camera(backends):
+    frames = [np.random.default_rng(i).integers(0, 256, (48, 64, 3), dtype=np.uint8) for i in range(5)]
+    with VirtualCameraSink(64, 48, 30, backend="recording", device="PortraitCam Test") as sink:
+        assert sink.device == "PortraitCam Test"
+        for frame in frames:
+            sink.send(frame)
+        backend = RecordingBackend.instances[-1]
+        assert backend.fourcc == encode_fourcc(pyvirtualcam.PixelFormat.BGR.value)
+        assert (backend.width, backend.height, backend.fps) == (64, 48, 30)
+        assert len(backend.frames) == 5
+        for sent, received in zip(frames, backend.frames):
+            assert np.array_equal(received.reshape(48, 64, 3), sent)
+    assert backend.closed == 1
+
+
+def test_frames_of_another_size_are_fitted(backends):
+    with VirtualCameraSink(64, 48, 30, backend="recording") as sink:
+        sink.send(np.full((96, 128, 3), 77, np.uint8))
+    received = RecordingBackend.instances[-1].frames[0]
+    assert received.size == 64 * 48 * 3 and np.all(received == 77)
+
+
+def test_busy_device_is_reported_with_setup_hint(backends):
+    with pytest.raises(VirtualCameraUnavailable) as info:
+        VirtualCameraSink(64, 48, 30, backend="busy")
+    message = str(info.value)
+    assert "busy" in message and virtual_camera_setup_hint() in message
+    assert "\n" not in message
+
+
+def test_unknown_backend_is_unavailable(backends):
+    with pytest.raises(VirtualCameraUnavailable, match="no-such-backend"):
+        VirtualCameraSink(64, 48, 30, backend="no-such-backend")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or glob.glob("/dev/video*"),
+                    reason="needs a Linux machine without video devices")
+def test_no_loopback_device_is_unavailable_with_linux_command():
+    with pytest.raises(VirtualCameraUnavailable) as info:
+        VirtualCameraSink(64, 48, 30)
+    assert LINUX_SETUP_COMMAND in str(info.value)
+
+
+def test_send_failure_is_a_sink_error(backends):
+    sink = VirtualCameraSink(64, 48, 30, backend="failing-send")
+    with pytest.raises(SinkError, match="unplugged"):
+        sink.send(np.zeros((48, 64, 3), np.uint8))
+    sink.close()
+    with pytest.raises(SinkError):
+        sink.send(np.zeros((48, 64, 3), np.uint8))
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".avi"])
+def test_file_sink_writes_readable_video(tmp_path, suffix):
+    path = tmp_path / "nested" / f"out{suffix}"
+    with FileSink(path, 96, 64, 15) as sink:
+        for i in range(12):
+            sink.send(np.full((64, 96, 3), i * 20, np.uint8))
+    assert sink.frames_written == 12
+    assert count_frames(path) == (12, (96, 64))
+
+
+def test_file_sink_rejects_unknown_format(tmp_path):
+    with pytest.raises(SinkError, match="out.xyz"):
+        FileSink(tmp_path / "out.xyz", 64, 48, 30)
+
+
+def test_image_file_sink_keeps_the_last_frame(tmp_path):
+    import cv2
+
+    path = tmp_path / "still.png"
+    with ImageFileSink(path) as sink:
+        sink.send(np.zeros((10, 12, 3), np.uint8))
+        sink.send(np.full((10, 12, 3), 200, np.uint8))
+    image = cv2.imread(str(path))
+    assert image.shape == (10, 12, 3) and np.all(image == 200)
