@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+
+from app.compositing import BackgroundError, Compositor
+from app.settings import AppSettings
+
+
+def test_round_trip_keeps_every_value():
+    settings = AppSettings(camera_index=2, width=640, height=480, fps=15, background_mode="image",
+                           background_path="/x/beach.jpg", background_color=(1, 2, 3), blur_strength=30,
+                           threshold=0.4, softness=0.2, feather=6, smoothing=0.3, mirror=False,
+                           model_every_n=2, threads=3, virtual_camera_enabled=True,
+                           virtual_camera_backend="obs", virtual_camera_device="OBS Virtual Camera")
+    assert AppSettings.from_dict(settings.to_dict()) == settings
+
+
+def test_missing_keys_take_defaults():
+    assert AppSettings.from_dict({}) == AppSettings()
+    assert AppSettings.from_dict(None) == AppSettings()
+    assert AppSettings.from_dict({"fps": 60}).width == AppSettings().width
+
+
+def test_strings_from_qsettings_are_converted():
+    settings = AppSettings.from_dict({"fps": "60", "mirror": "false", "threshold": "0.25",
+                                      "background_color": "10, 20, 30", "virtual_camera_enabled": "true"})
+    assert settings.fps == 60 and settings.mirror is False and settings.threshold == 0.25
+    assert settings.background_color == (10, 20, 30) and settings.virtual_camera_enabled is True
+
+
+def test_bad_values_fall_back_or_clamp():
+    settings = AppSettings.from_dict({"fps": "fast", "mirror": "maybe", "threshold": 7,
+                                      "background_mode": "hologram", "background_color": [1, 2],
+                                      "smoothing": float("nan"), "width": None, "camera_index": -4,
+                                      "background_path": {"a": 1}})
+    defaults = AppSettings()
+    assert settings.fps == defaults.fps and settings.mirror == defaults.mirror
+    assert settings.threshold == 1.0 and settings.camera_index == 0
+    assert settings.background_mode == defaults.background_mode
+    assert settings.background_color == defaults.background_color
+    assert settings.smoothing == defaults.smoothing and settings.width == defaults.width
+    assert settings.background_path == defaults.background_path
+
+
+def test_unknown_keys_survive_a_round_trip():
+    settings = AppSettings.from_dict({"future_option": 5})
+    assert settings.to_dict()["future_option"] == 5
+
+
+def test_matte_settings_follow_app_settings():
+    matte = AppSettings(threshold=0.3, softness=0.1, feather=2.0, smoothing=0.6).matte_settings()
+    assert (matte.threshold, matte.softness, matte.feather, matte.smoothing) == (0.3, 0.1, 2.0, 0.6)
+
+
+def test_apply_background(tmp_path):
+    compositor = Compositor()
+    AppSettings(background_mode="color", background_color=(5, 6, 7), mirror=True).apply_background(compositor)
+    assert compositor.mode == "color" and compositor.color == (5, 6, 7) and compositor.mirror
+    out = compositor.composite(np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.float32))
+    assert np.all(out == np.array([5, 6, 7], np.uint8))
+    with pytest.raises(BackgroundError):
+        AppSettings(background_mode="image", background_path=str(tmp_path / "gone.jpg")).apply_background(compositor)
+    assert compositor.mode == "color"
