@@ -1,0 +1,137 @@
+"""Evaluate PortraitNet ONNX models beside the peer (MediaPipe selfie segmentation).
+
+    python -m training.evaluate --model models/portraitnet.onnx [--model runs/ablation_no_aux/portraitnet.onnx]
+
+Two held-out sets, never seen in training (their people, photos and backgrounds are in the eval split):
+  composites: eval people pasted onto eval backgrounds, with exact ground truth (the known alpha);
+  real: eval photos, where the only label is the peer's mask, so the score is agreement with the peer.
+Each model runs at its native input size (PortraitNet 224x224 letterboxed through the app's own
+Segmenter, the peer 256x256 through MediaPipe); masks are compared at the image's resolution.
+Metrics: person IoU averaged over images (the paper's "mIoU"), and boundary F-score (tolerance 3 px).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from app.segmentation import Segmenter
+from training.data import SampleSources, composite_person, deform
+
+ROOT = Path(__file__).resolve().parents[1]
+TEACHER_PYTHON = ROOT / ".venv-teacher" / "bin" / "python"
+BOUNDARY_TOLERANCE_PX = 3
+
+
+def build_composite_set(data: Path, out: Path, count: int = 200, seed: int = 2024) -> list[Path]:
+    """Deterministic held-out composites with exact alpha (written once, reused)."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"composite_{i:03d}.jpg" for i in range(count)]
+    if all(p.exists() and p.with_name(p.stem + "_alpha.png").exists() for p in paths):
+        return paths
+    sources = SampleSources.from_folder(data, "eval")
+    for i, path in enumerate(paths):
+        rng = np.random.default_rng((seed, i))
+        person = cv2.imread(str(sources.people[i % len(sources.people)]), cv2.IMREAD_UNCHANGED)
+        background = cv2.imread(str(sources.backgrounds[rng.integers(len(sources.backgrounds))]))
+        image, alpha = deform(*composite_person(person, background, rng), rng)
+        cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        cv2.imwrite(str(path.with_name(path.stem + "_alpha.png")), np.round(alpha * 255).astype(np.uint8))
+    return paths
+
+
+def boundary(mask: np.ndarray) -> np.ndarray:
+    return cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) > 0
+
+
+def boundary_f_score(pred: np.ndarray, gt: np.ndarray, tolerance: int = BOUNDARY_TOLERANCE_PX) -> float:
+    pb, gb = boundary(pred), boundary(gt)
+    if not pb.any() and not gb.any():
+        return 1.0
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * tolerance + 1, 2 * tolerance + 1))
+    precision = (pb & (cv2.dilate(gb.astype(np.uint8), kernel) > 0)).sum() / max(pb.sum(), 1)
+    recall = (gb & (cv2.dilate(pb.astype(np.uint8), kernel) > 0)).sum() / max(gb.sum(), 1)
+    return float(2 * precision * recall / max(precision + recall, 1e-9))
+
+
+def iou(pred: np.ndarray, gt: np.ndarray) -> float:
+    union = (pred | gt).sum()
+    return 1.0 if union == 0 else float((pred & gt).sum() / union)
+
+
+def portraitnet_masks(model: Path, images: list[Path], threads: int) -> tuple[list[np.ndarray], float]:
+    segmenter = Segmenter(model, threads=threads)
+    masks, times = [], []
+    for path in images:
+        frame = cv2.imread(str(path))
+        start = time.perf_counter()
+        small = segmenter.segment(frame)
+        times.append((time.perf_counter() - start) * 1000)
+        masks.append(cv2.resize(small, (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_LINEAR))
+    return masks, float(np.median(times))
+
+
+def peer_masks(images: list[Path], work: Path) -> tuple[list[np.ndarray], float]:
+    """Runs training.peer in the teacher venv: MediaPipe stays out of this environment."""
+    if not TEACHER_PYTHON.exists():
+        raise SystemExit(f"{TEACHER_PYTHON} not found: create the teacher venv (README, 'Training')")
+    work.mkdir(parents=True, exist_ok=True)
+    listing = work / "images.txt"
+    listing.write_text("\n".join(str(p) for p in images))
+    subprocess.run([str(TEACHER_PYTHON), "-m", "training.peer", str(listing), str(work)], check=True, cwd=ROOT)
+    masks = [cv2.imread(str(work / f"{p.stem}.png"), cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255 for p in images]
+    return masks, json.loads((work / "timing.json").read_text())["ms_per_image_median"]
+
+
+def score(masks: list[np.ndarray], truths: list[np.ndarray]) -> dict:
+    preds = [m > 0.5 for m in masks]
+    return {
+        "iou": float(np.mean([iou(p, t) for p, t in zip(preds, truths)])),
+        "boundary_f": float(np.mean([boundary_f_score(p, t) for p, t in zip(preds, truths)])),
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", action="append", type=Path, help="ONNX model(s) to evaluate (repeatable)")
+    parser.add_argument("--data", type=Path, default=ROOT / "data")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", type=Path, default=ROOT / "runs" / "evaluation.json")
+    args = parser.parse_args(argv)
+    models = args.model or [ROOT / "models" / "portraitnet.onnx"]
+
+    composites = build_composite_set(args.data, args.data / "eval_composites")
+    composite_truth = [cv2.imread(str(p.with_name(p.stem + "_alpha.png")), cv2.IMREAD_GRAYSCALE) > 127 for p in composites]
+    real = SampleSources.from_folder(args.data, "eval").real
+
+    peer_composite, peer_ms = peer_masks(composites, args.data / "eval_peer" / "composites")
+    peer_real, _ = peer_masks(real, args.data / "eval_peer" / "real")
+    peer_real_truth = [m > 0.5 for m in peer_real]
+
+    rows = {"MediaPipe selfie (peer, 256x256)": {**score(peer_composite, composite_truth), "real_iou_vs_peer": 1.0, "ms": peer_ms}}
+    for model in models:
+        masks, ms = portraitnet_masks(model, composites, args.threads)
+        real_masks, _ = portraitnet_masks(model, real, args.threads)
+        rows[f"PortraitNet {model.relative_to(ROOT) if model.is_relative_to(ROOT) else model} (224x224)"] = {
+            **score(masks, composite_truth),
+            "real_iou_vs_peer": score(real_masks, peer_real_truth)["iou"],
+            "ms": ms,
+        }
+    header = f"| model | composites IoU | composites boundary F | real frames IoU vs peer | ms/frame (model, {args.threads} threads) |"
+    print(f"held-out: {len(composites)} composites with exact alpha, {len(real)} real photos\n")
+    print(header)
+    print("|---|---|---|---|---|")
+    for name, r in rows.items():
+        print(f"| {name} | {r['iou']:.4f} | {r['boundary_f']:.4f} | {r['real_iou_vs_peer']:.4f} | {r['ms']:.1f} |")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(rows, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
