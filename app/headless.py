@@ -73,12 +73,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model-every-n", type=_positive_int, default=1,
                         help="run the model on every Nth frame and reuse its mask in between")
     defaults = MatteSettings()
-    parser.add_argument("--threshold", type=_unit_float, default=defaults.threshold)
-    parser.add_argument("--softness", type=_unit_float, default=defaults.softness)
+    parser.add_argument("--threshold", type=_unit_float, default=defaults.threshold,
+                        help="person probability that counts as foreground (0..1)")
+    parser.add_argument("--softness", type=_unit_float, default=defaults.softness,
+                        help="width of the soft edge band around the threshold (0 = hard)")
     parser.add_argument("--feather", type=float, default=defaults.feather, help="edge feather, px at 720p")
     parser.add_argument("--smoothing", type=_unit_float, default=defaults.smoothing,
                         help="temporal smoothing 0..1 (higher: steadier, slower to follow)")
-    parser.add_argument("--edge-mode", choices=EDGE_MODES, default=defaults.edge_mode)
+    parser.add_argument("--edge-mode", choices=EDGE_MODES, default=defaults.edge_mode,
+                        help="edge refinement: guided follows the picture's edges, gaussian blurs")
     parser.add_argument("--width", type=_positive_int, default=1280, help="camera capture width")
     parser.add_argument("--height", type=_positive_int, default=720, help="camera capture height")
     parser.add_argument("--fps", type=float, default=30.0, help="camera capture frame rate")
