@@ -6,6 +6,7 @@ the device or file, so the GUI and the CLI can show it to the user unchanged.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 # FFmpeg would print its own multi-line diagnostics for a bad file; SourceError says it once.
@@ -61,6 +62,17 @@ def _frame_size(frame: np.ndarray) -> tuple[int, int]:
     return int(frame.shape[1]), int(frame.shape[0])
 
 
+def _camera_api() -> int:
+    """The native capture API per OS: faster to open than OpenCV's trial of every backend."""
+    if sys.platform.startswith("win"):
+        return cv2.CAP_DSHOW
+    if sys.platform == "darwin":
+        return cv2.CAP_AVFOUNDATION
+    if sys.platform.startswith("linux"):
+        return cv2.CAP_V4L2
+    return cv2.CAP_ANY
+
+
 class CameraSource(FrameSource):
     """A webcam opened by index. Raises SourceError at once when it is absent or busy."""
 
@@ -70,13 +82,17 @@ class CameraSource(FrameSource):
         super().__init__()
         self.index = int(index)
         self.description = f"camera {self.index}"
-        self._capture = cv2.VideoCapture(self.index)
+        self._capture = cv2.VideoCapture(self.index, _camera_api())
         if not self._capture.isOpened():
             self._capture.release()
             raise SourceError(
                 f"Camera {self.index} could not be opened: it is not connected or another "
                 f"application is using it"
             )
+        # MJPG lets USB2 webcams deliver 720p at 30 fps (raw YUYV is often capped near 10 fps);
+        # a one-frame buffer keeps latency low. Drivers ignore what they do not support.
+        self._capture.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"MJPG"))
+        self._capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
         self._capture.set(cv2.CAP_PROP_FRAME_WIDTH, width)
         self._capture.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
         self._capture.set(cv2.CAP_PROP_FPS, fps)
@@ -222,7 +238,7 @@ def list_cameras(max_index: int = 4) -> list[int]:
     """Indices in 0..max_index-1 of cameras that open and deliver a frame."""
     found = []
     for index in range(max_index):
-        capture = cv2.VideoCapture(index)
+        capture = cv2.VideoCapture(index, _camera_api())
         try:
             if capture.isOpened() and capture.read()[0]:
                 found.append(index)
