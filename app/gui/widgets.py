@@ -1,0 +1,184 @@
+"""Small widgets of the main window: preview with overlay, message banner, labelled slider."""
+from __future__ import annotations
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QGuiApplication, QImage, QPixmap
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+
+class PreviewLabel(QLabel):
+    """Shows the latest frame scaled to fit (aspect kept) with an FPS/latency overlay."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._image: QImage | None = None
+        self.setObjectName("preview")
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        # Ignored: the label must not grow to the pixmap's size; it scales the pixmap instead.
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        self.setMinimumSize(320, 180)
+        self.setStyleSheet("#preview { background: #101214; color: #9aa0a6; border-radius: 6px; }")
+        self.setText("Starting…")
+        self.overlay = QLabel(self)
+        self.overlay.setObjectName("previewOverlay")
+        self.overlay.setStyleSheet(
+            "#previewOverlay { background: rgba(0, 0, 0, 150); color: #f1f3f4; padding: 3px 8px;"
+            " border-radius: 4px; font-family: monospace; }")
+        self.overlay.move(10, 10)
+        self.overlay.hide()
+
+    def sizeHint(self) -> QSize:
+        return QSize(800, 450)
+
+    def image(self) -> QImage | None:
+        """The last full-resolution frame shown."""
+        return self._image
+
+    def set_image(self, image: QImage) -> None:
+        self._image = image
+        self._rescale()
+
+    def clear_image(self, text: str) -> None:
+        self._image = None
+        self.clear()
+        self.setText(text)
+        self.overlay.hide()
+
+    def set_overlay_text(self, text: str) -> None:
+        self.overlay.setText(text)
+        self.overlay.adjustSize()
+        self.overlay.show()
+        self.overlay.raise_()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._rescale()
+
+    def _rescale(self) -> None:
+        if self._image is None or self._image.isNull():
+            return
+        scaled = self._image.scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio,
+                                    Qt.TransformationMode.SmoothTransformation)
+        self.setPixmap(QPixmap.fromImage(scaled))
+
+
+class MessageBanner(QFrame):
+    """Stacked messages, one per topic (camera, background, virtual camera …), each dismissable."""
+
+    _STYLES = {
+        "error": ("#fdecea", "#8a1c13", "#f5c2bd"),
+        "warning": ("#fff4e5", "#6b4100", "#f6d7a7"),
+        "info": ("#e8f0fe", "#174ea6", "#c6dafc"),
+    }
+
+    changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._rows: dict[str, tuple[QFrame, QLabel, str]] = {}
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.setSpacing(6)
+        self.hide()
+
+    def show_message(self, key: str, text: str, level: str = "error") -> None:
+        self.clear_message(key)
+        background, foreground, border = self._STYLES.get(level, self._STYLES["error"])
+        row = QFrame(self)
+        row.setObjectName(f"message_{key}")
+        row.setStyleSheet(
+            f"QFrame#message_{key} {{ background: {background}; border: 1px solid {border};"
+            f" border-radius: 6px; }} QLabel {{ color: {foreground}; }}")
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(10, 6, 6, 6)
+        label = QLabel(text, row)
+        label.setWordWrap(True)
+        # Selectable so the user can copy a setup command straight out of the message.
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(label, 1)
+        copy_button = QPushButton("Copy", row)
+        copy_button.setToolTip("Copy this message to the clipboard")
+        copy_button.clicked.connect(lambda: QGuiApplication.clipboard().setText(text))
+        layout.addWidget(copy_button, 0, Qt.AlignmentFlag.AlignTop)
+        close_button = QPushButton("Dismiss", row)
+        close_button.clicked.connect(lambda: self.clear_message(key))
+        layout.addWidget(close_button, 0, Qt.AlignmentFlag.AlignTop)
+        self._layout.addWidget(row)
+        self._rows[key] = (row, label, level)
+        self.show()
+        self.changed.emit()
+
+    def clear_message(self, key: str) -> None:
+        entry = self._rows.pop(key, None)
+        if entry is not None:
+            entry[0].hide()
+            entry[0].deleteLater()
+            self.changed.emit()
+        if not self._rows:
+            self.hide()
+
+    def message(self, key: str) -> str:
+        """Text of the message on topic key ('' if none)."""
+        entry = self._rows.get(key)
+        return entry[1].text() if entry else ""
+
+    def messages(self) -> dict[str, str]:
+        return {key: entry[1].text() for key, entry in self._rows.items()}
+
+
+class LabeledSlider(QWidget):
+    """A horizontal slider over a float range with its name and current value beside it."""
+
+    valueChanged = Signal(float)
+
+    def __init__(self, title: str, minimum: float, maximum: float, step: float,
+                 unit: str = "", decimals: int = 2, tooltip: str = "",
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._minimum, self._step = minimum, step
+        self._unit, self._decimals = unit, decimals
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.title = QLabel(title, self)
+        self.title.setMinimumWidth(110)
+        self.slider = QSlider(Qt.Orientation.Horizontal, self)
+        self.slider.setRange(0, round((maximum - minimum) / step))
+        self.slider.setAccessibleName(title)
+        self.value_label = QLabel(self)
+        self.value_label.setMinimumWidth(56)
+        self.value_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if tooltip:
+            for widget in (self.title, self.slider, self.value_label):
+                widget.setToolTip(tooltip)
+        self.title.setBuddy(self.slider)
+        layout.addWidget(self.title)
+        layout.addWidget(self.slider, 1)
+        layout.addWidget(self.value_label)
+        self.slider.valueChanged.connect(self._on_slider)
+        self._update_label()
+
+    def value(self) -> float:
+        return self._minimum + self.slider.value() * self._step
+
+    def set_value(self, value: float) -> None:
+        """Set without emitting valueChanged (used when restoring settings)."""
+        blocked = self.slider.blockSignals(True)
+        self.slider.setValue(round((value - self._minimum) / self._step))
+        self.slider.blockSignals(blocked)
+        self._update_label()
+
+    def _on_slider(self, _position: int) -> None:
+        self._update_label()
+        self.valueChanged.emit(self.value())
+
+    def _update_label(self) -> None:
+        self.value_label.setText(f"{self.value():.{self._decimals}f}{self._unit}")

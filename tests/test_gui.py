@@ -1,0 +1,297 @@
+"""GUI tests: the real main window, worker threads and ONNX model, offscreen with pytest-qt.
+
+Pixel checks use conftest's mean-brightness model (a contract-shaped ONNX model run by the real
+Segmenter) on clips of a bright disc on a dark ground, so the matte is known exactly: the
+corners are background (alpha 0) and the centre is the "person" (alpha 1).
+"""
+import os
+
+# Before PySide6 is imported anywhere: no display here or in CI.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import shutil  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PySide6.QtCore import QSettings, Qt  # noqa: E402
+from PySide6.QtGui import QColor  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from app.capture import list_cameras  # noqa: E402
+from app.gui.main_window import MainWindow, open_settings_store  # noqa: E402
+from app.gui.worker import LatestSlot, qimage_to_bgr  # noqa: E402
+from app.sinks import virtual_camera_setup_hint  # noqa: E402
+from conftest import person_frames, write_video  # noqa: E402
+
+TIMEOUT_MS = 10_000  # generous: two shared cores, the model and the test runner compete
+GREEN, RED, BLUE = (0, 255, 0), (0, 0, 255), (255, 0, 0)  # BGR
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(tmp_path):
+    """Point QSettings' INI user scope at tmp_path so no test reads or writes the user's settings."""
+    config = tmp_path / "config"
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(config))
+    yield config
+
+
+@pytest.fixture
+def clip(tmp_path):
+    return write_video(tmp_path / "person.mp4", person_frames(20, width=160, height=120), fps=15.0)
+
+
+@pytest.fixture
+def make_window(qtbot, tmp_path, mean_model):
+    """Factory for main windows; closes (and so shuts down the worker threads of) each at the end."""
+    windows = []
+
+    def make(source=None, model_path=mean_model, sample_clip=None, **kwargs):
+        window = MainWindow(source=source, model_path=model_path,
+                            sample_clip=sample_clip or tmp_path / "no_sample_clip.mp4",
+                            backgrounds_dir=kwargs.pop("backgrounds_dir", tmp_path / "no_backgrounds"),
+                            **kwargs)
+        qtbot.addWidget(window)
+        window.resize(1000, 640)
+        window.show()
+        windows.append(window)
+        return window
+
+    yield make
+    for window in windows:
+        window.close()
+
+
+def preview_pixels(window) -> np.ndarray:
+    image = window.preview.image()
+    assert image is not None, "no frame in the preview"
+    return qimage_to_bgr(image)
+
+
+def corner_colour(window) -> np.ndarray:
+    """Mean BGR of the top-left 12x12 pixels, which are background in person_frames."""
+    return preview_pixels(window)[:12, :12].reshape(-1, 3).mean(axis=0)
+
+
+def centre_colour(window) -> np.ndarray:
+    pixels = preview_pixels(window)
+    h, w = pixels.shape[:2]
+    return pixels[h // 2 - 4:h // 2 + 4, w // 2 - 4:w // 2 + 4].reshape(-1, 3).mean(axis=0)
+
+
+def close_to(actual, expected, tolerance=12) -> bool:
+    return bool(np.all(np.abs(np.asarray(actual, float) - np.asarray(expected, float)) <= tolerance))
+
+
+def wait_for_more_frames(qtbot, window, count=3):
+    start = window.frames_shown
+    qtbot.waitUntil(lambda: window.frames_shown >= start + count, timeout=TIMEOUT_MS)
+
+
+# --- preview ---------------------------------------------------------------------------------
+def test_video_source_frames_reach_the_preview_with_real_model(qtbot, make_window, clip):
+    window = make_window(source=str(clip), model_path=None)  # None: the bundled PortraitNet model
+    qtbot.waitUntil(lambda: window.frames_shown >= 5, timeout=TIMEOUT_MS)
+    assert preview_pixels(window).shape == (120, 160, 3)
+    assert window.preview.pixmap() is not None and not window.preview.pixmap().isNull()
+    qtbot.waitUntil(lambda: "portraitnet" in window.model_status.text(), timeout=TIMEOUT_MS)
+    # The overlay and the status line report FPS and every stage's latency.
+    assert "fps" in window.preview.overlay.text()
+    for stage in ("capture", "preprocess", "inference", "matte", "composite"):
+        assert stage in window.stats_label.text()
+    assert window.source_combo.currentText() == "person.mp4"
+    assert window.banner.messages() == {}
+
+
+def test_ui_thread_that_falls_behind_gets_the_latest_frame_not_a_backlog(qtbot, make_window, clip):
+    window = make_window(source=str(clip))
+    qtbot.waitUntil(lambda: window.frames_shown >= 2, timeout=TIMEOUT_MS)
+    pipeline = window.controller.worker.pipeline
+    processed_before = pipeline.frames_processed
+    shown_before = window.frames_shown
+    # Block the UI thread (no event processing) while the worker produces several frames.
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while pipeline.frames_processed < processed_before + 4 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert pipeline.frames_processed >= processed_before + 4
+    QApplication.processEvents()
+    # At most the frame that was waiting plus one finished meanwhile, never the whole backlog.
+    assert window.frames_shown - shown_before <= 2
+    assert window.controller.output_slot.dropped >= 2
+
+
+def test_latest_slot_keeps_only_the_newest_item():
+    slot = LatestSlot()
+    assert slot.put("frame 1") is True       # empty -> full: the consumer must be told
+    assert slot.put("frame 2") is False      # already announced; frame 1 is dropped
+    assert slot.take() == "frame 2"
+    assert slot.take() is None
+    assert slot.dropped == 1
+
+
+# --- backgrounds ----------------------------------------------------------------------------
+def test_colour_background_replaces_background_pixels_only(qtbot, make_window, clip):
+    window = make_window(source=str(clip))
+    window.set_background_color(QColor(0, 255, 0))
+    qtbot.waitUntil(lambda: window.frames_shown > 0 and close_to(corner_colour(window), GREEN),
+                    timeout=TIMEOUT_MS)
+    assert close_to(centre_colour(window), (230, 230, 230), tolerance=25)  # the person stays
+    assert window.settings.background_mode == "color"
+    assert window.settings.background_color == GREEN
+    assert window.background_list.currentItem() is window.color_item
+
+    window.set_background_color(QColor(255, 0, 0))
+    qtbot.waitUntil(lambda: close_to(corner_colour(window), RED), timeout=TIMEOUT_MS)
+
+
+def test_image_and_blur_backgrounds(qtbot, make_window, clip, tmp_path):
+    backgrounds = tmp_path / "backgrounds"
+    backgrounds.mkdir()
+    magenta = backgrounds / "magenta_wall.png"
+    cv2.imwrite(str(magenta), np.full((90, 200, 3), (255, 0, 255), np.uint8))
+    window = make_window(source=str(clip), backgrounds_dir=backgrounds)
+
+    # The shipped-backgrounds list shows the file as a thumbnail; clicking it applies it.
+    items = [window.background_list.item(i) for i in range(window.background_list.count())]
+    labels = [item.text() for item in items]
+    assert labels[:3] == ["None", "Blur", "Colour…"] and "Magenta wall" in labels
+    click_item(qtbot, window, items[labels.index("Magenta wall")])
+    qtbot.waitUntil(lambda: window.frames_shown > 0 and close_to(corner_colour(window), (255, 0, 255)),
+                    timeout=TIMEOUT_MS)
+    assert window.settings.background_mode == "image"
+    assert window.settings.background_path == str(magenta)
+
+    # Blur shows the real (dark) background, blurred, instead of the image.
+    click_item(qtbot, window, items[labels.index("Blur")])
+    qtbot.waitUntil(lambda: close_to(corner_colour(window), (30, 30, 30), tolerance=15),
+                    timeout=TIMEOUT_MS)
+    assert window.settings.background_mode == "blur"
+
+    click_item(qtbot, window, items[labels.index("None")])
+    qtbot.waitUntil(lambda: window.settings.background_mode == "none", timeout=TIMEOUT_MS)
+
+
+def click_item(qtbot, window, item):
+    view = window.background_list
+    view.scrollToItem(item)
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
+                     pos=view.visualItemRect(item).center())
+
+
+def test_corrupt_background_image_shows_error_and_keeps_last_good(qtbot, make_window, clip, tmp_path):
+    window = make_window(source=str(clip))
+    window.set_background_color(QColor(0, 255, 0))
+    qtbot.waitUntil(lambda: window.frames_shown > 0 and close_to(corner_colour(window), GREEN),
+                    timeout=TIMEOUT_MS)
+    corrupt = tmp_path / "holiday.jpg"
+    corrupt.write_bytes(b"\xff\xd8\xff\xe0 this is not really a JPEG" * 10)
+
+    window.choose_background("image", corrupt)
+    qtbot.waitUntil(lambda: "holiday.jpg" in window.banner.message("background"), timeout=TIMEOUT_MS)
+    assert "previous background" in window.banner.message("background")
+    wait_for_more_frames(qtbot, window)
+    assert close_to(corner_colour(window), GREEN)
+    assert window.settings.background_mode == "color"
+    assert window.background_list.currentItem() is window.color_item
+
+    # The next good choice clears the error.
+    window.choose_background("blur")
+    qtbot.waitUntil(lambda: window.banner.message("background") == "", timeout=TIMEOUT_MS)
+
+
+# --- settings -------------------------------------------------------------------------------
+def test_settings_survive_a_restart(qtbot, make_window, clip, isolated_settings):
+    window = make_window(source=str(clip))
+    window.threshold_slider.slider.setValue(70)      # as if dragged: 0.70
+    window.feather_slider.slider.setValue(21)        # 21 steps of 0.5 px: 10.5 px
+    window.blur_slider.slider.setValue(40)
+    window.smoothing_slider.slider.setValue(4)       # 4 steps of 0.05: 0.20
+    qtbot.mouseClick(window.mirror_checkbox, Qt.MouseButton.LeftButton)
+    mirrored = window.mirror_checkbox.isChecked()
+    window.set_background_color(QColor(0, 0, 255))
+    qtbot.waitUntil(lambda: window.settings.background_color == BLUE, timeout=TIMEOUT_MS)
+    expected = (0.70, 10.5, 40.0, 0.20)
+    window.close()
+
+    store = open_settings_store()
+    assert Path(store.fileName()).is_relative_to(isolated_settings)  # never the user's file
+    assert Path(store.fileName()).is_file()
+
+    restarted = make_window(source=str(clip))
+    s = restarted.settings
+    assert (s.threshold, s.feather, s.blur_strength, s.smoothing) == pytest.approx(expected)
+    assert restarted.threshold_slider.value() == pytest.approx(0.70)
+    assert restarted.feather_slider.value() == pytest.approx(10.5)
+    assert restarted.blur_slider.value() == pytest.approx(40)
+    assert restarted.smoothing_slider.value() == pytest.approx(0.20)
+    assert restarted.mirror_checkbox.isChecked() == mirrored and s.mirror == mirrored
+    assert (s.background_mode, s.background_color) == ("color", BLUE)
+    assert restarted.background_list.currentItem() is restarted.color_item
+    # ... and the restored background is in effect, not just shown.
+    qtbot.waitUntil(lambda: restarted.frames_shown > 0 and close_to(corner_colour(restarted), BLUE),
+                    timeout=TIMEOUT_MS)
+
+
+# --- virtual camera -------------------------------------------------------------------------
+def test_virtual_camera_without_device_shows_setup_command_and_preview_keeps_running(
+        qtbot, make_window, clip, tmp_path):
+    window = make_window(source=str(clip))
+    # A device that cannot exist, so the test behaves the same on machines with v4l2loopback.
+    window.settings.virtual_camera_device = str(tmp_path / "no-such-video-device")
+    window.controller.apply_settings(window.settings)
+    qtbot.waitUntil(lambda: window.frames_shown >= 2, timeout=TIMEOUT_MS)
+
+    qtbot.mouseClick(window.virtual_camera_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.banner.message("virtual_camera") != "", timeout=TIMEOUT_MS)
+    assert virtual_camera_setup_hint() in window.banner.message("virtual_camera")
+    assert not window.virtual_camera_button.isChecked()
+    assert window.virtual_camera_button.isEnabled()
+    assert window.virtual_camera_button.text() == "Start virtual camera"
+    assert "Not publishing" in window.virtual_camera_label.text()
+    assert window.settings.virtual_camera_enabled is False
+    wait_for_more_frames(qtbot, window)
+
+
+# --- sources --------------------------------------------------------------------------------
+def test_source_failing_mid_stream_stops_preview_with_message_and_another_can_be_picked(
+        qtbot, make_window, clip, tmp_path):
+    vanishing = tmp_path / "vanishing.mp4"
+    shutil.copy(clip, vanishing)
+    window = make_window(source=str(vanishing))
+    qtbot.waitUntil(lambda: window.frames_shown >= 2, timeout=TIMEOUT_MS)
+    # The file disappears while playing (like a camera being unplugged): the source fails when it
+    # next needs the file, at the end of the current pass.
+    vanishing.unlink()
+    qtbot.waitUntil(lambda: "vanishing.mp4" in window.banner.message("source"), timeout=TIMEOUT_MS)
+    assert window.preview.image() is None
+    assert "pick a source" in window.preview.text()
+    assert window.source_combo.currentIndex() == -1
+    shown = window.frames_shown
+    assert window.controller.worker._capture is None  # stopped, not retrying in the background
+
+    window.open_source(str(clip))
+    qtbot.waitUntil(lambda: window.frames_shown >= shown + 3, timeout=TIMEOUT_MS)
+    assert window.banner.message("source") == ""
+    assert window.source_combo.currentText() == "person.mp4"
+
+
+def test_unopenable_source_shows_error_and_keeps_the_current_one(qtbot, make_window, clip, tmp_path):
+    window = make_window(source=str(clip))
+    qtbot.waitUntil(lambda: window.frames_shown >= 2, timeout=TIMEOUT_MS)
+    window.open_source(str(tmp_path / "missing.mp4"))
+    qtbot.waitUntil(lambda: "missing.mp4" in window.banner.message("source"), timeout=TIMEOUT_MS)
+    wait_for_more_frames(qtbot, window)
+    assert window.source_combo.currentText() == "person.mp4"
+
+
+def test_missing_webcam_falls_back_to_sample_clip(qtbot, make_window, clip):
+    if list_cameras():
+        pytest.skip("a real webcam is connected; the fallback only applies without one")
+    window = make_window(source=None, sample_clip=clip)
+    qtbot.waitUntil(lambda: "No webcam" in window.banner.message("source"), timeout=TIMEOUT_MS)
+    assert "sample clip" in window.banner.message("source")
+    qtbot.waitUntil(lambda: window.frames_shown >= 3, timeout=TIMEOUT_MS)
+    assert window.source_combo.currentText() == "Sample clip"
