@@ -24,7 +24,7 @@ from training.model import PortraitNet
 DEFAULTS = {
     "name": "main",
     "data": "data",
-    "iterations": 3000,
+    "iterations": 1500,
     "batch_size": 12,
     "crop": 160,                 # random crops of the 224 letterboxed input: same pixel scale, less compute
     "lr": 2e-3,
@@ -66,10 +66,13 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", help="JSON file overriding the defaults in training/train.py")
     parser.add_argument("--iterations", type=int, help="override the config's iteration count")
+    parser.add_argument("--data", help="override the config's data folder (the output of training.prepare_data)")
     args = parser.parse_args(argv)
     config = load_config(args.config)
     if args.iterations:
         config["iterations"] = args.iterations
+    if args.data:
+        config["data"] = args.data
 
     torch.manual_seed(config["seed"])
     torch.set_num_threads(config["threads"])
