@@ -295,3 +295,47 @@ def test_missing_webcam_falls_back_to_sample_clip(qtbot, make_window, clip):
     assert "sample clip" in window.banner.message("source")
     qtbot.waitUntil(lambda: window.frames_shown >= 3, timeout=TIMEOUT_MS)
     assert window.source_combo.currentText() == "Sample clip"
+
+
+def test_unusable_model_shows_error_and_preview_still_runs(qtbot, make_window, clip, tmp_path):
+    truncated = tmp_path / "truncated.onnx"
+    truncated.write_bytes(Path(__file__).resolve().parent.parent.joinpath(
+        "models", "portraitnet.onnx").read_bytes()[:2048])
+    window = make_window(source=str(clip), model_path=truncated)
+    qtbot.waitUntil(lambda: "truncated.onnx" in window.banner.message("model"), timeout=TIMEOUT_MS)
+    assert window.model_status.text() == "Model: not loaded"
+    qtbot.waitUntil(lambda: window.frames_shown >= 3, timeout=TIMEOUT_MS)
+    # Without a model the camera picture is shown as it is: the dark corner stays dark.
+    window.set_background_color(QColor(0, 255, 0))
+    wait_for_more_frames(qtbot, window)
+    assert close_to(corner_colour(window), (30, 30, 30), tolerance=15)
+
+
+def test_run_gui_opens_the_window_on_the_given_source_and_exits_cleanly(qtbot, clip, mean_model):
+    from PySide6.QtCore import QTimer
+
+    from app.gui.main_window import run_gui
+
+    seen = {}
+
+    def close_when_frames_shown():
+        windows = [w for w in QApplication.topLevelWidgets()
+                   if isinstance(w, MainWindow) and w.isVisible()]
+        if windows and windows[0].frames_shown >= 3:
+            seen["frames"] = windows[0].frames_shown
+            seen["title"] = windows[0].windowTitle()
+            windows[0].close()  # the last window closing ends app.exec()
+        elif time.monotonic() > give_up_at:
+            for window in windows:
+                window.close()
+
+    give_up_at = time.monotonic() + TIMEOUT_MS / 1000
+    poll = QTimer()
+    poll.timeout.connect(close_when_frames_shown)
+    poll.start(50)
+    try:
+        code = run_gui(["--source", str(clip), "--model", str(mean_model)])
+    finally:
+        poll.stop()
+    assert code == 0
+    assert seen.get("frames", 0) >= 3 and seen["title"] == "PortraitCam"

@@ -50,6 +50,7 @@ SETTINGS_GROUP = "settings"
 GEOMETRY_KEY = "window/geometry"
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm")
 THUMBNAIL_SIZE = QSize(96, 54)
+BACKGROUND_COLUMNS = 3
 SAVE_DELAY_MS = 500          # slider drags save once they settle, not on every step
 STATS_INTERVAL_S = 0.25      # refresh the FPS/latency text a few times a second, readable
 
@@ -296,7 +297,6 @@ class MainWindow(QMainWindow):
         self.background_list.setMovement(QListView.Movement.Static)
         self.background_list.setWrapping(True)
         self.background_list.setUniformItemSizes(True)
-        self.background_list.setMinimumHeight(2 * (THUMBNAIL_SIZE.height() + 30) + 8)
         self.background_list.setAccessibleName("Background")
         self.background_list.itemClicked.connect(self._on_background_item_chosen)
         self.background_list.itemActivated.connect(self._on_background_item_chosen)
@@ -321,7 +321,18 @@ class MainWindow(QMainWindow):
                     tooltip=str(path))
         add("Image file…", _pick_icon(self.style()), "pick",
             tooltip="Use your own picture or video as the background")
+        self._fit_background_list()
         return group
+
+    def _fit_background_list(self) -> None:
+        """Tall enough for every thumbnail (up to 4 rows), so none hides behind a scroll bar."""
+        grid = self.background_list.gridSize()
+        columns = BACKGROUND_COLUMNS
+        rows = min(4, -(-self.background_list.count() // columns))
+        frame = 2 * self.background_list.frameWidth() + 4
+        self.background_list.setFixedHeight(rows * grid.height() + frame)
+        self.background_list.setMinimumWidth(columns * grid.width() + frame
+                                             + self.background_list.verticalScrollBar().sizeHint().width())
 
     def _build_adjustments_group(self) -> QGroupBox:
         group = QGroupBox("Adjustments")
@@ -650,6 +661,7 @@ class MainWindow(QMainWindow):
         item.setToolTip(str(path))
         item.setSizeHint(self.background_list.gridSize())
         self.background_list.insertItem(self.background_list.count() - 1, item)  # before "Image file…"
+        self._fit_background_list()
         return item
 
     # --- virtual camera ---------------------------------------------------------------------

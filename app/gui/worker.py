@@ -23,7 +23,7 @@ from PySide6.QtCore import QMutex, QObject, QThread, Signal, Slot
 from PySide6.QtGui import QImage
 
 from app import segmentation
-from app.capture import FrameSource, SourceError, list_cameras, open_source
+from app.capture import CameraSource, FrameSource, SourceError, list_cameras, open_source
 from app.compositing import BackgroundError, Compositor
 from app.matting import MatteRefiner
 from app.pipeline import STAGES, Pipeline
@@ -223,7 +223,11 @@ class PipelineWorker(QObject):
     # --- sources ----------------------------------------------------------------------------
     @Slot()
     def listCameras(self) -> None:
-        self.camerasFound.emit(list_cameras())
+        cameras = set(list_cameras())
+        if self._capture is not None and isinstance(self._capture.source, CameraSource):
+            # The camera in use may refuse a second open while streaming; it is still there.
+            cameras.add(self._capture.source.index)
+        self.camerasFound.emit(sorted(cameras))
 
     @Slot(object)
     def openSource(self, spec) -> None:
