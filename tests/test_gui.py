@@ -339,3 +339,19 @@ def test_run_gui_opens_the_window_on_the_given_source_and_exits_cleanly(qtbot, c
         poll.stop()
     assert code == 0
     assert seen.get("frames", 0) >= 3 and seen["title"] == "PortraitCam"
+
+
+def test_saved_background_that_vanished_falls_back_to_blur(qtbot, make_window, clip, tmp_path):
+    picture = tmp_path / "old_office.png"
+    cv2.imwrite(str(picture), np.full((90, 160, 3), 200, np.uint8))
+    window = make_window(source=str(clip))
+    window.choose_background("image", picture)
+    qtbot.waitUntil(lambda: window.settings.background_path == str(picture), timeout=TIMEOUT_MS)
+    window.close()
+    picture.unlink()
+
+    restarted = make_window(source=str(clip))
+    qtbot.waitUntil(lambda: restarted.settings.background_mode == "blur", timeout=TIMEOUT_MS)
+    assert "old_office.png" in restarted.banner.message("background")
+    assert "blurred background" in restarted.banner.message("background")
+    assert restarted.background_list.currentItem().text() == "Blur"

@@ -188,6 +188,8 @@ class MainWindow(QMainWindow):
         self._current_source = None         # spec of the source now playing, None when stopped
         self._fallback_to_sample = False    # an automatic camera choice failed: use the sample clip
         self._showing_sample_notice = False
+        self._background_applied = False    # no background confirmed by the worker yet
+        self._virtual_camera_pending = False
         self._last_stats_time = 0.0
         self._closing = False
 
@@ -221,8 +223,8 @@ class MainWindow(QMainWindow):
         else:
             self._fallback_to_sample = True
             self.controller.list_cameras()  # the source is chosen when the cameras are known
-        if self.settings.virtual_camera_enabled:
-            self._start_virtual_camera()
+        # Started once the first source is open, so the device gets that source's size and rate.
+        self._virtual_camera_pending = self.settings.virtual_camera_enabled
 
     # --- layout -----------------------------------------------------------------------------
     def _build_ui(self) -> None:
@@ -528,6 +530,9 @@ class MainWindow(QMainWindow):
             self.banner.clear_message("source")
         self._show_current_source()
         self.statusBar().showMessage(f"Source: {description}")
+        if self._virtual_camera_pending:
+            self._virtual_camera_pending = False
+            self._start_virtual_camera()
 
     def _on_source_failed(self, spec, message: str) -> None:
         if self._fallback_to_sample:
@@ -588,6 +593,7 @@ class MainWindow(QMainWindow):
             value = str(value)
             if mode == "image" and Path(value).suffix.lower() in VIDEO_EXTENSIONS:
                 mode = "video"
+        self.banner.clear_message("background")  # a new choice supersedes an old complaint
         self._request_background(mode, value)
 
     def set_background_color(self, color: QColor) -> None:
@@ -614,6 +620,7 @@ class MainWindow(QMainWindow):
             self.choose_background(kind, value)
 
     def _on_background_changed(self, mode: str, value) -> None:
+        self._background_applied = True
         s = self.settings
         s.background_mode = mode
         if mode == "color":
@@ -621,11 +628,16 @@ class MainWindow(QMainWindow):
             self.color_item.setIcon(QIcon(_swatch(bgr_to_qcolor(s.background_color))))
         elif mode in ("image", "video") and value:
             s.background_path = str(value)
-        self.banner.clear_message("background")
         self._select_background_item(mode, value)
         self._save_timer.start()
 
     def _on_background_failed(self, message: str) -> None:
+        if not self._background_applied:
+            # The saved background is gone (e.g. the picture was deleted): blur instead of nothing.
+            self.banner.show_message(
+                "background", f"{message}. Using a blurred background instead.", "error")
+            self._request_background("blur")
+            return
         self.banner.show_message(
             "background", f"{message}. Keeping the previous background.", "error")
         self._select_current_background()
