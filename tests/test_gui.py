@@ -355,3 +355,19 @@ def test_saved_background_that_vanished_falls_back_to_blur(qtbot, make_window, c
     assert "old_office.png" in restarted.banner.message("background")
     assert "blurred background" in restarted.banner.message("background")
     assert restarted.background_list.currentItem().text() == "Blur"
+
+
+def test_virtual_camera_button_shows_the_device_it_publishes_to(qtbot, make_window, clip):
+    # No virtual camera device exists here, so this drives the window with the worker's own
+    # "started" signal, as the worker sends it after pyvirtualcam opened a device.
+    window = make_window(source=str(clip))
+    qtbot.mouseClick(window.virtual_camera_button, Qt.MouseButton.LeftButton)
+    assert not window.virtual_camera_button.isEnabled()  # until the worker answers
+    window.controller.worker.virtualCameraStarted.emit("/dev/video7")
+    assert window.virtual_camera_button.isChecked() and window.virtual_camera_button.isEnabled()
+    assert window.virtual_camera_button.text() == "Stop virtual camera"
+    assert "/dev/video7" in window.virtual_camera_label.text()
+    assert window.settings.virtual_camera_enabled is True
+    window.controller.worker.virtualCameraStopped.emit()
+    assert not window.virtual_camera_button.isChecked()
+    assert window.virtual_camera_label.text() == "Not publishing"

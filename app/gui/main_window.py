@@ -749,5 +749,7 @@ def run_gui(argv: list[str] | None = None) -> int:
     if source is not None and source.isdigit():
         source = int(source)
     window = MainWindow(source=source, model_path=args.model)
+    # Quitting by other means than the close button (e.g. logout) still stops the threads cleanly.
+    app.aboutToQuit.connect(window.close)
     window.show()
     return app.exec()
