@@ -490,6 +490,8 @@ class MainWindow(QMainWindow):
         """Switch to a camera index, a video/image path or a FrameSource (used by tests)."""
         if isinstance(spec, Path):
             spec = str(spec)
+        elif isinstance(spec, str) and spec.strip().isdigit():
+            spec = int(spec)
         self.statusBar().showMessage(f"Opening {spec}…")
         self.controller.open_source(spec)
 

@@ -10,7 +10,6 @@ import argparse
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
