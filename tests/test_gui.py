@@ -371,3 +371,38 @@ def test_virtual_camera_button_shows_the_device_it_publishes_to(qtbot, make_wind
     window.controller.worker.virtualCameraStopped.emit()
     assert not window.virtual_camera_button.isChecked()
     assert window.virtual_camera_label.text() == "Not publishing"
+
+
+def test_pickers_use_the_dialogs_choice(qtbot, make_window, clip, tmp_path, monkeypatch):
+    """The "Colour…", "Image file…" and "Video file…" entries apply what their dialogs return."""
+    from PySide6.QtWidgets import QColorDialog, QFileDialog
+
+    second_clip = write_video(tmp_path / "second.avi", person_frames(10, width=160, height=120))
+    picture = tmp_path / "cyan.png"
+    cv2.imwrite(str(picture), np.full((90, 160, 3), (255, 255, 0), np.uint8))
+    window = make_window(source=str(clip))
+    qtbot.waitUntil(lambda: window.frames_shown >= 1, timeout=TIMEOUT_MS)
+
+    monkeypatch.setattr(QColorDialog, "getColor", staticmethod(lambda *args, **kw: QColor(0, 255, 0)))
+    click_item(qtbot, window, window.color_item)
+    qtbot.waitUntil(lambda: close_to(corner_colour(window), GREEN), timeout=TIMEOUT_MS)
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *args, **kw: (str(picture), "")))
+    pick_item = window.background_list.item(window.background_list.count() - 1)
+    assert pick_item.text() == "Image file…"
+    click_item(qtbot, window, pick_item)
+    qtbot.waitUntil(lambda: close_to(corner_colour(window), (255, 255, 0)), timeout=TIMEOUT_MS)
+    # The chosen picture joins the list as a thumbnail, selected, before "Image file…".
+    assert window.background_list.currentItem().text() == "cyan"
+    assert window.background_list.item(window.background_list.count() - 1) is pick_item
+
+    # A cancelled dialog changes nothing.
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *args, **kw: ("", "")))
+    window.source_combo.activated.emit(window.source_combo.findText("Video file…"))
+    assert window.source_combo.currentText() == "person.mp4"
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName",
+                        staticmethod(lambda *args, **kw: (str(second_clip), "")))
+    window.source_combo.activated.emit(window.source_combo.findText("Video file…"))
+    qtbot.waitUntil(lambda: window.source_combo.currentText() == "second.avi", timeout=TIMEOUT_MS)
+    wait_for_more_frames(qtbot, window)

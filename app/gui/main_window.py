@@ -358,7 +358,8 @@ class MainWindow(QMainWindow):
             slider.valueChanged.connect(self._on_adjustment_changed)
             layout.addWidget(slider)
         self.mirror_checkbox = QCheckBox("Mirror image", group)
-        self.mirror_checkbox.setToolTip("Flip left and right, like looking in a mirror")
+        self.mirror_checkbox.setToolTip(
+            "Flip left and right, like looking in a mirror; applies to the virtual camera too")
         self.mirror_checkbox.toggled.connect(self._on_adjustment_changed)
         layout.addWidget(self.mirror_checkbox)
         return group
