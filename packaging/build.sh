@@ -5,11 +5,11 @@
 #   bash packaging/build.sh --check    # ... then run the bundle headless on the sample clip
 #
 # The build venv holds requirements.txt + PyInstaller only, so training and test packages (torch,
-# onnx, pytest) are not installed there and cannot be swept into the bundle. VENV=... overrides it.
+# onnx, pytest) are not installed there and cannot be swept into the bundle. BUILD_VENV=... overrides it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-VENV="${VENV:-.venv-build}"
+VENV="${BUILD_VENV:-.venv-build}"
 CHECK=0
 for arg in "$@"; do
     case "$arg" in
