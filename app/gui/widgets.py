@@ -66,9 +66,18 @@ class PreviewLabel(QLabel):
     def _rescale(self) -> None:
         if self._image is None or self._image.isNull():
             return
-        scaled = self._image.scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio,
+        if self.window().isMinimized():
+            return  # often minimised during a call while the virtual camera runs: save the work
+        # Scale to device pixels so the picture stays sharp on high-DPI screens.
+        ratio = self.devicePixelRatioF()
+        scaled = self._image.scaled(self.size() * ratio, Qt.AspectRatioMode.KeepAspectRatio,
                                     Qt.TransformationMode.SmoothTransformation)
+        scaled.setDevicePixelRatio(ratio)
         self.setPixmap(QPixmap.fromImage(scaled))
+
+    def refresh(self) -> None:
+        """Redraw the last frame (e.g. after the window is restored from minimised)."""
+        self._rescale()
 
 
 class MessageBanner(QFrame):
