@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -759,5 +760,14 @@ def run_gui(argv: list[str] | None = None) -> int:
     window = MainWindow(source=source, model_path=args.model)
     # Quitting by other means than the close button (e.g. logout) still stops the threads cleanly.
     app.aboutToQuit.connect(window.close)
+    # Ctrl+C in the terminal closes the window (saving settings) instead of being ignored:
+    # Python only sees the signal when it runs, so wake it a few times a second.
+    previous_handler = signal.signal(signal.SIGINT, lambda *_: window.close())
+    wake = QTimer(window)
+    wake.timeout.connect(lambda: None)
+    wake.start(250)
     window.show()
-    return app.exec()
+    try:
+        return app.exec()
+    finally:
+        signal.signal(signal.SIGINT, previous_handler)
