@@ -1,0 +1,91 @@
+"""Reduced-precision exports of the PortraitNet ONNX model, for the speed/accuracy comparison.
+
+- int8 static (QDQ, per-channel weights, activations calibrated on real letterboxed frames);
+- int8 dynamic (weights only; activations quantised at run time);
+- fp16 (weights and activations; inputs/outputs stay float32 so the app contract holds).
+
+Files go to runs/bench/models/<model digest>/ (ignored by git) and are rebuilt when the source
+model changes. Nothing here is used by the app unless a variant wins and the lead ships it.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from app.segmentation import INPUT_NAME, Segmenter
+from bench.clips import CACHE_DIR
+
+VARIANTS = ("int8_static", "int8_dynamic", "fp16")
+
+
+def model_digest(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+
+
+class _FrameReader:
+    """onnxruntime CalibrationDataReader over letterboxed frames."""
+
+    def __init__(self, tensors: list[np.ndarray]) -> None:
+        self._iterator = iter({INPUT_NAME: t} for t in tensors)
+
+    def get_next(self):
+        return next(self._iterator, None)
+
+    def rewind(self):  # not needed by MinMax, kept for the reader protocol
+        pass
+
+
+def build_variants(model_path: Path, calibration_frames: list[np.ndarray],
+                   cache_dir: Path = CACHE_DIR) -> dict[str, dict]:
+    """{variant: {"path": str} or {"error": str}}; cached per source-model digest."""
+    from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType, quantize_dynamic,
+                                          quantize_static)
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    model_path = Path(model_path)
+    out_dir = Path(cache_dir) / "models" / model_digest(model_path)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    logging.getLogger().setLevel(logging.ERROR)  # quantisation tools log every node otherwise
+    prepared = out_dir / "portraitnet.prep.onnx"
+    results: dict[str, dict] = {}
+
+    def build(name: str, make) -> None:
+        target = out_dir / f"portraitnet.{name}.onnx"
+        try:
+            if not target.is_file():
+                partial = target.with_suffix(".partial.onnx")
+                make(partial)
+                partial.replace(target)
+            results[name] = {"path": str(target)}
+        except Exception as exc:  # report the variant as unavailable rather than abort the run
+            results[name] = {"error": " ".join(str(exc).split())[:300]}
+
+    def prepare() -> Path:
+        if not prepared.is_file():
+            quant_pre_process(str(model_path), str(prepared), skip_symbolic_shape=True)
+        return prepared
+
+    def int8_static(target: Path) -> None:
+        preprocess = Segmenter(model_path, threads=1).preprocess
+        tensors = [preprocess(frame)[0] for frame in calibration_frames]
+        quantize_static(str(prepare()), str(target), _FrameReader(tensors),
+                        quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod.MinMax)
+
+    def int8_dynamic(target: Path) -> None:
+        quantize_dynamic(str(prepare()), str(target), weight_type=QuantType.QUInt8)
+
+    def fp16(target: Path) -> None:
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+        model = convert_float_to_float16(onnx.load(str(model_path)), keep_io_types=True)
+        onnx.save(model, str(target))
+
+    build("int8_static", int8_static)
+    build("int8_dynamic", int8_dynamic)
+    build("fp16", fp16)
+    return results
