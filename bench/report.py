@@ -1,0 +1,374 @@
+"""Turns the workers' measurements into the recommendation and the Markdown report (bench/RESULTS.md)."""
+from __future__ import annotations
+
+import math
+
+STAGES = ("capture", "preprocess", "inference", "matte", "composite", "output")
+
+# Targets from the benchmark issue; reported against, never asserted.
+TARGET_FPS = 30.0
+TARGET_CORES = 1.0
+TARGET_MODEL_MS = 10.0
+TARGET_P95_MS = 33.0
+
+# "Keeps quality": the option's masks/mattes agree with the reference at IoU >= this on average...
+MIN_IOU_VS_REFERENCE = 0.98
+# ...and lose at most this much IoU against the sample portrait's reference mask (when shipped).
+MAX_GROUND_TRUTH_DROP = 0.005
+# An option must save at least this share of CPU time per frame to beat the default (smaller
+# differences are within run-to-run noise on shared cores)...
+MIN_CPU_SAVING = 0.05
+# ...without losing throughput or latency beyond noise.
+MAX_FPS_LOSS = 0.05
+MAX_P95_GAIN = 0.10
+
+# Option key -> where its quality figures live ("neutral": same arithmetic, nothing to measure).
+NEUTRAL_KEYS = ("threads", "graph_optimization", "opencv_threads")
+DEFAULTS_LABEL = "PortraitCam 720p"
+DEFAULTS_REPEAT_LABEL = "app defaults, measured again after the sweep"
+
+
+def cores_at(cpu_ms_per_frame: float, fps: float = TARGET_FPS) -> float:
+    """Cores kept busy when frames arrive at `fps` and each costs cpu_ms_per_frame."""
+    return cpu_ms_per_frame * fps / 1000.0
+
+
+def _fmt(value, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:.{digits}f}"
+
+
+def _cell(summary: dict | None) -> str:
+    if not summary or not summary.get("n"):
+        return "–"
+    return f"{summary['median']:.1f} / {summary['p95']:.1f}"
+
+
+def _find(rows: list[dict], label: str) -> dict | None:
+    return next((r for r in rows if r.get("label") == label and "error" not in r), None)
+
+
+def _defaults_baseline(rows: list[dict]) -> dict | None:
+    """The better of the two measurements of the defaults (the conservative baseline to beat)."""
+    candidates = [r for r in (_find(rows, DEFAULTS_LABEL), _find(rows, DEFAULTS_REPEAT_LABEL)) if r]
+    return min(candidates, key=lambda r: r["cpu_ms_per_frame"]) if candidates else None
+
+
+# --- recommendation ---------------------------------------------------------------------------
+def option_quality(changed: dict, quality: dict) -> dict | None:
+    """The quality entry measured for a one-setting change (None: quality-neutral or unmeasured)."""
+    (key, value), = changed.items()
+    if key in NEUTRAL_KEYS:
+        return None
+    if key == "model":
+        return quality.get("models", {}).get(value)
+    return quality.get("matte", {}).get(f"{key}={value}")
+
+
+def keeps_quality(changed: dict, quality: dict) -> tuple[bool, str]:
+    (key, _), = changed.items()
+    if key in NEUTRAL_KEYS:
+        return True, "same arithmetic"
+    entry = option_quality(changed, quality)
+    if entry is None:
+        return False, "quality not measured"
+    if entry["iou_vs_reference_mean"] < MIN_IOU_VS_REFERENCE:
+        return False, f"IoU vs reference {entry['iou_vs_reference_mean']:.3f} < {MIN_IOU_VS_REFERENCE}"
+    reference = (quality.get("models", {}).get("fp32") if key == "model"
+                 else quality.get("matte", {}).get("reference"))
+    if "iou_vs_ground_truth" in entry and reference and "iou_vs_ground_truth" in reference:
+        drop = reference["iou_vs_ground_truth"] - entry["iou_vs_ground_truth"]
+        if drop > MAX_GROUND_TRUTH_DROP:
+            return False, f"ground-truth IoU drops {drop:.3f} > {MAX_GROUND_TRUTH_DROP}"
+    return True, "within limits"
+
+
+def combination_keeps_quality(quality: dict) -> tuple[bool, str]:
+    """The same limits, applied to the recommended settings measured together."""
+    entry, reference = quality.get("recommended"), quality.get("matte", {}).get("reference")
+    if not entry:
+        return False, "quality not measured"
+    if entry["iou_vs_reference_mean"] < MIN_IOU_VS_REFERENCE:
+        return False, f"IoU vs reference {entry['iou_vs_reference_mean']:.3f} < {MIN_IOU_VS_REFERENCE}"
+    if reference and "iou_vs_ground_truth" in entry and "iou_vs_ground_truth" in reference:
+        drop = reference["iou_vs_ground_truth"] - entry["iou_vs_ground_truth"]
+        if drop > MAX_GROUND_TRUTH_DROP:
+            return False, f"ground-truth IoU drops {drop:.3f} > {MAX_GROUND_TRUTH_DROP}"
+    return True, "within limits"
+
+
+def recommend(rows: list[dict], quality: dict, app_defaults: dict) -> dict:
+    """Per setting, the value with the least CPU per frame that keeps quality and speed.
+
+    Each option was measured alone against the defaults at 720p; a value replaces the default only
+    when it saves at least MIN_CPU_SAVING of the CPU time per frame, keeps quality, keeps FPS within
+    MAX_FPS_LOSS and p95 frame latency within MAX_P95_GAIN.
+    """
+    default = _defaults_baseline(rows)
+    chosen = dict(app_defaults)
+    reasons: dict[str, str] = {}
+    if default is None:
+        return {"settings": chosen, "changed": {}, "reasons": {"all": "no default 720p row"}}
+    best: dict[str, tuple[float, object, str]] = {}
+    for row in rows:
+        if row.get("group") != "option" or "error" in row:
+            continue
+        (key, value), = row["changed"].items()
+        ok, why = keeps_quality(row["changed"], quality)
+        saving = 1.0 - row["cpu_ms_per_frame"] / default["cpu_ms_per_frame"]
+        fps_ok = row["fps"] >= default["fps"] * (1.0 - MAX_FPS_LOSS)
+        p95_ok = row["frame"]["p95"] <= default["frame"]["p95"] * (1.0 + MAX_P95_GAIN)
+        if not ok:
+            continue
+        if saving >= MIN_CPU_SAVING and fps_ok and p95_ok:
+            if key not in best or row["cpu_ms_per_frame"] < best[key][0]:
+                best[key] = (row["cpu_ms_per_frame"], value,
+                             f"{saving:.0%} less CPU per frame, FPS {row['fps']:.1f} vs {default['fps']:.1f}, {why}")
+    for key, (_, value, why) in best.items():
+        chosen[key] = value
+        reasons[key] = why
+    changed = {k: chosen[k] for k in chosen if chosen[k] != app_defaults.get(k)}
+    return {"settings": chosen, "changed": changed, "reasons": reasons}
+
+
+def config_delta(settings: dict, app_defaults: dict, variant_files: dict) -> dict:
+    """Worker config keys and environment that apply the recommended settings."""
+    config, env = {}, {}
+    for key, value in settings.items():
+        if value == app_defaults.get(key):
+            continue
+        if key == "model":
+            config["model"] = variant_files[value]["path"]
+        elif key == "opencv_threads":
+            env["OPENCV_FOR_THREADS_NUM"] = str(value)
+        else:
+            config[key] = value
+    return {"config": config, "env": env}
+
+
+# --- Markdown ---------------------------------------------------------------------------------
+def _pipeline_table(rows: list[dict]) -> list[str]:
+    lines = ["| configuration | " + " | ".join(STAGES) + " | frame | FPS | CPU ms/frame | cores @30 FPS | peak MiB |",
+             "|---|" + "---:|" * (len(STAGES) + 5)]
+    for row in rows:
+        if "error" in row:
+            lines.append(f"| {row['label']} | failed: {row['error']} |" + " |" * (len(STAGES) + 4))
+            continue
+        stages = " | ".join(_cell(row["stages"].get(stage)) for stage in STAGES)
+        lines.append(f"| {row['label']} | {stages} | {_cell(row['frame'])} | {row['fps']:.1f} | "
+                     f"{row['cpu_ms_per_frame']:.1f} | {cores_at(row['cpu_ms_per_frame']):.2f} | "
+                     f"{row['peak_rss_mib']:.0f} |")
+    return lines
+
+
+def _ratio_table(rows: list[dict]) -> list[str]:
+    lines = ["| resolution | frame median | frame p95 | FPS | CPU ms/frame | inference median | peak memory |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    found = False
+    for row in rows:
+        if row.get("group") != "main" or not row["label"].startswith("PortraitCam ") or "error" in row:
+            continue
+        name = row["label"].split()[-1]
+        peer = _find(rows, f"MediaPipe {name}")
+        if peer is None:
+            continue
+        found = True
+        ratio = lambda a, b: a / b if b else float("nan")  # noqa: E731
+        lines.append(
+            f"| {name} | {ratio(row['frame']['median'], peer['frame']['median']):.2f} | "
+            f"{ratio(row['frame']['p95'], peer['frame']['p95']):.2f} | {ratio(row['fps'], peer['fps']):.2f} | "
+            f"{ratio(row['cpu_ms_per_frame'], peer['cpu_ms_per_frame']):.2f} | "
+            f"{ratio(row['stages']['inference']['median'], peer['stages']['inference']['median']):.2f} | "
+            f"{ratio(row['peak_rss_mib'], peer['peak_rss_mib']):.2f} |")
+    return lines if found else []
+
+
+def _model_table(model_rows: dict | None, peer_model_rows: dict | None, quality: dict) -> list[str]:
+    lines = ["| model | input | median ms | p95 ms | CPU ms/run | IoU vs portrait_mask.png |",
+             "|---|---|---:|---:|---:|---:|"]
+    portrait_iou = {name: entry.get("iou_vs_ground_truth") for name, entry in quality.get("models", {}).items()}
+    for entry in (model_rows or {}).get("results", []):
+        if "error" in entry:
+            lines.append(f"| {entry['label']} | 1x3x224x224 | failed: {entry['error']} | | | |")
+            continue
+        variant = next((v for v in ("int8_static", "int8_dynamic", "fp16") if v in entry["label"]), "fp32")
+        lines.append(f"| {entry['label']} | 1x3x224x224 | {entry['median']:.2f} | {entry['p95']:.2f} | "
+                     f"{entry['cpu_ms_per_run']:.2f} | {_fmt(portrait_iou.get(variant), 3)} |")
+    if model_rows and "error" in model_rows:
+        lines.append(f"| PortraitNet | | failed: {model_rows['error']} | | | |")
+    names = {0: "MediaPipe selfie general (selfie_segmentation.tflite)",
+             1: "MediaPipe selfie landscape (selfie_segmentation_landscape.tflite)"}
+    for entry in (peer_model_rows or {}).get("results", []):
+        lines.append(f"| {names[entry['model_selection']]}, mediapipe API | {entry['input']} RGB | "
+                     f"{entry['median']:.2f} | {entry['p95']:.2f} | {entry['cpu_ms_per_run']:.2f} | "
+                     f"{_fmt(entry.get('iou_vs_ground_truth'), 3)} |")
+    if peer_model_rows and "error" in peer_model_rows:
+        lines.append(f"| MediaPipe | | failed: {peer_model_rows['error']} | | | |")
+    return lines
+
+
+def _options_table(rows: list[dict], quality: dict) -> list[str]:
+    default = _find(rows, DEFAULTS_LABEL)
+    baseline = _defaults_baseline(rows)
+    lines = ["| option (alone, vs defaults) | inference | matte | frame | FPS | CPU ms/frame | CPU vs defaults | "
+             "IoU vs reference mean / min | IoU vs portrait_mask | keeps quality |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    if default:
+        q = quality.get("matte", {}).get("defaults", {})
+        lines.append(f"| **app defaults** | {_cell(default['stages']['inference'])} | {_cell(default['stages']['matte'])} | "
+                     f"{_cell(default['frame'])} | {default['fps']:.1f} | {default['cpu_ms_per_frame']:.1f} | – | "
+                     f"{_fmt(q.get('iou_vs_reference_mean'), 3)} / {_fmt(q.get('iou_vs_reference_min'), 3)} | "
+                     f"{_fmt(q.get('iou_vs_ground_truth'), 3)} | (reference: full-res matte, model every frame) |")
+    repeat = _find(rows, DEFAULTS_REPEAT_LABEL)
+    if default and repeat:
+        change = repeat["cpu_ms_per_frame"] / default["cpu_ms_per_frame"] - 1.0
+        lines.append(f"| {DEFAULTS_REPEAT_LABEL} (noise check) | {_cell(repeat['stages']['inference'])} | "
+                     f"{_cell(repeat['stages']['matte'])} | {_cell(repeat['frame'])} | {repeat['fps']:.1f} | "
+                     f"{repeat['cpu_ms_per_frame']:.1f} | {change:+.0%} | – | – | – |")
+    for row in rows:
+        if row.get("group") != "option":
+            continue
+        if "error" in row:
+            lines.append(f"| {row['label']} | failed: {row['error']} |" + " |" * 8)
+            continue
+        entry = option_quality(row["changed"], quality) or {}
+        ok, why = keeps_quality(row["changed"], quality)
+        change = (row["cpu_ms_per_frame"] / baseline["cpu_ms_per_frame"] - 1.0) if baseline else float("nan")
+        lines.append(
+            f"| {row['label']} | {_cell(row['stages']['inference'])} | {_cell(row['stages']['matte'])} | "
+            f"{_cell(row['frame'])} | {row['fps']:.1f} | {row['cpu_ms_per_frame']:.1f} | {change:+.0%} | "
+            f"{_fmt(entry.get('iou_vs_reference_mean'), 3)} / {_fmt(entry.get('iou_vs_reference_min'), 3)} | "
+            f"{_fmt(entry.get('iou_vs_ground_truth'), 3)} | {'yes' if ok else 'no'} ({why}) |")
+    return lines
+
+
+def _targets(rows: list[dict], model_rows: dict | None) -> list[str]:
+    lines = ["| target | " + " | ".join(label for label in ("app defaults", "recommended")) + " |",
+             "|---|---:|---:|"]
+    measured = [_find(rows, DEFAULTS_LABEL), _find(rows, "recommended 720p")]
+
+    def cells(fn) -> str:
+        out = []
+        for row in measured:
+            if row is None:
+                out.append("–")
+                continue
+            value, met = fn(row)
+            out.append(f"{value} {'✅' if met else '❌'}")
+        return " | ".join(out)
+
+    lines.append("| 1280x720 end-to-end >= 30 FPS | " + cells(lambda r: (f"{r['fps']:.1f} FPS", r["fps"] >= TARGET_FPS)) + " |")
+    lines.append("| under one core busy at 30 FPS (2 cores) | " + cells(
+        lambda r: (f"{cores_at(r['cpu_ms_per_frame']):.2f} cores", cores_at(r["cpu_ms_per_frame"]) < TARGET_CORES)) + " |")
+    lines.append("| model <= 10 ms per frame (inference median in the pipeline) | " + cells(
+        lambda r: (f"{r['stages']['inference']['median']:.1f} ms",
+                   r["stages"]["inference"]["median"] <= TARGET_MODEL_MS)) + " |")
+    lines.append("| p95 frame latency <= 33 ms | " + cells(
+        lambda r: (f"{r['frame']['p95']:.1f} ms", r["frame"]["p95"] <= TARGET_P95_MS)) + " |")
+    return lines
+
+
+def render(context: dict, rows: list[dict], model_rows: dict | None, peer_model_rows: dict | None,
+           quality: dict, recommendation: dict | None) -> str:
+    m = context["machine"]
+    main_versions = next((r["versions"] for r in rows if r.get("engine") == "portraitcam" and "versions" in r
+                          and "mediapipe" not in r["versions"]), {})
+    peer_versions = next((r["versions"] for r in rows if r.get("engine") == "mediapipe" and "versions" in r), {})
+    version_text = lambda v: ", ".join(f"{k} {val}" for k, val in v.items()) or "–"  # noqa: E731
+    noisy = context["training_at_start"] or context["training_at_end"]
+    out = [
+        "# PortraitCam benchmark results",
+        "",
+        f"Generated by `{context['command'].strip()}` on {context['date']} in {context['elapsed_s']:.0f} s.",
+        "",
+        "## Machine",
+        "",
+        f"- CPU: {m['cpu']}, {m['cores']} logical cores ({m['usable_cores']} usable); memory {m['memory']}; "
+        f"{m['os']}; Python {m['python']}",
+        f"- PortraitCam environment: {version_text(main_versions)}",
+        f"- Peer environment ({m['peer_python'] or 'not available'}): {version_text(peer_versions)}",
+        f"- Load average (1/5/15 min) before: {' / '.join(f'{x:.2f}' for x in context['load_before'])}, "
+        f"after: {' / '.join(f'{x:.2f}' for x in context['load_after'])}",
+        ("- **Ran beside the training job (training.train), which shares the same cores: timings are "
+         "pessimistic and noisy.**" if noisy else "- No training job was running (`pgrep -f training.train` found nothing)."),
+        f"- Model: {context['model']}",
+        f"- Clip: built from `{context['clip_source']}`, re-encoded (mp4v) at each resolution; "
+        f"{context['warmup']} warm-up + {context['frames']} measured frames per configuration, each in a fresh process.",
+        "",
+    ]
+    if context.get("peer_problem"):
+        out += [f"**Peer rows missing:** {context['peer_problem']}", ""]
+    main_rows = [r for r in rows if r.get("group") == "main"]
+    out += [
+        "## End to end, app defaults, PortraitCam vs MediaPipe",
+        "",
+        "Per stage: median / p95 in ms. frame = capture to output for one frame; FPS = frames / wall time, "
+        "running flat out; CPU ms/frame = process CPU time (all threads) / frames; cores @30 FPS = CPU "
+        "ms/frame x 30 / 1000; peak MiB = the process's maximum resident set size.",
+        "",
+        f"Stages: capture = decode the clip (app VideoFileSource); preprocess = letterbox to 224x224 (MediaPipe: "
+        f"BGR->RGB, its resize happens inside its graph); inference = ONNX Runtime run and crop (MediaPipe: "
+        f"`SelfieSegmentation.process`, which returns the mask at frame size); matte = app MatteRefiner; "
+        f"composite = app Compositor (default background: blur, mirrored); output = "
+        f"{'app FileSink writing mp4v' if context['sink'] == 'file' else 'none'}. "
+        f"Both engines get the same matte refiner and compositor with the app's default settings.",
+        "",
+        *_pipeline_table(main_rows),
+        "",
+    ]
+    ratio = _ratio_table(rows)
+    if ratio:
+        out += ["Ratio PortraitCam / MediaPipe (same run; below 1 = PortraitCam smaller/faster, except FPS "
+                "where above 1 = PortraitCam faster):", "", *ratio, ""]
+    peer_rows = [r for r in rows if r.get("group") == "peer"]
+    if peer_rows:
+        out += ["Peer variants and a control at 720p (the control runs PortraitCam in the peer's venv, so the "
+                "difference from the PortraitCam 720p row is the library versions, not the model):", "",
+                *_pipeline_table(peer_rows), ""]
+    out += ["## Models alone, native input sizes", "",
+            f"{context['model_runs']} runs each after 10 warm-up runs, on the sample portrait letterboxed/resized to "
+            "the model's input. MediaPipe goes through its own API (`SelfieSegmentation.process` on an image "
+            "already at the model's input size), so its figure includes MediaPipe's graph overhead.", "",
+            *_model_table(model_rows, peer_model_rows, quality), "",
+            "Caution on the IoU column: assets/samples/portrait_mask.png was made by the MediaPipe teacher "
+            "(selfie + pose, thresholded; see assets/README.md), so it favours the peer; it is a sanity check "
+            "for the exports and options, not a fair PortraitCam-vs-peer accuracy comparison "
+            "(training.evaluate has that).", ""]
+    if any(r.get("group") == "option" for r in rows):
+        out += [
+            "## Speed options (1280x720, each changed alone from the app defaults)", "",
+            "Quality: IoU at 0.5 against a reference, mean / worst frame over the clip. For the int8/fp16 "
+            "exports the reference is the fp32 model's mask; for matte options it is the app's defaults with "
+            "the matte refined at full frame resolution and the model run on every frame. The last IoU column "
+            "is against the reference mask of the held-out portrait (assets/samples/portrait_mask.png, made by the MediaPipe teacher). "
+            f"Keeps quality = mean IoU vs reference >= {MIN_IOU_VS_REFERENCE} and no more than "
+            f"{MAX_GROUND_TRUTH_DROP} IoU lost on the portrait. CPU vs defaults is against the lower of the "
+            "two measurements of the defaults. With the model on every 2nd frame, preprocess and inference "
+            "figures are over the frames that ran the model; FPS and CPU/frame cover all frames.", "",
+            *_options_table(rows, quality), ""]
+    if recommendation is not None:
+        out += ["## Recommended defaults", "",
+                f"Rule: per setting, the value with the least CPU per frame that keeps quality, saving at least "
+                f"{MIN_CPU_SAVING:.0%} CPU (less is noise on shared cores), with FPS within {MAX_FPS_LOSS:.0%} "
+                f"and p95 within {MAX_P95_GAIN:.0%} of the defaults.", ""]
+        if recommendation["changed"]:
+            for key, value in recommendation["changed"].items():
+                out.append(f"- `{key}`: {context['app_defaults'].get(key)} -> **{value}** "
+                           f"({recommendation['reasons'].get(key, '')})")
+            rec_rows = [r for r in rows if r.get("group") == "recommended"]
+            out += ["", "The combination, measured:", "", *_pipeline_table(rec_rows), ""]
+            q = quality.get("recommended")
+            if q:
+                ok, why = combination_keeps_quality(quality)
+                out.append(f"Quality of the combination at 720p: IoU vs reference {q['iou_vs_reference_mean']:.3f} "
+                           f"mean / {q['iou_vs_reference_min']:.3f} worst frame; IoU vs portrait_mask "
+                           f"{_fmt(q.get('iou_vs_ground_truth'), 3)} (reference "
+                           f"{_fmt(quality.get('matte', {}).get('reference', {}).get('iou_vs_ground_truth'), 3)}): "
+                           + ("keeps quality." if ok else f"**does not keep quality together ({why}); "
+                              "apply the options one at a time instead.**"))
+                out.append("")
+        else:
+            out += ["- The app defaults are already the fastest settings that keep quality on this machine.", ""]
+    out += ["## Targets (1280x720)", "", *_targets(rows, model_rows), ""]
+    return "\n".join(out)

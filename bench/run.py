@@ -1,0 +1,330 @@
+"""PortraitCam benchmark: one command, every number in bench/RESULTS.md.
+
+    python -m bench.run                 # full run (~3-5 min on 2 cores), writes bench/RESULTS.md
+    python -m bench.run --quick         # smoke test: few frames, prints only
+
+PortraitCam rows run in this interpreter (the app's environment). The peer (MediaPipe selfie
+segmentation, mediapipe==0.10.14) runs through the teacher venv's interpreter
+(.venv-teacher/bin/python, or --peer-python); without it the peer rows are skipped with a note.
+Every configuration runs in a fresh subprocess, so peak memory and thread pools do not mix.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from app.resources import resource_root
+from app.segmentation import DEFAULT_MODEL_PATH, default_threads
+from app.settings import AppSettings
+from app.matting import MatteSettings
+from bench import report
+from bench.clips import (PORTRAIT, PORTRAIT_MASK, RESOLUTIONS, ClipError, default_source, prepare_clips,
+                         read_frames)
+
+REPO = resource_root()
+DEFAULT_PEER_PYTHON = REPO / ".venv-teacher" / "bin" / "python"
+DEFAULT_RESULTS = REPO / "bench" / "RESULTS.md"
+OPTION_RESOLUTION = "720p"
+WORK_HEIGHTS = (720, 540, 360, 240, 180)
+PEER_SETUP = (".venv-teacher must hold mediapipe==0.10.14 (requirements-teacher.txt) plus "
+              "bench/requirements-peer.txt: .venv-teacher/bin/pip install -r bench/requirements-peer.txt")
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _last_json_line(text: str) -> dict:
+    for line in reversed(text.strip().splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)
+    raise ValueError("no JSON result line")
+
+
+def run_worker(python: str, module: str, config: dict, extra_env: dict | None = None,
+               timeout: float = 300) -> dict:
+    """One configuration in a fresh process; errors come back as {"error": ...} rather than abort."""
+    env = dict(os.environ)
+    env.update({"GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONDONTWRITEBYTECODE": "1"})
+    env.update(extra_env or {})
+    try:
+        completed = subprocess.run([python, "-m", module, json.dumps(config)], cwd=REPO, env=env,
+                                   capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s"}
+    if completed.returncode != 0:
+        tail = " | ".join(completed.stderr.strip().splitlines()[-3:])
+        return {"error": f"exit {completed.returncode}: {tail}"}
+    try:
+        return _last_json_line(completed.stdout)
+    except ValueError as exc:
+        return {"error": str(exc)}
+
+
+def check_peer(python: Path) -> str | None:
+    """None when the peer interpreter can run the peer benchmark, else why not."""
+    if not python.exists():
+        return f"peer interpreter {python} not found; {PEER_SETUP}"
+    probe = subprocess.run(
+        [str(python), "-c", "import mediapipe, onnxruntime, tqdm, pyvirtualcam; print(mediapipe.__version__)"],
+        cwd=REPO, capture_output=True, text=True)
+    if probe.returncode != 0:
+        reason = (probe.stderr.strip().splitlines() or ["unknown error"])[-1]
+        return f"{python} cannot import the peer's packages ({reason}); {PEER_SETUP}"
+    return None
+
+
+def training_running() -> bool:
+    return subprocess.run(["pgrep", "-f", "training.train"], capture_output=True).returncode == 0
+
+
+def machine_info(peer_python: Path | None) -> dict:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        cpu = platform.processor() or "unknown"
+    try:
+        memory_kib = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
+                              if line.startswith("MemTotal")))
+        memory = f"{memory_kib / 1024 / 1024:.1f} GiB"
+    except (OSError, StopIteration, ValueError):
+        memory = "unknown"
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cpu": cpu, "cores": os.cpu_count(), "usable_cores": usable, "memory": memory,
+            "os": f"{platform.system()} {platform.release()}", "python": platform.python_version(),
+            "peer_python": str(peer_python) if peer_python else None}
+
+
+def _model_label(path: Path) -> str:
+    stat = Path(path).stat()
+    from bench.variants import model_digest
+    stamp = dt.datetime.fromtimestamp(stat.st_mtime, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"{Path(path).name} (sha256 {model_digest(path)}, {stat.st_size / 1e6:.1f} MB, modified {stamp})"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--frames", type=int, default=90, help="measured frames per configuration")
+    parser.add_argument("--warmup", type=int, default=10, help="unmeasured frames first")
+    parser.add_argument("--model-runs", type=int, default=150, help="runs per model-alone variant")
+    parser.add_argument("--quick", action="store_true", help="smoke test: 12 frames, prints only")
+    parser.add_argument("--clip", type=Path, help="video or photo to build the clips from "
+                        "(default: assets/samples/sample_clip.mp4, else portrait.jpg)")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_PATH)
+    parser.add_argument("--resolutions", default=",".join(RESOLUTIONS),
+                        help=f"comma-separated subset of {', '.join(RESOLUTIONS)}")
+    parser.add_argument("--peer-python", type=Path, default=DEFAULT_PEER_PYTHON,
+                        help="interpreter with mediapipe (default: .venv-teacher/bin/python)")
+    parser.add_argument("--no-peer", action="store_true", help="skip the MediaPipe rows")
+    parser.add_argument("--no-options", action="store_true", help="skip the speed-option sweep")
+    parser.add_argument("--sink", choices=("file", "none"), default="file",
+                        help="output stage: write an mp4 with the app's FileSink (default) or nothing")
+    parser.add_argument("--results", type=Path, help=f"write the Markdown report here "
+                        f"(default: {DEFAULT_RESULTS.relative_to(REPO)}, not with --quick)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.frames, args.warmup, args.model_runs = 12, 3, 20
+    results_path = args.results or (None if args.quick else DEFAULT_RESULTS)
+    resolutions = {name: RESOLUTIONS[name] for name in args.resolutions.split(",") if name}
+    if OPTION_RESOLUTION not in resolutions:
+        args.no_options = True
+    started = time.perf_counter()
+    load_before = os.getloadavg()
+    training_at_start = training_running()
+    if training_at_start:
+        log("NOTE: training.train is running: timings will be noisy (shared cores)")
+
+    peer_python = None if args.no_peer else args.peer_python
+    peer_problem = "skipped (--no-peer)" if args.no_peer else check_peer(args.peer_python)
+    if peer_problem and not args.no_peer:
+        log(f"PEER ROWS SKIPPED: {peer_problem}")
+        peer_python = None
+
+    try:
+        source = args.clip or default_source()
+    except ClipError as exc:
+        log(f"error: {exc}")
+        return 1
+    log(f"clips from {source} ...")
+    clips = prepare_clips(source, args.warmup + args.frames, resolutions)
+    option_clip = clips.get(OPTION_RESOLUTION)
+
+    settings = AppSettings()
+    app_defaults = {"threads": settings.threads or default_threads(), "graph_optimization": "all",
+                    "work_height": MatteSettings().work_height, "model_every_n": settings.model_every_n,
+                    "edge_mode": settings.edge_mode, "opencv_threads": None, "model": "fp32"}
+    model_path = Path(args.model)
+    base = {"frames": args.frames, "warmup": args.warmup, "sink": args.sink, "model": str(model_path)}
+    main_python = sys.executable
+    ground_truth_paths = [str(PORTRAIT), str(PORTRAIT_MASK)] if PORTRAIT.is_file() and PORTRAIT_MASK.is_file() else None
+
+    # --- int8 / fp16 exports (calibrated on frames the quality check does not use) -------------
+    variant_files: dict[str, dict] = {}
+    calibration = read_frames(option_clip or next(iter(clips.values())), 16, step=2, start=0)
+    if not args.no_options:
+        log("building int8 / fp16 exports ...")
+        from bench.variants import build_variants
+        variant_files = build_variants(model_path, calibration)
+
+    # --- main table: defaults at each resolution, PortraitCam vs peer --------------------------
+    rows: list[dict] = []
+
+    def measure(label: str, group: str, python: str, config: dict, env: dict | None = None,
+                settings_changed: dict | None = None) -> dict:
+        log(f"  [{group}] {label} ...")
+        result = run_worker(python, "bench.pipeline_worker", config, env)
+        result.update(label=label, group=group, config=config, changed=settings_changed or {})
+        rows.append(result)
+        if "error" in result:
+            log(f"    failed: {result['error']}")
+        return result
+
+    log("pipeline, app defaults vs peer ...")
+    for name, clip in clips.items():
+        measure(f"PortraitCam {name}", "main", main_python, {**base, "engine": "portraitcam", "clip": str(clip)})
+        if peer_python:
+            measure(f"MediaPipe {name}", "main", str(peer_python),
+                    {**base, "engine": "mediapipe", "clip": str(clip), "model_selection": 0})
+    if peer_python and option_clip:
+        clip = str(option_clip)
+        measure("MediaPipe landscape model (256x144)", "peer", str(peer_python),
+                {**base, "engine": "mediapipe", "clip": clip, "model_selection": 1})
+        measure("MediaPipe mask straight to compositor (no matte refiner)", "peer", str(peer_python),
+                {**base, "engine": "mediapipe", "clip": clip, "model_selection": 0, "peer_matte": "raw"})
+        measure("PortraitCam in the peer's venv (numpy 1.26, OpenCV 4.10)", "peer", str(peer_python),
+                {**base, "engine": "portraitcam", "clip": clip})
+
+    # --- speed options, one at a time from the defaults, at 720p -------------------------------
+    option_specs: list[tuple[str, dict, dict, dict | None]] = []  # label, config delta, changed, env
+    if not args.no_options:
+        for threads in (1, 2):
+            if threads != app_defaults["threads"]:
+                option_specs.append((f"intra-op threads {threads}", {"threads": threads}, {"threads": threads}, None))
+        for level in ("disabled", "basic", "extended"):
+            option_specs.append((f"graph optimisation '{level}'", {"graph_optimization": level},
+                                 {"graph_optimization": level}, None))
+        for variant, info in variant_files.items():
+            if "path" in info:
+                option_specs.append((f"model {variant}", {"model": info["path"]}, {"model": variant}, None))
+        for height in WORK_HEIGHTS:
+            if height != app_defaults["work_height"]:
+                option_specs.append((f"matte work height {height}", {"work_height": height},
+                                     {"work_height": height}, None))
+        option_specs.append(("model every 2nd frame (matte smoothing between)", {"model_every_n": 2},
+                             {"model_every_n": 2}, None))
+        other_edge = "gaussian" if app_defaults["edge_mode"] != "gaussian" else "guided"
+        option_specs.append((f"edge mode '{other_edge}'", {"edge_mode": other_edge}, {"edge_mode": other_edge}, None))
+        option_specs.append(("OpenCV threads 1", {}, {"opencv_threads": 1}, {"OPENCV_FOR_THREADS_NUM": "1"}))
+
+    if option_specs:
+        log(f"speed options at {OPTION_RESOLUTION} ...")
+        for label, delta, changed, env in option_specs:
+            config = {**base, "engine": "portraitcam", "clip": str(option_clip), **delta}
+            measure(label, "option", main_python, config, env, changed)
+        # The defaults once more: the spread between the two runs is the noise floor of the sweep.
+        measure(report.DEFAULTS_REPEAT_LABEL, "option-repeat", main_python,
+                {**base, "engine": "portraitcam", "clip": str(option_clip)})
+
+    # --- model alone ---------------------------------------------------------------------------
+    log("models alone ...")
+    frame_path = str(PORTRAIT if PORTRAIT.is_file() else source)
+    if not PORTRAIT.is_file():
+        import cv2
+        frame_path = str(REPO / "runs" / "bench" / "model_input.png")
+        cv2.imwrite(frame_path, calibration[0])
+    model_variants = [{"label": f"PortraitNet fp32, {t} thread{'s' if t > 1 else ''}", "model": str(model_path),
+                       "threads": t} for t in (1, 2)]
+    model_variants.append({"label": "PortraitNet fp32, 2 threads, no spinning", "model": str(model_path),
+                           "threads": 2, "spinning": False})
+    if not args.no_options:
+        for level in ("disabled", "basic", "extended"):
+            model_variants.append({"label": f"PortraitNet fp32, 1 thread, optimisation '{level}'",
+                                   "model": str(model_path), "threads": 1, "graph_optimization": level})
+        for variant, info in variant_files.items():
+            if "path" in info:
+                model_variants.append({"label": f"PortraitNet {variant}, 1 thread", "model": info["path"],
+                                       "threads": 1})
+    model_rows = run_worker(main_python, "bench.model_worker",
+                            {"engine": "onnx", "frame": frame_path, "runs": args.model_runs,
+                             "variants": model_variants})
+    peer_model_rows = None
+    if peer_python:
+        peer_model_rows = run_worker(str(peer_python), "bench.model_worker",
+                                     {"engine": "mediapipe", "frame": frame_path, "runs": args.model_runs,
+                                      "ground_truth": ground_truth_paths})
+
+    # --- quality of the options ----------------------------------------------------------------
+    quality: dict = {}
+    if not args.no_options:
+        log("quality of the options ...")
+        from bench import quality as quality_mod
+        ground_truth = quality_mod.load_ground_truth(PORTRAIT, PORTRAIT_MASK)
+        eval_frames = read_frames(option_clip, 24, step=2, start=1)
+        models = {"fp32": str(model_path)}
+        models.update({name: info["path"] for name, info in variant_files.items() if "path" in info})
+        quality["models"] = quality_mod.model_quality(models, eval_frames, ground_truth)
+        sequence = read_frames(option_clip, min(60, args.warmup + args.frames))
+        matte_configs = {"reference": {"work_height": 100000, "model_every_n": 1},
+                         "defaults": {}}
+        for height in WORK_HEIGHTS:
+            if height != app_defaults["work_height"]:
+                matte_configs[f"work_height={height}"] = {"work_height": height}
+        matte_configs["model_every_n=2"] = {"model_every_n": 2}
+        other_edge = "gaussian" if app_defaults["edge_mode"] != "gaussian" else "guided"
+        matte_configs[f"edge_mode={other_edge}"] = {"edge_mode": other_edge}
+        quality["matte"] = quality_mod.matte_quality(str(model_path), matte_configs, sequence, ground_truth)
+
+    # --- recommendation, measured as a whole ---------------------------------------------------
+    recommendation = None
+    if not args.no_options:
+        recommendation = report.recommend(rows, quality, app_defaults)
+        delta = report.config_delta(recommendation["settings"], app_defaults, variant_files)
+        if delta["config"]:
+            log("recommended combination ...")
+            for name, clip in clips.items():
+                measure(f"recommended {name}", "recommended", main_python,
+                        {**base, "engine": "portraitcam", "clip": str(clip), **delta["config"]}, delta["env"],
+                        recommendation["changed"])
+            from bench import quality as quality_mod
+            overrides = {k: v for k, v in delta["config"].items()
+                         if k in ("work_height", "model_every_n", "edge_mode", "model")}
+            sequence = read_frames(option_clip, min(60, args.warmup + args.frames))
+            ground_truth = quality_mod.load_ground_truth(PORTRAIT, PORTRAIT_MASK)
+            quality["recommended"] = quality_mod.matte_quality(
+                str(model_path), {"reference": {"work_height": 100000, "model_every_n": 1},
+                                  "recommended": overrides}, sequence, ground_truth)["recommended"]
+
+    elapsed = time.perf_counter() - started
+    context = {
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": "python -m bench.run " + " ".join(sys.argv[1:] if argv is None else argv),
+        "machine": machine_info(peer_python),
+        "model": _model_label(model_path),
+        "clip_source": str(Path(source).resolve().relative_to(REPO)) if Path(source).resolve().is_relative_to(REPO) else str(source),
+        "frames": args.frames, "warmup": args.warmup, "model_runs": args.model_runs, "sink": args.sink,
+        "load_before": load_before, "load_after": os.getloadavg(),
+        "training_at_start": training_at_start, "training_at_end": training_running(),
+        "peer_problem": peer_problem, "elapsed_s": elapsed, "app_defaults": app_defaults,
+        "variant_files": variant_files,
+    }
+    markdown = report.render(context, rows, model_rows, peer_model_rows, quality, recommendation)
+    print(markdown)
+    if results_path:
+        Path(results_path).write_text(markdown)
+        log(f"wrote {results_path} ({elapsed:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

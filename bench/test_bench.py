@@ -1,0 +1,92 @@
+"""Checks of the benchmark's own logic (run: python -m pytest bench). Not timing assertions."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from bench import report
+from bench.clips import PORTRAIT, prepare_clips
+from bench.run import run_worker
+from bench.stats import iou, summarise
+
+
+def test_summarise_median_and_p95():
+    summary = summarise(range(1, 101))
+    assert summary["median"] == pytest.approx(50.5)
+    assert summary["p95"] == pytest.approx(95.05)
+    assert summary["n"] == 100
+    assert np.isnan(summarise([])["median"])
+
+
+def test_iou_thresholds_soft_masks():
+    a = np.array([[0.9, 0.9, 0.1, 0.1]], np.float32)
+    b = np.array([[0.9, 0.2, 0.8, 0.1]], np.float32)
+    assert iou(a, b) == pytest.approx(1 / 3)
+    assert iou(a, a) == 1.0
+    assert iou(np.zeros((2, 2)), np.zeros((2, 2))) == 1.0
+
+
+def _row(label, group, cpu, fps, p95, changed=None):
+    return {"label": label, "group": group, "cpu_ms_per_frame": cpu, "fps": fps,
+            "frame": {"median": p95 * 0.8, "p95": p95, "n": 10}, "changed": changed or {},
+            "stages": {}}
+
+
+DEFAULTS = {"threads": 1, "graph_optimization": "all", "work_height": 360, "model_every_n": 1,
+            "edge_mode": "guided", "opencv_threads": None, "model": "fp32"}
+GOOD = {"iou_vs_reference_mean": 0.99, "iou_vs_reference_min": 0.97, "iou_vs_ground_truth": 0.90}
+QUALITY = {
+    "models": {"fp32": {**GOOD, "iou_vs_reference_mean": 1.0}, "int8_static": GOOD,
+               "fp16": {**GOOD, "iou_vs_reference_mean": 0.90}},
+    "matte": {"reference": GOOD, "work_height=240": GOOD, "work_height=180": GOOD,
+              "model_every_n=2": {**GOOD, "iou_vs_ground_truth": 0.80}},
+}
+
+
+def test_recommend_takes_cheapest_option_that_keeps_quality_and_speed():
+    rows = [
+        _row("PortraitCam 720p", "main", cpu=30.0, fps=30.0, p95=40.0),
+        _row("wh240", "option", 27.0, 31.0, 39.0, {"work_height": 240}),
+        _row("wh180", "option", 25.0, 32.0, 38.0, {"work_height": 180}),
+        _row("int8", "option", 29.5, 30.0, 40.0, {"model": "int8_static"}),     # inside the noise
+        _row("fp16", "option", 20.0, 40.0, 30.0, {"model": "fp16"}),            # fails IoU vs fp32
+        _row("every2", "option", 18.0, 45.0, 40.0, {"model_every_n": 2}),       # fails ground truth
+        _row("threads2", "option", 24.0, 20.0, 40.0, {"threads": 2}),           # loses FPS
+    ]
+    result = report.recommend(rows, QUALITY, DEFAULTS)
+    assert result["changed"] == {"work_height": 180}
+
+
+def test_recommend_uses_the_better_defaults_measurement_as_baseline():
+    rows = [
+        _row("PortraitCam 720p", "main", cpu=40.0, fps=30.0, p95=40.0),
+        _row(report.DEFAULTS_REPEAT_LABEL, "option-repeat", cpu=30.0, fps=30.0, p95=40.0),
+        _row("wh240", "option", 29.0, 30.0, 40.0, {"work_height": 240}),  # beats 40, not 30
+    ]
+    assert report.recommend(rows, QUALITY, DEFAULTS)["changed"] == {}
+
+
+def test_config_delta_maps_settings_to_worker_config_and_env():
+    settings = {**DEFAULTS, "model": "int8_static", "opencv_threads": 1, "work_height": 240}
+    delta = report.config_delta(settings, DEFAULTS, {"int8_static": {"path": "/m/int8.onnx"}})
+    assert delta == {"config": {"model": "/m/int8.onnx", "work_height": 240},
+                     "env": {"OPENCV_FOR_THREADS_NUM": "1"}}
+
+
+@pytest.mark.skipif(not PORTRAIT.is_file(), reason="needs assets/samples/portrait.jpg")
+def test_pipeline_worker_measures_every_stage(tmp_path):
+    import sys
+    clip = prepare_clips(PORTRAIT, 6, {"small": (320, 240)}, cache_dir=tmp_path)["small"]
+    result = run_worker(sys.executable, "bench.pipeline_worker",
+                        {"clip": str(clip), "frames": 4, "warmup": 2, "model_every_n": 2,
+                         "out_dir": str(tmp_path)})
+    assert "error" not in result, result.get("error")
+    assert (result["width"], result["height"]) == (320, 240)
+    assert result["frames"] == 4 and result["model_runs"] == 2
+    for stage in report.STAGES:
+        expected = 2 if stage in ("preprocess", "inference") else 4
+        assert result["stages"][stage]["n"] == expected, stage
+    assert result["cpu_ms_per_frame"] > 0 and result["peak_rss_mib"] > 50
+    assert json.dumps(result)  # plain JSON all the way down
