@@ -10,6 +10,7 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import shutil  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -20,7 +21,7 @@ from PySide6.QtCore import QSettings, Qt  # noqa: E402
 from PySide6.QtGui import QColor  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from app.capture import list_cameras  # noqa: E402
+from app.capture import FrameSource, list_cameras  # noqa: E402
 from app.gui.main_window import MainWindow, open_settings_store  # noqa: E402
 from app.gui.worker import LatestSlot, qimage_to_bgr  # noqa: E402
 from app.sinks import virtual_camera_setup_hint  # noqa: E402
@@ -406,3 +407,42 @@ def test_pickers_use_the_dialogs_choice(qtbot, make_window, clip, tmp_path, monk
     window.source_combo.activated.emit(window.source_combo.findText("Video file…"))
     qtbot.waitUntil(lambda: window.source_combo.currentText() == "second.avi", timeout=TIMEOUT_MS)
     wait_for_more_frames(qtbot, window)
+
+
+class StallingCamera(FrameSource):
+    """A live source whose read() blocks after a few frames, like some drivers on unplugging."""
+
+    is_live = True
+    description = "camera 9"
+
+    def __init__(self, frames_before_stall=3):
+        super().__init__()
+        self._frames = person_frames(1, width=160, height=120)
+        self._size = (160, 120)
+        self._left = frames_before_stall
+        self.resume = threading.Event()
+
+    def read(self):
+        if self._left <= 0:
+            self.resume.wait(timeout=60)
+        self._left -= 1
+        time.sleep(1 / 30)
+        return self._frames[0].copy()
+
+
+def test_camera_that_goes_silent_shows_a_warning_that_clears_when_frames_return(
+        qtbot, make_window, monkeypatch):
+    import app.gui.main_window as main_window
+
+    monkeypatch.setattr(main_window, "STALL_WARNING_S", 1.0)
+    camera = StallingCamera()
+    window = make_window(source=camera)
+    try:
+        qtbot.waitUntil(lambda: "No picture from camera 9" in window.banner.message("source"),
+                        timeout=TIMEOUT_MS)
+        assert window.frames_shown <= 3
+        camera.resume.set()
+        qtbot.waitUntil(lambda: window.banner.message("source") == "", timeout=TIMEOUT_MS)
+        assert window.frames_shown > 3
+    finally:
+        camera.resume.set()

@@ -54,6 +54,7 @@ THUMBNAIL_SIZE = QSize(96, 54)
 BACKGROUND_COLUMNS = 3
 SAVE_DELAY_MS = 500          # slider drags save once they settle, not on every step
 STATS_INTERVAL_S = 0.25      # refresh the FPS/latency text a few times a second, readable
+STALL_WARNING_S = 4.0        # no frame for this long: tell the user (a driver may block, not fail)
 
 
 # --- settings persistence ------------------------------------------------------------------
@@ -192,6 +193,9 @@ class MainWindow(QMainWindow):
         self._background_applied = False    # no background confirmed by the worker yet
         self._virtual_camera_pending = False
         self._last_stats_time = 0.0
+        self._source_description = ""
+        self._last_frame_time = 0.0
+        self._stalled = False
         self._closing = False
 
         self.setWindowTitle("PortraitCam")
@@ -206,6 +210,10 @@ class MainWindow(QMainWindow):
         self._save_timer.setSingleShot(True)
         self._save_timer.setInterval(SAVE_DELAY_MS)
         self._save_timer.timeout.connect(self.save_settings)
+        # Some camera drivers block forever when unplugged instead of failing: notice the silence.
+        self._stall_timer = QTimer(self)
+        self._stall_timer.setInterval(1000)
+        self._stall_timer.timeout.connect(self._check_for_stall)
 
         self._build_ui()
         self._restore_widgets()
@@ -534,6 +542,10 @@ class MainWindow(QMainWindow):
             self.banner.clear_message("source")
         self._show_current_source()
         self.statusBar().showMessage(f"Source: {description}")
+        self._source_description = description
+        self._last_frame_time = time.monotonic()
+        self._stalled = False
+        self._stall_timer.start()
         if self._virtual_camera_pending:
             self._virtual_camera_pending = False
             self._start_virtual_camera()
@@ -548,6 +560,7 @@ class MainWindow(QMainWindow):
 
     def _on_source_lost(self, message: str) -> None:
         self._current_source = None
+        self._stall_timer.stop()
         self.banner.show_message(
             "source", f"{message}. The preview has stopped; pick a source under Source to continue.",
             "error")
@@ -558,6 +571,7 @@ class MainWindow(QMainWindow):
 
     def _on_source_ended(self) -> None:
         self._current_source = None
+        self._stall_timer.stop()
         self.preview.clear_image("End of video — pick a source")
         self._show_current_source()
 
@@ -568,10 +582,24 @@ class MainWindow(QMainWindow):
             return
         self.preview.set_image(packet.image)
         self.frames_shown += 1
+        self._last_frame_time = time.monotonic()
+        if self._stalled:
+            self._stalled = False
+            self.banner.clear_message("source")
         now = time.monotonic()
         if now - self._last_stats_time >= STATS_INTERVAL_S or self.frames_shown == 1:
             self._last_stats_time = now
             self._show_stats(packet)
+
+    def _check_for_stall(self) -> None:
+        silent_for = time.monotonic() - self._last_frame_time
+        if self._current_source is None or self._stalled or silent_for < STALL_WARNING_S:
+            return
+        self._stalled = True
+        self.banner.show_message(
+            "source", f"No picture from {self._source_description} for {silent_for:.0f} s: it may "
+                      "have been unplugged or taken by another app. Pick another source under "
+                      "Source, or wait for it to come back.", "warning")
 
     def _show_stats(self, packet: FramePacket) -> None:
         total = sum(packet.timings.get(stage, 0.0) for stage in TIMING_STAGES)
