@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
 
 from app import resources
 from app.capture import IMAGE_EXTENSIONS
+from app.headless import VIDEO_EXTENSIONS
 from app.settings import AppSettings
 from app.gui.widgets import LabeledSlider, MessageBanner, PreviewLabel
 from app.gui.worker import TIMING_STAGES, FramePacket, PipelineController
@@ -49,7 +50,6 @@ ORGANIZATION = "PortraitCam"
 APPLICATION = "PortraitCam"
 SETTINGS_GROUP = "settings"
 GEOMETRY_KEY = "window/geometry"
-VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm")
 THUMBNAIL_SIZE = QSize(96, 54)
 BACKGROUND_COLUMNS = 3
 SAVE_DELAY_MS = 500          # slider drags save once they settle, not on every step
@@ -488,7 +488,7 @@ class MainWindow(QMainWindow):
         elif kind == "pick":
             self._show_current_source()  # stay on the current entry if the dialog is cancelled
             if value == "video":
-                patterns = " ".join(f"*{ext}" for ext in VIDEO_EXTENSIONS)
+                patterns = " ".join(f"*{ext}" for ext in sorted(VIDEO_EXTENSIONS))
                 path, _ = QFileDialog.getOpenFileName(self, "Open video", "", f"Videos ({patterns})")
             else:
                 patterns = " ".join(f"*{ext}" for ext in sorted(IMAGE_EXTENSIONS))
@@ -641,7 +641,7 @@ class MainWindow(QMainWindow):
             else:
                 self._select_current_background()
         elif kind == "pick":
-            patterns = " ".join(f"*{ext}" for ext in sorted(IMAGE_EXTENSIONS) + list(VIDEO_EXTENSIONS))
+            patterns = " ".join(f"*{ext}" for ext in sorted(IMAGE_EXTENSIONS | VIDEO_EXTENSIONS))
             path, _ = QFileDialog.getOpenFileName(self, "Background picture or video", "",
                                                   f"Pictures and videos ({patterns})")
             if path:
