@@ -32,7 +32,7 @@ from app.matting import MatteRefiner  # noqa: E402
 from app.pipeline import Pipeline  # noqa: E402
 from app.segmentation import DEFAULT_MODEL_PATH, Segmenter  # noqa: E402
 from app.settings import AppSettings  # noqa: E402
-from app.sinks import FileSink  # noqa: E402
+from app.sinks import FileSink, VirtualCameraSink  # noqa: E402
 from bench.stats import summarise  # noqa: E402
 
 STAGES = ("capture", "preprocess", "inference", "matte", "composite", "output")
@@ -111,6 +111,8 @@ def run(config: dict) -> dict:
     sink = None
     if config.get("sink", "file") == "file":
         sink = FileSink(out_dir / f"{engine}_{width}x{height}_{os.getpid()}.mp4", width, height, source.fps)
+    elif config.get("sink") == "vcam":
+        sink = VirtualCameraSink(width, height, source.fps)
 
     samples = {stage: [] for stage in STAGES}
     totals: list[float] = []

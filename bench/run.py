@@ -81,6 +81,16 @@ def check_peer(python: Path) -> str | None:
     return None
 
 
+def virtual_camera_status() -> str:
+    """Whether the virtual camera sink opens here (it is the live output; files are the fallback)."""
+    from app.sinks import SinkError, VirtualCameraSink
+    try:
+        VirtualCameraSink(640, 480, 30).close()
+    except SinkError as exc:
+        return f"unavailable here ({' '.join(str(exc).split())[:160]})"
+    return "available"
+
+
 def training_running() -> bool:
     return subprocess.run(["pgrep", "-f", "training.train"], capture_output=True).returncode == 0
 
@@ -128,8 +138,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="interpreter with mediapipe (default: .venv-teacher/bin/python)")
     parser.add_argument("--no-peer", action="store_true", help="skip the MediaPipe rows")
     parser.add_argument("--no-options", action="store_true", help="skip the speed-option sweep")
-    parser.add_argument("--sink", choices=("file", "none"), default="file",
-                        help="output stage: write an mp4 with the app's FileSink (default) or nothing")
+    parser.add_argument("--sink", choices=("file", "vcam", "none"), default="file",
+                        help="output stage: the app's FileSink writing mp4 (default), its virtual camera "
+                             "sink (needs a virtual camera device), or nothing")
     parser.add_argument("--results", type=Path, help=f"write the Markdown report here "
                         f"(default: {DEFAULT_RESULTS.relative_to(REPO)}, not with --quick)")
     args = parser.parse_args(argv)
@@ -316,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_before": load_before, "load_after": os.getloadavg(),
         "training_at_start": training_at_start, "training_at_end": training_running(),
         "peer_problem": peer_problem, "elapsed_s": elapsed, "app_defaults": app_defaults,
+        "virtual_camera": virtual_camera_status(),
         "variant_files": variant_files,
     }
     markdown = report.render(context, rows, model_rows, peer_model_rows, quality, recommendation)

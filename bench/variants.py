@@ -47,7 +47,8 @@ def build_variants(model_path: Path, calibration_frames: list[np.ndarray],
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     model_path = Path(model_path)
-    out_dir = Path(cache_dir) / "models" / model_digest(model_path)
+    calibration_digest = hashlib.sha256(b"".join(f.tobytes()[::997] for f in calibration_frames)).hexdigest()[:8]
+    out_dir = Path(cache_dir) / "models" / f"{model_digest(model_path)}-{calibration_digest}"
     out_dir.mkdir(parents=True, exist_ok=True)
     logging.getLogger().setLevel(logging.ERROR)  # quantisation tools log every node otherwise
     prepared = out_dir / "portraitnet.prep.onnx"
@@ -89,3 +90,35 @@ def build_variants(model_path: Path, calibration_frames: list[np.ndarray],
     build("int8_dynamic", int8_dynamic)
     build("fp16", fp16)
     return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Export one variant to a chosen path, e.g. to ship the int8 model if the lead decides to."""
+    import argparse
+    import shutil
+
+    from app.resources import SAMPLE_CLIP
+    from app.segmentation import DEFAULT_MODEL_PATH
+    from bench.clips import read_frames
+
+    parser = argparse.ArgumentParser(prog="python -m bench.variants", description=main.__doc__)
+    parser.add_argument("variant", choices=VARIANTS)
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_PATH)
+    parser.add_argument("--calibration-clip", type=Path, default=SAMPLE_CLIP,
+                        help="video whose frames calibrate int8_static (16 frames, every 2nd)")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    frames = read_frames(args.calibration_clip, 16, step=2)
+    if args.variant == "int8_static" and not frames:
+        parser.error(f"no frames could be read from {args.calibration_clip}")
+    result = build_variants(args.model, frames)[args.variant]
+    if "error" in result:
+        print(f"{args.variant} failed: {result['error']}")
+        return 1
+    shutil.copyfile(result["path"], args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
