@@ -10,6 +10,7 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import shutil  # noqa: E402
+import sys  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -24,7 +25,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from app.capture import FrameSource, list_cameras  # noqa: E402
 from app.gui.main_window import MainWindow, open_settings_store  # noqa: E402
 from app.gui.worker import LatestSlot, qimage_to_bgr  # noqa: E402
-from app.sinks import virtual_camera_setup_hint  # noqa: E402
+from app.sinks import LINUX_SETUP_COMMAND, virtual_camera_setup_hint  # noqa: E402
 from conftest import person_frames, write_video  # noqa: E402
 
 TIMEOUT_MS = 10_000  # generous: two shared cores, the model and the test runner compete
@@ -254,6 +255,14 @@ def test_virtual_camera_without_device_shows_setup_command_and_preview_keeps_run
     assert "Not publishing" in window.virtual_camera_label.text()
     assert window.settings.virtual_camera_enabled is False
     wait_for_more_frames(qtbot, window)
+    if sys.platform.startswith("linux"):
+        # "Copy command" puts exactly the shell command on the clipboard.
+        from PySide6.QtWidgets import QPushButton
+
+        copy = [b for b in window.banner.findChildren(QPushButton) if b.text() == "Copy command"]
+        assert len(copy) == 1
+        qtbot.mouseClick(copy[0], Qt.MouseButton.LeftButton)
+        assert QApplication.clipboard().text() == LINUX_SETUP_COMMAND
 
 
 # --- sources --------------------------------------------------------------------------------

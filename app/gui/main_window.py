@@ -39,10 +39,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import resources
+from app import resources, sinks
 from app.capture import IMAGE_EXTENSIONS
 from app.headless import VIDEO_EXTENSIONS
 from app.settings import AppSettings
+from app.sinks import virtual_camera_setup_hint
 from app.gui.widgets import LabeledSlider, MessageBanner, PreviewLabel
 from app.gui.worker import TIMING_STAGES, FramePacket, PipelineController
 
@@ -182,7 +183,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.store = settings_store if settings_store is not None else open_settings_store()
         self.settings = load_settings(self.store)
-        self.sample_clip = Path(sample_clip) if sample_clip is not None else resources.SAMPLE_CLIP
+        self.sample_clip = Path(sample_clip if sample_clip is not None else resources.SAMPLE_CLIP).absolute()
         self.backgrounds_dir = backgrounds_dir
         self.frames_shown = 0
         self._initial_source = source
@@ -242,14 +243,14 @@ class MainWindow(QMainWindow):
         root.setContentsMargins(12, 12, 12, 6)
         root.setSpacing(8)
 
-        self.banner = MessageBanner(central)
-        root.addWidget(self.banner)
-
         body = QHBoxLayout()
         body.setSpacing(12)
         root.addLayout(body, 1)
 
         preview_column = QVBoxLayout()
+        # Messages sit above the preview, so the controls beside it never move out of view.
+        self.banner = MessageBanner(central)
+        preview_column.addWidget(self.banner)
         self.preview = PreviewLabel(central)
         preview_column.addWidget(self.preview, 1)
         self.stats_label = QLabel("", central)
@@ -498,10 +499,10 @@ class MainWindow(QMainWindow):
 
     def open_source(self, spec) -> None:
         """Switch to a camera index, a video/image path or a FrameSource (used by tests)."""
-        if isinstance(spec, Path):
-            spec = str(spec)
-        elif isinstance(spec, str) and spec.strip().isdigit():
+        if isinstance(spec, str) and spec.strip().isdigit():
             spec = int(spec)
+        elif isinstance(spec, (str, Path)):
+            spec = str(Path(spec).expanduser().absolute())  # one spelling per file for the list
         self.statusBar().showMessage(f"Opening {spec}…")
         self.controller.open_source(spec)
 
@@ -736,8 +737,15 @@ class MainWindow(QMainWindow):
         self._reset_virtual_camera_button("Not publishing")
 
     def _on_virtual_camera_failed(self, message: str) -> None:
-        self._reset_virtual_camera_button("Not publishing: no virtual camera device (see message above)")
-        self.banner.show_message("virtual_camera", message, "warning")
+        self._reset_virtual_camera_button("Not publishing: no virtual camera device (see the message)")
+        if sys.platform.startswith("linux"):
+            copy_text, copy_label = sinks.LINUX_SETUP_COMMAND, "Copy command"
+        else:
+            copy_text, copy_label = virtual_camera_setup_hint(), "Copy steps"
+        self.banner.show_message(
+            "virtual_camera", f"{message.rstrip('.')}. The preview keeps running; start the virtual "
+                              "camera again once that is done.", "warning",
+            copy_text=copy_text, copy_label=copy_label)
 
     def _reset_virtual_camera_button(self, label: str) -> None:
         self.virtual_camera_button.setEnabled(True)

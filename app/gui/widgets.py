@@ -99,7 +99,10 @@ class MessageBanner(QFrame):
         self._layout.setSpacing(6)
         self.hide()
 
-    def show_message(self, key: str, text: str, level: str = "error") -> None:
+    def show_message(self, key: str, text: str, level: str = "error",
+                     copy_text: str | None = None, copy_label: str = "Copy") -> None:
+        """Show text on topic key (replacing an older one); Copy puts copy_text (default: text)
+        on the clipboard, e.g. just the setup command out of a longer explanation."""
         self.clear_message(key)
         background, foreground, border = self._STYLES.get(level, self._STYLES["error"])
         row = QFrame(self)
@@ -110,13 +113,15 @@ class MessageBanner(QFrame):
         layout = QHBoxLayout(row)
         layout.setContentsMargins(10, 6, 6, 6)
         label = QLabel(text, row)
+        label.setTextFormat(Qt.TextFormat.PlainText)  # file names and commands shown verbatim
         label.setWordWrap(True)
         # Selectable so the user can copy a setup command straight out of the message.
         label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(label, 1)
-        copy_button = QPushButton("Copy", row)
-        copy_button.setToolTip("Copy this message to the clipboard")
-        copy_button.clicked.connect(lambda: QGuiApplication.clipboard().setText(text))
+        clipboard_text = copy_text if copy_text is not None else text
+        copy_button = QPushButton(copy_label, row)
+        copy_button.setToolTip(clipboard_text)
+        copy_button.clicked.connect(lambda: QGuiApplication.clipboard().setText(clipboard_text))
         layout.addWidget(copy_button, 0, Qt.AlignmentFlag.AlignTop)
         close_button = QPushButton("Dismiss", row)
         close_button.clicked.connect(lambda: self.clear_message(key))
