@@ -15,8 +15,9 @@ Outputs (data/ is git-ignored):
   people/{train,eval}/<name>.png        RGBA cut-out: photo RGB + teacher alpha (or the photo's own
                                          alpha where it has a real one)
   real/{train,eval}/<name>.jpg          real photo, with <name>_mask.png (teacher mask, 0..255 soft)
-  video/eval/carphone/frame_NNN.jpg     every frame of a real talking-person clip (+ _mask.png), for
-                                         temporal-stability checks
+  video/eval/{webcam,carphone}/frame_NNN.jpg + frame_NNN_mask.png
+                                        every frame of two held-out real clips of a person talking,
+                                        for temporal-stability (flicker) checks
   backgrounds/{train,eval}/<name>.jpg   photos and artwork without people, long side <= 1280
   contact_sheet_people.png, contact_sheet_backgrounds.png   for eyeballing quality
 """
