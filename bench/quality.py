@@ -17,7 +17,7 @@ from app.matting import MatteRefiner
 from app.pipeline import Pipeline
 from app.segmentation import Segmenter
 from app.settings import AppSettings
-from bench.stats import iou
+from bench.stats import edge_abs_diff, iou
 
 
 def load_ground_truth(image_path: Path, mask_path: Path):
@@ -80,28 +80,30 @@ def _alphas(pipeline: Pipeline, frames: list[np.ndarray]) -> list[np.ndarray]:
     return alphas
 
 
-def matte_quality(model: str, configs: dict[str, dict], frames: list[np.ndarray],
-                  ground_truth=None) -> dict[str, dict]:
-    """Per config (overrides of the app defaults): final alpha vs the reference matte, frame by frame.
+class MatteQuality:
+    """Final alpha of a configuration (overrides of the app defaults) vs the reference matte.
 
     The reference is the app's defaults with the matte at full frame resolution and the model on
-    every frame. Ground truth: the sample portrait run as a still (several frames, so smoothing
-    has settled), alpha vs the reference mask.
+    every frame, computed once. Ground truth: the sample portrait run as a still (a few frames, so
+    smoothing has settled), alpha vs the reference mask.
     """
-    settings = AppSettings()
-    height = frames[0].shape[0]
-    reference = _alphas(_pipeline(model, settings, {"work_height": height, "model_every_n": 1}), frames)
-    results: dict[str, dict] = {}
-    for name, overrides in configs.items():
-        alphas = _alphas(_pipeline(model, settings, overrides), frames)
-        scores = [iou(a, r) for a, r in zip(alphas, reference)]
+
+    REFERENCE = {"work_height": 100000, "model_every_n": 1}  # work height is capped at the frame's
+
+    def __init__(self, model: str, frames: list[np.ndarray], ground_truth=None) -> None:
+        self.model, self.frames, self.ground_truth = model, frames, ground_truth
+        self.settings = AppSettings()
+        self.reference = _alphas(_pipeline(model, self.settings, self.REFERENCE), frames)
+
+    def evaluate(self, overrides: dict) -> dict:
+        alphas = _alphas(_pipeline(self.model, self.settings, overrides), self.frames)
+        scores = [iou(a, r) for a, r in zip(alphas, self.reference)]
         entry = {"iou_vs_reference_mean": float(np.mean(scores)),
                  "iou_vs_reference_min": float(np.min(scores)),
-                 "mean_abs_alpha_diff": float(np.mean([np.abs(a - r).mean() for a, r in zip(alphas, reference)]))}
-        if ground_truth is not None:
-            image, truth = ground_truth
-            still = _pipeline(model, settings, overrides)
-            alpha = _alphas(still, [image] * 3)[-1]
+                 "mean_abs_alpha_diff": float(np.mean([np.abs(a - r).mean() for a, r in zip(alphas, self.reference)])),
+                 "edge_alpha_diff": float(np.mean([edge_abs_diff(a, r) for a, r in zip(alphas, self.reference)]))}
+        if self.ground_truth is not None:
+            image, truth = self.ground_truth
+            alpha = _alphas(_pipeline(self.model, self.settings, overrides), [image] * 3)[-1]
             entry["iou_vs_ground_truth"] = iou(alpha, truth)
-        results[name] = entry
-    return results
+        return entry

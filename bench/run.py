@@ -33,6 +33,8 @@ DEFAULT_PEER_PYTHON = REPO / ".venv-teacher" / "bin" / "python"
 DEFAULT_RESULTS = REPO / "bench" / "RESULTS.md"
 OPTION_RESOLUTION = "720p"
 WORK_HEIGHTS = (720, 540, 360, 240, 180)
+MATTE_SEQUENCE_FRAMES = 60  # consecutive frames for the matte-option quality checks
+MATTE_QUALITY_KEYS = ("work_height", "model_every_n", "edge_mode", "model")  # settings that change alpha
 PEER_SETUP = (".venv-teacher must hold mediapipe==0.10.14 (requirements-teacher.txt) plus "
               "bench/requirements-peer.txt: .venv-teacher/bin/pip install -r bench/requirements-peer.txt")
 
@@ -147,7 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.frames, args.warmup, args.model_runs = 12, 3, 20
     results_path = args.results or (None if args.quick else DEFAULT_RESULTS)
-    resolutions = {name: RESOLUTIONS[name] for name in args.resolutions.split(",") if name}
+    names = [name.strip() for name in args.resolutions.split(",") if name.strip()]
+    unknown = [name for name in names if name not in RESOLUTIONS]
+    if unknown or not names:
+        parser.error(f"--resolutions takes names from {', '.join(RESOLUTIONS)}, got {args.resolutions!r}")
+    resolutions = {name: RESOLUTIONS[name] for name in names}
     if OPTION_RESOLUTION not in resolutions:
         args.no_options = True
     started = time.perf_counter()
@@ -168,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         log(f"error: {exc}")
         return 1
     log(f"clips from {source} ...")
-    clips = prepare_clips(source, args.warmup + args.frames, resolutions)
+    # At least 100 frames: calibration (frames 0-30) and quality checks (34-68) need their own frames.
+    clips = prepare_clips(source, max(100, args.warmup + args.frames), resolutions)
     option_clip = clips.get(OPTION_RESOLUTION)
 
     settings = AppSettings()
@@ -249,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # --- model alone ---------------------------------------------------------------------------
     log("models alone ...")
-    frame_path = str(PORTRAIT if PORTRAIT.is_file() else source)
+    frame_path = str(PORTRAIT)
     if not PORTRAIT.is_file():
         import cv2
         frame_path = str(REPO / "runs" / "bench" / "model_input.png")
@@ -277,44 +284,47 @@ def main(argv: list[str] | None = None) -> int:
 
     # --- quality of the options ----------------------------------------------------------------
     quality: dict = {}
+    matte_quality = None
     if not args.no_options:
         log("quality of the options ...")
-        from bench import quality as quality_mod
-        ground_truth = quality_mod.load_ground_truth(PORTRAIT, PORTRAIT_MASK)
-        eval_frames = read_frames(option_clip, 24, step=2, start=1)
+        from bench.quality import MatteQuality, load_ground_truth, model_quality
+        ground_truth = load_ground_truth(PORTRAIT, PORTRAIT_MASK)
+        eval_frames = read_frames(option_clip, 18, step=2, start=34)  # none used for calibration
         models = {"fp32": str(model_path)}
         models.update({name: info["path"] for name, info in variant_files.items() if "path" in info})
-        quality["models"] = quality_mod.model_quality(models, eval_frames, ground_truth)
-        sequence = read_frames(option_clip, min(60, args.warmup + args.frames))
-        matte_configs = {"reference": {"work_height": 100000, "model_every_n": 1},
-                         "defaults": {}}
+        quality["models"] = model_quality(models, eval_frames, ground_truth)
+        matte_quality = MatteQuality(str(model_path), read_frames(option_clip, MATTE_SEQUENCE_FRAMES), ground_truth)
+        matte = {"reference": matte_quality.evaluate(MatteQuality.REFERENCE), "defaults": matte_quality.evaluate({})}
         for height in WORK_HEIGHTS:
             if height != app_defaults["work_height"]:
-                matte_configs[f"work_height={height}"] = {"work_height": height}
-        matte_configs["model_every_n=2"] = {"model_every_n": 2}
+                matte[f"work_height={height}"] = matte_quality.evaluate({"work_height": height})
+        matte["model_every_n=2"] = matte_quality.evaluate({"model_every_n": 2})
         other_edge = "gaussian" if app_defaults["edge_mode"] != "gaussian" else "guided"
-        matte_configs[f"edge_mode={other_edge}"] = {"edge_mode": other_edge}
-        quality["matte"] = quality_mod.matte_quality(str(model_path), matte_configs, sequence, ground_truth)
+        matte[f"edge_mode={other_edge}"] = matte_quality.evaluate({"edge_mode": other_edge})
+        for name, path in models.items():
+            if name != "fp32":
+                matte[f"model={name}"] = matte_quality.evaluate({"model": path})
+        quality["matte"] = matte
 
-    # --- recommendation, measured as a whole ---------------------------------------------------
+    # --- recommendation: candidates alone, combined greedily, then measured together ------------
     recommendation = None
-    if not args.no_options:
-        recommendation = report.recommend(rows, quality, app_defaults)
+    if matte_quality is not None:
+        candidates = report.recommend(rows, quality, app_defaults)["candidates"]
+
+        def evaluate_settings(settings: dict) -> dict:
+            delta = report.config_delta(settings, app_defaults, variant_files)["config"]
+            return matte_quality.evaluate({k: v for k, v in delta.items() if k in MATTE_QUALITY_KEYS})
+
+        recommendation = report.combine(candidates, app_defaults, evaluate_settings, quality["matte"]["defaults"])
         delta = report.config_delta(recommendation["settings"], app_defaults, variant_files)
-        if delta["config"]:
+        if delta["config"] or delta["env"]:
             log("recommended combination ...")
             for name, clip in clips.items():
                 measure(f"recommended {name}", "recommended", main_python,
                         {**base, "engine": "portraitcam", "clip": str(clip), **delta["config"]}, delta["env"],
                         recommendation["changed"])
-            from bench import quality as quality_mod
-            overrides = {k: v for k, v in delta["config"].items()
-                         if k in ("work_height", "model_every_n", "edge_mode", "model")}
-            sequence = read_frames(option_clip, min(60, args.warmup + args.frames))
-            ground_truth = quality_mod.load_ground_truth(PORTRAIT, PORTRAIT_MASK)
-            quality["recommended"] = quality_mod.matte_quality(
-                str(model_path), {"reference": {"work_height": 100000, "model_every_n": 1},
-                                  "recommended": overrides}, sequence, ground_truth)["recommended"]
+            if recommendation["quality"] is None:  # only quality-neutral settings changed
+                recommendation["quality"] = quality["matte"]["defaults"]
 
     elapsed = time.perf_counter() - started
     context = {

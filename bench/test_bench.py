@@ -9,7 +9,7 @@ import pytest
 from bench import report
 from bench.clips import PORTRAIT, prepare_clips
 from bench.run import run_worker
-from bench.stats import iou, summarise
+from bench.stats import edge_abs_diff, iou, summarise
 
 
 def test_summarise_median_and_p95():
@@ -36,12 +36,14 @@ def _row(label, group, cpu, fps, p95, changed=None):
 
 DEFAULTS = {"threads": 1, "graph_optimization": "all", "work_height": 360, "model_every_n": 1,
             "edge_mode": "guided", "opencv_threads": None, "model": "fp32"}
-GOOD = {"iou_vs_reference_mean": 0.99, "iou_vs_reference_min": 0.97, "iou_vs_ground_truth": 0.90}
+GOOD = {"iou_vs_reference_mean": 0.99, "iou_vs_reference_min": 0.97, "iou_vs_ground_truth": 0.90,
+        "edge_alpha_diff": 0.05}
 QUALITY = {
     "models": {"fp32": {**GOOD, "iou_vs_reference_mean": 1.0}, "int8_static": GOOD,
                "fp16": {**GOOD, "iou_vs_reference_mean": 0.90}},
-    "matte": {"reference": GOOD, "work_height=240": GOOD, "work_height=180": GOOD,
-              "model_every_n=2": {**GOOD, "iou_vs_ground_truth": 0.80}},
+    "matte": {"reference": GOOD, "defaults": GOOD, "work_height=240": GOOD, "work_height=180": GOOD,
+              "model_every_n=2": {**GOOD, "iou_vs_ground_truth": 0.80},
+              "edge_mode=gaussian": {**GOOD, "edge_alpha_diff": 0.08}},
 }
 
 
@@ -54,9 +56,10 @@ def test_recommend_takes_cheapest_option_that_keeps_quality_and_speed():
         _row("fp16", "option", 20.0, 40.0, 30.0, {"model": "fp16"}),            # fails IoU vs fp32
         _row("every2", "option", 18.0, 45.0, 40.0, {"model_every_n": 2}),       # fails ground truth
         _row("threads2", "option", 24.0, 20.0, 40.0, {"threads": 2}),           # loses FPS
+        _row("gaussian", "option", 19.0, 40.0, 30.0, {"edge_mode": "gaussian"}),  # softer edges
     ]
-    result = report.recommend(rows, QUALITY, DEFAULTS)
-    assert result["changed"] == {"work_height": 180}
+    candidates = report.recommend(rows, QUALITY, DEFAULTS)["candidates"]
+    assert [(c["key"], c["value"]) for c in candidates] == [("work_height", 180)]
 
 
 def test_recommend_uses_the_better_defaults_measurement_as_baseline():
@@ -65,7 +68,35 @@ def test_recommend_uses_the_better_defaults_measurement_as_baseline():
         _row(report.DEFAULTS_REPEAT_LABEL, "option-repeat", cpu=30.0, fps=30.0, p95=40.0),
         _row("wh240", "option", 29.0, 30.0, 40.0, {"work_height": 240}),  # beats 40, not 30
     ]
-    assert report.recommend(rows, QUALITY, DEFAULTS)["changed"] == {}
+    assert report.recommend(rows, QUALITY, DEFAULTS)["candidates"] == []
+
+
+def test_combine_keeps_only_options_that_hold_quality_together():
+    candidates = [{"key": "model_every_n", "value": 2, "saving": 0.3, "reason": "a"},
+                  {"key": "threads", "value": 2, "saving": 0.2, "reason": "b"},
+                  {"key": "work_height", "value": 180, "saving": 0.1, "reason": "c"}]
+    evaluated = []
+
+    def evaluate(settings):
+        evaluated.append(dict(settings))
+        # every 2nd frame is fine alone; with the smaller matte on top the edges drift too far
+        both = settings["model_every_n"] == 2 and settings["work_height"] == 180
+        return {**GOOD, "edge_alpha_diff": 0.09 if both else 0.05}
+
+    result = report.combine(candidates, DEFAULTS, evaluate, QUALITY["matte"]["defaults"])
+    assert result["changed"] == {"model_every_n": 2, "threads": 2}
+    assert "work_height" in result["rejected"]
+    assert len(evaluated) == 2  # threads changes no arithmetic, so it needs no quality run
+
+
+def test_edge_abs_diff_looks_only_at_the_soft_band():
+    hard = np.zeros((20, 20), np.float32)
+    hard[:, 10:] = 1.0
+    soft = hard.copy()
+    soft[:, 9:11] = 0.5
+    assert edge_abs_diff(hard, hard) == 0.0  # no soft band at all
+    assert 0.1 < edge_abs_diff(soft, hard) < 0.5  # the band (plus margin), not the whole frame
+    assert edge_abs_diff(soft, hard) > np.abs(soft - hard).mean() * 3
 
 
 def test_config_delta_maps_settings_to_worker_config_and_env():
