@@ -350,7 +350,7 @@ def render(context: dict, rows: list[dict], model_rows: dict | None, peer_model_
         "",
         "Per stage: median / p95 in ms. frame = capture to output for one frame; FPS = frames / wall time, "
         "running flat out; CPU ms/frame = process CPU time (all threads) / frames; cores @30 FPS = CPU "
-        "ms/frame x 30 / 1000; peak MiB = the process's maximum resident set size.",
+        "ms/frame x 30 / 1000; peak MiB = the process's peak resident memory (VmHWM).",
         "",
         f"Stages: capture = decode the clip (app VideoFileSource); preprocess = letterbox to 224x224 (MediaPipe: "
         f"BGR->RGB, its resize happens inside its graph); inference = ONNX Runtime run and crop (MediaPipe: "

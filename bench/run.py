@@ -98,14 +98,15 @@ def training_running() -> bool:
 
 
 def machine_info(peer_python: Path | None) -> dict:
-    cpu = "unknown"
+    cpu = platform.processor() or "unknown"
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        cpu = platform.processor() or "unknown"
+        fields = dict(line.split(":", 1) for line in Path("/proc/cpuinfo").read_text().splitlines() if ":" in line)
+        fields = {k.strip(): v.strip() for k, v in fields.items()}
+        cpu = fields.get("model name", cpu)
+        if fields.get("cpu MHz"):
+            cpu += f" @ {float(fields['cpu MHz']):.0f} MHz"
+    except (OSError, ValueError):
+        pass
     try:
         memory_kib = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
                               if line.startswith("MemTotal")))
