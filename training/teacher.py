@@ -15,27 +15,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from app.matting import guided_filter
+
 # Selfie segmentation works on a 256x256 letterbox, so very large inputs only cost time.
 MAX_TEACHER_SIDE = 1024
-
-
-def guided_filter(guide_rgb: np.ndarray, mask: np.ndarray, radius: int, eps: float) -> np.ndarray:
-    """Edge-aware smoothing (He et al. guided filter): snaps the coarse teacher mask to image edges.
-
-    opencv-contrib's ximgproc has this, but the teacher venv uses the plain headless build.
-    """
-    guide = cv2.cvtColor(guide_rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
-    ksize = (2 * radius + 1, 2 * radius + 1)
-
-    def box(x: np.ndarray) -> np.ndarray:
-        return cv2.boxFilter(x, -1, ksize, borderType=cv2.BORDER_REFLECT)
-
-    mean_i, mean_p = box(guide), box(mask)
-    cov_ip = box(guide * mask) - mean_i * mean_p
-    var_i = box(guide * guide) - mean_i * mean_i
-    a = cov_ip / (var_i + eps)
-    b = mean_p - a * mean_i
-    return np.clip(box(a) * guide + box(b), 0.0, 1.0)
 
 
 class Teacher:
@@ -118,7 +101,8 @@ class Teacher:
         mask = mask.astype(np.float32)
         if refine:
             radius = max(2, round(max(rgb.shape[:2]) / 256))
-            mask = guided_filter(rgb, mask, radius=radius, eps=1e-3)
+            guide = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+            mask = np.clip(guided_filter(guide, mask, radius=radius, eps=1e-3), 0.0, 1.0)
         return mask
 
     def person_mask(self, rgb: np.ndarray, isolate: bool = False) -> np.ndarray:
