@@ -8,6 +8,9 @@ Two held-out sets, never seen in training (their people, photos and backgrounds 
 Each model runs at its native input size (PortraitNet 224x224 letterboxed through the app's own
 Segmenter, the peer 256x256 through MediaPipe); masks are compared at the image's resolution.
 Metrics: person IoU averaged over images (the paper's "mIoU"), and boundary F-score (tolerance 3 px).
+Flicker, on the held-out webcam clip (data/video/eval/webcam, every frame): the share of pixels whose
+person/background label changes from one frame to the next, raw model output with no smoothing; the
+person moves too, so it is a comparison between models rather than an absolute figure.
 """
 from __future__ import annotations
 
@@ -88,6 +91,12 @@ def peer_masks(images: list[Path], work: Path) -> tuple[list[np.ndarray], float]
     return masks, json.loads((work / "timing.json").read_text())["ms_per_image_median"]
 
 
+def flicker(masks: list[np.ndarray]) -> float:
+    """Mean share of pixels (in %) whose binary label flips between consecutive frames."""
+    labels = [m > 0.5 for m in masks]
+    return float(np.mean([(a != b).mean() for a, b in zip(labels, labels[1:])]) * 100)
+
+
 def score(masks: list[np.ndarray], truths: list[np.ndarray]) -> dict:
     preds = [m > 0.5 for m in masks]
     return {
@@ -112,22 +121,27 @@ def main(argv=None) -> int:
     peer_composite, peer_ms = peer_masks(composites, args.data / "eval_peer" / "composites")
     peer_real, _ = peer_masks(real, args.data / "eval_peer" / "real")
     peer_real_truth = [m > 0.5 for m in peer_real]
+    video = sorted(p for p in (args.data / "video" / "eval" / "webcam").glob("frame_*.jpg") if not p.stem.endswith("_mask"))
+    peer_video, _ = peer_masks(video, args.data / "eval_peer" / "video")
 
-    rows = {"MediaPipe selfie (peer, 256x256)": {**score(peer_composite, composite_truth), "real_iou_vs_peer": 1.0, "ms": peer_ms}}
+    rows = {"MediaPipe selfie (peer, 256x256)": {**score(peer_composite, composite_truth), "real_iou_vs_peer": 1.0,
+                                                  "flicker": flicker(peer_video), "ms": peer_ms}}
     for model in models:
         masks, ms = portraitnet_masks(model, composites, args.threads)
         real_masks, _ = portraitnet_masks(model, real, args.threads)
         rows[f"PortraitNet {model.relative_to(ROOT) if model.is_relative_to(ROOT) else model} (224x224)"] = {
             **score(masks, composite_truth),
             "real_iou_vs_peer": score(real_masks, peer_real_truth)["iou"],
+            "flicker": flicker(portraitnet_masks(model, video, args.threads)[0]),
             "ms": ms,
         }
-    header = f"| model | composites IoU | composites boundary F | real frames IoU vs peer | ms/frame (model, {args.threads} threads) |"
-    print(f"held-out: {len(composites)} composites with exact alpha, {len(real)} real photos\n")
+    header = (f"| model | composites IoU | composites boundary F | real frames IoU vs peer | webcam clip flicker (%) "
+              f"| ms/frame (model, {args.threads} threads) |")
+    print(f"held-out: {len(composites)} composites with exact alpha, {len(real)} real photos, {len(video)} webcam clip frames\n")
     print(header)
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|")
     for name, r in rows.items():
-        print(f"| {name} | {r['iou']:.4f} | {r['boundary_f']:.4f} | {r['real_iou_vs_peer']:.4f} | {r['ms']:.1f} |")
+        print(f"| {name} | {r['iou']:.4f} | {r['boundary_f']:.4f} | {r['real_iou_vs_peer']:.4f} | {r['flicker']:.2f} | {r['ms']:.1f} |")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(rows, indent=2))
     return 0
