@@ -45,7 +45,7 @@ from app.headless import VIDEO_EXTENSIONS
 from app.settings import AppSettings
 from app.sinks import virtual_camera_setup_hint
 from app.gui.widgets import LabeledSlider, MessageBanner, PreviewLabel
-from app.gui.worker import TIMING_STAGES, FramePacket, PipelineController
+from app.gui.worker import TIMING_STAGES, FramePacket, PipelineController, bgr_to_qimage
 
 ORGANIZATION = "PortraitCam"
 APPLICATION = "PortraitCam"
@@ -108,19 +108,22 @@ def _thumbnail_from_image(image: QImage) -> QPixmap:
 
 
 def thumbnail_for_file(path: Path) -> QPixmap | None:
-    """Thumbnail of an image, or of the first frame of a video; None when unreadable."""
+    """Thumbnail of an image, or of the first frame of a video; None when unreadable.
+
+    Read with OpenCV, like the compositor, so every file that works as a background gets a
+    thumbnail (Qt's own image plugins cover fewer formats, and the bundle ships only some).
+    """
     if path.suffix.lower() in VIDEO_EXTENSIONS:
         capture = cv2.VideoCapture(str(path))
         ok, frame = capture.read()
         capture.release()
         if not ok:
             return None
-        rgb = np.ascontiguousarray(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-        image = QImage(rgb.data, rgb.shape[1], rgb.shape[0], rgb.strides[0],
-                       QImage.Format.Format_RGB888).copy()
     else:
-        image = QImage(str(path))
-    return None if image.isNull() else _thumbnail_from_image(image)
+        frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if frame is None:
+            return None
+    return _thumbnail_from_image(bgr_to_qimage(frame))
 
 
 def _swatch(color: QColor) -> QPixmap:
