@@ -15,11 +15,12 @@ TARGET_P95_MS = 33.0
 # average, and lose at most MAX_GROUND_TRUTH_DROP IoU on the sample portrait's reference mask.
 MIN_IOU_VS_REFERENCE = 0.98
 MAX_GROUND_TRUTH_DROP = 0.005
-# Matte options: no worse than the app's current defaults, both measured against the full-resolution,
-# every-frame matte: IoU at most this much lower, edge-band alpha difference at most this much higher,
+# Matte options (and the exports run through the matte stage): no worse than the app's current
+# defaults, both measured against the full-resolution, every-frame fp32 matte, by more than these,
 # and the same MAX_GROUND_TRUTH_DROP on the portrait.
-MAX_IOU_LOSS_VS_DEFAULTS = 0.005
-MAX_EDGE_DIFF_GAIN = 0.01
+MAX_IOU_LOSS_VS_DEFAULTS = 0.01      # mean over the clip
+MAX_WORST_IOU_LOSS_VS_DEFAULTS = 0.02  # worst frame: catches lag on fast motion
+MAX_EDGE_DIFF_GAIN = 0.02            # 2 % alpha on edge pixels
 # An option must save at least this share of CPU time per frame to beat the default (smaller
 # differences are within run-to-run noise on shared cores)...
 MIN_CPU_SAVING = 0.05
@@ -77,6 +78,9 @@ def _matte_limits(entry: dict, defaults: dict | None) -> tuple[bool, str]:
     if entry["iou_vs_reference_mean"] < defaults["iou_vs_reference_mean"] - MAX_IOU_LOSS_VS_DEFAULTS:
         return False, (f"IoU vs reference {entry['iou_vs_reference_mean']:.3f}, defaults "
                        f"{defaults['iou_vs_reference_mean']:.3f}")
+    if entry["iou_vs_reference_min"] < defaults["iou_vs_reference_min"] - MAX_WORST_IOU_LOSS_VS_DEFAULTS:
+        return False, (f"worst-frame IoU vs reference {entry['iou_vs_reference_min']:.3f}, defaults "
+                       f"{defaults['iou_vs_reference_min']:.3f}")
     if entry["edge_alpha_diff"] > defaults["edge_alpha_diff"] + MAX_EDGE_DIFF_GAIN:
         return False, f"edge alpha diff {entry['edge_alpha_diff']:.3f}, defaults {defaults['edge_alpha_diff']:.3f}"
     if "iou_vs_ground_truth" in entry and "iou_vs_ground_truth" in defaults:
@@ -228,7 +232,7 @@ def _model_table(model_rows: dict | None, peer_model_rows: dict | None, quality:
         if "error" in entry:
             lines.append(f"| {entry['label']} | 1x3x224x224 | failed: {entry['error']} | | | |")
             continue
-        variant = next((v for v in ("int8_static", "int8_dynamic", "fp16") if v in entry["label"]), "fp32")
+        variant = next((v for v in ("int8_static", "int8_encoder", "int8_dynamic", "fp16") if v in entry["label"]), "fp32")
         lines.append(f"| {entry['label']} | 1x3x224x224 | {entry['median']:.2f} | {entry['p95']:.2f} | "
                      f"{entry['cpu_ms_per_run']:.2f} | {_fmt(portrait_iou.get(variant), 3)} |")
     if model_rows and "error" in model_rows:
@@ -392,8 +396,9 @@ def render(context: dict, rows: list[dict], model_rows: dict | None, peer_model_
             "(what feathering and matte scale change; IoU barely sees it). IoU vs portrait_mask: the held-out "
             "portrait's reference mask (assets/samples/portrait_mask.png, made by the MediaPipe teacher). "
             f"Keeps quality: exports, IoU vs fp32 >= {MIN_IOU_VS_REFERENCE} and at most {MAX_GROUND_TRUTH_DROP} "
-            f"portrait IoU lost; matte options, no worse than the app defaults by more than "
-            f"{MAX_IOU_LOSS_VS_DEFAULTS} IoU, {MAX_EDGE_DIFF_GAIN} edge Δα and {MAX_GROUND_TRUTH_DROP} portrait IoU. "
+            f"portrait IoU lost, and through the matte stage the matte limits; matte options, no worse than the "
+            f"app defaults by more than {MAX_IOU_LOSS_VS_DEFAULTS} mean IoU, {MAX_WORST_IOU_LOSS_VS_DEFAULTS} "
+            f"worst-frame IoU, {MAX_EDGE_DIFF_GAIN} edge Δα and {MAX_GROUND_TRUTH_DROP} portrait IoU. "
             "CPU vs defaults is against the lower of the two measurements of the defaults. With the model on "
             "every 2nd frame, preprocess and inference figures are over the frames that ran the model; FPS and "
             "CPU/frame cover all frames.", "",
