@@ -30,6 +30,16 @@ MAX_P95_GAIN = 0.10
 
 # Option key -> where its quality figures live ("neutral": same arithmetic, nothing to measure).
 NEUTRAL_KEYS = ("threads", "graph_optimization", "opencv_threads")
+# Where each setting lives in the app, for the recommendation.
+SETTING_HOMES = {
+    "threads": "AppSettings.threads / Segmenter(threads=)",
+    "graph_optimization": "Segmenter(graph_optimization=)",
+    "work_height": "MatteSettings.work_height",
+    "model_every_n": "AppSettings.model_every_n",
+    "edge_mode": "AppSettings.edge_mode / MatteSettings.edge_mode",
+    "opencv_threads": "cv2.setNumThreads() at start-up (default: all cores)",
+    "model": "models/portraitnet.onnx (ship the export: python -m bench.variants NAME --out ...)",
+}
 DEFAULTS_LABEL = "PortraitCam 720p"
 DEFAULTS_REPEAT_LABEL = "app defaults, measured again after the sweep"
 
@@ -411,10 +421,10 @@ def render(context: dict, rows: list[dict], model_rows: dict | None, peer_model_
                 "kept only if the settings so far still keep quality together (matte limits above, measured on the "
                 "combined settings).", ""]
         for key, value in recommendation["changed"].items():
-            out.append(f"- `{key}`: {context['app_defaults'].get(key)} -> **{value}** "
+            out.append(f"- {SETTING_HOMES.get(key, key)}: {context['app_defaults'].get(key)} -> **{value}** "
                        f"({recommendation['reasons'].get(key, '')})")
         for key, why in recommendation.get("rejected", {}).items():
-            out.append(f"- `{key}` stays {context['app_defaults'].get(key)}: {why}")
+            out.append(f"- {SETTING_HOMES.get(key, key)} stays {context['app_defaults'].get(key)}: {why}")
         if not recommendation["changed"]:
             out.append("- The app defaults are already the fastest settings that keep quality on this machine.")
         out.append("")

@@ -11,6 +11,7 @@ Every configuration runs in a fresh subprocess, so peak memory and thread pools 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -89,7 +90,9 @@ def virtual_camera_status() -> str:
     try:
         VirtualCameraSink(640, 480, 30).close()
     except SinkError as exc:
-        return f"unavailable here ({' '.join(str(exc).split())[:160]})"
+        first_sentence = " ".join(str(exc).split()).split(". ")[0]
+        first_sentence += ")" * (first_sentence.count("(") - first_sentence.count(")"))
+        return f"unavailable here: {first_sentence}"
     return "available"
 
 
@@ -194,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_options:
         log("building int8 / fp16 exports ...")
         from bench.variants import build_variants
-        variant_files = build_variants(model_path, calibration)
+        with contextlib.redirect_stdout(sys.stderr):  # the calibrator prints progress; stdout is the report
+            variant_files = build_variants(model_path, calibration)
 
     # --- main table: defaults at each resolution, PortraitCam vs peer --------------------------
     rows: list[dict] = []
