@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source", default=str(resources.SAMPLE_CLIP), help="video or photo to show")
     parser.add_argument("--background", default=None,
                         help="background image (default: the bundled default background)")
+    parser.add_argument("--model", default=None, help="ONNX model (default: the bundled one)")
     parser.add_argument("--frames", type=int, default=45, help="frames to run before the capture")
     parser.add_argument("--size", default="1400x700", help="window size WIDTHxHEIGHT")
     args = parser.parse_args(argv)
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         app = QApplication.instance() or QApplication(["portraitcam-screenshot"])
         from app.gui.main_window import MainWindow
 
-        window = MainWindow(source=args.source)
+        window = MainWindow(source=args.source, model_path=args.model)
         width, height = (int(v) for v in args.size.lower().split("x"))
         window.resize(width, height)
         window.show()
