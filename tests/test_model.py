@@ -15,8 +15,10 @@ ROOT = Path(__file__).resolve().parents[1]
 PORTRAIT = ROOT / "assets" / "samples" / "portrait.jpg"
 PORTRAIT_MASK = ROOT / "assets" / "samples" / "portrait_mask.png"
 CHECKPOINT = ROOT / "models" / "portraitnet.pt"
-# Person IoU of the shipped model on the held-out portrait against its stored mask (model card: measured value).
-MIN_PORTRAIT_IOU = 0.85
+# Person IoU of the shipped model on the held-out portrait against its stored mask: measured 0.68
+# (models/MODEL_CARD.md). The person covers 59 % of this photo, so a mask that is foreground everywhere
+# scores 0.59: below the bound, and the plain-background tests below fail it too.
+MIN_PORTRAIT_IOU = 0.6
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
