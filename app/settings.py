@@ -27,7 +27,7 @@ class AppSettings:
     feather: float = 4.0
     smoothing: float = 0.5
     edge_mode: str = "guided"
-    mirror: bool = True
+    mirror: bool = False   # what the call sees; a mirrored outgoing picture shows text reversed
     model_path: str = ""                     # empty: the bundled model
     model_every_n: int = 1
     threads: int = 0                         # 0: automatic

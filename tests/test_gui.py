@@ -455,3 +455,15 @@ def test_camera_that_goes_silent_shows_a_warning_that_clears_when_frames_return(
         assert window.frames_shown > 3
     finally:
         camera.resume.set()
+
+
+def test_pyside_void_calls_keep_none_alive():
+    """PySide6 6.12.0 on Python 3.11 dropped a reference to None per void C++ call, aborting the
+    window after ~30 s of frames; the pinned version must not (None is immortal from 3.12 on)."""
+    from PySide6.QtCore import QObject
+
+    probe = QObject()
+    before = sys.getrefcount(None)
+    for _ in range(1000):
+        probe.setObjectName("probe")
+    assert sys.getrefcount(None) - before > -100
