@@ -37,7 +37,7 @@ SETTING_HOMES = {
     "work_height": "MatteSettings.work_height",
     "model_every_n": "AppSettings.model_every_n",
     "edge_mode": "AppSettings.edge_mode / MatteSettings.edge_mode",
-    "opencv_threads": "cv2.setNumThreads() at start-up (default: all cores)",
+    "opencv_threads": "cv2.setNumThreads() at start-up",
     "model": "models/portraitnet.onnx (ship the export: python -m bench.variants NAME --out ...)",
 }
 DEFAULTS_LABEL = "PortraitCam 720p"
@@ -369,7 +369,7 @@ def render(context: dict, rows: list[dict], model_rows: dict | None, peer_model_
         f"Stages: capture = decode the clip (app VideoFileSource); preprocess = letterbox to 224x224 (MediaPipe: "
         f"BGR->RGB, its resize happens inside its graph); inference = ONNX Runtime run and crop (MediaPipe: "
         f"`SelfieSegmentation.process`, which returns the mask at frame size); matte = app MatteRefiner; "
-        f"composite = app Compositor (default background: blur, mirrored); output = "
+        f"composite = app Compositor (app default background: {context['background']}); output = "
         f"{ {'file': 'app FileSink writing mp4v', 'vcam': 'app VirtualCameraSink'}.get(context['sink'], 'none')} "
         f"(virtual camera: {context.get('virtual_camera', 'not checked')}). "
         f"Both engines get the same matte refiner and compositor with the app's default settings.",
@@ -420,11 +420,12 @@ def render(context: dict, rows: list[dict], model_rows: dict | None, peer_model_
                 f"within {MAX_P95_GAIN:.0%} of the defaults. Candidates are then added largest saving first, each "
                 "kept only if the settings so far still keep quality together (matte limits above, measured on the "
                 "combined settings).", ""]
+        shown = lambda value: "library default" if value is None else value  # noqa: E731
         for key, value in recommendation["changed"].items():
-            out.append(f"- {SETTING_HOMES.get(key, key)}: {context['app_defaults'].get(key)} -> **{value}** "
+            out.append(f"- {SETTING_HOMES.get(key, key)}: {shown(context['app_defaults'].get(key))} -> **{value}** "
                        f"({recommendation['reasons'].get(key, '')})")
         for key, why in recommendation.get("rejected", {}).items():
-            out.append(f"- {SETTING_HOMES.get(key, key)} stays {context['app_defaults'].get(key)}: {why}")
+            out.append(f"- {SETTING_HOMES.get(key, key)} stays {shown(context['app_defaults'].get(key))}: {why}")
         if not recommendation["changed"]:
             out.append("- The app defaults are already the fastest settings that keep quality on this machine.")
         out.append("")

@@ -1,6 +1,6 @@
 """PortraitCam benchmark: one command, every number in bench/RESULTS.md.
 
-    python -m bench.run                 # full run (~3-5 min on 2 cores), writes bench/RESULTS.md
+    python -m bench.run                 # full run (~2.5 min on 2 quiet cores), writes bench/RESULTS.md
     python -m bench.run --quick         # smoke test: few frames, prints only
 
 PortraitCam rows run in this interpreter (the app's environment). The peer (MediaPipe selfie
@@ -343,6 +343,9 @@ def main(argv: list[str] | None = None) -> int:
         "training_at_start": training_at_start, "training_at_end": training_running(),
         "peer_problem": peer_problem, "elapsed_s": elapsed, "app_defaults": app_defaults,
         "virtual_camera": virtual_camera_status(),
+        "background": f"{settings.background_mode}"
+                      + (f" {settings.blur_strength:g}" if settings.background_mode == "blur" else "")
+                      + (", mirrored" if settings.mirror else ", not mirrored"),
         "variant_files": variant_files,
     }
     markdown = report.render(context, rows, model_rows, peer_model_rows, quality, recommendation)
