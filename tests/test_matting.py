@@ -8,7 +8,7 @@ FRAME = np.random.default_rng(3).integers(0, 256, (240, 320, 3), dtype=np.uint8)
 
 def plain(**overrides):
     """Settings with every effect off unless asked for, so each test isolates one effect."""
-    values = dict(threshold=0.5, softness=0.0, feather=0.0, smoothing=0.0)
+    values = dict(threshold=0.5, softness=0.0, feather=0.0, smoothing=0.0, work_height=10_000)  # no resolution cap
     values.update(overrides)
     return MatteSettings(**values)
 
