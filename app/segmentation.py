@@ -33,6 +33,15 @@ def default_threads() -> int:
     return max(1, min(4, (os.cpu_count() or 2) // 2))
 
 
+def letterbox_rect(width: int, height: int, size: int) -> tuple[int, int, int, int]:
+    """Where a width x height frame lands in a size x size letterbox: long side scaled to size,
+    centred. Training uses the same function, so the model sees the bars it will see here."""
+    scale = size / max(width, height)
+    content_w = min(size, max(1, round(width * scale)))
+    content_h = min(size, max(1, round(height * scale)))
+    return (size - content_w) // 2, (size - content_h) // 2, content_w, content_h
+
+
 class ModelError(RuntimeError):
     """The segmentation model is missing, unreadable or does not match the contract."""
 
@@ -100,11 +109,7 @@ class Segmenter:
 
     def letterbox_geometry(self, width: int, height: int) -> tuple[int, int, int, int]:
         """Content rectangle (x, y, w, h) of a width x height frame inside the square input."""
-        size = self.input_size
-        scale = size / max(width, height)
-        content_w = min(size, max(1, round(width * scale)))
-        content_h = min(size, max(1, round(height * scale)))
-        return (size - content_w) // 2, (size - content_h) // 2, content_w, content_h
+        return letterbox_rect(width, height, self.input_size)
 
     def preprocess(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
         """Letterbox into a 1x3xSxS float32 RGB tensor in [0,1]; returns it and the content rect."""

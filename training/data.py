@@ -18,17 +18,16 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from app.segmentation import letterbox_rect
+
 ASPECTS = (4 / 3, 16 / 9, 1.0, 3 / 4)  # width / height of typical webcam and phone frames
 CANVAS_LONG_SIDE = 320
 
 
 def letterbox(image: np.ndarray, size: int, interpolation=cv2.INTER_AREA) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     """Scale the long side to `size`, centre, pad with zeros. Returns (canvas, (x, y, w, h) of the content)."""
-    h, w = image.shape[:2]
-    scale = size / max(h, w)
-    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    x, y, nw, nh = letterbox_rect(image.shape[1], image.shape[0], size)
     canvas = np.zeros((size, size) + image.shape[2:], dtype=image.dtype)
-    x, y = (size - nw) // 2, (size - nh) // 2
     canvas[y : y + nh, x : x + nw] = cv2.resize(image, (nw, nh), interpolation=interpolation)
     return canvas, (x, y, nw, nh)
 
