@@ -43,7 +43,21 @@ def _fit(frame: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.ascontiguousarray(frame, dtype=np.uint8)
 
 
-class VirtualCameraSink:
+class Sink:
+    """Base class of the outputs: subclasses implement send() and close(); usable with `with`."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        self.close()
+        return False
+
+
+class VirtualCameraSink(Sink):
     """Publishes BGR frames to a virtual camera that video-call apps can select."""
 
     def __init__(self, width: int, height: int, fps: float,
@@ -89,18 +103,11 @@ class VirtualCameraSink:
             self._camera.close()
             self._camera = None
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> bool:
-        self.close()
-        return False
-
 
 _FOURCC_BY_SUFFIX = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "XVID"}
 
 
-class FileSink:
+class FileSink(Sink):
     """Writes frames to a video file (codec chosen by extension: .mp4, .avi, .mkv, .mov)."""
 
     def __init__(self, path: str | os.PathLike, width: int, height: int, fps: float) -> None:
@@ -132,15 +139,8 @@ class FileSink:
             self._writer.release()
             self._writer = None
 
-    def __enter__(self):
-        return self
 
-    def __exit__(self, *exc) -> bool:
-        self.close()
-        return False
-
-
-class ImageFileSink:
+class ImageFileSink(Sink):
     """Writes the last frame it was sent to an image file on close (for still-photo inputs)."""
 
     def __init__(self, path: str | os.PathLike) -> None:
@@ -159,10 +159,3 @@ class ImageFileSink:
             raise SinkError(f"Cannot write image file {self.path}")
         self._last = None
         self.frames_written = 1
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> bool:
-        self.close()
-        return False
