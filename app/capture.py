@@ -16,7 +16,11 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 # OpenCV logs a warning for every camera index it probes; the app reports problems itself.
-cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+# OpenCV 5 has cv2.utils.logging; 4.x (the benchmark's MediaPipe venv) has cv2.setLogLevel.
+if hasattr(cv2, "utils") and hasattr(cv2.utils, "logging"):
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+else:
+    cv2.setLogLevel(2)  # LOG_LEVEL_ERROR
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 

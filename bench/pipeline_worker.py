@@ -22,18 +22,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bench._cv2_compat import ensure_logging_namespace
-
-ensure_logging_namespace()
-
-from app.capture import VideoFileSource  # noqa: E402
-from app.compositing import Compositor  # noqa: E402
-from app.matting import MatteRefiner  # noqa: E402
-from app.pipeline import Pipeline  # noqa: E402
-from app.segmentation import DEFAULT_MODEL_PATH, Segmenter  # noqa: E402
-from app.settings import AppSettings  # noqa: E402
-from app.sinks import FileSink, VirtualCameraSink  # noqa: E402
-from bench.stats import summarise  # noqa: E402
+from app.capture import VideoFileSource
+from app.compositing import Compositor
+from app.matting import MatteRefiner
+from app.pipeline import Pipeline
+from app.segmentation import DEFAULT_MODEL_PATH, Segmenter
+from app.settings import AppSettings
+from app.sinks import FileSink, VirtualCameraSink
+from bench.stats import summarise
 
 STAGES = ("capture", "preprocess", "inference", "matte", "composite", "output")
 MODEL_STAGES = ("preprocess", "inference")  # skipped on frames that reuse the last mask
