@@ -10,6 +10,7 @@ import onnxruntime as ort
 import pytest
 
 from app.segmentation import DEFAULT_MODEL_PATH, Segmenter
+from bench.stats import iou
 
 ROOT = Path(__file__).resolve().parents[1]
 PORTRAIT = ROOT / "assets" / "samples" / "portrait.jpg"
@@ -19,10 +20,6 @@ CHECKPOINT = ROOT / "models" / "portraitnet.pt"
 # (models/MODEL_CARD.md). The person covers 59 % of this photo, so a mask that is foreground everywhere
 # scores 0.59: below the bound, and the plain-background tests below fail it too.
 MIN_PORTRAIT_IOU = 0.6
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    return float((a & b).sum() / max((a | b).sum(), 1))
 
 
 def full_resolution_mask(segmenter: Segmenter, frame: np.ndarray) -> np.ndarray:

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from app.segmentation import Segmenter
+from bench.stats import iou
 from training.data import SampleSources, composite_person, deform
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,11 +61,6 @@ def boundary_f_score(pred: np.ndarray, gt: np.ndarray, tolerance: int = BOUNDARY
     precision = (pb & (cv2.dilate(gb.astype(np.uint8), kernel) > 0)).sum() / max(pb.sum(), 1)
     recall = (gb & (cv2.dilate(pb.astype(np.uint8), kernel) > 0)).sum() / max(gb.sum(), 1)
     return float(2 * precision * recall / max(precision + recall, 1e-9))
-
-
-def iou(pred: np.ndarray, gt: np.ndarray) -> float:
-    union = (pred | gt).sum()
-    return 1.0 if union == 0 else float((pred & gt).sum() / union)
 
 
 def portraitnet_masks(model: Path, images: list[Path], threads: int) -> tuple[list[np.ndarray], float]:
