@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
@@ -44,17 +45,63 @@ def _fit(frame: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 class Sink:
-    """Base class of the outputs: subclasses implement send() and close(); usable with `with`."""
+    """Base class of the outputs: subclasses implement send() and close(); usable with `with`.
+
+    close() completes the output; abort() ends it without completing (an error or an
+    interruption), so a file output never replaces what was there with a broken file.
+    """
 
     def close(self) -> None:
         raise NotImplementedError
 
+    def abort(self) -> None:
+        self.close()
+
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc) -> bool:
-        self.close()
+    def __exit__(self, exc_type, *exc) -> bool:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
         return False
+
+
+def prepare_output_path(path: str | os.PathLike) -> Path:
+    """The real location an output will be written to; SinkError if its folder cannot exist.
+
+    Follows a symlink (so the rename at the end replaces the file it points at, not the link)
+    and creates missing folders, which touches no existing file.
+    """
+    target = Path(os.path.realpath(Path(path).expanduser()))
+    if target.is_dir():
+        raise SinkError(f"Cannot write {path}: it is a folder")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a parent is a file, no permission, read-only file system …
+        raise SinkError(f"Cannot create the folder for {path}: {exc.strerror or exc}") from exc
+    if not os.access(target.parent, os.W_OK):
+        raise SinkError(f"Cannot write {path}: no permission to write in {target.parent}")
+    return target
+
+
+def _temporary_beside(target: Path) -> Path:
+    """A new, hidden file next to target with the same extension (OpenCV picks formats by it)."""
+    fd, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}",
+                                dir=target.parent)
+    os.close(fd)
+    return Path(name)
+
+
+def partial_path_for(target: Path) -> Path:
+    """out.mp4 -> out.partial.mp4 (out.partial-2.mp4 … when that exists): never an existing file."""
+    candidate = target.with_name(f"{target.stem}.partial{target.suffix}")
+    number = 2
+    while candidate.exists():
+        candidate = target.with_name(f"{target.stem}.partial-{number}{target.suffix}")
+        number += 1
+    return candidate
 
 
 class VirtualCameraSink(Sink):
@@ -108,45 +155,116 @@ _FOURCC_BY_SUFFIX = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJ
 
 
 class FileSink(Sink):
-    """Writes frames to a video file (codec chosen by extension: .mp4, .avi, .mkv, .mov)."""
+    """Writes frames to a video file (codec chosen by extension: .mp4, .avi, .mkv, .mov).
+
+    Frames go to a temporary file beside the target; close() renames it into place, so an
+    existing file is replaced only by a complete video. abort() keeps what was written as
+    out.partial.mp4 (self.partial_path) or removes it when empty.
+    .avi uses OpenCV's own MJPEG writer, which keeps any size; FFmpeg's writers need even
+    sizes, so an odd width or height is padded by repeating the last column/row (self.padded).
+    """
 
     def __init__(self, path: str | os.PathLike, width: int, height: int, fps: float) -> None:
         self.path = Path(path)
         self.width, self.height, self.fps = int(width), int(height), float(fps)
-        fourcc = _FOURCC_BY_SUFFIX.get(self.path.suffix.lower())
+        self._writer = None
+        self.frames_written = 0
+        self.partial_path: Path | None = None
+        self._temp: Path | None = None
+        suffix = self.path.suffix.lower()
+        fourcc = _FOURCC_BY_SUFFIX.get(suffix)
         if fourcc is None:
             raise SinkError(
                 f"Unsupported output format '{self.path.suffix}' for {self.path} "
                 f"(use one of {', '.join(sorted(_FOURCC_BY_SUFFIX))})")
+        self._target = prepare_output_path(self.path)
+        if suffix == ".avi":
+            api, self._size = cv2.CAP_OPENCV_MJPEG, (self.width, self.height)
+        else:
+            api, self._size = cv2.CAP_FFMPEG, (self.width + self.width % 2, self.height + self.height % 2)
+        self.padded = self._size != (self.width, self.height)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._temp = _temporary_beside(self._target)
         except OSError as exc:
-            raise SinkError(f"Cannot create folder for {self.path}: {exc}") from exc
+            raise SinkError(f"Cannot write video file {self.path}: {exc.strerror or exc}") from exc
         self._writer = cv2.VideoWriter(
-            str(self.path), cv2.VideoWriter_fourcc(*fourcc), self.fps, (self.width, self.height))
+            str(self._temp), api, cv2.VideoWriter_fourcc(*fourcc), self.fps, self._size)
         if not self._writer.isOpened():
+            self._writer = None
+            self._discard()
             raise SinkError(f"Cannot write video file {self.path}")
-        self.frames_written = 0
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        """(width, height) of the written video."""
+        return self._size
 
     def send(self, frame_bgr: np.ndarray) -> None:
         if self._writer is None:
             raise SinkError(f"Video file {self.path} is closed")
-        self._writer.write(_fit(frame_bgr, self.width, self.height))
+        frame = _fit(frame_bgr, self.width, self.height)
+        if self.padded:
+            frame = cv2.copyMakeBorder(frame, 0, self._size[1] - self.height, 0,
+                                       self._size[0] - self.width, cv2.BORDER_REPLICATE)
+        self._writer.write(frame)
         self.frames_written += 1
 
+    def _release(self) -> bool:
+        if self._writer is None:
+            return False
+        self._writer.release()  # writes the container's index: the file is playable from here
+        self._writer = None
+        return True
+
+    def _discard(self) -> None:
+        if self._temp is not None:
+            self._temp.unlink(missing_ok=True)
+            self._temp = None
+
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
+        if not self._release():
+            return
+        if self.frames_written == 0:
+            self._discard()  # nothing to show: leave an existing file alone
+            return
+        try:
+            os.replace(self._temp, self._target)
+        except OSError as exc:
+            self.abort()
+            raise SinkError(f"Cannot move the finished video into place at {self.path}: {exc}") from exc
+        self._temp = None
+
+    def abort(self) -> None:
+        self._release()
+        if self._temp is None:
+            return
+        if self.frames_written == 0:
+            self._discard()
+            return
+        partial = partial_path_for(self._target)
+        try:
+            os.replace(self._temp, partial)
+            self.partial_path = partial
+        except OSError:
+            self.partial_path = self._temp
+        self._temp = None
 
 
 class ImageFileSink(Sink):
-    """Writes the last frame it was sent to an image file on close (for still-photo inputs)."""
+    """Writes the last frame it was sent to an image file on close (for still-photo inputs).
+
+    The folder is checked when the sink is made, before any work; the image is written to a
+    temporary file and renamed into place, so a failed write leaves an existing file intact.
+    """
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
+        self._target = prepare_output_path(self.path)
+        if not cv2.haveImageWriter(str(self._target)):
+            raise SinkError(f"Unsupported image format '{self.path.suffix}' for {self.path}")
         self._last: np.ndarray | None = None
         self.frames_written = 0
+        self.partial_path: Path | None = None
 
     def send(self, frame_bgr: np.ndarray) -> None:
         self._last = frame_bgr
@@ -154,8 +272,20 @@ class ImageFileSink(Sink):
     def close(self) -> None:
         if self._last is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not cv2.imwrite(str(self.path), self._last):
-            raise SinkError(f"Cannot write image file {self.path}")
+        try:
+            temp = _temporary_beside(self._target)
+        except OSError as exc:
+            raise SinkError(f"Cannot write image file {self.path}: {exc.strerror or exc}") from exc
+        try:
+            if not cv2.imwrite(str(temp), self._last):
+                raise SinkError(f"Cannot write image file {self.path}")
+            os.replace(temp, self._target)
+        except OSError as exc:
+            raise SinkError(f"Cannot write image file {self.path}: {exc.strerror or exc}") from exc
+        finally:
+            temp.unlink(missing_ok=True)
         self._last = None
         self.frames_written = 1
+
+    def abort(self) -> None:
+        self._last = None  # an unfinished job writes no picture

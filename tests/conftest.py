@@ -17,11 +17,13 @@ if str(REPO_ROOT) not in sys.path:
 
 
 def write_video(path, frames, fps=15.0):
-    """Write BGR uint8 frames to path (codec by extension: mp4 -> mp4v, avi -> MJPG)."""
+    """Write BGR uint8 frames to path (codec by extension: mp4 -> mp4v, avi -> MJPG, any size)."""
     path = Path(path)
     height, width = frames[0].shape[:2]
     fourcc = "MJPG" if path.suffix.lower() == ".avi" else "mp4v"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (width, height))
+    # .avi through OpenCV's own MJPEG writer, which keeps odd sizes (FFmpeg's crops them to even).
+    api = cv2.CAP_OPENCV_MJPEG if path.suffix.lower() == ".avi" else cv2.CAP_FFMPEG
+    writer = cv2.VideoWriter(str(path), api, cv2.VideoWriter_fourcc(*fourcc), fps, (width, height))
     assert writer.isOpened(), f"test setup: cannot write {path}"
     for frame in frames:
         writer.write(frame)

@@ -143,3 +143,68 @@ def test_image_file_sink_keeps_the_last_frame(tmp_path):
         sink.send(np.full((10, 12, 3), 200, np.uint8))
     image = cv2.imread(str(path))
     assert image.shape == (10, 12, 3) and np.all(image == 200)
+
+
+def test_file_sink_replaces_an_existing_file_only_when_closed(tmp_path):
+    path = tmp_path / "out.mp4"
+    path.write_bytes(b"precious")
+    sink = FileSink(path, 64, 48, 15)
+    for i in range(3):
+        sink.send(np.full((48, 64, 3), 40 * i, np.uint8))
+    assert path.read_bytes() == b"precious"  # frames go to a temporary file beside it
+    sink.close()
+    assert count_frames(path) == (3, (64, 48))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
+
+
+def test_aborted_file_sink_keeps_a_named_playable_partial_file(tmp_path):
+    path = tmp_path / "out.mp4"
+    path.write_bytes(b"precious")
+    (tmp_path / "out.partial.mp4").write_bytes(b"an older partial file")
+    with pytest.raises(KeyboardInterrupt):
+        with FileSink(path, 64, 48, 15) as sink:
+            sink.send(np.zeros((48, 64, 3), np.uint8))
+            sink.send(np.zeros((48, 64, 3), np.uint8))
+            raise KeyboardInterrupt
+    assert path.read_bytes() == b"precious"
+    assert sink.partial_path == tmp_path / "out.partial-2.mp4"
+    assert count_frames(sink.partial_path) == (2, (64, 48))
+    assert (tmp_path / "out.partial.mp4").read_bytes() == b"an older partial file"
+
+
+def test_file_sink_without_frames_leaves_nothing_behind(tmp_path):
+    path = tmp_path / "out.avi"
+    path.write_bytes(b"precious")
+    FileSink(path, 64, 48, 15).abort()
+    FileSink(path, 64, 48, 15).close()
+    assert path.read_bytes() == b"precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.avi"]
+
+
+def test_file_sink_under_a_file_is_a_sink_error(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(SinkError, match="afile"):
+        FileSink(tmp_path / "afile" / "out.mp4", 64, 48, 15)
+    with pytest.raises(SinkError, match="afile"):
+        ImageFileSink(tmp_path / "afile" / "out.png")
+
+
+def test_aborted_image_sink_leaves_the_existing_image(tmp_path):
+    path = tmp_path / "still.png"
+    path.write_bytes(b"precious")
+    with pytest.raises(RuntimeError):
+        with ImageFileSink(path) as sink:
+            sink.send(np.zeros((10, 12, 3), np.uint8))
+            raise RuntimeError("job failed")
+    assert path.read_bytes() == b"precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["still.png"]
+
+
+@pytest.mark.parametrize("suffix, size", [(".avi", (65, 49)), (".mp4", (66, 50))])
+def test_odd_frame_sizes_are_kept_or_padded_never_cropped(tmp_path, suffix, size):
+    frame = np.full((49, 65, 3), 90, np.uint8)
+    frame[-1, :] = 250  # the last row must survive
+    with FileSink(tmp_path / f"odd{suffix}", 65, 49, 15) as sink:
+        sink.send(frame)
+    assert sink.output_size == size and sink.padded == (suffix == ".mp4")
+    assert count_frames(tmp_path / f"odd{suffix}") == (1, size)
