@@ -10,6 +10,7 @@ import numpy as np
 from app.capture import SourceError, VideoFileSource
 
 BACKGROUND_MODES = ("none", "blur", "image", "color", "video")
+BLUR_MAX = 100.0  # the window's slider range; a larger sigma only costs time (and can hang)
 
 
 class BackgroundError(RuntimeError):
@@ -48,7 +49,7 @@ class Compositor:
     def set_blur(self, strength: float = 21.0) -> None:
         """Blur the real background; strength is the Gaussian sigma in pixels at 720p."""
         self._close_video()
-        self.blur_strength = max(0.0, float(strength))
+        self.blur_strength = float(np.clip(strength, 0.0, BLUR_MAX)) if np.isfinite(strength) else 21.0
         self.mode = "blur"
 
     def set_color(self, bgr: tuple[int, int, int]) -> None:
@@ -104,8 +105,8 @@ class Compositor:
             try:
                 return cover_resize(self._video.read(), width, height)
             except SourceError as exc:
-                self._close_video()
-                self.mode = "none"
+                # Fail closed: blur the room rather than show it ("none") until a new choice.
+                self.set_blur(self.blur_strength)
                 raise BackgroundError(f"Background video stopped: {exc}") from exc
         if self.mode == "blur":
             return self._blurred_background(frame_bgr, alpha)

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 EDGE_MODES = ("guided", "gaussian")
+FEATHER_MAX = 30.0  # the window's slider range; larger radii only cost time (and can hang)
 
 
 @dataclass
@@ -28,7 +29,7 @@ class MatteSettings:
         return MatteSettings(
             threshold=float(np.clip(self.threshold, 0.0, 1.0)),
             softness=float(np.clip(self.softness, 0.0, 1.0)),
-            feather=float(max(0.0, self.feather)),
+            feather=float(np.clip(self.feather, 0.0, FEATHER_MAX)) if np.isfinite(self.feather) else 4.0,
             smoothing=float(np.clip(self.smoothing, 0.0, 0.99)),
             edge_mode=self.edge_mode if self.edge_mode in EDGE_MODES else "guided",
             work_height=int(max(16, self.work_height)),

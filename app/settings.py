@@ -5,8 +5,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.compositing import BACKGROUND_MODES, Compositor
-from app.matting import EDGE_MODES, MatteSettings
+from app.compositing import BACKGROUND_MODES, BLUR_MAX, Compositor
+from app.matting import EDGE_MODES, FEATHER_MAX, MatteSettings
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -39,8 +39,8 @@ class AppSettings:
     # Valid ranges; from_dict clamps into them.
     _RANGES = {
         "camera_index": (0, 63), "width": (160, 3840), "height": (120, 2160), "fps": (1, 120),
-        "blur_strength": (0.0, 100.0), "threshold": (0.0, 1.0), "softness": (0.0, 1.0),
-        "feather": (0.0, 50.0), "smoothing": (0.0, 0.95), "model_every_n": (1, 10),
+        "blur_strength": (0.0, BLUR_MAX), "threshold": (0.0, 1.0), "softness": (0.0, 1.0),
+        "feather": (0.0, FEATHER_MAX), "smoothing": (0.0, 0.95), "model_every_n": (1, 10),
         "threads": (0, 64),
     }
     _CHOICES = {"background_mode": BACKGROUND_MODES, "edge_mode": EDGE_MODES}

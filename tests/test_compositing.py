@@ -134,3 +134,13 @@ def test_none_mode_passes_the_frame_through():
 def test_alpha_must_match_the_frame():
     with pytest.raises(ValueError):
         Compositor().composite(FRAME, np.ones((10, 10), np.float32))
+
+
+def test_blur_strength_is_clamped_to_the_slider_range():
+    from app.compositing import BLUR_MAX
+
+    compositor = Compositor()
+    compositor.set_blur(1e6)
+    assert compositor.blur_strength == BLUR_MAX
+    compositor.set_blur(float("nan"))
+    assert 0.0 <= compositor.blur_strength <= BLUR_MAX

@@ -121,3 +121,10 @@ def test_settings_are_clamped():
     s = refiner.settings
     assert (s.threshold, s.softness, s.feather, s.edge_mode) == (1.0, 0.0, 0.0, "guided")
     assert s.smoothing < 1.0
+
+
+def test_feather_is_clamped_to_the_slider_range():
+    from app.matting import FEATHER_MAX
+
+    assert MatteSettings(feather=1e6).clamped().feather == FEATHER_MAX
+    assert MatteSettings(feather=float("nan")).clamped().feather <= FEATHER_MAX
