@@ -230,7 +230,12 @@ def open_source(spec: str | int, **kw) -> FrameSource:
     Keyword arguments that the chosen source does not take are ignored, so callers can pass
     one set of options (width, height, fps, loop) whatever the spec turns out to be.
     """
-    if isinstance(spec, int) or (isinstance(spec, str) and spec.strip().isdigit()):
+    text = spec.strip() if isinstance(spec, str) else None
+    if (isinstance(spec, int) and spec < 0) or (
+            text and text.startswith("-") and text[1:].isdigit() and not Path(text).exists()):
+        raise SourceError(f"Camera index {int(spec)} is not valid: camera indices start at 0 "
+                          "(0 is the first camera)")
+    if isinstance(spec, int) or (text is not None and text.isdigit()):
         allowed = {"width", "height", "fps"}
         return CameraSource(int(spec), **{k: v for k, v in kw.items() if k in allowed})
     if is_image_path(spec):

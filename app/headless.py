@@ -2,15 +2,19 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from tqdm import tqdm
 
 from app import segmentation
 from app.capture import IMAGE_EXTENSIONS, SourceError, is_image_path, open_source
-from app.compositing import BackgroundError, Compositor
-from app.matting import EDGE_MODES, MatteRefiner, MatteSettings
+from app.compositing import BLUR_MAX, BackgroundError, Compositor
+from app.matting import EDGE_MODES, FEATHER_MAX, MatteRefiner, MatteSettings
 from app.pipeline import STAGES, Pipeline
 from app.segmentation import ModelError, Segmenter
 from app.sinks import FileSink, ImageFileSink, SinkError, VirtualCameraSink
@@ -41,6 +45,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a number, got {text}")
+    return value
+
+
 def _unit_float(text: str) -> float:
     value = float(text)
     if not 0.0 <= value <= 1.0:
@@ -61,14 +72,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--vcam-device", help="virtual camera device, e.g. /dev/video10")
     background = parser.add_mutually_exclusive_group()
     background.add_argument("-b", "--background", help="background image or video file")
-    background.add_argument("--blur", type=float, nargs="?", const=21.0, metavar="STRENGTH",
-                            help="blur the real background (default when no background is given)")
+    background.add_argument("--blur", type=_finite_float, nargs="?", const=21.0, metavar="STRENGTH",
+                            help=f"blur the real background, 0..{BLUR_MAX:g} "
+                                 "(default when no background is given)")
     background.add_argument("--color", type=parse_color, help="solid background, #RRGGBB or R,G,B")
     background.add_argument("--no-background", action="store_true",
                             help="keep the real background (segmentation still runs)")
     parser.add_argument("--mirror", action="store_true", help="flip the output horizontally")
     parser.add_argument("--max-frames", type=_positive_int, help="stop after this many frames")
-    parser.add_argument("--threads", type=_positive_int, help="inference threads (default: half the cores)")
+    parser.add_argument("--threads", type=_positive_int,
+                        help="inference threads, at most the cores (default: half the cores)")
     parser.add_argument("--model", default=None, help="ONNX model (default: the bundled one)")
     parser.add_argument("--model-every-n", type=_positive_int, default=1,
                         help="run the model on every Nth frame and reuse its mask in between")
@@ -77,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="person probability that counts as foreground (0..1)")
     parser.add_argument("--softness", type=_unit_float, default=defaults.softness,
                         help="width of the soft edge band around the threshold (0 = hard)")
-    parser.add_argument("--feather", type=float, default=defaults.feather, help="edge feather, px at 720p")
+    parser.add_argument("--feather", type=_finite_float, default=defaults.feather,
+                        help=f"edge feather, px at 720p, 0..{FEATHER_MAX:g}")
     parser.add_argument("--smoothing", type=_unit_float, default=defaults.smoothing,
                         help="temporal smoothing 0..1 (higher: steadier, slower to follow)")
     parser.add_argument("--edge-mode", choices=EDGE_MODES, default=defaults.edge_mode,
@@ -111,8 +125,68 @@ def _error(message: str) -> int:
     return 1
 
 
+def _note(message: str) -> None:
+    print(f"{PROG}: note: {message}", file=sys.stderr)
+
+
+def available_cores() -> int:
+    """Cores this process may run on (the affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def cap_threads(requested: int | None) -> tuple[int | None, str | None]:
+    """More inference threads than cores only slow everything down: cap, and say why."""
+    cores = available_cores()
+    if requested is not None and requested > cores:
+        return cores, f"--threads {requested} is more than the {cores} cores here; using {cores}"
+    return requested, None
+
+
+def _clamp_option(args: argparse.Namespace, name: str, low: float, high: float) -> None:
+    value = getattr(args, name)
+    if value is not None and not low <= value <= high:
+        clamped = min(max(value, low), high)
+        setattr(args, name, clamped)
+        _note(f"--{name} {value:g} is outside {low:g}..{high:g}; using {clamped:g}")
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two paths name one file: through symlinks, '..', hard links (inode)."""
+    a, b = Path(a).expanduser(), Path(b).expanduser()
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist: they cannot be the same file
+        return False
+
+
+class Interrupted(BaseException):  # like KeyboardInterrupt: "except Exception" lets it through
+    """Ctrl+C (SIGINT) or SIGTERM arrived; the job stops and keeps what it wrote as partial."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_interrupted(signum, _frame) -> None:
+    raise Interrupted(signum)
+
+
+def _install_signal_handlers() -> dict:
+    """SIGINT and SIGTERM both stop the job cleanly; returns the handlers to restore."""
+    previous = {}
+    if threading.current_thread() is threading.main_thread():  # signal.signal() needs it
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, _raise_interrupted)
+    return previous
+
+
 def run(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the process exit code (0 ok, 1 runtime error, 2 usage error)."""
+    """Run the CLI; returns the process exit code (0 ok, 1 runtime error, 2 usage error,
+    130 / 143 interrupted by SIGINT / SIGTERM)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -120,11 +194,31 @@ def run(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     if not args.output and not args.virtual_camera:
         return _error("nothing to do: give --output FILE and/or --virtual-camera")
-    output_is_image = bool(args.output) and Path(args.output).suffix.lower() in IMAGE_EXTENSIONS
+    if args.output:
+        # Checked before anything is opened: the output must never overwrite an input.
+        for name, value in (("--input", args.input), ("--background", args.background)):
+            if value and same_file(value, args.output):
+                return _error(f"--output {args.output} is the same file as {name} {value}: "
+                              "choose another output file")
+    args.threads, note = cap_threads(args.threads)
+    if note:
+        _note(note)
+    _clamp_option(args, "blur", 0.0, BLUR_MAX)
+    _clamp_option(args, "feather", 0.0, FEATHER_MAX)
+    previous_handlers = _install_signal_handlers()
+    try:
+        return _run(args)
+    finally:
+        for signum, handler in previous_handlers.items():
+            signal.signal(signum, handler)
 
-    source = compositor = segmenter = None
+
+def _run(args: argparse.Namespace) -> int:
+    output_is_image = bool(args.output) and Path(args.output).suffix.lower() in IMAGE_EXTENSIONS
+    source = compositor = None
     sinks: list = []
     progress = None
+    frames = 0
     try:
         compositor = Compositor()
         _configure_background(compositor, args)
@@ -143,14 +237,21 @@ def run(argv: list[str] | None = None) -> int:
         if max_frames is None and (output_is_image or is_image_path(str(args.input))) and args.output:
             max_frames = 1  # a still image makes one output frame unless told otherwise
         virtual_camera = None
-        if args.output:
-            sinks.append(ImageFileSink(args.output) if output_is_image
-                         else FileSink(args.output, width, height, source.fps))
+        # The virtual camera first: when it is missing, no output file has been started.
         if args.virtual_camera:
             virtual_camera = VirtualCameraSink(width, height, source.fps,
                                                backend=args.vcam_backend, device=args.vcam_device)
             sinks.append(virtual_camera)
             print(f"Publishing to virtual camera {virtual_camera.device} (Ctrl+C to stop)", file=sys.stderr)
+        if args.output:
+            file_sink = (ImageFileSink(args.output) if output_is_image
+                         else FileSink(args.output, width, height, source.fps))
+            sinks.append(file_sink)
+            if getattr(file_sink, "padded", False):
+                out_w, out_h = file_sink.output_size
+                _note(f"{Path(args.output).suffix} needs an even width and height: the "
+                      f"{width}x{height} input is written as {out_w}x{out_h} (last column/row "
+                      f"repeated); use .avi to keep {width}x{height}")
 
         total = max_frames
         if source.frame_count is not None and not loop:
@@ -158,47 +259,69 @@ def run(argv: list[str] | None = None) -> int:
         progress = tqdm(total=total, unit="frame", desc=source.description,
                         disable=args.no_progress, file=sys.stderr, dynamic_ncols=True)
         totals = dict.fromkeys(STAGES, 0.0)
-        frames = 0
-        try:
-            while max_frames is None or frames < max_frames:
-                frame = source.read()
-                if frame is None:
-                    break
-                output, timings = pipeline.process(frame)
-                for sink in sinks:
-                    sink.send(output)
-                for stage in STAGES:
-                    totals[stage] += timings[stage]
-                frames += 1
-                progress.update(1)
-                if virtual_camera is not None and not source.is_live:
-                    virtual_camera.wait_for_next_frame()  # play files at their own frame rate
-        except KeyboardInterrupt:
-            pass
+        while max_frames is None or frames < max_frames:
+            frame = source.read()
+            if frame is None:
+                break
+            output, timings = pipeline.process(frame)
+            if pipeline.last_error is not None:
+                # Fail closed: stop rather than put a broken frame in the file or on the camera.
+                raise SegmentationStopped(f"processing failed on frame {frames + 1} of "
+                                          f"{source.description}: {pipeline.last_error}")
+            for sink in sinks:
+                sink.send(output)
+            for stage in STAGES:
+                totals[stage] += timings[stage]
+            frames += 1
+            progress.update(1)
+            if virtual_camera is not None and not source.is_live:
+                virtual_camera.wait_for_next_frame()  # play files at their own frame rate
         progress.close()
-        for sink in sinks:
-            sink.close()
         if frames == 0:
             return _error(f"no frames could be read from {source.description}")
+        for sink in sinks:
+            sink.close()
         average = ", ".join(f"{stage} {totals[stage] / frames:.1f}" for stage in STAGES)
         if args.output:
             print(f"Wrote {frames} frame{'s' if frames != 1 else ''} to {args.output}")
         print(f"Average ms per frame: {average}", file=sys.stderr)
         return 0
-    except (SourceError, ModelError, BackgroundError, SinkError) as exc:
+    except Interrupted as exc:
         if progress is not None:
             progress.close()
-        return _error(str(exc))
+        partial = _abort_sinks(sinks)
+        kept = f"; the {frames} frames written so far are in {partial}" if partial else ""
+        print(f"{PROG}: interrupted ({exc}) after {frames} frame{'s' if frames != 1 else ''}"
+              f"{kept}", file=sys.stderr)
+        return 128 + exc.signum
+    except (SourceError, ModelError, BackgroundError, SinkError, SegmentationStopped) as exc:
+        if progress is not None:
+            progress.close()
+        partial = _abort_sinks(sinks)
+        kept = f"; the {frames} frames written before it are in {partial}" if partial else ""
+        return _error(f"{str(exc).rstrip('.')}{kept}")
     finally:
-        for sink in sinks:
-            try:
-                sink.close()
-            except SinkError:
-                pass
+        _abort_sinks(sinks)  # no-op for sinks already closed
         if source is not None:
             source.close()
         if compositor is not None:
             compositor.close()
+
+
+class SegmentationStopped(RuntimeError):
+    """The pipeline failed mid-stream (model error, NaN mask, bad frame)."""
+
+
+def _abort_sinks(sinks: list) -> Path | None:
+    """End every sink without completing it; the partial video file's path, if one was kept."""
+    partial = None
+    for sink in sinks:
+        try:
+            sink.abort()
+        except (SinkError, OSError):
+            pass
+        partial = partial or getattr(sink, "partial_path", None)
+    return partial
 
 
 if __name__ == "__main__":

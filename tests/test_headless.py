@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -205,3 +206,236 @@ def test_bundled_demo_runs_headless(tmp_path):
     assert str(demo) in result.stdout
     expected = count_frames(resources.SAMPLE_CLIP)
     assert count_frames(demo) == expected
+
+
+# --- never lose a user's file (issue 10) --------------------------------------------------------
+def test_output_equal_to_input_is_refused(capsys, tmp_path, clip_path, mean_model):
+    before = clip_path.read_bytes()
+    link = tmp_path / "link.mp4"
+    link.symlink_to(clip_path)
+    hard = tmp_path / "hard.mp4"
+    os.link(clip_path, hard)
+    for output in (clip_path, link, hard, tmp_path / "sub" / ".." / "clip.mp4"):
+        code, _, err = run_cli(capsys, "-i", clip_path, "-o", output, "--model", mean_model)
+        assert_one_line_error(code, err, "same file")
+        assert clip_path.read_bytes() == before
+
+
+def test_output_equal_to_input_photo_is_refused(capsys, tmp_path, mean_model):
+    photo = tmp_path / "me.png"
+    cv2.imwrite(str(photo), person_frames(1)[0])
+    before = photo.read_bytes()
+    code, _, err = run_cli(capsys, "-i", photo, "-o", photo, "--color", "#00ff00", "--model", mean_model)
+    assert_one_line_error(code, err, "same file")
+    assert photo.read_bytes() == before
+
+
+def test_output_equal_to_background_is_refused(capsys, tmp_path, clip_path, background_path, mean_model):
+    before = background_path.read_bytes()
+    code, _, err = run_cli(capsys, "-i", clip_path, "-b", background_path, "-o", background_path,
+                           "--model", mean_model)
+    assert_one_line_error(code, err, "same file")
+    assert background_path.read_bytes() == before
+
+
+def test_failed_virtual_camera_leaves_an_existing_output_untouched(capsys, monkeypatch, tmp_path,
+                                                                   clip_path, mean_model):
+    monkeypatch.setattr(pyvirtualcam.camera, "BACKENDS", dict(pyvirtualcam.camera.BACKENDS))
+    pyvirtualcam.register_backend("busy", BusyBackend)
+    existing = tmp_path / "existing.mp4"
+    write_video(existing, person_frames(8))
+    before = existing.read_bytes()
+    code, _, err = run_cli(capsys, "-i", clip_path, "--virtual-camera", "--vcam-backend", "busy",
+                           "-o", existing, "--model", mean_model)
+    assert_one_line_error(code, err, "busy")
+    assert existing.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "existing.mp4"]
+
+
+def test_successful_job_replaces_the_output_only_when_complete(capsys, tmp_path, clip_path, mean_model):
+    output = tmp_path / "out.mp4"
+    output.write_bytes(b"old")
+    link = tmp_path / "latest.mp4"
+    link.symlink_to(output)
+    code, _, err = run_cli(capsys, "-i", clip_path, "-o", link, "--model", mean_model, "--no-progress")
+    assert code == 0, err
+    assert link.is_symlink()  # written through the link, which still points at out.mp4
+    assert count_frames(output) == (20, (160, 120))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "latest.mp4", "out.mp4"]
+
+
+class FailingAfter:
+    """Wraps a Segmenter; from the nth inference on it fails the way `mode` says."""
+
+    def __init__(self, segmenter, n, mode="raise", signum=None):
+        self.segmenter, self.n, self.mode, self.signum, self.calls = segmenter, n, mode, signum, 0
+
+    def preprocess(self, frame):
+        return self.segmenter.preprocess(frame)
+
+    def infer(self, tensor, rect):
+        self.calls += 1
+        mask = self.segmenter.infer(tensor, rect)
+        if self.calls < self.n:
+            return mask
+        if self.mode == "signal":
+            import signal
+            signal.raise_signal(self.signum)
+            return mask
+        if self.mode == "nan":
+            return np.full_like(mask, np.nan)
+        if self.mode == "shape":
+            return mask[:-3]
+        raise RuntimeError("onnxruntime: simulated failure")
+
+
+@pytest.fixture
+def failing_segmenter(monkeypatch):
+    """Makes headless build its Segmenter wrapped in FailingAfter(n, mode)."""
+    def install(n, mode, signum=None):
+        real = headless.Segmenter
+        monkeypatch.setattr(headless, "Segmenter",
+                            lambda *a, **kw: FailingAfter(real(*a, **kw), n, mode, signum))
+    return install
+
+
+@pytest.mark.parametrize("mode", ["raise", "nan", "shape"])
+def test_failure_mid_job_keeps_the_existing_output_and_names_the_partial_file(
+        capsys, tmp_path, clip_path, mean_model, failing_segmenter, mode):
+    failing_segmenter(6, mode)
+    output = tmp_path / "out.mp4"
+    output.write_bytes(b"precious")
+    code, _, err = run_cli(capsys, "-i", clip_path, "-o", output, "--model", mean_model, "--no-progress")
+    partial = tmp_path / "out.partial.mp4"
+    assert_one_line_error(code, err, "frame 6", str(partial))
+    assert output.read_bytes() == b"precious"
+    assert count_frames(partial) == (5, (160, 120))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "out.mp4", "out.partial.mp4"]
+
+
+@pytest.mark.parametrize("signame, code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_interrupted_job_exits_non_zero_and_keeps_a_playable_partial_file(
+        capsys, tmp_path, clip_path, mean_model, failing_segmenter, signame, code):
+    import signal
+    failing_segmenter(4, "signal", getattr(signal, signame))
+    output = tmp_path / "out.mp4"
+    output.write_bytes(b"precious")
+
+    def unhandled(signum, _frame):  # what reaches the test if the CLI does not handle it
+        raise AssertionError(f"the CLI left signal {signum} unhandled")
+
+    previous = signal.signal(signal.SIGTERM, unhandled)
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    try:
+        exit_code, _, err = run_cli(capsys, "-i", clip_path, "-o", output, "--model", mean_model,
+                                    "--no-progress")
+    finally:
+        restored = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, previous)
+    assert exit_code == code, err
+    partial = tmp_path / "out.partial.mp4"
+    assert f"interrupted ({signame}) after 3 frames" in err and str(partial) in err
+    assert output.read_bytes() == b"precious"
+    assert count_frames(partial) == (3, (160, 120))
+    assert restored == handlers
+
+
+def test_sigterm_to_the_process_keeps_the_output_and_exits_143(tmp_path, mean_model):
+    import signal
+    import time
+    photo = tmp_path / "me.png"
+    cv2.imwrite(str(photo), person_frames(1)[0])
+    output = tmp_path / "out.mp4"
+    output.write_bytes(b"precious")
+    process = subprocess.Popen(
+        [sys.executable, str(REPO_ROOT / "main.py"), "-i", str(photo), "-o", str(output),
+         "--max-frames", "1000000", "--model", str(mean_model), "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(), cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not any(
+                p.name.startswith(".out.") and p.stat().st_size > 1000 for p in tmp_path.iterdir()):
+            time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 143, err
+    partial = tmp_path / "out.partial.mp4"
+    assert str(partial) in err and "Traceback" not in err
+    assert output.read_bytes() == b"precious"
+    frames, size = count_frames(partial)
+    assert frames > 0 and size == (160, 120)
+
+
+# --- hangs and crashes become one-line errors ---------------------------------------------------
+def test_threads_are_capped_at_the_cores(capsys, monkeypatch, tmp_path, clip_path, mean_model):
+    seen = []
+    real = headless.Segmenter
+    monkeypatch.setattr(headless, "Segmenter", lambda *a, **kw: seen.append(kw["threads"]) or real(*a, **kw))
+    code, _, err = run_cli(capsys, "-i", clip_path, "-o", tmp_path / "o.mp4", "--model", mean_model,
+                           "--threads", "1000", "--max-frames", "2", "--no-progress")
+    cores = headless.available_cores()
+    assert code == 0, err
+    assert seen == [cores]
+    assert err.count(f"--threads 1000 is more than the {cores} cores here; using {cores}") == 1
+
+
+def test_blur_and_feather_are_clamped_to_the_slider_ranges(capsys, monkeypatch, tmp_path, clip_path,
+                                                           mean_model):
+    from app.compositing import BLUR_MAX, Compositor
+    from app.matting import FEATHER_MAX, MatteRefiner
+
+    seen = {}
+    real_blur, real_refine = Compositor.set_blur, MatteRefiner.refine
+
+    def set_blur(self, strength=21.0):
+        seen["blur"] = strength
+        real_blur(self, strength)
+
+    def refine(self, mask, frame):
+        seen["feather"] = self.settings.feather
+        return real_refine(self, mask, frame)
+
+    monkeypatch.setattr(Compositor, "set_blur", set_blur)
+    monkeypatch.setattr(MatteRefiner, "refine", refine)
+    code, _, err = run_cli(capsys, "-i", clip_path, "-o", tmp_path / "o.mp4", "--model", mean_model,
+                           "--blur", "1e6", "--feather", "1e6", "--max-frames", "2", "--no-progress")
+    assert code == 0, err
+    assert seen == {"blur": BLUR_MAX, "feather": FEATHER_MAX}
+    assert f"--blur 1e+06 is outside 0..{BLUR_MAX:g}; using {BLUR_MAX:g}" in err
+    assert f"--feather 1e+06 is outside 0..{FEATHER_MAX:g}; using {FEATHER_MAX:g}" in err
+    code, _, err = run_cli(capsys, "-i", clip_path, "-o", tmp_path / "o.mp4", "--blur", "nan")
+    assert code == 2 and "must be a number" in err
+
+
+@pytest.mark.parametrize("case", ["under_a_file", "uncreatable_folder"])
+def test_image_output_into_a_folder_that_cannot_exist_is_a_one_line_error(capsys, tmp_path, mean_model,
+                                                                          case):
+    photo = tmp_path / "me.png"
+    cv2.imwrite(str(photo), person_frames(1)[0])
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    if case == "uncreatable_folder" and not os.path.isdir("/proc/self"):
+        pytest.skip("needs Linux's /proc, where nobody (not even root) can create a folder")
+    output = {"under_a_file": blocker / "out.png",
+              "uncreatable_folder": Path("/proc/portraitcam-test/out.png")}[case]
+    code, _, err = run_cli(capsys, "-i", photo, "-o", output, "--model", mean_model)
+    assert_one_line_error(code, err, str(output))
+
+
+def test_negative_camera_index_is_named_as_such(capsys, tmp_path, mean_model):
+    code, _, err = run_cli(capsys, "--input=-1", "-o", tmp_path / "o.mp4", "--model", mean_model)
+    assert_one_line_error(code, err, "Camera index -1 is not valid")
+
+
+@pytest.mark.parametrize("suffix, size", [(".avi", (161, 121)), (".mp4", (162, 122))])
+def test_odd_sized_video_keeps_its_size(capsys, tmp_path, mean_model, suffix, size):
+    clip = write_video(tmp_path / "odd.avi", person_frames(4, width=161, height=121))
+    assert count_frames(clip) == (4, (161, 121))  # the test clip itself keeps the odd size
+    output = tmp_path / f"out{suffix}"
+    code, _, err = run_cli(capsys, "-i", clip, "-o", output, "--model", mean_model, "--no-progress")
+    assert code == 0, err
+    assert count_frames(output) == (4, size)
+    if suffix == ".mp4":  # FFmpeg's writers need even sizes: padded, never cropped, and said so
+        assert "use .avi to keep 161x121" in err
