@@ -467,3 +467,84 @@ def test_pyside_void_calls_keep_none_alive():
     for _ in range(1000):
         probe.setObjectName("probe")
     assert sys.getrefcount(None) - before > -100
+
+
+# --- privacy: the virtual camera never gets the room (issue 10) --------------------------------
+@pytest.fixture
+def recording_camera(monkeypatch):
+    """pyvirtualcam's test hook: a registered backend that keeps every frame it is sent."""
+    import pyvirtualcam
+    from test_sinks import RecordingBackend
+
+    monkeypatch.setattr(pyvirtualcam.camera, "BACKENDS", dict(pyvirtualcam.camera.BACKENDS))
+    RecordingBackend.instances = []
+    pyvirtualcam.register_backend("recording", RecordingBackend)
+    return RecordingBackend
+
+
+def start_recording_camera(qtbot, window):
+    window.settings.virtual_camera_backend = "recording"
+    window.controller.apply_settings(window.settings)
+    qtbot.mouseClick(window.virtual_camera_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.virtual_camera_button.text() == "Stop virtual camera",
+                    timeout=TIMEOUT_MS)
+
+
+def published_corners(backend, start=0):
+    """Mean BGR of the top-left 12x12 pixels (background in person_frames) of each frame sent."""
+    frames = list(backend.frames[start:])
+    return [f.reshape(backend.height, backend.width, 3)[:12, :12].reshape(-1, 3).mean(axis=0)
+            for f in frames]
+
+
+class FailingSegmenter:
+    def __init__(self, segmenter, mode):
+        self.segmenter, self.mode = segmenter, mode
+
+    def preprocess(self, frame):
+        return self.segmenter.preprocess(frame)
+
+    def infer(self, tensor, rect):
+        mask = self.segmenter.infer(tensor, rect)
+        if self.mode == "nan":
+            return np.full_like(mask, np.nan)
+        raise RuntimeError("simulated model failure")
+
+
+@pytest.mark.parametrize("mode", ["raise", "nan"])
+def test_virtual_camera_never_gets_the_room_when_processing_fails(qtbot, make_window, clip,
+                                                                  recording_camera, mode):
+    window = make_window(source=str(clip))
+    window.set_background_color(QColor(0, 255, 0))
+    start_recording_camera(qtbot, window)
+    backend = recording_camera.instances[-1]
+    qtbot.waitUntil(lambda: len(backend.frames) >= 3 and close_to(published_corners(backend)[-1], GREEN),
+                    timeout=TIMEOUT_MS)
+    pipeline = window.controller.worker.pipeline
+    real = pipeline.segmenter
+    pipeline.segmenter = FailingSegmenter(real, mode)  # the worker picks it up on its next frame
+    qtbot.waitUntil(lambda: window.banner.message("processing") != "", timeout=TIMEOUT_MS)
+    failed_from = len(backend.frames)
+    qtbot.waitUntil(lambda: len(backend.frames) >= failed_from + 5, timeout=TIMEOUT_MS)
+    assert pipeline.failures >= 5
+    for corner in published_corners(backend):
+        assert close_to(corner, GREEN), "the room reached the virtual camera"
+    assert "never the room" in window.banner.message("processing")
+    pipeline.segmenter = real
+    qtbot.waitUntil(lambda: window.banner.message("processing") == "", timeout=TIMEOUT_MS)
+
+
+def test_virtual_camera_gets_the_background_alone_when_the_model_did_not_load(
+        qtbot, make_window, clip, tmp_path, recording_camera):
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not a model")
+    window = make_window(source=str(clip), model_path=broken)
+    qtbot.waitUntil(lambda: "broken.onnx" in window.banner.message("model"), timeout=TIMEOUT_MS)
+    window.set_background_color(QColor(0, 255, 0))
+    start_recording_camera(qtbot, window)
+    backend = recording_camera.instances[-1]
+    qtbot.waitUntil(lambda: len(backend.frames) >= 5, timeout=TIMEOUT_MS)
+    wait_for_more_frames(qtbot, window)
+    assert close_to(corner_colour(window), (30, 30, 30), tolerance=15)  # the user's own preview
+    for frame in backend.frames:
+        assert np.all(np.abs(frame.reshape(-1, 3).astype(int) - GREEN) <= 2)  # the call: all green

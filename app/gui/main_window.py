@@ -407,6 +407,8 @@ class MainWindow(QMainWindow):
         worker = self.controller.worker
         worker.ready.connect(self._on_model_ready)
         worker.modelFailed.connect(self._on_model_failed)
+        worker.processingFailed.connect(self._on_processing_failed)
+        worker.processingRecovered.connect(lambda: self.banner.clear_message("processing"))
         worker.frameReady.connect(self._on_frame_ready)
         worker.camerasFound.connect(self._on_cameras_found)
         worker.sourceOpened.connect(self._on_source_opened)
@@ -763,6 +765,12 @@ class MainWindow(QMainWindow):
     def _on_model_failed(self, message: str) -> None:
         self.model_status.setText("Model: not loaded")
         self.banner.show_message("model", message, "error")
+
+    def _on_processing_failed(self, message: str) -> None:
+        self.banner.show_message(
+            "processing", f"Processing failed: {message.rstrip('.')}. Until it recovers, the virtual "
+                          "camera shows the last good picture or the background alone, never the "
+                          "room.", "error")
 
     def changeEvent(self, event) -> None:
         super().changeEvent(event)

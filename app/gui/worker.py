@@ -162,6 +162,8 @@ class PipelineWorker(QObject):
 
     ready = Signal(str)                      # model description, after start()
     modelFailed = Signal(str)                # preview continues without background replacement
+    processingFailed = Signal(str)           # mid-stream failure: safe frames go out until it recovers
+    processingRecovered = Signal()
     frameReady = Signal()                    # the output slot went from empty to full
     camerasFound = Signal(list)              # camera indices
     sourceOpened = Signal(object, str, bool)  # spec, description, is_live
@@ -194,6 +196,7 @@ class PipelineWorker(QObject):
         self._fps = 0.0
         self._last_output_time: float | None = None
         self._last_size: tuple[int, int] | None = None
+        self._failing = False
 
     # --- life cycle -------------------------------------------------------------------------
     @Slot()
@@ -203,7 +206,8 @@ class PipelineWorker(QObject):
         except ModelError as exc:
             self.pipeline = None
             self.modelFailed.emit(
-                f"{exc}. The preview shows the camera without background replacement.")
+                f"{str(exc).rstrip('.')}. The preview shows the camera without background "
+                "replacement; the virtual camera gets the background alone.")
             return
         self.pipeline = Pipeline(segmenter, self.refiner, self.compositor,
                                  model_every_n=self.settings.model_every_n)
@@ -346,6 +350,21 @@ class PipelineWorker(QObject):
             return
         self.virtualCameraStarted.emit(self._sink.device)
 
+    def _report_processing(self, error: str | None) -> None:
+        """Signals only when processing starts or stops failing, not on every frame."""
+        if error is not None and not self._failing:
+            self._failing = True
+            self.processingFailed.emit(error)
+        elif error is None and self._failing:
+            self._failing = False
+            self.processingRecovered.emit()
+
+    def _background_alone(self, frame: np.ndarray) -> np.ndarray:
+        try:
+            return self.compositor.composite(frame, np.zeros(frame.shape[:2], np.float32))
+        except Exception:  # noqa: BLE001 - a broken frame or background: black is still safe
+            return np.zeros_like(frame) if frame.ndim == 3 else np.zeros((*frame.shape[:2], 3), np.uint8)
+
     def _close_sink(self) -> None:
         sink, self._sink = self._sink, None
         if sink is not None:
@@ -364,6 +383,7 @@ class PipelineWorker(QObject):
             return
         frame = captured.frame
         timings = {"capture": captured.capture_ms}
+        published_frame = None
         if self.pipeline is not None:
             try:
                 output, stage_ms = self.pipeline.process(frame)
@@ -372,14 +392,19 @@ class PipelineWorker(QObject):
                 self.backgroundChanged.emit(self.compositor.mode, None)
                 return
             timings.update(stage_ms)
+            self._report_processing(self.pipeline.last_error)
         else:
             output = cv2.flip(frame, 1) if self.compositor.mirror else frame
             timings.update(dict.fromkeys(STAGES, 0.0))
+            if self._sink is not None:
+                # Fail closed: without a model the call gets the background alone, never the
+                # room; only the user's own preview shows the camera as it is.
+                published_frame = self._background_alone(frame)
 
         published = False
         if self._sink is not None:
             try:
-                self._sink.send(output)
+                self._sink.send(output if published_frame is None else published_frame)
                 published = True
             except SinkError as exc:
                 self._close_sink()
