@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import os
+import secrets
 import sys
-import tempfile
 from pathlib import Path
 
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
@@ -88,10 +88,14 @@ def prepare_output_path(path: str | os.PathLike) -> Path:
 
 def _temporary_beside(target: Path) -> Path:
     """A new, hidden file next to target with the same extension (OpenCV picks formats by it)."""
-    fd, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}",
-                                dir=target.parent)
-    os.close(fd)
-    return Path(name)
+    # Not tempfile.mkstemp: its files are private (0600); this one gets the usual umask mode.
+    while True:
+        path = target.with_name(f".{target.stem}.{secrets.token_hex(4)}.tmp{target.suffix}")
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            return path
+        except FileExistsError:
+            continue
 
 
 def partial_path_for(target: Path) -> Path:

@@ -208,3 +208,16 @@ def test_odd_frame_sizes_are_kept_or_padded_never_cropped(tmp_path, suffix, size
         sink.send(frame)
     assert sink.output_size == size and sink.padded == (suffix == ".mp4")
     assert count_frames(tmp_path / f"odd{suffix}") == (1, size)
+
+
+def test_outputs_get_the_usual_file_mode_not_a_private_temporary_one(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    with FileSink(tmp_path / "out.avi", 64, 48, 15) as sink:
+        sink.send(np.zeros((48, 64, 3), np.uint8))
+    with ImageFileSink(tmp_path / "out.png") as image:
+        image.send(np.zeros((48, 64, 3), np.uint8))
+    for name in ("out.avi", "out.png"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask
