@@ -1,6 +1,7 @@
 """PortraitCam entry point: the GUI, or the headless CLI when given CLI options or no display."""
 from __future__ import annotations
 
+import ctypes
 import os
 import sys
 from pathlib import Path
@@ -9,6 +10,16 @@ from app import resources
 
 DEMO_OUTPUT = Path("out") / "portraitcam_demo.mp4"
 HEADLESS_FLAGS = ("-i", "--input", "-o", "--output", "--virtual-camera", "--headless", "-h", "--help")
+BACKGROUND_FLAGS = ("-b", "--background", "--blur", "--color", "--no-background")
+# Qt 6's X11 plugin loads these besides libxcb (soname: Debian/Ubuntu package). Desktops have
+# them; minimal installs often lack icccm4/keysyms1, and Qt then aborts naming only xcb-cursor0.
+XCB_LIBRARIES = {
+    "libxcb-cursor.so.0": "libxcb-cursor0", "libxcb-icccm.so.4": "libxcb-icccm4",
+    "libxcb-keysyms.so.1": "libxcb-keysyms1", "libxcb-image.so.0": "libxcb-image0",
+    "libxcb-render-util.so.0": "libxcb-render-util0", "libxcb-shape.so.0": "libxcb-shape0",
+    "libxcb-randr.so.0": "libxcb-randr0", "libxcb-xkb.so.1": "libxcb-xkb1",
+    "libxkbcommon-x11.so.0": "libxkbcommon-x11-0",
+}
 
 
 def has_display() -> bool:
@@ -17,19 +28,45 @@ def has_display() -> bool:
     return True  # Windows and macOS always have a desktop session when run by a user
 
 
-def run_demo() -> int:
-    """Headless demo: the bundled sample clip over the default background."""
+def uses_xcb() -> bool:
+    """Whether Qt will use its X11 (xcb) plugin: Linux, outside a Wayland session, unless told."""
+    if not sys.platform.startswith("linux"):
+        return False
+    platform = os.environ.get("QT_QPA_PLATFORM", "")
+    if platform:
+        return platform.split(":")[0].split(";")[0] == "xcb"
+    return not (os.environ.get("WAYLAND_DISPLAY") and os.environ.get("XDG_SESSION_TYPE") == "wayland")
+
+
+def missing_display_libraries() -> list[str]:
+    """Packages of the X11 libraries Qt needs that cannot be loaded here."""
+    missing = []
+    for soname, package in XCB_LIBRARIES.items():
+        try:
+            ctypes.CDLL(soname)
+        except OSError:
+            missing.append(package)
+    return missing
+
+
+def run_demo(options: list[str] | None = None) -> int:
+    """Headless demo: the bundled sample clip (or --source) over the default background (or the
+    background options given), written to DEMO_OUTPUT."""
     from app import headless
 
+    options = [a.replace("--source", "--input", 1) if a.split("=")[0] == "--source" else a
+               for a in options or []]
     clip = resources.SAMPLE_CLIP
-    if not clip.is_file():
+    if not clip.is_file() and not any(a.split("=")[0] == "--input" for a in options):
         print(f"portraitcam: error: sample clip not found: {clip}", file=sys.stderr)
         return 1
     argv = ["--input", str(clip), "--output", str(DEMO_OUTPUT)]
-    background = resources.default_background()
-    argv += ["--background", str(background)] if background else ["--blur"]
-    print(f"No display found: processing the sample clip {clip} headless", file=sys.stderr)
-    code = headless.run(argv)
+    if not any(a.split("=")[0] in BACKGROUND_FLAGS for a in options):
+        background = resources.default_background()
+        argv += ["--background", str(background)] if background else ["--blur"]
+    print("No display found: processing the input headless "
+          f"({' '.join(options) or f'the sample clip {clip}'})", file=sys.stderr)
+    code = headless.run(argv + options)
     if code == 0:
         print(f"Demo video written to {DEMO_OUTPUT.resolve()}")
     return code
@@ -41,8 +78,15 @@ def main(argv: list[str] | None = None) -> int:
         from app import headless
 
         return headless.run([a for a in argv if a != "--headless"])
-    if not argv and not has_display():
-        return run_demo()
+    if not has_display():
+        return run_demo(argv)  # the window cannot open: never let Qt abort over it
+    if uses_xcb():
+        missing = missing_display_libraries()
+        if missing:
+            print("portraitcam: error: the window needs X11 libraries that are missing: "
+                  f"{', '.join(missing)}; install them (Debian/Ubuntu: sudo apt install "
+                  f"{' '.join(missing)}), or run headless with --input/--output", file=sys.stderr)
+            return 1
     try:
         from app.gui.main_window import run_gui
     except ImportError as exc:

@@ -439,3 +439,60 @@ def test_odd_sized_video_keeps_its_size(capsys, tmp_path, mean_model, suffix, si
     assert count_frames(output) == (4, size)
     if suffix == ".mp4":  # FFmpeg's writers need even sizes: padded, never cropped, and said so
         assert "use .avi to keep 161x121" in err
+
+
+@pytest.fixture
+def no_gui(monkeypatch):
+    """Starting the window here would block the test (or abort Qt): make that a failure instead."""
+    import app.gui.main_window as main_window
+
+    def refuse(argv=None):
+        raise AssertionError(f"the GUI was started with {argv}")
+    monkeypatch.setattr(main_window, "run_gui", refuse)
+
+
+def test_gui_options_without_a_display_run_headless_instead_of_aborting(
+        capsys, monkeypatch, tmp_path, clip_path, mean_model, no_gui):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(resources, "SAMPLE_CLIP", clip_path)
+    monkeypatch.chdir(tmp_path)
+    assert entry.main(["--color", "#00ff00", "--model", str(mean_model), "--no-progress"]) == 0
+    capture = cv2.VideoCapture(str(tmp_path / "out" / "portraitcam_demo.mp4"))
+    ok, first = capture.read()
+    capture.release()
+    assert ok and first[:10, :10].reshape(-1, 3).mean(axis=0) == pytest.approx([0, 255, 0], abs=12)
+    # A window-only option that the CLI does not know is a usage error, not a Qt abort.
+    assert entry.main(["--no-such-option"]) == 2
+
+
+def test_missing_x11_libraries_are_named_with_the_install_command(capsys, monkeypatch, no_gui):
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+
+    def load(soname):  # as on a minimal install (this one or CI's may have them all)
+        if soname in ("libxcb-icccm.so.4", "libxcb-keysyms.so.1"):
+            raise OSError(f"{soname}: cannot open shared object file")
+    monkeypatch.setattr(entry.ctypes, "CDLL", load)
+    assert entry.main([]) == 1
+    err = capsys.readouterr().err
+    assert_one_line_error(1, err, "libxcb-icccm4, libxcb-keysyms1",
+                          "sudo apt install libxcb-icccm4 libxcb-keysyms1")
+    assert "xcb-cursor0" not in err
+
+
+def test_display_library_check_only_for_x11(monkeypatch):
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    assert entry.uses_xcb() is False
+    monkeypatch.setenv("QT_QPA_PLATFORM", "xcb")
+    assert entry.uses_xcb() is True
+    monkeypatch.delenv("QT_QPA_PLATFORM")
+    monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-0")
+    monkeypatch.setenv("XDG_SESSION_TYPE", "wayland")
+    assert entry.uses_xcb() is False
+    monkeypatch.setattr(sys, "platform", "win32")
+    assert entry.uses_xcb() is False

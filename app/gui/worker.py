@@ -25,6 +25,7 @@ from PySide6.QtGui import QImage
 from app import segmentation
 from app.capture import CameraSource, FrameSource, SourceError, list_cameras, open_source
 from app.compositing import BackgroundError, Compositor
+from app.headless import cap_threads
 from app.matting import MatteRefiner
 from app.pipeline import STAGES, Pipeline
 from app.segmentation import ModelError, Segmenter
@@ -202,7 +203,8 @@ class PipelineWorker(QObject):
     @Slot()
     def start(self) -> None:
         try:
-            segmenter = Segmenter(self.model_path, threads=self.threads or None)
+            threads, _ = cap_threads(self.threads or None)  # more than the cores only slows down
+            segmenter = Segmenter(self.model_path, threads=threads)
         except ModelError as exc:
             self.pipeline = None
             self.modelFailed.emit(
