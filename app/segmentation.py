@@ -1,7 +1,10 @@
 """Person segmentation with the PortraitNet ONNX model (see the model contract in the README).
 
-The frame is letterboxed into the model's square input; the mask is cropped back to the
-content rectangle so later stages never see the padding.
+The frame is scaled so its long side is 224 (the paper's scale). A model with dynamic height/width
+gets just the content rounded up to a multiple of 32 (224x128 for 16:9: ~40 % less work than the
+square); a fixed 224x224 model gets the square. Either way the padding repeats the picture's edge
+pixels, as in training, so the border of the picture is never a black wall the model reads as the
+end of the person. The mask is cropped back to the content so later stages never see the padding.
 """
 from __future__ import annotations
 
@@ -33,13 +36,38 @@ def default_threads() -> int:
     return max(1, min(4, (os.cpu_count() or 2) // 2))
 
 
-def letterbox_rect(width: int, height: int, size: int) -> tuple[int, int, int, int]:
-    """Where a width x height frame lands in a size x size letterbox: long side scaled to size,
-    centred. Training uses the same function, so the model sees the bars it will see here."""
+MODEL_STRIDE = 32  # the network downsamples 5 times: its input sides must be multiples of 32
+
+
+def letterbox_rect(width: int, height: int, size: int, fit_content: bool = False) -> tuple[int, int, int, int]:
+    """Where a width x height frame lands in the model input: long side scaled to `size`, centred
+    in a size x size square, or (fit_content) in the content rounded up to a multiple of 32."""
     scale = size / max(width, height)
     content_w = min(size, max(1, round(width * scale)))
     content_h = min(size, max(1, round(height * scale)))
-    return (size - content_w) // 2, (size - content_h) // 2, content_w, content_h
+    input_w, input_h = input_size_for(content_w, content_h, size, fit_content)
+    return (input_w - content_w) // 2, (input_h - content_h) // 2, content_w, content_h
+
+
+def input_size_for(content_w: int, content_h: int, size: int, fit_content: bool) -> tuple[int, int]:
+    if not fit_content:
+        return size, size
+    up = lambda n: min(size, -(-n // MODEL_STRIDE) * MODEL_STRIDE)  # noqa: E731
+    return up(content_w), up(content_h)
+
+
+def letterbox(image: np.ndarray, size: int, fit_content: bool = False,
+              interpolation: int | None = None) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """Scale `image` (H x W or H x W x C) into the model input and pad it by repeating its edge
+    pixels. Returns (input picture, content rect (x, y, w, h)). Training uses this same function."""
+    height, width = image.shape[:2]
+    x, y, w, h = letterbox_rect(width, height, size, fit_content)
+    input_w, input_h = input_size_for(w, h, size, fit_content)
+    if interpolation is None:
+        interpolation = cv2.INTER_AREA if w < width else cv2.INTER_LINEAR
+    resized = cv2.resize(image, (w, h), interpolation=interpolation)
+    canvas = cv2.copyMakeBorder(resized, y, input_h - h - y, x, input_w - w - x, cv2.BORDER_REPLICATE)
+    return canvas, (x, y, w, h)
 
 
 class ModelError(RuntimeError):
@@ -70,6 +98,9 @@ class Segmenter:
         options.inter_op_num_threads = 1
         options.graph_optimization_level = _GRAPH_OPTIMIZATION[graph_optimization]
         options.log_severity_level = 3  # errors only; ModelError carries the explanation
+        # Idle worker threads sleep instead of spinning: a frame every 33 ms leaves them idle most of
+        # the time, and spinning would burn that time as CPU the call app needs.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self._session = ort.InferenceSession(
                 str(self.model_path), sess_options=options, providers=["CPUExecutionProvider"])
@@ -78,19 +109,31 @@ class Segmenter:
             raise ModelError(
                 f"Model file {self.model_path} is not a usable ONNX model (truncated or corrupt): {reason}"
             ) from exc
-        self._check_signature()
-        # One run at start-up validates the output shape and takes the first-call cost now.
-        probe = np.zeros((1, 3, self.input_size, self.input_size), np.float32)
-        try:
-            output = self._session.run([OUTPUT_NAME], {INPUT_NAME: probe})[0]
-        except Exception as exc:
-            raise ModelError(f"Model file {self.model_path} failed on a test input: {exc}") from exc
-        expected = (1, 1, self.input_size, self.input_size)
-        if output.shape != expected:
-            raise ModelError(
-                f"Model file {self.model_path} returns mask shape {output.shape}, expected {expected}")
+        self.fit_content = self._check_signature()
+        # Runs at start-up validate the output (shape, finite values) and take the first-call cost now:
+        # a model that answers NaN would otherwise composite garbage on every frame.
+        probe_sizes = [(self.input_size, self.input_size)] + ([(self.input_size, 128)] if self.fit_content else [])
+        probe_values = np.linspace(0.0, 1.0, 3 * self.input_size * self.input_size, dtype=np.float32)
+        for width, height in probe_sizes:
+            probe = probe_values[:3 * height * width].reshape(1, 3, height, width)
+            self._run_checked(probe, failure=f"Model file {self.model_path} failed on a test input")
 
-    def _check_signature(self) -> None:
+    def _run_checked(self, tensor: np.ndarray, failure: str) -> np.ndarray:
+        """Run the model; raise ModelError (starting with `failure`) unless it returns a finite
+        N x 1 x H x W mask the size of the input."""
+        try:
+            output = self._session.run([OUTPUT_NAME], {INPUT_NAME: tensor})[0]
+        except Exception as exc:
+            raise ModelError(f"{failure}: {exc}") from exc
+        expected = (tensor.shape[0], 1) + tensor.shape[2:]
+        if output.shape != expected:
+            raise ModelError(f"{failure}: mask shape {output.shape}, expected {expected}")
+        if not np.isfinite(output).all():
+            raise ModelError(f"{failure}: the mask holds NaN or infinite values")
+        return output
+
+    def _check_signature(self) -> bool:
+        """Validates names and shapes; returns whether height and width are dynamic (fit_content)."""
         size = self.input_size
         inputs = self._session.get_inputs()
         outputs = self._session.get_outputs()
@@ -106,25 +149,23 @@ class Segmenter:
             names = [o.name for o in outputs]
             raise ModelError(
                 f"Model file {self.model_path} has outputs {names}, expected an output '{OUTPUT_NAME}'")
+        return not isinstance(shape[2], int) and not isinstance(shape[3], int)
 
     def letterbox_geometry(self, width: int, height: int) -> tuple[int, int, int, int]:
-        """Content rectangle (x, y, w, h) of a width x height frame inside the square input."""
-        return letterbox_rect(width, height, self.input_size)
+        """Content rectangle (x, y, w, h) of a width x height frame inside the model input."""
+        return letterbox_rect(width, height, self.input_size, self.fit_content)
 
     def preprocess(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-        """Letterbox into a 1x3xSxS float32 RGB tensor in [0,1]; returns it and the content rect."""
-        height, width = frame_bgr.shape[:2]
-        x, y, w, h = self.letterbox_geometry(width, height)
-        canvas = np.zeros((self.input_size, self.input_size, 3), np.uint8)
-        interpolation = cv2.INTER_AREA if w < width else cv2.INTER_LINEAR
-        canvas[y:y + h, x:x + w] = cv2.resize(frame_bgr, (w, h), interpolation=interpolation)
+        """Scale and edge-pad into a 1x3xHxW float32 RGB tensor in [0,1]; returns it and the content rect."""
+        canvas, rect = letterbox(frame_bgr, self.input_size, self.fit_content)
         tensor = cv2.dnn.blobFromImage(canvas, scalefactor=1.0 / 255.0, swapRB=True)
-        return tensor, (x, y, w, h)
+        return tensor, rect
 
     def infer(self, tensor: np.ndarray, content_rect: tuple[int, int, int, int]) -> np.ndarray:
-        """Run the model on a preprocessed tensor and crop the mask to the content rect."""
+        """Run the model on a preprocessed tensor and crop the mask to the content rect.
+        Raises ModelError if the model fails or answers NaN, so callers can fail closed."""
         x, y, w, h = content_rect
-        mask = self._session.run([OUTPUT_NAME], {INPUT_NAME: tensor})[0][0, 0]
+        mask = self._run_checked(tensor, failure=f"Model {self.model_path.name} failed on a frame")[0, 0]
         return np.clip(mask[y:y + h, x:x + w], 0.0, 1.0).astype(np.float32, copy=False)
 
     def segment(self, frame_bgr: np.ndarray) -> np.ndarray:

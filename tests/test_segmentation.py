@@ -31,8 +31,73 @@ def test_preprocess_letterboxes_rgb_into_unit_range(segmenter):
     content = tensor[0, :, y:y + h, x:x + w]
     assert np.all(content[0] == 0.0) and np.all(content[1] == 0.0)  # R and G
     assert np.allclose(content[2], 1.0)                               # B, channel 2 in RGB
-    padding = np.concatenate([tensor[0, :, :y], tensor[0, :, y + h:]], axis=1)
-    assert padding.size > 0 and np.all(padding == 0.0)
+    # The bars repeat the picture's edge rows (never black): the model must not read the border of
+    # the picture as the end of the person.
+    assert y > 0 and np.array_equal(tensor[0, :, :y], np.repeat(tensor[0, :, y:y + 1], y, axis=1))
+    below = tensor[0, :, y + h:]
+    assert below.shape[1] > 0 and np.array_equal(below, np.repeat(tensor[0, :, y + h - 1:y + h], below.shape[1], axis=1))
+
+
+def test_edge_padding_keeps_a_person_touching_the_bottom_edge(segmenter):
+    # A bright shirt reaching the bottom of a 16:9 frame stays bright right down to the input's last
+    # row; with black bars the mean model would see the person end where the bar begins.
+    frame = np.zeros((720, 1280, 3), np.uint8)
+    frame[400:, 500:800] = 255
+    tensor, (x, y, w, h) = segmenter.preprocess(frame)
+    column = tensor[0, :, :, (x + w) // 2].mean(axis=0)
+    assert np.all(column[y + h - 10:] > 0.99)
+
+
+def dynamic_model(path):
+    return make_onnx_model(path, input_shape=("N", 3, "H", "W"), output_shape=("N", 1, "H", "W"))
+
+
+@pytest.mark.parametrize("size, input_hw, rect", [
+    ((1280, 720), (128, 224), (0, 1, 224, 126)),   # 16:9: 224x128 instead of 224x224
+    ((640, 480), (192, 224), (0, 12, 224, 168)),   # 4:3
+    ((720, 1280), (224, 128), (1, 0, 126, 224)),   # portrait
+    ((300, 300), (224, 224), (0, 0, 224, 224)),
+])
+def test_dynamic_model_gets_only_the_content(tmp_path, size, input_hw, rect):
+    seg = Segmenter(dynamic_model(tmp_path / "dynamic.onnx"), threads=1)
+    assert seg.fit_content
+    frame = np.full((size[1], size[0], 3), 255, np.uint8)
+    tensor, got_rect = seg.preprocess(frame)
+    assert tensor.shape[2:] == input_hw and got_rect == rect
+    mask = seg.segment(frame)
+    assert mask.shape == (rect[3], rect[2]) and np.allclose(mask, 1.0)
+
+
+def _nan_model(path, threshold: float):
+    """mask = sqrt(threshold - mean(RGB)): NaN wherever a pixel is brighter than `threshold`."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    inp = helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, 224, 224])
+    out = helper.make_tensor_value_info("mask", TensorProto.FLOAT, ["N", 1, 224, 224])
+    nodes = [helper.make_node("ReduceMean", ["image", "axes"], ["mean"], keepdims=1),
+             helper.make_node("Sub", ["threshold", "mean"], ["diff"]),
+             helper.make_node("Sqrt", ["diff"], ["mask"])]
+    init = [helper.make_tensor("axes", TensorProto.INT64, [1], [1]),
+            helper.make_tensor("threshold", TensorProto.FLOAT, [], [threshold])]
+    model = helper.make_model(helper.make_graph(nodes, "nan", [inp], [out], initializer=init),
+                              opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    onnx.save(model, str(path))
+    return path
+
+
+def test_model_answering_nan_is_rejected_at_load(tmp_path):
+    with pytest.raises(ModelError, match=r"nan.onnx.*NaN"):
+        Segmenter(_nan_model(tmp_path / "nan.onnx", threshold=-1.0))
+
+
+def test_nan_mid_stream_raises_model_error(tmp_path):
+    # Fine on the load-time probe (mean brightness <= 0.67) and on dark frames; NaN on a white one.
+    seg = Segmenter(_nan_model(tmp_path / "late_nan.onnx", threshold=0.95), threads=1)
+    assert np.isfinite(seg.segment(np.zeros((480, 640, 3), np.uint8))).all()
+    with pytest.raises(ModelError, match="NaN"):
+        seg.segment(np.full((480, 640, 3), 255, np.uint8))
 
 
 def test_segment_crops_mask_to_content(segmenter):
