@@ -4,8 +4,9 @@ Each sample is a pair of views of one image, as the paper trains:
   view A: deformation augmentation only (flip, rotation, scale, translation);
   view B: view A plus texture augmentation (brightness, contrast, hue, blur, noise, JPEG).
 The image is either a composite of a person cut-out onto a real background (its alpha is exact ground
-truth) or a real photo with the peer model's pseudo-label. Every image is letterboxed into the square
-model input exactly as the app does, so training sees the same black bars as inference.
+truth) or a real photo with the teacher's soft pseudo-label. Every image is letterboxed into the square
+model input by the app's own function (app.segmentation.letterbox): long side 224, padded by repeating
+the picture's edge pixels, so training sees the same borders as inference and never a black bar.
 """
 from __future__ import annotations
 
@@ -18,18 +19,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from app.segmentation import letterbox_rect
+from app.segmentation import letterbox
 
 ASPECTS = (4 / 3, 16 / 9, 1.0, 3 / 4)  # width / height of typical webcam and phone frames
 CANVAS_LONG_SIDE = 320
-
-
-def letterbox(image: np.ndarray, size: int, interpolation=cv2.INTER_AREA) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-    """Scale the long side to `size`, centre, pad with zeros. Returns (canvas, (x, y, w, h) of the content)."""
-    x, y, nw, nh = letterbox_rect(image.shape[1], image.shape[0], size)
-    canvas = np.zeros((size, size) + image.shape[2:], dtype=image.dtype)
-    canvas[y : y + nh, x : x + nw] = cv2.resize(image, (nw, nh), interpolation=interpolation)
-    return canvas, (x, y, nw, nh)
 
 
 def boundary_from_mask(mask: np.ndarray, width: int = 4) -> np.ndarray:
@@ -211,7 +204,7 @@ class PortraitPairs(Dataset):
         image, alpha = self.make_image(rng)
         if self.augment:
             image, alpha = deform(image, alpha, rng)
-        image, _ = letterbox(image, self.input_size)
+        image, _ = letterbox(image, self.input_size, interpolation=cv2.INTER_AREA)
         alpha, _ = letterbox(alpha, self.input_size, interpolation=cv2.INTER_LINEAR)
         if self.crop and self.crop < self.input_size:
             y, x = rng.integers(self.input_size - self.crop + 1, size=2)

@@ -17,8 +17,9 @@ OPSET = 17
 
 
 def load_checkpoint(path: str | Path) -> PortraitNet:
-    net = PortraitNet()
     state = torch.load(path, map_location="cpu", weights_only=True)
+    # Checkpoints before v2 carry no "arch": they are the from-scratch v1 layout.
+    net = PortraitNet(state.get("arch", "v1") if "model" in state else "v1")
     net.load_state_dict(state["model"] if "model" in state else state)
     return net.eval()
 

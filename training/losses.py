@@ -6,7 +6,10 @@ import torch.nn.functional as F
 
 
 def mask_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy; target is N x H x W with 0 = background, 1 = person."""
+    """Cross-entropy. target: N x H x W, either class indices (0 = background, 1 = person) or soft
+    person probabilities (float): soft labels keep the teacher's uncertainty at hair and edges."""
+    if target.is_floating_point():
+        return F.cross_entropy(logits, torch.stack([1.0 - target, target], dim=1))
     return F.cross_entropy(logits, target)
 
 

@@ -12,31 +12,49 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-# ImageNet statistics of the MobileNetV2 family; the exported graph applies them itself so the app feeds
-# plain RGB in [0, 1].
+# Input normalisation inside the graph, so the app feeds plain RGB in [0, 1]. v1 (trained from scratch)
+# used ImageNet statistics; v2 starts from Keras' MobileNetV2 weights, which expect [-1, 1].
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
+# The two layouts the project has trained. "v2" matches the pretrained encoder converted by
+# training/pretrained.py: BatchNorm epsilon 1e-3 and stride-2 convolutions padded only at the
+# bottom/right, as Keras does; anything else shifts every sampling grid of the pretrained weights.
+ARCHS = {
+    "v1": {"keras_padding": False, "bn_eps": 1e-5, "mean": IMAGENET_MEAN, "std": IMAGENET_STD},
+    "v2": {"keras_padding": True, "bn_eps": 1e-3, "mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)},
+}
 
-def conv_bn_relu(inp: int, oup: int, kernel: int, stride: int, groups: int = 1) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(inp, oup, kernel, stride, kernel // 2, groups=groups, bias=False),
-        nn.BatchNorm2d(oup),
-        nn.ReLU6(inplace=True),
-    )
+
+class KerasStrideConv(nn.Conv2d):
+    """Stride-2 3x3 convolution with Keras' asymmetric zero padding (0 left/top, 1 right/bottom).
+
+    A Conv2d subclass (not Sequential(pad, conv)) so the state-dict keys match the symmetric layout."""
+
+    def forward(self, x):
+        return super().forward(F.pad(x, (0, 1, 0, 1)))
+
+
+def conv_bn_relu(inp: int, oup: int, kernel: int, stride: int, groups: int = 1, keras_padding: bool = False,
+                 bn_eps: float = 1e-5) -> nn.Sequential:
+    if keras_padding and stride == 2:
+        conv = KerasStrideConv(inp, oup, kernel, stride, 0, groups=groups, bias=False)
+    else:
+        conv = nn.Conv2d(inp, oup, kernel, stride, kernel // 2, groups=groups, bias=False)
+    return nn.Sequential(conv, nn.BatchNorm2d(oup, eps=bn_eps), nn.ReLU6(inplace=True))
 
 
 class InvertedResidual(nn.Module):
     """MobileNetV2 bottleneck: 1x1 expand, 3x3 depthwise, 1x1 linear projection."""
 
-    def __init__(self, inp: int, oup: int, stride: int, expand: int):
+    def __init__(self, inp: int, oup: int, stride: int, expand: int, **layout):
         super().__init__()
         hidden = inp * expand
-        layers = [] if expand == 1 else [conv_bn_relu(inp, hidden, 1, 1)]
+        layers = [] if expand == 1 else [conv_bn_relu(inp, hidden, 1, 1, **layout)]
         layers += [
-            conv_bn_relu(hidden, hidden, 3, stride, groups=hidden),
+            conv_bn_relu(hidden, hidden, 3, stride, groups=hidden, **layout),
             nn.Conv2d(hidden, oup, 1, bias=False),
-            nn.BatchNorm2d(oup),
+            nn.BatchNorm2d(oup, eps=layout.get("bn_eps", 1e-5)),
         ]
         self.block = nn.Sequential(*layers)
         self.use_residual = stride == 1 and inp == oup
@@ -46,9 +64,9 @@ class InvertedResidual(nn.Module):
         return x + out if self.use_residual else out
 
 
-def _stage(inp: int, oup: int, repeats: int, stride: int, expand: int = 6) -> nn.Sequential:
-    blocks = [InvertedResidual(inp, oup, stride, expand)]
-    blocks += [InvertedResidual(oup, oup, 1, expand) for _ in range(repeats - 1)]
+def _stage(inp: int, oup: int, repeats: int, stride: int, expand: int = 6, **layout) -> nn.Sequential:
+    blocks = [InvertedResidual(inp, oup, stride, expand, **layout)]
+    blocks += [InvertedResidual(oup, oup, 1, expand, **layout) for _ in range(repeats - 1)]
     return nn.Sequential(*blocks)
 
 
@@ -57,16 +75,17 @@ class MobileNetV2Encoder(nn.Module):
 
     channels = (24, 32, 96, 320)
 
-    def __init__(self):
+    def __init__(self, keras_padding: bool = False, bn_eps: float = 1e-5):
         super().__init__()
+        layout = {"keras_padding": keras_padding, "bn_eps": bn_eps}
         self.to_stride4 = nn.Sequential(
-            conv_bn_relu(3, 32, 3, 2),
-            _stage(32, 16, 1, 1, expand=1),
-            _stage(16, 24, 2, 2),
+            conv_bn_relu(3, 32, 3, 2, **layout),
+            _stage(32, 16, 1, 1, expand=1, **layout),
+            _stage(16, 24, 2, 2, **layout),
         )
-        self.to_stride8 = _stage(24, 32, 3, 2)
-        self.to_stride16 = nn.Sequential(_stage(32, 64, 4, 2), _stage(64, 96, 3, 1))
-        self.to_stride32 = nn.Sequential(_stage(96, 160, 3, 2), _stage(160, 320, 1, 1))
+        self.to_stride8 = _stage(24, 32, 3, 2, **layout)
+        self.to_stride16 = nn.Sequential(_stage(32, 64, 4, 2, **layout), _stage(64, 96, 3, 1, **layout))
+        self.to_stride32 = nn.Sequential(_stage(96, 160, 3, 2, **layout), _stage(160, 320, 1, 1, **layout))
 
     def forward(self, x):
         f4 = self.to_stride4(x)
@@ -108,17 +127,21 @@ def upsample2x(channels: int) -> nn.ConvTranspose2d:
 
 
 class PortraitNet(nn.Module):
-    def __init__(self):
+    def __init__(self, arch: str = "v2"):
         super().__init__()
-        self.encoder = MobileNetV2Encoder()
+        if arch not in ARCHS:
+            raise ValueError(f"unknown PortraitNet arch {arch!r}; known: {sorted(ARCHS)}")
+        self.arch = arch
+        layout = ARCHS[arch]
+        self.encoder = MobileNetV2Encoder(layout["keras_padding"], layout["bn_eps"])
         self.dblocks = nn.ModuleList(
             [DBlock(320, 96), DBlock(96, 32), DBlock(32, 24), DBlock(24, 16), DBlock(16, 8)]
         )
         self.upsamplers = nn.ModuleList([upsample2x(c) for c in (96, 32, 24, 16, 8)])
         self.mask_head = nn.Conv2d(8, 2, 1)
         self.boundary_head = nn.Conv2d(8, 2, 1)
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+        self.register_buffer("mean", torch.tensor(layout["mean"]).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(layout["std"]).view(1, 3, 1, 1))
 
     def decode(self, image: torch.Tensor) -> torch.Tensor:
         """image: N x 3 x H x W RGB in [0, 1] (H, W multiples of 32). Returns the full-resolution features."""

@@ -4,6 +4,10 @@
     python -m training.train --config training/configs/ablation_no_aux.json
 
 Runs are resumable: the latest checkpoint in runs/<name>/last.pt is picked up automatically.
+With "pretrained" set (the default), the encoder starts from the ImageNet MobileNetV2 converted by
+`python -m training.pretrained`. Weight decay is decoupled (AdamW) and never applied to BatchNorm
+parameters or biases: coupled L2 on BN weights once decayed a whole stage of v1 to zero. Every
+evaluation also checks that no stage's activations have collapsed, and stops the run if one has.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from tqdm import tqdm
 from training.data import PortraitPairs, SampleSources
 from training.losses import portraitnet_loss
 from training.model import PortraitNet
+from training.pretrained import DEFAULT_OUT as DEFAULT_PRETRAINED
 
 DEFAULTS = {
     "name": "main",
@@ -28,7 +33,11 @@ DEFAULTS = {
     "batch_size": 12,
     "crop": 160,                 # random crops of the 224 letterboxed input: same pixel scale, less compute
     "lr": 2e-3,
-    "weight_decay": 5e-4,
+    "encoder_lr_scale": 0.5,     # pretrained encoder moves slower than the fresh decoder
+    "weight_decay": 1e-4,        # decoupled (AdamW); BN parameters and biases are excluded
+    "arch": "v2",
+    "pretrained": str(DEFAULT_PRETRAINED),  # "" trains the encoder from scratch
+    "soft_labels": True,         # cross-entropy against the soft alpha, not alpha > 0.5
     "boundary_weight": 0.1,      # paper: lambda = 0.1 on the boundary focal loss
     "consistency_weight": 2.0,   # paper: alpha = 2 on the KL consistency loss
     "temperature": 1.0,
@@ -46,6 +55,39 @@ def load_config(path: str | None) -> dict:
     if path:
         config.update(json.loads(Path(path).read_text()))
     return config
+
+
+def parameter_groups(net: PortraitNet, config: dict) -> list[dict]:
+    """AdamW groups: weight decay only on conv/linear weights; the encoder at a lower learning rate."""
+    groups = {(enc, decay): [] for enc in (True, False) for decay in (True, False)}
+    for name, param in net.named_parameters():
+        decay = param.ndim > 1  # BN weights/biases and conv biases are 1-D
+        groups[(name.startswith("encoder."), decay)].append(param)
+    return [{"params": params, "lr": config["lr"] * (config["encoder_lr_scale"] if enc else 1.0),
+             "weight_decay": config["weight_decay"] if decay else 0.0}
+            for (enc, decay), params in groups.items() if params]
+
+
+def stage_activity(net: PortraitNet, images: torch.Tensor) -> dict[str, float]:
+    """Mean |activation| at the output of every encoder stage and decoder block."""
+    modules = {f"encoder.{n}": getattr(net.encoder, n) for n in ("to_stride4", "to_stride8", "to_stride16", "to_stride32")}
+    modules.update({f"dblocks.{i}": block for i, block in enumerate(net.dblocks)})
+    activity, hooks = {}, []
+    for name, module in modules.items():
+        hooks.append(module.register_forward_hook(
+            lambda _m, _i, out, name=name: activity.__setitem__(name, float(out.abs().mean()))))
+    was_training = net.training
+    net.eval()
+    with torch.no_grad():
+        net(images)
+    net.train(was_training)
+    for hook in hooks:
+        hook.remove()
+    return activity
+
+
+def dead_stages(activity: dict[str, float], floor: float = 1e-3) -> list[str]:
+    return [name for name, value in activity.items() if value < floor]
 
 
 def evaluate_iou(net: PortraitNet, batches) -> float:
@@ -87,9 +129,14 @@ def main(argv=None) -> int:
     eval_set = PortraitPairs(eval_sources, config["eval_samples"], real_fraction=0.0, seed=12345, augment=False)
     eval_batches = list(DataLoader(eval_set, batch_size=16))
 
-    net = PortraitNet()
-    optimizer = torch.optim.Adam(net.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config["lr"], total_steps=config["iterations"], pct_start=0.05)
+    net = PortraitNet(config["arch"])
+    if config["pretrained"]:
+        pretrained = torch.load(config["pretrained"], map_location="cpu", weights_only=True)
+        net.encoder.load_state_dict(pretrained["encoder"])
+        print(f"encoder initialised from {config['pretrained']} ({pretrained['source']})")
+    optimizer = torch.optim.AdamW(parameter_groups(net, config))
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=config["iterations"], pct_start=0.05)
     start, best_iou, history = 0, -1.0, []
     last = run_dir / "last.pt"
     if last.exists():
@@ -112,7 +159,8 @@ def main(argv=None) -> int:
     for batch in progress:
         out_a = net(batch["view_a"])
         out_b = net(batch["view_b"])
-        loss, parts = portraitnet_loss(out_a, out_b, batch["mask"], batch["boundary"], weights)
+        target = batch["alpha"] if config["soft_labels"] else batch["mask"]
+        loss, parts = portraitnet_loss(out_a, out_b, target, batch["boundary"], weights)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -121,14 +169,22 @@ def main(argv=None) -> int:
         progress.set_postfix({k: f"{v:.3f}" for k, v in parts.items()})
         if iteration % config["eval_every"] == 0 or iteration == config["iterations"]:
             iou = evaluate_iou(net, eval_batches)
-            history.append({"iteration": iteration, "eval_iou": iou, "loss": parts, "seconds": time.time() - started})
+            activity = stage_activity(net, eval_batches[0]["view_a"])
+            history.append({"iteration": iteration, "eval_iou": iou, "loss": parts, "seconds": time.time() - started,
+                            "stage_activity": activity})
             progress.write(f"iteration {iteration}: held-out composite IoU {iou:.4f}")
             if iou > best_iou:
                 best_iou = iou
-                torch.save({"model": net.state_dict(), "iteration": iteration, "eval_iou": iou}, run_dir / "best.pt")
-            torch.save({"model": net.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                        "iteration": iteration, "best_iou": best_iou, "history": history}, last)
+                torch.save({"model": net.state_dict(), "arch": net.arch, "iteration": iteration, "eval_iou": iou},
+                           run_dir / "best.pt")
+            torch.save({"model": net.state_dict(), "arch": net.arch, "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(), "iteration": iteration, "best_iou": best_iou,
+                        "history": history}, last)
             (run_dir / "history.json").write_text(json.dumps(history, indent=2))
+            dead = dead_stages(activity)
+            if dead:
+                raise SystemExit(f"stage(s) {', '.join(dead)} output ~0 for every input (mean |activation| < 1e-3): "
+                                 f"the network has collapsed there; see {run_dir / 'history.json'}")
     print(f"done: best held-out composite IoU {best_iou:.4f}; checkpoints in {run_dir}")
     return 0
 
