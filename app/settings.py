@@ -20,7 +20,7 @@ class AppSettings:
     fps: int = 30
     background_mode: str = "blur"            # one of BACKGROUND_MODES
     background_path: str = ""                # image or video file for those modes
-    background_color: tuple[int, int, int] = (0, 177, 64)  # BGR
+    background_color: tuple[int, int, int] = (64, 177, 0)  # BGR of #00b140, the README's green
     blur_strength: float = 21.0
     threshold: float = 0.5
     softness: float = 0.15

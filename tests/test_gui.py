@@ -548,3 +548,66 @@ def test_virtual_camera_gets_the_background_alone_when_the_model_did_not_load(
     assert close_to(corner_colour(window), (30, 30, 30), tolerance=15)  # the user's own preview
     for frame in backend.frames:
         assert np.all(np.abs(frame.reshape(-1, 3).astype(int) - GREEN) <= 2)  # the call: all green
+
+
+# --- window fixes (issue 10) -------------------------------------------------------------------
+def test_many_messages_do_not_squeeze_the_preview(qtbot, make_window, clip):
+    window = make_window(source=str(clip))
+    qtbot.waitUntil(lambda: window.frames_shown >= 1, timeout=TIMEOUT_MS)
+    window.banner.show_message("first", "A message. " * 20, "warning")
+    qtbot.wait(50)
+    with_one = window.preview.height()
+    for key in ("a", "b", "c", "d", "e"):
+        window.banner.show_message(key, f"Message {key}. " * 30, "error")
+    qtbot.wait(50)
+    assert window.banner.height() <= 160  # the rest scrolls inside the banner
+    assert window.preview.height() >= with_one - 160
+    assert window.preview.height() >= 300  # of the 640 px window
+
+
+def test_status_bar_names_what_plays_after_a_failed_pick(qtbot, make_window, clip, tmp_path):
+    window = make_window(source=str(clip))
+    qtbot.waitUntil(lambda: window.frames_shown >= 2, timeout=TIMEOUT_MS)
+    window.open_source(str(tmp_path / "missing.mp4"))
+    qtbot.waitUntil(lambda: "missing.mp4" in window.banner.message("source"), timeout=TIMEOUT_MS)
+    assert window.statusBar().currentMessage() == "Source: video person.mp4"
+
+
+def test_virtual_camera_label_stops_pointing_at_a_dismissed_message(qtbot, make_window, clip, tmp_path):
+    from PySide6.QtWidgets import QPushButton
+
+    window = make_window(source=str(clip))
+    window.controller.worker.virtualCameraFailed.emit("Virtual camera unavailable (no device)")
+    assert "see the message" in window.virtual_camera_label.text()
+    dismiss = [b for b in window.banner.findChildren(QPushButton) if b.text() == "Dismiss"]
+    qtbot.mouseClick(dismiss[0], Qt.MouseButton.LeftButton)
+    assert window.banner.message("virtual_camera") == ""
+    assert window.virtual_camera_label.text() == "Not publishing: no virtual camera device"
+
+
+def test_bad_source_and_bad_model_leave_a_clear_preview_and_single_periods(qtbot, make_window, tmp_path):
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not a model")
+    window = make_window(source=str(tmp_path / "missing.mp4"), model_path=broken)
+    qtbot.waitUntil(lambda: bool(window.banner.message("source") and window.banner.message("model")),
+                    timeout=TIMEOUT_MS)
+    assert window.preview.text() == "No video — pick a source"
+    for text in window.banner.messages().values():
+        assert ".." not in text.replace("…", ""), text
+
+
+def test_selected_colour_swatch_shows_its_true_colour(qtbot, make_window, clip):
+    from PySide6.QtGui import QIcon
+
+    window = make_window(source=str(clip))
+    window.set_background_color(QColor(0, 177, 64))
+    qtbot.waitUntil(lambda: window.background_list.currentItem() is window.color_item, timeout=TIMEOUT_MS)
+    pixmap = window.color_item.icon().pixmap(window.background_list.iconSize(), QIcon.Mode.Selected)
+    assert QColor(pixmap.toImage().pixel(10, 10)).name() == "#00b140"
+
+
+def test_default_colour_is_the_readmes_green():
+    from app.gui.main_window import bgr_to_qcolor
+    from app.settings import AppSettings
+
+    assert bgr_to_qcolor(AppSettings().background_color).name() == "#00b140"

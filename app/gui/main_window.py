@@ -56,6 +56,7 @@ BACKGROUND_COLUMNS = 3
 SAVE_DELAY_MS = 500          # slider drags save once they settle, not on every step
 STATS_INTERVAL_S = 0.25      # refresh the FPS/latency text a few times a second, readable
 STALL_WARNING_S = 4.0        # no frame for this long: tell the user (a driver may block, not fail)
+VCAM_FAILED_TEXT = "Not publishing: no virtual camera device"
 
 
 # --- settings persistence ------------------------------------------------------------------
@@ -130,6 +131,14 @@ def _swatch(color: QColor) -> QPixmap:
     pixmap = QPixmap(THUMBNAIL_SIZE)
     pixmap.fill(color)
     return pixmap
+
+
+def _untinted_icon(pixmap: QPixmap) -> QIcon:
+    """An icon that looks the same when selected: the style would tint a selected icon with the
+    highlight colour, which misstates a colour swatch (the frame around it shows the selection)."""
+    icon = QIcon(pixmap)
+    icon.addPixmap(pixmap, QIcon.Mode.Selected)
+    return icon
 
 
 def _none_icon() -> QPixmap:
@@ -253,6 +262,7 @@ class MainWindow(QMainWindow):
         preview_column = QVBoxLayout()
         # Messages sit above the preview, so the controls beside it never move out of view.
         self.banner = MessageBanner(central)
+        self.banner.cleared.connect(self._on_banner_cleared)
         preview_column.addWidget(self.banner)
         self.preview = PreviewLabel(central)
         preview_column.addWidget(self.preview, 1)
@@ -318,7 +328,7 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.background_list)
 
         def add(text, pixmap, kind, value=None, tooltip=""):
-            item = QListWidgetItem(QIcon(pixmap), text)
+            item = QListWidgetItem(_untinted_icon(pixmap), text)
             item.setData(Qt.ItemDataRole.UserRole, (kind, value))
             item.setToolTip(tooltip or text)
             item.setSizeHint(self.background_list.gridSize())
@@ -560,15 +570,21 @@ class MainWindow(QMainWindow):
         if self._fallback_to_sample:
             self._use_sample_clip(message)
             return
-        self.banner.show_message("source", f"{message}. Pick another source under Source.", "error")
-        self.statusBar().showMessage("Could not open the source")
+        self.banner.show_message("source", f"{message.rstrip('.')}. Pick another source under Source.",
+                                 "error")
+        if self._current_source is not None:
+            self.statusBar().showMessage(f"Source: {self._source_description}")  # still playing
+        else:
+            self.statusBar().showMessage("Could not open the source")
+            self.preview.clear_image("No video — pick a source")
         self._show_current_source()
 
     def _on_source_lost(self, message: str) -> None:
         self._current_source = None
         self._stall_timer.stop()
         self.banner.show_message(
-            "source", f"{message}. The preview has stopped; pick a source under Source to continue.",
+            "source", f"{message.rstrip('.')}. The preview has stopped; pick a source under Source "
+                      "to continue.",
             "error")
         self.preview.clear_image("No video — pick a source")
         self.stats_label.clear()
@@ -663,7 +679,7 @@ class MainWindow(QMainWindow):
         s.background_mode = mode
         if mode == "color":
             s.background_color = tuple(int(c) for c in value)
-            self.color_item.setIcon(QIcon(_swatch(bgr_to_qcolor(s.background_color))))
+            self.color_item.setIcon(_untinted_icon(_swatch(bgr_to_qcolor(s.background_color))))
         elif mode in ("image", "video") and value:
             s.background_path = str(value)
         self._select_background_item(mode, value)
@@ -706,7 +722,7 @@ class MainWindow(QMainWindow):
         thumbnail = thumbnail_for_file(path)
         if thumbnail is None:
             return None
-        item = QListWidgetItem(QIcon(thumbnail), path.stem[:14])
+        item = QListWidgetItem(_untinted_icon(thumbnail), path.stem[:14])
         item.setData(Qt.ItemDataRole.UserRole, ("image", str(path)))
         item.setToolTip(str(path))
         item.setSizeHint(self.background_list.gridSize())
@@ -742,7 +758,7 @@ class MainWindow(QMainWindow):
         self._reset_virtual_camera_button("Not publishing")
 
     def _on_virtual_camera_failed(self, message: str) -> None:
-        self._reset_virtual_camera_button("Not publishing: no virtual camera device (see the message)")
+        self._reset_virtual_camera_button(VCAM_FAILED_TEXT + " (see the message)")
         if sys.platform.startswith("linux"):
             copy_text, copy_label = sinks.LINUX_SETUP_COMMAND, "Copy command"
         else:
@@ -751,6 +767,10 @@ class MainWindow(QMainWindow):
             "virtual_camera", f"{message.rstrip('.')}. The preview keeps running; start the virtual "
                               "camera again once that is done.", "warning",
             copy_text=copy_text, copy_label=copy_label)
+
+    def _on_banner_cleared(self, key: str) -> None:
+        if key == "virtual_camera" and self.virtual_camera_label.text().startswith(VCAM_FAILED_TEXT):
+            self.virtual_camera_label.setText(VCAM_FAILED_TEXT)  # the message it pointed to is gone
 
     def _reset_virtual_camera_button(self, label: str) -> None:
         self.virtual_camera_button.setEnabled(True)

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QSlider,
     QVBoxLayout,
@@ -90,20 +91,44 @@ class MessageBanner(QFrame):
     }
 
     changed = Signal()
+    cleared = Signal(str)  # key of a message that was dismissed or replaced by none
+
+    MAX_HEIGHT = 150  # more messages scroll inside this height instead of squeezing the preview
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._rows: dict[str, tuple[QFrame, QLabel, str]] = {}
-        self._layout = QVBoxLayout(self)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        self._scroll = QScrollArea(self)
+        self._scroll.setWidgetResizable(True)
+        self._scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self._scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        content = QWidget(self._scroll)
+        self._layout = QVBoxLayout(content)
         self._layout.setContentsMargins(0, 0, 0, 0)
         self._layout.setSpacing(6)
+        self._scroll.setWidget(content)
+        outer.addWidget(self._scroll)
         self.hide()
+
+    def _fit_height(self) -> None:
+        content = self._scroll.widget()
+        content.adjustSize()
+        width = self._scroll.viewport().width() or self.width()
+        layout = content.layout()
+        needed = layout.heightForWidth(width) if layout.hasHeightForWidth() else layout.sizeHint().height()
+        self._scroll.setFixedHeight(max(0, min(needed, self.MAX_HEIGHT)))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit_height()
 
     def show_message(self, key: str, text: str, level: str = "error",
                      copy_text: str | None = None, copy_label: str = "Copy") -> None:
         """Show text on topic key (replacing an older one); Copy puts copy_text (default: text)
         on the clipboard, e.g. just the setup command out of a longer explanation."""
-        self.clear_message(key)
+        self._remove(key)
         background, foreground, border = self._STYLES.get(level, self._STYLES["error"])
         row = QFrame(self)
         row.setObjectName(f"message_{key}")
@@ -129,16 +154,25 @@ class MessageBanner(QFrame):
         self._layout.addWidget(row)
         self._rows[key] = (row, label, level)
         self.show()
+        self._fit_height()
         self.changed.emit()
 
     def clear_message(self, key: str) -> None:
-        entry = self._rows.pop(key, None)
-        if entry is not None:
-            entry[0].hide()
-            entry[0].deleteLater()
+        if self._remove(key):
             self.changed.emit()
+            self.cleared.emit(key)
         if not self._rows:
             self.hide()
+
+    def _remove(self, key: str) -> bool:
+        entry = self._rows.pop(key, None)
+        if entry is None:
+            return False
+        entry[0].hide()
+        self._layout.removeWidget(entry[0])
+        entry[0].deleteLater()
+        self._fit_height()
+        return True
 
     def message(self, key: str) -> str:
         """Text of the message on topic key ('' if none)."""
