@@ -1,0 +1,434 @@
+"""The main window's control panels: source, background, adjustments and virtual camera.
+
+Each panel owns its widgets and dialogs and speaks to the window through signals and a few
+methods, so the window (app/gui/main_window.py) only wires them to the pipeline controller.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QImage, QPainter, QPen, QPixmap
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QColorDialog,
+    QComboBox,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QStyle,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app import resources
+from app.capture import IMAGE_EXTENSIONS
+from app.compositing import BLUR_MAX
+from app.headless import VIDEO_EXTENSIONS
+from app.matting import FEATHER_MAX
+from app.settings import AppSettings
+from app.gui.widgets import LabeledSlider
+from app.gui.worker import bgr_to_qimage
+
+THUMBNAIL_SIZE = QSize(96, 54)
+BACKGROUND_COLUMNS = 3
+VCAM_FAILED_TEXT = "Not publishing: no virtual camera device"
+
+
+# --- icons ---------------------------------------------------------------------------------
+def _thumbnail_from_image(image: QImage) -> QPixmap:
+    scaled = image.scaled(THUMBNAIL_SIZE, Qt.AspectRatioMode.KeepAspectRatioByExpanding,
+                          Qt.TransformationMode.SmoothTransformation)
+    x = (scaled.width() - THUMBNAIL_SIZE.width()) // 2
+    y = (scaled.height() - THUMBNAIL_SIZE.height()) // 2
+    return QPixmap.fromImage(scaled.copy(x, y, THUMBNAIL_SIZE.width(), THUMBNAIL_SIZE.height()))
+
+
+def thumbnail_for_file(path: Path) -> QPixmap | None:
+    """Thumbnail of an image, or of the first frame of a video; None when unreadable.
+
+    Read with OpenCV, like the compositor, so every file that works as a background gets a
+    thumbnail (Qt's own image plugins cover fewer formats, and the bundle ships only some).
+    """
+    if path.suffix.lower() in VIDEO_EXTENSIONS:
+        capture = cv2.VideoCapture(str(path))
+        ok, frame = capture.read()
+        capture.release()
+        if not ok:
+            return None
+    else:
+        frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if frame is None:
+            return None
+    return _thumbnail_from_image(bgr_to_qimage(frame))
+
+
+def _swatch(color: QColor) -> QPixmap:
+    pixmap = QPixmap(THUMBNAIL_SIZE)
+    pixmap.fill(color)
+    return pixmap
+
+
+def _untinted_icon(pixmap: QPixmap) -> QIcon:
+    """An icon that looks the same when selected: the style would tint a selected icon with the
+    highlight colour, which misstates a colour swatch (the frame around it shows the selection)."""
+    icon = QIcon(pixmap)
+    icon.addPixmap(pixmap, QIcon.Mode.Selected)
+    return icon
+
+
+def _none_icon() -> QPixmap:
+    pixmap = _swatch(QColor("#dadce0"))
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setPen(QPen(QColor("#5f6368"), 3))
+    centre, radius = pixmap.rect().center(), 16
+    painter.drawEllipse(centre, radius, radius)
+    painter.drawLine(centre.x() - 11, centre.y() + 11, centre.x() + 11, centre.y() - 11)
+    painter.end()
+    return pixmap
+
+
+def _blur_icon() -> QPixmap:
+    # A soft, blurred scene: what the blur background looks like, without needing a photo.
+    height, width = THUMBNAIL_SIZE.height(), THUMBNAIL_SIZE.width()
+    scene = np.zeros((height, width, 3), np.uint8)
+    scene[:] = (170, 120, 60)
+    cv2.circle(scene, (20, 18), 16, (90, 200, 250), -1)
+    cv2.rectangle(scene, (55, 10), (90, 54), (60, 160, 90), -1)
+    cv2.rectangle(scene, (0, 40), (width, height), (70, 90, 120), -1)
+    scene = cv2.GaussianBlur(scene, (0, 0), 6)
+    rgb = np.ascontiguousarray(cv2.cvtColor(scene, cv2.COLOR_BGR2RGB))
+    return QPixmap.fromImage(QImage(rgb.data, width, height, rgb.strides[0],
+                                    QImage.Format.Format_RGB888).copy())
+
+
+def _pick_icon(style: QStyle) -> QPixmap:
+    pixmap = _swatch(QColor("#f1f3f4"))
+    painter = QPainter(pixmap)
+    folder = style.standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon).pixmap(32, 32)
+    painter.drawPixmap((pixmap.width() - 32) // 2, (pixmap.height() - 32) // 2, folder)
+    painter.end()
+    return pixmap
+
+
+def bgr_to_qcolor(bgr) -> QColor:
+    blue, green, red = (int(c) for c in bgr)
+    return QColor(red, green, blue)
+
+
+def qcolor_to_bgr(color: QColor) -> tuple[int, int, int]:
+    return color.blue(), color.green(), color.red()
+
+
+# --- source --------------------------------------------------------------------------------
+class SourcePanel(QGroupBox):
+    """Cameras, the sample clip and file pickers; shows the source now playing."""
+
+    sourceRequested = Signal(object)   # camera index or file path the user chose
+    refreshRequested = Signal()        # look for cameras again
+
+    def __init__(self, sample_clip: Path, parent: QWidget | None = None) -> None:
+        super().__init__("Source", parent)
+        self.sample_clip = sample_clip
+        self._cameras: list[int] = []
+        self._current = None  # spec of the source now playing, None when stopped
+        layout = QHBoxLayout(self)
+        self.combo = QComboBox(self)
+        self.combo.setToolTip("Camera, video file or photo to process")
+        self.combo.setAccessibleName("Source")
+        self.combo.activated.connect(self._on_activated)
+        layout.addWidget(self.combo, 1)
+        self.refresh_button = QToolButton(self)
+        self.refresh_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_BrowserReload))
+        self.refresh_button.setToolTip("Look for cameras again (e.g. after plugging one in)")
+        self.refresh_button.clicked.connect(self.refreshRequested)
+        layout.addWidget(self.refresh_button)
+        self._populate()
+
+    def set_cameras(self, cameras: list[int]) -> None:
+        self._cameras = list(cameras)
+        self._populate()
+
+    def set_current(self, spec) -> None:
+        """Point the list at spec (None: nothing plays)."""
+        self._current = spec
+        self._show_current()
+
+    def _populate(self) -> None:
+        combo = self.combo
+        blocked = combo.blockSignals(True)
+        combo.clear()
+        for index in self._cameras:
+            combo.addItem(f"Camera {index}", ("camera", index))
+        if self.sample_clip.is_file():
+            combo.addItem("Sample clip", ("file", str(self.sample_clip)))
+        combo.insertSeparator(combo.count())
+        combo.addItem("Video file…", ("pick", "video"))
+        combo.addItem("Image file…", ("pick", "image"))
+        combo.blockSignals(blocked)
+        self._show_current()
+
+    @staticmethod
+    def _entry_data(spec) -> tuple:
+        if isinstance(spec, int):
+            return ("camera", spec)
+        if isinstance(spec, str):
+            return ("file", spec)
+        return ("active", getattr(spec, "description", str(spec)))  # a FrameSource handed in
+
+    def _show_current(self) -> None:
+        combo = self.combo
+        blocked = combo.blockSignals(True)
+        if self._current is None:
+            combo.setCurrentIndex(-1)
+            combo.setPlaceholderText("Pick a source")
+        else:
+            data = self._entry_data(self._current)
+            index = self._find_entry(data)
+            if index < 0:
+                index = self._find_entry(("pick", "video"))
+                name = data[1] if data[0] == "active" else Path(str(data[1])).name
+                combo.insertItem(index - 1, name, data)
+                index = self._find_entry(data)
+            combo.setCurrentIndex(index)
+        combo.blockSignals(blocked)
+
+    def _find_entry(self, data: tuple) -> int:
+        # Not QComboBox.findData: it compares Python objects by identity, not by value.
+        for index in range(self.combo.count()):
+            if self.combo.itemData(index) == data:
+                return index
+        return -1
+
+    def _on_activated(self, index: int) -> None:
+        kind, value = self.combo.itemData(index) or (None, None)
+        if kind in ("camera", "file"):
+            self.sourceRequested.emit(value)
+        elif kind == "pick":
+            self._show_current()  # stay on the current entry if the dialog is cancelled
+            if value == "video":
+                patterns = " ".join(f"*{ext}" for ext in sorted(VIDEO_EXTENSIONS))
+                path, _ = QFileDialog.getOpenFileName(self, "Open video", "", f"Videos ({patterns})")
+            else:
+                patterns = " ".join(f"*{ext}" for ext in sorted(IMAGE_EXTENSIONS))
+                path, _ = QFileDialog.getOpenFileName(self, "Open photo", "", f"Images ({patterns})")
+            if path:
+                self.sourceRequested.emit(path)
+
+
+# --- background ----------------------------------------------------------------------------
+class BackgroundPanel(QGroupBox):
+    """Thumbnails of the backgrounds: none, blur, a colour, the bundled pictures, your own file."""
+
+    backgroundRequested = Signal(str, object)  # mode ('none', 'blur', 'color', 'image'), value
+
+    def __init__(self, color_bgr, backgrounds_dir: Path | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__("Background", parent)
+        self._color = tuple(color_bgr)
+        self._selected: tuple[str, object] = ("none", None)  # what to return to on a cancel
+        layout = QVBoxLayout(self)
+        self.list = QListWidget(self)
+        self.list.setViewMode(QListView.ViewMode.IconMode)
+        self.list.setIconSize(THUMBNAIL_SIZE)
+        self.list.setGridSize(QSize(THUMBNAIL_SIZE.width() + 12, THUMBNAIL_SIZE.height() + 30))
+        self.list.setResizeMode(QListView.ResizeMode.Adjust)
+        self.list.setMovement(QListView.Movement.Static)
+        self.list.setWrapping(True)
+        self.list.setUniformItemSizes(True)
+        self.list.setAccessibleName("Background")
+        self.list.itemClicked.connect(self._on_item_chosen)
+        self.list.itemActivated.connect(self._on_item_chosen)
+        layout.addWidget(self.list)
+
+        self._add("None", _none_icon(), "none", tooltip="Keep the real background")
+        self._add("Blur", _blur_icon(), "blur", tooltip="Blur the real background (strength below)")
+        self.color_item = self._add("Colour…", _swatch(bgr_to_qcolor(self._color)), "color",
+                                    tooltip="Solid colour background (click to choose)")
+        for path in resources.bundled_backgrounds(backgrounds_dir):
+            thumbnail = thumbnail_for_file(path)
+            if thumbnail is not None:
+                self._add(path.stem.replace("_", " ").capitalize(), thumbnail, "image", str(path),
+                          tooltip=str(path))
+        self._add("Image file…", _pick_icon(self.style()), "pick",
+                  tooltip="Use your own picture or video as the background")
+        self._fit()
+
+    def _add(self, text: str, pixmap: QPixmap, kind: str, value=None, tooltip: str = "",
+             row: int | None = None) -> QListWidgetItem:
+        item = QListWidgetItem(_untinted_icon(pixmap), text)
+        item.setData(Qt.ItemDataRole.UserRole, (kind, value))
+        item.setToolTip(tooltip or text)
+        item.setSizeHint(self.list.gridSize())
+        if row is None:
+            self.list.addItem(item)
+        else:
+            self.list.insertItem(row, item)
+        return item
+
+    def _fit(self) -> None:
+        """Tall enough for every thumbnail (up to 4 rows), so none hides behind a scroll bar."""
+        grid = self.list.gridSize()
+        rows = min(4, -(-self.list.count() // BACKGROUND_COLUMNS))
+        frame = 2 * self.list.frameWidth() + 4
+        self.list.setFixedHeight(rows * grid.height() + frame)
+        self.list.setMinimumWidth(BACKGROUND_COLUMNS * grid.width() + frame
+                                  + self.list.verticalScrollBar().sizeHint().width())
+
+    def set_color(self, bgr) -> None:
+        """The colour the swatch shows and the colour dialog starts from."""
+        self._color = tuple(int(c) for c in bgr)
+        self.color_item.setIcon(_untinted_icon(_swatch(bgr_to_qcolor(self._color))))
+
+    def select(self, mode: str, value) -> None:
+        """Highlight the entry of the background in use (adding a thumbnail for a custom file)."""
+        self._selected = (mode, value)
+        wanted_kind = "image" if mode in ("image", "video") else mode
+        target = None
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            kind, item_value = item.data(Qt.ItemDataRole.UserRole)
+            if kind == wanted_kind and (kind != "image" or item_value == str(value)):
+                target = item
+                break
+        if target is None and wanted_kind == "image" and value:
+            target = self._add_custom(Path(value))
+        blocked = self.list.blockSignals(True)
+        if target is not None:
+            self.list.setCurrentItem(target)
+        else:
+            self.list.clearSelection()
+        self.list.blockSignals(blocked)
+
+    def _add_custom(self, path: Path) -> QListWidgetItem | None:
+        thumbnail = thumbnail_for_file(path)
+        if thumbnail is None:
+            return None
+        item = self._add(path.stem[:14], thumbnail, "image", str(path), tooltip=str(path),
+                         row=self.list.count() - 1)  # before "Image file…"
+        self._fit()
+        return item
+
+    def _on_item_chosen(self, item: QListWidgetItem) -> None:
+        kind, value = item.data(Qt.ItemDataRole.UserRole)
+        if kind == "color":
+            color = QColorDialog.getColor(bgr_to_qcolor(self._color), self, "Background colour")
+            if color.isValid():
+                self.backgroundRequested.emit("color", qcolor_to_bgr(color))
+            else:
+                self.select(*self._selected)
+        elif kind == "pick":
+            patterns = " ".join(f"*{ext}" for ext in sorted(IMAGE_EXTENSIONS | VIDEO_EXTENSIONS))
+            path, _ = QFileDialog.getOpenFileName(self, "Background picture or video", "",
+                                                  f"Pictures and videos ({patterns})")
+            if path:
+                self.backgroundRequested.emit("image", path)
+            else:
+                self.select(*self._selected)
+        else:
+            self.backgroundRequested.emit(kind, value)
+
+
+# --- adjustments ---------------------------------------------------------------------------
+class AdjustmentsPanel(QGroupBox):
+    """Blur strength, edge feather, threshold, smoothing and mirror."""
+
+    changed = Signal()  # the user moved a slider or ticked mirror
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Adjustments", parent)
+        layout = QVBoxLayout(self)
+        self.blur_slider = LabeledSlider(
+            "Blur strength", 0, BLUR_MAX, 1, decimals=0,
+            tooltip="How strongly the Blur background is blurred")
+        self.feather_slider = LabeledSlider(
+            "Edge feather", 0, FEATHER_MAX, 0.5, " px", decimals=1,
+            tooltip="Softens the cut-out edge; higher hides jagged edges, lower keeps hair crisp")
+        self.threshold_slider = LabeledSlider(
+            "Threshold", 0, 1, 0.01,
+            tooltip="How sure the model must be that a pixel is you; raise it if background shows "
+                    "through around you, lower it if parts of you disappear")
+        self.smoothing_slider = LabeledSlider(
+            "Smoothing", 0, 0.95, 0.05,
+            tooltip="Steadies the outline between frames; higher stops flicker but follows "
+                    "quick moves more slowly")
+        for slider in (self.blur_slider, self.feather_slider, self.threshold_slider,
+                       self.smoothing_slider):
+            slider.valueChanged.connect(self.changed)
+            layout.addWidget(slider)
+        self.mirror_checkbox = QCheckBox("Mirror image", self)
+        self.mirror_checkbox.setToolTip(
+            "Flip left and right, like looking in a mirror; applies to the virtual camera too")
+        self.mirror_checkbox.toggled.connect(self.changed)
+        layout.addWidget(self.mirror_checkbox)
+
+    def load(self, settings: AppSettings) -> None:
+        """Show settings' values (without emitting changed)."""
+        self.blur_slider.set_value(settings.blur_strength)
+        self.feather_slider.set_value(settings.feather)
+        self.threshold_slider.set_value(settings.threshold)
+        self.smoothing_slider.set_value(settings.smoothing)
+        blocked = self.mirror_checkbox.blockSignals(True)
+        self.mirror_checkbox.setChecked(settings.mirror)
+        self.mirror_checkbox.blockSignals(blocked)
+
+    def store(self, settings: AppSettings) -> None:
+        """Write the shown values into settings."""
+        settings.blur_strength = self.blur_slider.value()
+        settings.feather = self.feather_slider.value()
+        settings.threshold = self.threshold_slider.value()
+        settings.smoothing = self.smoothing_slider.value()
+        settings.mirror = self.mirror_checkbox.isChecked()
+
+
+# --- virtual camera ------------------------------------------------------------------------
+class VirtualCameraPanel(QGroupBox):
+    """Start/stop button and the device it publishes to."""
+
+    toggled = Signal(bool)  # the user asked to start (True) or stop (False)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Virtual camera", parent)
+        layout = QVBoxLayout(self)
+        self.button = QPushButton("Start virtual camera", self)
+        self.button.setCheckable(True)
+        self.button.setToolTip("Publish the result as a camera that Zoom, Teams, Meet … can select")
+        self.button.clicked.connect(self.toggled)
+        layout.addWidget(self.button)
+        self.label = QLabel("Not publishing", self)
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.label)
+
+    def set_starting(self) -> None:
+        self.button.setChecked(True)
+        self.button.setEnabled(False)  # until the worker answers
+        self.button.setText("Starting virtual camera…")
+
+    def set_started(self, device: str) -> None:
+        self.button.setEnabled(True)
+        self.button.setChecked(True)
+        self.button.setText("Stop virtual camera")
+        self.label.setText(f"Publishing to <b>{device}</b>")
+
+    def set_stopped(self, text: str = "Not publishing") -> None:
+        self.button.setEnabled(True)
+        self.button.setChecked(False)
+        self.button.setText("Start virtual camera")
+        self.label.setText(text)
+
+    def set_failed(self) -> None:
+        self.set_stopped(VCAM_FAILED_TEXT + " (see the message)")
+
+    def message_dismissed(self) -> None:
+        if self.label.text().startswith(VCAM_FAILED_TEXT):
+            self.label.setText(VCAM_FAILED_TEXT)  # the message it pointed to is gone

@@ -1,0 +1,86 @@
+"""The window's panels on their own (real widgets, offscreen): each speaks only through signals."""
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtGui import QColor  # noqa: E402
+
+from app.gui.panels import (AdjustmentsPanel, BackgroundPanel, SourcePanel,  # noqa: E402
+                            VirtualCameraPanel)
+from app.settings import AppSettings  # noqa: E402
+
+
+def test_source_panel_lists_cameras_and_asks_for_the_chosen_one(qtbot, tmp_path):
+    panel = SourcePanel(tmp_path / "no_sample.mp4")
+    qtbot.addWidget(panel)
+    panel.set_cameras([0, 2])
+    assert [panel.combo.itemText(i) for i in range(2)] == ["Camera 0", "Camera 2"]
+    with qtbot.waitSignal(panel.sourceRequested) as request:
+        panel.combo.activated.emit(1)
+    assert request.args == [2]
+    panel.set_current(str(tmp_path / "clip.mp4"))  # a file not in the list gets an entry
+    assert panel.combo.currentText() == "clip.mp4"
+    panel.set_current(None)
+    assert panel.combo.currentIndex() == -1
+    with qtbot.waitSignal(panel.refreshRequested):
+        qtbot.mouseClick(panel.refresh_button, Qt.MouseButton.LeftButton)
+
+
+def test_background_panel_asks_for_a_background_and_shows_the_one_in_use(qtbot, tmp_path):
+    picture = tmp_path / "beach.png"
+    cv2.imwrite(str(picture), np.full((90, 160, 3), 200, np.uint8))
+    panel = BackgroundPanel((64, 177, 0), backgrounds_dir=tmp_path)
+    qtbot.addWidget(panel)
+    names = [panel.list.item(i).text() for i in range(panel.list.count())]
+    assert names == ["None", "Blur", "Colour…", "Beach", "Image file…"]
+    with qtbot.waitSignal(panel.backgroundRequested) as request:
+        panel.list.itemClicked.emit(panel.list.item(1))
+    assert request.args == ["blur", None]
+    panel.select("image", str(picture))
+    assert panel.list.currentItem().text() == "Beach"
+    custom = tmp_path / "mine.png"
+    cv2.imwrite(str(custom), np.zeros((20, 20, 3), np.uint8))
+    panel.select("image", str(custom))  # a file of the user's own gets a thumbnail of its own
+    assert panel.list.currentItem().text() == "mine" and panel.list.count() == 6
+    panel.set_color((255, 0, 0))
+    colour = panel.color_item.icon().pixmap(panel.list.iconSize()).toImage().pixel(5, 5)
+    assert QColor(colour).name() == "#0000ff"
+
+
+def test_adjustments_panel_round_trips_settings(qtbot):
+    panel = AdjustmentsPanel()
+    qtbot.addWidget(panel)
+    settings = AppSettings(blur_strength=40, feather=7.5, threshold=0.3, smoothing=0.6, mirror=True)
+    panel.load(settings)
+    with qtbot.waitSignal(panel.changed):
+        panel.feather_slider.slider.setValue(panel.feather_slider.slider.value() + 1)
+    stored = AppSettings()
+    panel.store(stored)
+    values = (stored.blur_strength, stored.feather, stored.threshold, stored.smoothing, stored.mirror)
+    assert values == pytest.approx((40, 8.0, 0.3, 0.6, True))
+    # The sliders end where the CLI clamps (issue 10): the same ranges everywhere.
+    from app.compositing import BLUR_MAX
+    from app.matting import FEATHER_MAX
+
+    panel.load(AppSettings(blur_strength=1e6, feather=1e6))
+    assert panel.blur_slider.value() == BLUR_MAX and panel.feather_slider.value() == FEATHER_MAX
+
+
+def test_virtual_camera_panel_states(qtbot):
+    panel = VirtualCameraPanel()
+    qtbot.addWidget(panel)
+    with qtbot.waitSignal(panel.toggled) as toggled:
+        qtbot.mouseClick(panel.button, Qt.MouseButton.LeftButton)
+    assert toggled.args == [True]
+    panel.set_starting()
+    assert not panel.button.isEnabled()
+    panel.set_started("/dev/video7")
+    assert panel.button.isChecked() and "/dev/video7" in panel.label.text()
+    panel.set_failed()
+    assert not panel.button.isChecked() and "see the message" in panel.label.text()
+    panel.message_dismissed()
+    assert panel.label.text() == "Not publishing: no virtual camera device"
