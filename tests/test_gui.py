@@ -351,6 +351,45 @@ def test_run_gui_opens_the_window_on_the_given_source_and_exits_cleanly(qtbot, c
     assert seen.get("frames", 0) >= 3 and seen["title"] == "PortraitCam"
 
 
+def test_sigterm_closes_the_window_cleanly_and_saves_settings(qtbot, clip, mean_model, isolated_settings):
+    import signal
+
+    from PySide6.QtCore import QTimer
+
+    from app.gui.main_window import run_gui
+
+    seen = {}
+
+    def unhandled(signum, _frame):  # what the test gets if the window leaves SIGTERM alone
+        seen["unhandled"] = True
+
+    def terminate_when_frames_shown():
+        windows = [w for w in QApplication.topLevelWidgets()
+                   if isinstance(w, MainWindow) and w.isVisible()]
+        if windows and windows[0].frames_shown >= 2 and "sent" not in seen:
+            seen["sent"] = True
+            windows[0].settings.blur_strength = 42.0
+            signal.raise_signal(signal.SIGTERM)
+        elif time.monotonic() > give_up_at:
+            for window in windows:
+                window.close()
+
+    previous = signal.signal(signal.SIGTERM, unhandled)
+    give_up_at = time.monotonic() + TIMEOUT_MS / 1000
+    poll = QTimer()
+    poll.timeout.connect(terminate_when_frames_shown)
+    poll.start(50)
+    try:
+        code = run_gui(["--source", str(clip), "--model", str(mean_model)])
+    finally:
+        poll.stop()
+        restored = signal.getsignal(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, previous)
+    assert code == 0 and seen.get("sent") and "unhandled" not in seen
+    assert restored is unhandled
+    assert open_settings_store().value("settings/blur_strength") in (42.0, "42.0")
+
+
 def test_saved_background_that_vanished_falls_back_to_blur(qtbot, make_window, clip, tmp_path):
     picture = tmp_path / "old_office.png"
     cv2.imwrite(str(picture), np.full((90, 160, 3), 200, np.uint8))
@@ -530,6 +569,14 @@ def test_virtual_camera_never_gets_the_room_when_processing_fails(qtbot, make_wi
     for corner in published_corners(backend):
         assert close_to(corner, GREEN), "the room reached the virtual camera"
     assert "never the room" in window.banner.message("processing")
+    # A source switch restarts capture and the pipeline's state while the model still fails.
+    other = write_video(clip.parent / "other.avi", person_frames(20, width=200, height=150))
+    window.open_source(str(other))
+    qtbot.waitUntil(lambda: window.source_combo.currentText() == "other.avi", timeout=TIMEOUT_MS)
+    switched_at = len(backend.frames)
+    qtbot.waitUntil(lambda: len(backend.frames) >= switched_at + 5, timeout=TIMEOUT_MS)
+    for corner in published_corners(backend):
+        assert close_to(corner, GREEN), "the room reached the virtual camera after a restart"
     pipeline.segmenter = real
     qtbot.waitUntil(lambda: window.banner.message("processing") == "", timeout=TIMEOUT_MS)
 

@@ -503,9 +503,11 @@ def run_gui(argv: list[str] | None = None) -> int:
     window = MainWindow(source=source, model_path=args.model)
     # Quitting by other means than the close button (e.g. logout) still stops the threads cleanly.
     app.aboutToQuit.connect(window.close)
-    # Ctrl+C in the terminal closes the window (saving settings) instead of being ignored:
-    # Python only sees the signal when it runs, so wake it a few times a second.
-    previous_handler = signal.signal(signal.SIGINT, lambda *_: window.close())
+    # Ctrl+C in the terminal and SIGTERM (logout, kill, a service manager) close the window
+    # (saving settings, closing the virtual camera) instead of killing it mid-frame.
+    # Python only sees a signal when it runs, so wake it a few times a second.
+    previous_handlers = {signum: signal.signal(signum, lambda *_: window.close())
+                         for signum in (signal.SIGINT, signal.SIGTERM)}
     wake = QTimer(window)
     wake.timeout.connect(lambda: None)
     wake.start(250)
@@ -513,4 +515,5 @@ def run_gui(argv: list[str] | None = None) -> int:
     try:
         return app.exec()
     finally:
-        signal.signal(signal.SIGINT, previous_handler)
+        for signum, handler in previous_handlers.items():
+            signal.signal(signum, handler)
