@@ -14,7 +14,7 @@ BACKGROUND_FLAGS = ("-b", "--background", "--blur", "--color", "--no-background"
 # Qt 6's X11 plugin loads these besides libxcb (soname: Debian/Ubuntu package). Desktops have
 # them; minimal installs often lack icccm4/keysyms1, and Qt then aborts naming only xcb-cursor0.
 XCB_LIBRARIES = {
-    "libxcb-cursor.so.0": "libxcb-cursor0", "libxcb-icccm.so.4": "libxcb-icccm4",
+    "libxcb.so.1": "libxcb1", "libxcb-cursor.so.0": "libxcb-cursor0", "libxcb-icccm.so.4": "libxcb-icccm4",
     "libxcb-keysyms.so.1": "libxcb-keysyms1", "libxcb-image.so.0": "libxcb-image0",
     "libxcb-render-util.so.0": "libxcb-render-util0", "libxcb-shape.so.0": "libxcb-shape0",
     "libxcb-randr.so.0": "libxcb-randr0", "libxcb-xkb.so.1": "libxcb-xkb1",
@@ -47,6 +47,26 @@ def missing_display_libraries() -> list[str]:
         except OSError:
             missing.append(package)
     return missing
+
+
+def x11_display_error() -> str | None:
+    """Why the X server in $DISPLAY cannot be reached (Qt would abort over it), or None."""
+    try:
+        xcb = ctypes.CDLL("libxcb.so.1")
+    except OSError:
+        return None  # reported by missing_display_libraries()
+    xcb.xcb_connect.restype = ctypes.c_void_p
+    xcb.xcb_connect.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_int)]
+    xcb.xcb_connection_has_error.argtypes = [ctypes.c_void_p]
+    xcb.xcb_disconnect.argtypes = [ctypes.c_void_p]
+    connection = xcb.xcb_connect(None, None)
+    try:
+        failed = xcb.xcb_connection_has_error(connection)
+    finally:
+        xcb.xcb_disconnect(connection)
+    if failed:
+        return f"cannot connect to the X display {os.environ.get('DISPLAY', '')!r}"
+    return None
 
 
 def run_demo(options: list[str] | None = None) -> int:
@@ -86,6 +106,12 @@ def main(argv: list[str] | None = None) -> int:
             print("portraitcam: error: the window needs X11 libraries that are missing: "
                   f"{', '.join(missing)}; install them (Debian/Ubuntu: sudo apt install "
                   f"{' '.join(missing)}), or run headless with --input/--output", file=sys.stderr)
+            return 1
+        reason = x11_display_error()
+        if reason:
+            print(f"portraitcam: error: the window cannot open: {reason}; check DISPLAY (or unset it "
+                  "to process the sample clip headless), or run headless with --input/--output",
+                  file=sys.stderr)
             return 1
     try:
         from app.gui.main_window import run_gui

@@ -496,3 +496,18 @@ def test_display_library_check_only_for_x11(monkeypatch):
     assert entry.uses_xcb() is False
     monkeypatch.setattr(sys, "platform", "win32")
     assert entry.uses_xcb() is False
+
+
+def test_unreachable_x_display_is_a_one_line_error_not_a_qt_abort(capsys, monkeypatch, no_gui):
+    import ctypes
+    try:
+        ctypes.CDLL("libxcb.so.1")
+    except OSError:
+        pytest.skip("needs libxcb to try the connection")
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setenv("DISPLAY", ":9731")  # no X server there
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    monkeypatch.setattr(entry, "missing_display_libraries", lambda: [])
+    assert entry.main([]) == 1
+    assert_one_line_error(1, capsys.readouterr().err, "cannot connect to the X display ':9731'")
