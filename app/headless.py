@@ -171,7 +171,14 @@ class Interrupted(BaseException):  # like KeyboardInterrupt: "except Exception" 
         self.signum = signum
 
 
+class SegmentationStopped(RuntimeError):
+    """The pipeline failed mid-stream (model error, NaN mask, bad frame)."""
+
+
 def _raise_interrupted(signum, _frame) -> None:
+    # A second signal during the clean-up would cut the partial file short: ignore it.
+    for other in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(other, signal.SIG_IGN)
     raise Interrupted(signum)
 
 
@@ -306,10 +313,6 @@ def _run(args: argparse.Namespace) -> int:
             source.close()
         if compositor is not None:
             compositor.close()
-
-
-class SegmentationStopped(RuntimeError):
-    """The pipeline failed mid-stream (model error, NaN mask, bad frame)."""
 
 
 def _abort_sinks(sinks: list) -> Path | None:

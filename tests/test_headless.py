@@ -511,3 +511,26 @@ def test_unreachable_x_display_is_a_one_line_error_not_a_qt_abort(capsys, monkey
     monkeypatch.setattr(entry, "missing_display_libraries", lambda: [])
     assert entry.main([]) == 1
     assert_one_line_error(1, capsys.readouterr().err, "cannot connect to the X display ':9731'")
+
+
+def test_a_second_signal_during_the_clean_up_does_not_cut_the_partial_file_short(
+        capsys, monkeypatch, tmp_path, clip_path, mean_model, failing_segmenter):
+    import signal
+
+    from app.sinks import FileSink
+    failing_segmenter(4, "signal", signal.SIGINT)
+    real_abort = FileSink.abort
+
+    def impatient_abort(self):  # the user presses Ctrl+C again, or a service manager sends TERM
+        signal.raise_signal(signal.SIGTERM)
+        signal.raise_signal(signal.SIGINT)
+        real_abort(self)
+    monkeypatch.setattr(FileSink, "abort", impatient_abort)
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        code, _, err = run_cli(capsys, "-i", clip_path, "-o", tmp_path / "out.mp4", "--model", mean_model,
+                               "--no-progress")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert code == 130, err
+    assert count_frames(tmp_path / "out.partial.mp4") == (3, (160, 120))
