@@ -488,10 +488,11 @@ def test_camera_that_goes_silent_shows_a_warning_that_clears_when_frames_return(
     try:
         qtbot.waitUntil(lambda: "No picture from camera 9" in window.banner.message("source"),
                         timeout=TIMEOUT_MS)
-        assert window.frames_shown <= 3
+        stalled_at = window.frames_shown
+        assert stalled_at <= 3  # fewer when the UI skipped one (latest frame wins)
         camera.resume.set()
         qtbot.waitUntil(lambda: window.banner.message("source") == "", timeout=TIMEOUT_MS)
-        assert window.frames_shown > 3
+        assert window.frames_shown > stalled_at
     finally:
         camera.resume.set()
 
