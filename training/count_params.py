@@ -10,11 +10,11 @@ from torch.utils.flop_counter import FlopCounterMode
 from training.model import PortraitNet, PortraitNetForExport
 
 
-def count(module: torch.nn.Module, size: int = 224) -> tuple[int, int]:
-    """(parameters, multiply-accumulates) for one size x size image."""
+def count(module: torch.nn.Module, size: int = 224, height: int | None = None) -> tuple[int, int]:
+    """(parameters, multiply-accumulates) for one image of size x size (or height x size)."""
     params = sum(p.numel() for p in module.parameters())
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        module.eval()(torch.zeros(1, 3, size, size))
+        module.eval()(torch.zeros(1, 3, height or size, size))
     return params, counter.get_total_flops() // 2  # torch counts a multiply-add as two FLOPs
 
 
@@ -24,7 +24,8 @@ def main() -> int:
     boundary_params = sum(p.numel() for p in net.boundary_head.parameters())
     params, macs = count(inference)
     print(f"PortraitNet (inference graph, mask head): {(params - boundary_params) / 1e6:.3f} M parameters, "
-          f"{macs / 1e9:.3f} GMACs ({2 * macs / 1e9:.3f} GFLOPs) at 224x224")
+          f"{macs / 1e9:.3f} GMACs ({2 * macs / 1e9:.3f} GFLOPs) at 224x224, "
+          f"{count(inference, height=128)[1] / 1e9:.3f} GMACs at 224x128 (a 16:9 frame's content)")
     print(f"  encoder {sum(p.numel() for p in net.encoder.parameters()) / 1e6:.3f} M, "
           f"decoder+heads {(params - boundary_params - sum(p.numel() for p in net.encoder.parameters())) / 1e6:.3f} M; "
           f"boundary head (training only) {boundary_params} parameters")
