@@ -59,8 +59,9 @@ def read_keras_weights(tgz: Path) -> dict[str, np.ndarray]:
     for name, shape_text, minimum, scale in entries:
         shape = tuple(int(d) for d in shape_text.split(",")) if shape_text else ()
         count = int(np.prod(shape))
-        q = data[offset:offset + count].astype(np.float32)
-        weights[name] = (np.float32(minimum) + np.float32(scale) * q).reshape(shape)
+        # In float64 and rounded once, as TF.js dequantises: bit-identical weights.
+        q = data[offset:offset + count].astype(np.float64)
+        weights[name] = (q * float(scale) + float(minimum)).astype(np.float32).reshape(shape)
         offset += count
     if offset != data.size:
         raise ValueError(f"manifest covers {offset} bytes but the shard holds {data.size}")
