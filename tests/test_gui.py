@@ -96,7 +96,8 @@ def wait_for_more_frames(qtbot, window, count=3):
 # --- preview ---------------------------------------------------------------------------------
 def test_video_source_frames_reach_the_preview_with_real_model(qtbot, make_window, clip):
     window = make_window(source=str(clip), model_path=None)  # None: the bundled PortraitNet model
-    qtbot.waitUntil(lambda: window.frames_shown >= 5, timeout=TIMEOUT_MS)
+    # Longer: loading the real model (and its start-up checks) competes with the rest of the suite.
+    qtbot.waitUntil(lambda: window.frames_shown >= 5, timeout=3 * TIMEOUT_MS)
     assert preview_pixels(window).shape == (120, 160, 3)
     assert window.preview.pixmap() is not None and not window.preview.pixmap().isNull()
     qtbot.waitUntil(lambda: "portraitnet" in window.model_status.text(), timeout=TIMEOUT_MS)
