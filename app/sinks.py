@@ -83,6 +83,9 @@ def prepare_output_path(path: str | os.PathLike) -> Path:
         raise SinkError(f"Cannot create the folder for {path}: {exc.strerror or exc}") from exc
     if not os.access(target.parent, os.W_OK):
         raise SinkError(f"Cannot write {path}: no permission to write in {target.parent}")
+    if target.exists() and not os.access(target, os.W_OK):
+        # The rename at the end could replace it anyway; a read-only file is meant to stay.
+        raise SinkError(f"Cannot write {path}: the file is read-only")
     return target
 
 

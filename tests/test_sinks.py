@@ -1,5 +1,6 @@
 import glob
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -221,3 +222,23 @@ def test_outputs_get_the_usual_file_mode_not_a_private_temporary_one(tmp_path):
         image.send(np.zeros((48, 64, 3), np.uint8))
     for name in ("out.avi", "out.png"):
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_a_read_only_output_file_is_not_replaced(tmp_path, monkeypatch):
+    import os
+
+    import app.sinks as sinks_module
+
+    path = tmp_path / "keep.mp4"
+    path.write_bytes(b"precious")
+    path.chmod(0o444)
+    real_access = os.access
+    # As the file's owner (root may write anything, so say what an owner is told).
+    monkeypatch.setattr(sinks_module.os, "access",
+                        lambda p, mode: False if Path(p) == path and mode == os.W_OK else real_access(p, mode))
+    with pytest.raises(SinkError, match="read-only"):
+        FileSink(path, 64, 48, 15)
+    with pytest.raises(SinkError, match="read-only"):
+        ImageFileSink(path)
+    assert path.read_bytes() == b"precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.mp4"]
