@@ -103,10 +103,9 @@ def test_reference_fixture_is_consistent(reference):
 
 
 def test_converted_classifier_matches_tfjs(classifier, inputs, reference):
-    # Measured: 1.9e-05 max |difference| (torch 2.13 CPU vs @tensorflow/tfjs 4.22.0 CPU backend; on
-    # beach.jpg). Almost all of it is dequantisation rounding: read_keras_weights computes
-    # float32(min) + float32(scale) * q in float32, TF.js q * scale + min in float64 then rounds once;
-    # with TF.js' formula the difference is 2.9e-06. torch float32 vs float64 differ by only 3e-07.
+    # Measured: 2.9e-06 max |difference| (torch 2.13 CPU vs @tensorflow/tfjs 4.22.0 CPU backend), with
+    # read_keras_weights dequantising as TF.js does (float64, rounded once); it was 1.9e-05 with float32
+    # dequantisation. torch float32 vs float64 differ by only 3e-07.
     diff = _max_diff(classifier, inputs, reference)
     assert diff < 1e-4, f"max |prob difference| vs TF.js = {diff:.3g}"
 
