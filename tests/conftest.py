@@ -97,3 +97,30 @@ def background_path(tmp_path):
     path = tmp_path / "background.jpg"
     cv2.imwrite(str(path), rng.integers(0, 256, (90, 200, 3), dtype=np.uint8))
     return path
+
+
+class FaultySegmenter:
+    """Wraps a real Segmenter; from inference number `at` on it fails the way `mode` says: "raise"
+    (the model throws), "nan" (NaN mask), "shape" (a mask of the wrong size) or "signal" (raises the
+    signal `signum` mid-inference, as Ctrl+C / SIGTERM would arrive)."""
+
+    def __init__(self, segmenter, at=1, mode="raise", signum=None):
+        self.segmenter, self.at, self.mode, self.signum, self.calls = segmenter, at, mode, signum, 0
+
+    def preprocess(self, frame):
+        return self.segmenter.preprocess(frame)
+
+    def infer(self, tensor, rect):
+        self.calls += 1
+        mask = self.segmenter.infer(tensor, rect)
+        if self.calls < self.at:
+            return mask
+        if self.mode == "signal":
+            import signal
+            signal.raise_signal(self.signum)
+            return mask
+        if self.mode == "nan":
+            return np.full_like(mask, np.nan)
+        if self.mode == "shape":
+            return np.ones((mask.shape[0] // 2, mask.shape[1]), np.float32)
+        raise RuntimeError("onnxruntime: simulated failure")

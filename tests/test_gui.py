@@ -26,7 +26,7 @@ from app.capture import FrameSource, list_cameras  # noqa: E402
 from app.gui.main_window import MainWindow, open_settings_store  # noqa: E402
 from app.gui.worker import LatestSlot, qimage_to_bgr  # noqa: E402
 from app.sinks import LINUX_SETUP_COMMAND, virtual_camera_setup_hint  # noqa: E402
-from conftest import person_frames, write_video  # noqa: E402
+from conftest import FaultySegmenter, person_frames, write_video  # noqa: E402
 
 TIMEOUT_MS = 10_000  # generous: two shared cores, the model and the test runner compete
 GREEN, RED, BLUE = (0, 255, 0), (0, 0, 255), (255, 0, 0)  # BGR
@@ -322,11 +322,23 @@ def test_unusable_model_shows_error_and_preview_still_runs(qtbot, make_window, c
     assert close_to(corner_colour(window), (30, 30, 30), tolerance=15)
 
 
-def test_run_gui_opens_the_window_on_the_given_source_and_exits_cleanly(qtbot, clip, mean_model):
+
+def run_gui_polling(on_tick, argv: list[str]) -> int:
+    """Run the real app's event loop with `on_tick` called every 50 ms (to drive or close the window)."""
     from PySide6.QtCore import QTimer
 
     from app.gui.main_window import run_gui
 
+    poll = QTimer()
+    poll.timeout.connect(on_tick)
+    poll.start(50)
+    try:
+        return run_gui(argv)
+    finally:
+        poll.stop()
+
+
+def test_run_gui_opens_the_window_on_the_given_source_and_exits_cleanly(qtbot, clip, mean_model):
     seen = {}
 
     def close_when_frames_shown():
@@ -341,23 +353,13 @@ def test_run_gui_opens_the_window_on_the_given_source_and_exits_cleanly(qtbot, c
                 window.close()
 
     give_up_at = time.monotonic() + TIMEOUT_MS / 1000
-    poll = QTimer()
-    poll.timeout.connect(close_when_frames_shown)
-    poll.start(50)
-    try:
-        code = run_gui(["--source", str(clip), "--model", str(mean_model)])
-    finally:
-        poll.stop()
+    code = run_gui_polling(close_when_frames_shown, ["--source", str(clip), "--model", str(mean_model)])
     assert code == 0
     assert seen.get("frames", 0) >= 3 and seen["title"] == "PortraitCam"
 
 
 def test_sigterm_closes_the_window_cleanly_and_saves_settings(qtbot, clip, mean_model, isolated_settings):
     import signal
-
-    from PySide6.QtCore import QTimer
-
-    from app.gui.main_window import run_gui
 
     seen = {}
 
@@ -377,13 +379,9 @@ def test_sigterm_closes_the_window_cleanly_and_saves_settings(qtbot, clip, mean_
 
     previous = signal.signal(signal.SIGTERM, unhandled)
     give_up_at = time.monotonic() + TIMEOUT_MS / 1000
-    poll = QTimer()
-    poll.timeout.connect(terminate_when_frames_shown)
-    poll.start(50)
     try:
-        code = run_gui(["--source", str(clip), "--model", str(mean_model)])
+        code = run_gui_polling(terminate_when_frames_shown, ["--source", str(clip), "--model", str(mean_model)])
     finally:
-        poll.stop()
         restored = signal.getsignal(signal.SIGTERM)
         signal.signal(signal.SIGTERM, previous)
     assert code == 0 and seen.get("sent") and "unhandled" not in seen
@@ -538,20 +536,6 @@ def published_corners(backend, start=0):
             for f in frames]
 
 
-class FailingSegmenter:
-    def __init__(self, segmenter, mode):
-        self.segmenter, self.mode = segmenter, mode
-
-    def preprocess(self, frame):
-        return self.segmenter.preprocess(frame)
-
-    def infer(self, tensor, rect):
-        mask = self.segmenter.infer(tensor, rect)
-        if self.mode == "nan":
-            return np.full_like(mask, np.nan)
-        raise RuntimeError("simulated model failure")
-
-
 @pytest.mark.parametrize("mode", ["raise", "nan"])
 def test_virtual_camera_never_gets_the_room_when_processing_fails(qtbot, make_window, clip,
                                                                   recording_camera, mode):
@@ -563,7 +547,7 @@ def test_virtual_camera_never_gets_the_room_when_processing_fails(qtbot, make_wi
                     timeout=TIMEOUT_MS)
     pipeline = window.controller.worker.pipeline
     real = pipeline.segmenter
-    pipeline.segmenter = FailingSegmenter(real, mode)  # the worker picks it up on its next frame
+    pipeline.segmenter = FaultySegmenter(real, mode=mode)  # the worker picks it up on its next frame
     qtbot.waitUntil(lambda: window.banner.message("processing") != "", timeout=TIMEOUT_MS)
     failed_from = len(backend.frames)
     qtbot.waitUntil(lambda: len(backend.frames) >= failed_from + 5, timeout=TIMEOUT_MS)

@@ -10,7 +10,7 @@ import pytest
 
 import main as entry
 from app import headless, resources, segmentation
-from conftest import REPO_ROOT, count_frames, make_onnx_model, person_frames, write_video
+from conftest import REPO_ROOT, FaultySegmenter, count_frames, make_onnx_model, person_frames, write_video
 from test_sinks import BusyBackend, RecordingBackend
 
 
@@ -264,38 +264,13 @@ def test_successful_job_replaces_the_output_only_when_complete(capsys, tmp_path,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "latest.mp4", "out.mp4"]
 
 
-class FailingAfter:
-    """Wraps a Segmenter; from the nth inference on it fails the way `mode` says."""
-
-    def __init__(self, segmenter, n, mode="raise", signum=None):
-        self.segmenter, self.n, self.mode, self.signum, self.calls = segmenter, n, mode, signum, 0
-
-    def preprocess(self, frame):
-        return self.segmenter.preprocess(frame)
-
-    def infer(self, tensor, rect):
-        self.calls += 1
-        mask = self.segmenter.infer(tensor, rect)
-        if self.calls < self.n:
-            return mask
-        if self.mode == "signal":
-            import signal
-            signal.raise_signal(self.signum)
-            return mask
-        if self.mode == "nan":
-            return np.full_like(mask, np.nan)
-        if self.mode == "shape":
-            return mask[:-3]
-        raise RuntimeError("onnxruntime: simulated failure")
-
-
 @pytest.fixture
 def failing_segmenter(monkeypatch):
-    """Makes headless build its Segmenter wrapped in FailingAfter(n, mode)."""
+    """Makes headless build its Segmenter wrapped in FaultySegmenter(n, mode)."""
     def install(n, mode, signum=None):
         real = headless.Segmenter
         monkeypatch.setattr(headless, "Segmenter",
-                            lambda *a, **kw: FailingAfter(real(*a, **kw), n, mode, signum))
+                            lambda *a, **kw: FaultySegmenter(real(*a, **kw), n, mode, signum))
     return install
 
 

@@ -5,6 +5,7 @@ from app.compositing import Compositor
 from app.matting import MatteRefiner, MatteSettings
 from app.pipeline import STAGES, Pipeline
 from app.segmentation import Segmenter
+from conftest import FaultySegmenter
 
 
 @pytest.fixture
@@ -73,27 +74,6 @@ def test_model_every_n_is_at_least_one(pipeline):
 
 
 # --- fail closed: a failing frame never puts the raw camera picture out (issue 10) -------------
-class Injected:
-    """Wraps a real Segmenter; inference number `at` onwards fails the way `mode` says."""
-
-    def __init__(self, segmenter, at, mode):
-        self.segmenter, self.at, self.mode, self.calls = segmenter, at, mode, 0
-
-    def preprocess(self, frame):
-        return self.segmenter.preprocess(frame)
-
-    def infer(self, tensor, rect):
-        self.calls += 1
-        mask = self.segmenter.infer(tensor, rect)
-        if self.calls < self.at:
-            return mask
-        if self.mode == "nan":
-            return np.full_like(mask, np.nan)
-        if self.mode == "shape":
-            return np.ones((mask.shape[0] // 2, mask.shape[1]), np.float32)
-        raise RuntimeError("onnxruntime: simulated failure")
-
-
 def room_frame(height=120, width=160):
     """A 'room' the user wants hidden: every pixel different from the backgrounds used here."""
     frame = np.full((height, width, 3), 90, np.uint8)  # dark: background to the mean model
@@ -105,7 +85,7 @@ def room_frame(height=120, width=160):
 @pytest.mark.parametrize("mode", ["raise", "nan", "shape"])
 @pytest.mark.parametrize("at", [1, 3])
 def test_failing_segmentation_gives_last_good_or_background_never_the_frame(pipeline, mode, at):
-    pipeline.segmenter = Injected(pipeline.segmenter, at, mode)
+    pipeline.segmenter = FaultySegmenter(pipeline.segmenter, at, mode)
     good = None
     for index in range(1, 5):
         frame = room_frame()
@@ -134,7 +114,7 @@ def test_a_malformed_frame_gives_a_safe_picture(pipeline):
 
 def test_blur_background_alone_hides_the_room(pipeline):
     pipeline.compositor.set_blur(40)
-    pipeline.segmenter = Injected(pipeline.segmenter, 1, "raise")
+    pipeline.segmenter = FaultySegmenter(pipeline.segmenter, 1, "raise")
     frame = room_frame()
     out, _ = pipeline.process(frame)
     # Fully blurred: the one-pixel stripes of the room are gone.
@@ -142,7 +122,7 @@ def test_blur_background_alone_hides_the_room(pipeline):
 
 
 def test_processing_recovers_after_a_failure(pipeline):
-    pipeline.segmenter = Injected(pipeline.segmenter, 2, "nan")
+    pipeline.segmenter = FaultySegmenter(pipeline.segmenter, 2, "nan")
     pipeline.process(room_frame())
     pipeline.process(room_frame())
     assert pipeline.last_error
