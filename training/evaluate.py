@@ -5,7 +5,7 @@
 Two held-out sets, never seen in training (their people, photos and backgrounds are in the eval split):
   composites: eval people pasted onto eval backgrounds, with exact ground truth (the known alpha);
   real: eval photos, where the only label is the peer's mask, so the score is agreement with the peer.
-Each model runs at its native input size (PortraitNet 224x224 letterboxed through the app's own
+Each model runs at its native input size (PortraitNet with a 224 long side through the app's own
 Segmenter, the peer 256x256 through MediaPipe); masks are compared at the image's resolution.
 Metrics: person IoU averaged over images (the paper's "mIoU"), and boundary F-score (tolerance 3 px).
 Flicker, on the held-out webcam clip (data/video/eval/webcam, every frame): the share of pixels whose
@@ -125,7 +125,7 @@ def main(argv=None) -> int:
     for model in models:
         masks, ms = portraitnet_masks(model, composites, args.threads)
         real_masks, _ = portraitnet_masks(model, real, args.threads)
-        rows[f"PortraitNet {model.relative_to(ROOT) if model.is_relative_to(ROOT) else model} (224x224)"] = {
+        rows[f"PortraitNet {model.relative_to(ROOT) if model.is_relative_to(ROOT) else model} (long side 224)"] = {
             **score(masks, composite_truth),
             "real_iou_vs_peer": score(real_masks, peer_real_truth)["iou"],
             "flicker": flicker(portraitnet_masks(model, video, args.threads)[0]),
