@@ -4,7 +4,7 @@
 
 Engine "onnx": each entry of config["variants"] (model file, intra-op threads, graph optimisation,
 thread spinning) gets an onnxruntime session set up like app.segmentation.Segmenter's and runs a
-real letterboxed 1x3x224x224 frame. Engine "mediapipe" (teacher venv): SelfieSegmentation.process on
+real frame preprocessed by the app (long side 224, content only for a dynamic-size model). Engine "mediapipe" (teacher venv): SelfieSegmentation.process on
 an RGB image already at the model's input size (256x256 general, 256x144 landscape), so MediaPipe's
 resize is a no-op. Prints one JSON line: median/p95 ms and CPU ms per run for each variant.
 """
@@ -61,7 +61,7 @@ def run_onnx(config: dict) -> list[dict]:
     gc.collect()
     results = []
     for variant in config["variants"]:
-        entry = dict(variant)
+        entry = dict(variant, input="x".join(str(d) for d in tensor.shape))
         try:
             session = onnx_session(variant["model"], variant.get("threads", 1),
                                    variant.get("graph_optimization", "all"), variant.get("spinning", True))

@@ -240,10 +240,10 @@ def _model_table(model_rows: dict | None, peer_model_rows: dict | None, quality:
     portrait_iou = {name: entry.get("iou_vs_ground_truth") for name, entry in quality.get("models", {}).items()}
     for entry in (model_rows or {}).get("results", []):
         if "error" in entry:
-            lines.append(f"| {entry['label']} | 1x3x224x224 | failed: {entry['error']} | | | |")
+            lines.append(f"| {entry['label']} | {entry.get('input', '')} | failed: {entry['error']} | | | |")
             continue
         variant = next((v for v in ("int8_static", "int8_encoder", "int8_dynamic", "fp16") if v in entry["label"]), "fp32")
-        lines.append(f"| {entry['label']} | 1x3x224x224 | {entry['median']:.2f} | {entry['p95']:.2f} | "
+        lines.append(f"| {entry['label']} | {entry.get('input', '')} | {entry['median']:.2f} | {entry['p95']:.2f} | "
                      f"{entry['cpu_ms_per_run']:.2f} | {_fmt(portrait_iou.get(variant), 3)} |")
     if model_rows and "error" in model_rows:
         lines.append(f"| PortraitNet | | failed: {model_rows['error']} | | | |")
@@ -366,7 +366,7 @@ def render(context: dict, rows: list[dict], model_rows: dict | None, peer_model_
         "running flat out; CPU ms/frame = process CPU time (all threads) / frames; cores @30 FPS = CPU "
         "ms/frame x 30 / 1000; peak MiB = the process's peak resident memory (VmHWM).",
         "",
-        f"Stages: capture = decode the clip (app VideoFileSource); preprocess = letterbox to 224x224 (MediaPipe: "
+        f"Stages: capture = decode the clip (app VideoFileSource); preprocess = scale to a 224 long side and edge-pad (224x128 for 16:9 with a dynamic-size model; MediaPipe: "
         f"BGR->RGB, its resize happens inside its graph); inference = ONNX Runtime run and crop (MediaPipe: "
         f"`SelfieSegmentation.process`, which returns the mask at frame size); matte = app MatteRefiner; "
         f"composite = app Compositor (app default background: {context['background']}); output = "
