@@ -1,7 +1,10 @@
 """Small statistics helpers shared by the workers and the report."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
+
+BOUNDARY_TOLERANCE_PX = 3
 
 
 def summarise(values_ms) -> dict[str, float | int]:
@@ -36,3 +39,19 @@ def edge_abs_diff(a: np.ndarray, b: np.ndarray, soft: float = 0.02, radius: int 
     if not band.any():
         return 0.0
     return float(np.abs(a - b)[band].mean())
+
+
+def boundary(mask: np.ndarray) -> np.ndarray:
+    """One-pixel boundary band of a boolean mask (morphological gradient)."""
+    return cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) > 0
+
+
+def boundary_f_score(pred: np.ndarray, gt: np.ndarray, tolerance: int = BOUNDARY_TOLERANCE_PX) -> float:
+    """F-score of two boolean masks' boundaries, a boundary pixel matching within `tolerance` px."""
+    pb, gb = boundary(pred), boundary(gt)
+    if not pb.any() and not gb.any():
+        return 1.0
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * tolerance + 1, 2 * tolerance + 1))
+    precision = (pb & (cv2.dilate(gb.astype(np.uint8), kernel) > 0)).sum() / max(pb.sum(), 1)
+    recall = (gb & (cv2.dilate(pb.astype(np.uint8), kernel) > 0)).sum() / max(gb.sum(), 1)
+    return float(2 * precision * recall / max(precision + recall, 1e-9))

@@ -24,12 +24,12 @@ import cv2
 import numpy as np
 
 from app.segmentation import Segmenter
-from bench.stats import iou
-from training.data import SampleSources, composite_person, deform
+from bench.stats import boundary_f_score, iou
+from training.composites import composite_person
+from training.data import SampleSources, deform
 
 ROOT = Path(__file__).resolve().parents[1]
 TEACHER_PYTHON = ROOT / ".venv-teacher" / "bin" / "python"
-BOUNDARY_TOLERANCE_PX = 3
 
 
 def build_composite_set(data: Path, out: Path, count: int = 200, seed: int = 2024) -> list[Path]:
@@ -47,20 +47,6 @@ def build_composite_set(data: Path, out: Path, count: int = 200, seed: int = 202
         cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
         cv2.imwrite(str(path.with_name(path.stem + "_alpha.png")), np.round(alpha * 255).astype(np.uint8))
     return paths
-
-
-def boundary(mask: np.ndarray) -> np.ndarray:
-    return cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) > 0
-
-
-def boundary_f_score(pred: np.ndarray, gt: np.ndarray, tolerance: int = BOUNDARY_TOLERANCE_PX) -> float:
-    pb, gb = boundary(pred), boundary(gt)
-    if not pb.any() and not gb.any():
-        return 1.0
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * tolerance + 1, 2 * tolerance + 1))
-    precision = (pb & (cv2.dilate(gb.astype(np.uint8), kernel) > 0)).sum() / max(pb.sum(), 1)
-    recall = (gb & (cv2.dilate(pb.astype(np.uint8), kernel) > 0)).sum() / max(gb.sum(), 1)
-    return float(2 * precision * recall / max(precision + recall, 1e-9))
 
 
 def portraitnet_masks(model: Path, images: list[Path], threads: int) -> tuple[list[np.ndarray], float]:

@@ -6,7 +6,7 @@ Runs in the teacher venv (MediaPipe lives only there):
 
 Exact alpha: RGBA cut-outs that carry a real matte, here realesrgan 0.3.0's `inputs/children-alpha.png`
 (five children; also three overlapping crops of it, so single children fill the frame). They are
-pasted onto held-out backgrounds (data/backgrounds/eval) in webcam framing with training.data's own
+pasted onto held-out backgrounds (data/backgrounds/eval) in webcam framing with training.composites'
 composite_person (no deform: its reflected borders make mirrored, upside-down people that no photo
 has), at a canvas of --canvas px on the long side (the teacher labels photos, not 320-px canvases).
 A second, separate table uses data/people/eval/*.png: their alpha is the label of the teacher that
@@ -23,7 +23,6 @@ averaged over composites; time is the median per composite (2-core machine, shar
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import subprocess
 import sys
 import tarfile
@@ -36,6 +35,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from bench.stats import boundary_f_score, iou
+from training.composites import composite_person
+
 ROOT = Path(__file__).resolve().parents[1]
 REALESRGAN = "realesrgan==0.3.0"
 CHILDREN_MEMBER = "realesrgan-0.3.0/inputs/children-alpha.png"
@@ -43,39 +45,6 @@ CHILDREN_MEMBER = "realesrgan-0.3.0/inputs/children-alpha.png"
 # of about two children each, so that single people fill a webcam frame too.
 CHILDREN_CROPS = {"children": None, "children_left": (0, 240), "children_mid": (170, 420), "children_right": (300, 566)}
 PREVIOUS_TEACHER_COMMIT = "573d8cd"
-
-
-def import_helpers():
-    """training.data (composite_person) and training.evaluate.boundary_f_score, imported in the
-    teacher venv. Those modules import torch and onnxruntime at module level, which this venv lacks and
-    these helpers never use: minimal stand-ins are registered for the import only, then removed."""
-    stand_ins = {}
-    for name in ("torch", "torch.utils", "torch.utils.data", "onnxruntime"):
-        try:
-            if importlib.util.find_spec(name.split(".")[0]) is not None:
-                continue
-        except ValueError:
-            pass
-        module = types.ModuleType(name)
-        stand_ins[name] = module
-    if "torch.utils.data" in stand_ins:
-        stand_ins["torch.utils.data"].Dataset = object
-        stand_ins["torch"].utils = stand_ins["torch.utils"]
-        stand_ins["torch.utils"].data = stand_ins["torch.utils.data"]
-    if "onnxruntime" in stand_ins:
-        class _Any:
-            def __getattr__(self, name):
-                return self
-        stand_ins["onnxruntime"].GraphOptimizationLevel = _Any()
-    sys.modules.update(stand_ins)
-    try:
-        import training.data as data
-        from training.evaluate import boundary_f_score
-        from bench.stats import iou
-    finally:
-        for name in stand_ins:
-            sys.modules.pop(name, None)
-    return data, boundary_f_score, iou
 
 
 def realesrgan_sdist() -> Path:
@@ -105,15 +74,14 @@ def teacher_cutouts() -> dict[str, np.ndarray]:
             for p in sorted((ROOT / "data" / "people" / "eval").glob("*.png"))}
 
 
-def composites(cutouts, backgrounds, data, per_cutout: int, canvas: int, seed: int):
+def composites(cutouts, backgrounds, per_cutout: int, canvas: int, seed: int):
     """Deterministic composites: (name, BGR image, exact alpha)."""
-    data.CANVAS_LONG_SIDE = canvas  # composite_person reads it at call time
     out = []
     for c, (name, rgba) in enumerate(sorted(cutouts.items())):
         for k in range(per_cutout):
             rng = np.random.default_rng((seed, c, k))
             background = backgrounds[(c * per_cutout + k) % len(backgrounds)]
-            image, alpha = data.composite_person(rgba, background, rng)
+            image, alpha = composite_person(rgba, background, rng, long_side=canvas)
             out.append((f"{name}_{k}", np.ascontiguousarray(image), np.ascontiguousarray(alpha)))
     return out
 
@@ -130,7 +98,7 @@ def previous_teacher_class():
     return module.Teacher
 
 
-def score(method, images, boundary_f_score, iou):
+def score(method, images):
     ious, fs, maes, times = [], [], [], []
     for _, bgr, alpha in images:
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
@@ -154,7 +122,6 @@ def main(argv=None) -> int:
                         help="composite seed (the ensemble was tuned on seeds 7 and 11, not this one)")
     args = parser.parse_args(argv)
 
-    data, boundary_f_score, iou = import_helpers()
     import mediapipe as mp
 
     from training.teacher import SINGLE, EnsembleConfig, Teacher
@@ -164,11 +131,11 @@ def main(argv=None) -> int:
         raise SystemExit("no data/backgrounds/eval/*.jpg: run python -m training.prepare_data first")
     backgrounds = [cv2.imread(str(p)) for p in bg_paths]
     sets = {"exact alpha (realesrgan children-alpha.png)":
-            composites(exact_cutouts(), backgrounds, data, args.per_cutout, args.canvas, args.seed)}
+            composites(exact_cutouts(), backgrounds, args.per_cutout, args.canvas, args.seed)}
     people = teacher_cutouts()
     if people and args.per_teacher_cutout > 0:
         sets["data/people/eval (alpha = a teacher's label, not exact)"] = composites(
-            people, backgrounds, data, args.per_teacher_cutout, args.canvas, args.seed + 1)
+            people, backgrounds, args.per_teacher_cutout, args.canvas, args.seed + 1)
 
     methods = []
     peer = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
@@ -202,7 +169,7 @@ def main(argv=None) -> int:
                   "| labeller | person IoU | boundary F (3 px) | mean abs. alpha error | s / image |",
                   "|---|---|---|---|---|"]
         for label, method, _ in methods:
-            m_iou, m_f, mae, t = score(method, images, boundary_f_score, iou)
+            m_iou, m_f, mae, t = score(method, images)
             lines.append(f"| {label} | {m_iou:.3f} | {m_f:.3f} | {mae:.4f} | {t:.2f} |")
             print(lines[-1], flush=True)
         lines.append("")

@@ -1,0 +1,62 @@
+"""Composites of a person cut-out on a background in webcam framing, with their exact alpha.
+
+Only numpy and OpenCV: training (training.data), the evaluation and the teacher check (which runs in
+the MediaPipe venv, without torch or onnxruntime) all make their composites here.
+"""
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+ASPECTS = (4 / 3, 16 / 9, 1.0, 3 / 4)  # width / height of typical webcam and phone frames
+CANVAS_LONG_SIDE = 320
+
+
+def random_canvas_size(rng: np.random.Generator, long_side: int = CANVAS_LONG_SIDE) -> tuple[int, int]:
+    aspect = ASPECTS[rng.integers(len(ASPECTS))]
+    if aspect >= 1:
+        return long_side, round(long_side / aspect)
+    return round(long_side * aspect), long_side
+
+
+def cover_resize(image: np.ndarray, width: int, height: int, rng: np.random.Generator) -> np.ndarray:
+    """Scale to cover width x height (aspect kept, a random zoom up to 1.5x) and take a random crop."""
+    h, w = image.shape[:2]
+    scale = max(width / w, height / h) * rng.uniform(1.0, 1.5)
+    resized = cv2.resize(image, (math.ceil(w * scale), math.ceil(h * scale)), interpolation=cv2.INTER_AREA)
+    y = rng.integers(resized.shape[0] - height + 1)
+    x = rng.integers(resized.shape[1] - width + 1)
+    return resized[y : y + height, x : x + width]
+
+
+def composite_person(person_rgba: np.ndarray, background: np.ndarray, rng: np.random.Generator,
+                     long_side: int = CANVAS_LONG_SIDE):
+    """Paste a person onto a background in video-call framing. Returns (BGR uint8, alpha float32)."""
+    width, height = random_canvas_size(rng, long_side)
+    bg = cover_resize(background, width, height, rng).astype(np.float32)
+    if rng.random() < 0.3:  # webcams often blur the far background
+        bg = cv2.GaussianBlur(bg, (0, 0), rng.uniform(1, 4))
+    ys, xs = np.nonzero(person_rgba[..., 3] > 127)
+    person = person_rgba[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    ph, pw = person.shape[:2]
+    # Person height relative to the frame: close-up selfie to upper body.
+    scale = min(rng.uniform(0.55, 1.15) * height / ph, 0.95 * width / pw)
+    person = cv2.resize(person, (max(1, round(pw * scale)), max(1, round(ph * scale))), interpolation=cv2.INTER_AREA)
+    ph, pw = person.shape[:2]
+    x0 = int(rng.integers(-pw // 4, max(-pw // 4 + 1, width - pw + pw // 4)))
+    # Mostly cut by the bottom edge, as a seated person on a call is.
+    y0 = height - ph + int(rng.integers(0, max(1, ph // 4))) if rng.random() < 0.85 else int(rng.integers(0, max(1, height - ph + 1)))
+    alpha = np.zeros((height, width), np.float32)
+    fg = np.zeros((height, width, 3), np.float32)
+    sx0, sy0 = max(0, -x0), max(0, -y0)
+    dx0, dy0 = max(0, x0), max(0, y0)
+    dx1, dy1 = min(width, x0 + pw), min(height, y0 + ph)
+    if dx1 > dx0 and dy1 > dy0:
+        patch = person[sy0 : sy0 + dy1 - dy0, sx0 : sx0 + dx1 - dx0]
+        alpha[dy0:dy1, dx0:dx1] = patch[..., 3] / 255.0
+        fg[dy0:dy1, dx0:dx1] = patch[..., :3]
+    a = alpha[..., None]
+    image = fg * a + bg * (1 - a)
+    return np.clip(image, 0, 255).astype(np.uint8), alpha
