@@ -2,7 +2,8 @@
 
 Each sample is a pair of views of one image, as the paper trains:
   view A: deformation augmentation only (flip, rotation, scale, translation);
-  view B: view A plus texture augmentation (brightness, contrast, hue, blur, noise, JPEG).
+  view B: view A plus texture augmentation (brightness, contrast, hue, blur, noise, JPEG), optionally
+          cut a few pixels away from view A (max_shift) so the consistency loss also covers small motion.
 The image is either a composite of a person cut-out onto a real background (its alpha is exact ground
 truth) or a real photo with the teacher's soft pseudo-label. Every image is letterboxed into the square
 model input by the app's own function (app.segmentation.letterbox): long side 224, padded by repeating
@@ -83,8 +84,11 @@ def real_photo(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator):
     return cv2.resize(crop, (width, height), interpolation=cv2.INTER_AREA), cv2.resize(alpha, (width, height))
 
 
-def deform(image: np.ndarray, alpha: np.ndarray, rng: np.random.Generator):
-    """The paper's deformation augmentation: flip, rotation, scale and translation, same on image and label."""
+def deform(image: np.ndarray, alpha: np.ndarray, rng: np.random.Generator, border: int = cv2.BORDER_REPLICATE):
+    """The paper's deformation augmentation: flip, rotation, scale and translation, same on image and label.
+
+    Uncovered corners repeat the edge pixels, as the app's padding does. (Mirroring them, BORDER_REFLECT101,
+    made upside-down mirrored people at the sides; the held-out composites were built that way and keep it.)"""
     if rng.random() < 0.5:
         image, alpha = image[:, ::-1], alpha[:, ::-1]
     h, w = alpha.shape
@@ -92,8 +96,8 @@ def deform(image: np.ndarray, alpha: np.ndarray, rng: np.random.Generator):
     scale = rng.uniform(0.75, 1.25)
     matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
     matrix[:, 2] += (rng.uniform(-0.15, 0.15) * w, rng.uniform(-0.1, 0.1) * h)
-    image = cv2.warpAffine(np.ascontiguousarray(image), matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
-    alpha = cv2.warpAffine(np.ascontiguousarray(alpha), matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+    image = cv2.warpAffine(np.ascontiguousarray(image), matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=border)
+    alpha = cv2.warpAffine(np.ascontiguousarray(alpha), matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=border)
     return image, alpha
 
 
@@ -128,7 +132,7 @@ class PortraitPairs(Dataset):
     """Endless-style dataset: index only seeds the generator, so epochs are just a sample count."""
 
     def __init__(self, sources: SampleSources, length: int, input_size: int = 224, crop: int | None = None,
-                 real_fraction: float = 0.3, seed: int = 0, augment: bool = True):
+                 real_fraction: float = 0.3, seed: int = 0, augment: bool = True, max_shift: int = 0):
         self.sources = sources
         self.length = length
         self.input_size = input_size
@@ -136,6 +140,7 @@ class PortraitPairs(Dataset):
         self.real_fraction = real_fraction if sources.real else 0.0
         self.seed = seed
         self.augment = augment
+        self.max_shift = max_shift if augment else 0
         self.cache = ImageCache()
 
     def __len__(self) -> int:
@@ -157,16 +162,27 @@ class PortraitPairs(Dataset):
             image, alpha = deform(image, alpha, rng)
         image, _ = letterbox(image, self.input_size, interpolation=cv2.INTER_AREA)
         alpha, _ = letterbox(alpha, self.input_size, interpolation=cv2.INTER_LINEAR)
-        if self.crop and self.crop < self.input_size:
-            y, x = rng.integers(self.input_size - self.crop + 1, size=2)
-            image = image[y : y + self.crop, x : x + self.crop]
-            alpha = alpha[y : y + self.crop, x : x + self.crop]
-        mask = (alpha > 0.5).astype(np.uint8)
-        view_b = texture(image, rng) if self.augment else image
+        size = self.crop if self.crop and self.crop < self.input_size else self.input_size
+        y, x = rng.integers(self.input_size - size + 1, size=2)
+        # View B is cut a few pixels away from view A (a camera or person that moved slightly): the
+        # consistency loss then asks the model for the same mask, shifted, which is what stops flicker.
+        # Shifts are not multiples of the network's stride, so the stride-32 grid lands differently.
+        dy, dx = rng.integers(-self.max_shift, self.max_shift + 1, size=2) if self.max_shift else (0, 0)
+        yb = int(np.clip(y + dy, 0, self.input_size - size))
+        xb = int(np.clip(x + dx, 0, self.input_size - size))
+        view_a, alpha_a = image[y : y + size, x : x + size], alpha[y : y + size, x : x + size]
+        view_b, alpha_b = image[yb : yb + size, xb : xb + size], alpha[yb : yb + size, xb : xb + size]
+        if self.augment:
+            view_b = texture(view_b, rng)
+        mask_a, mask_b = (alpha_a > 0.5).astype(np.uint8), (alpha_b > 0.5).astype(np.uint8)
         return {
-            "view_a": to_tensor(image),
+            "view_a": to_tensor(view_a),
             "view_b": to_tensor(view_b),
-            "mask": torch.from_numpy(mask).long(),
-            "boundary": torch.from_numpy(boundary_from_mask(mask)).long(),
-            "alpha": torch.from_numpy(np.ascontiguousarray(alpha)),
+            "mask": torch.from_numpy(mask_a).long(),
+            "boundary": torch.from_numpy(boundary_from_mask(mask_a)).long(),
+            "alpha": torch.from_numpy(np.ascontiguousarray(alpha_a)),
+            "mask_b": torch.from_numpy(mask_b).long(),
+            "boundary_b": torch.from_numpy(boundary_from_mask(mask_b)).long(),
+            "alpha_b": torch.from_numpy(np.ascontiguousarray(alpha_b)),
+            "shift": torch.tensor([yb - y, xb - x]),  # where view B starts, in view A's pixels
         }

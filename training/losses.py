@@ -31,16 +31,43 @@ def consistency_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
     return F.kl_div(student_log, teacher, reduction="none").sum(1).mean() * (t * t)
 
 
-def portraitnet_loss(out_a, out_b, mask, boundary, weights: dict) -> tuple[torch.Tensor, dict]:
-    """Total loss for a pair of views: A (deformation only) and B (deformation + texture).
+def overlap(size: int, offset: int) -> tuple[slice, slice]:
+    """Along one axis, view B starts `offset` px into view A (both `size` long): the common part as
+    (slice in A, slice in B)."""
+    if offset >= 0:
+        return slice(offset, size), slice(0, size - offset)
+    return slice(0, size + offset), slice(-offset, size)
+
+
+def shifted_consistency_loss(student_logits, teacher_logits, shifts, temperature: float = 1.0) -> torch.Tensor:
+    """consistency_loss where view B (student) was cut `shifts[i] = (dy, dx)` px away from view A: only
+    the pixels both views see are compared, each against the same picture pixel."""
+    height, width = teacher_logits.shape[-2:]
+    losses = []
+    for i, (dy, dx) in enumerate(shifts.tolist()):
+        (ya, yb), (xa, xb) = overlap(height, dy), overlap(width, dx)
+        losses.append(consistency_loss(student_logits[i : i + 1, :, yb, xb], teacher_logits[i : i + 1, :, ya, xa], temperature))
+    return torch.stack(losses).mean()
+
+
+def portraitnet_loss(out_a, out_b, mask, boundary, weights: dict, mask_b=None, boundary_b=None, shifts=None):
+    """Total loss for a pair of views: A (deformation only) and B (deformation + texture, optionally cut
+    `shifts` px away from A, with its own labels mask_b / boundary_b).
 
     out_a / out_b: (mask logits, boundary logits). weights: boundary, consistency, temperature.
+    Returns (total, {part: float}).
     """
-    (mask_a, edge_a), (mask_b, edge_b) = out_a, out_b
-    parts = {"mask": mask_loss(mask_a, mask) + mask_loss(mask_b, mask)}
+    (mask_a, edge_a), (mask_b_logits, edge_b) = out_a, out_b
+    mask_b = mask if mask_b is None else mask_b
+    boundary_b = boundary if boundary_b is None else boundary_b
+    parts = {"mask": mask_loss(mask_a, mask) + mask_loss(mask_b_logits, mask_b)}
     if weights["boundary"] > 0:
-        parts["boundary"] = weights["boundary"] * (boundary_focal_loss(edge_a, boundary) + boundary_focal_loss(edge_b, boundary))
+        parts["boundary"] = weights["boundary"] * (boundary_focal_loss(edge_a, boundary) + boundary_focal_loss(edge_b, boundary_b))
     if weights["consistency"] > 0:
-        parts["consistency"] = weights["consistency"] * consistency_loss(mask_b, mask_a, weights["temperature"])
+        if shifts is None or not shifts.any():
+            consistency = consistency_loss(mask_b_logits, mask_a, weights["temperature"])
+        else:
+            consistency = shifted_consistency_loss(mask_b_logits, mask_a, shifts, weights["temperature"])
+        parts["consistency"] = weights["consistency"] * consistency
     total = sum(parts.values())
     return total, {k: float(v.detach()) for k, v in parts.items()}

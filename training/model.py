@@ -23,6 +23,9 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 ARCHS = {
     "v1": {"keras_padding": False, "bn_eps": 1e-5, "mean": IMAGENET_MEAN, "std": IMAGENET_STD},
     "v2": {"keras_padding": True, "bn_eps": 1e-3, "mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)},
+    # v3: v2's encoder with a decoder whose upsampling is aligned to the Keras grids (KerasAlignedUpsample).
+    "v3": {"keras_padding": True, "bn_eps": 1e-3, "mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5),
+           "aligned_upsampling": True},
 }
 
 
@@ -126,6 +129,36 @@ def upsample2x(channels: int) -> nn.ConvTranspose2d:
     return nn.ConvTranspose2d(channels, channels, 4, stride=2, padding=1, groups=channels, bias=False)
 
 
+class KerasAlignedUpsample(nn.ConvTranspose2d):
+    """2x depthwise upsampling that puts each coarse cell back where Keras' stride-2 conv took it from.
+
+    A Keras stride-2 conv (padding only bottom/right) centres output cell i on input cell 2i+1, so at
+    stride 32 the features sit 15.5 px right of and below where a symmetric decoder (upsample2x) assumes;
+    v2 had to learn that shift, and at the left/top edge, where nothing lies further left, it could not:
+    the left edge leaked. Here cell i goes to 2i+1 and 2i is interpolated from i-1 and i (3-tap kernel,
+    initialised to linear interpolation, so it also has no checkerboard to begin with). The left/top
+    edge repeats its first cell, so border cells are not halved."""
+
+    def __init__(self, channels: int):
+        super().__init__(channels, channels, 3, stride=2, padding=0, groups=channels, bias=False)
+        taps = torch.tensor([0.5, 1.0, 0.5])
+        with torch.no_grad():
+            self.weight.copy_(torch.outer(taps, taps).expand(channels, 1, 3, 3))
+
+    def match_gain(self, symmetric_weight: torch.Tensor) -> None:
+        """Scale each channel's interpolation kernel to the gain of a trained upsample2x kernel, so a v2
+        decoder keeps its scale when it is moved onto these upsamplers (each output of upsample2x sums
+        4 of its 16 taps; each output here sums to 1 x the channel's factor)."""
+        with torch.no_grad():
+            self.weight.mul_((symmetric_weight.sum((1, 2, 3)) / 4).view(-1, 1, 1, 1))
+
+    def forward(self, x):
+        height, width = x.shape[-2:]
+        # Cell -1 (replicated) feeds output 0; the transposed conv gives 2n+3 cells, of which 2..2n+1 are ours.
+        up = super().forward(F.pad(x, (1, 0, 1, 0), mode="replicate"))
+        return up[..., 2 : 2 * height + 2, 2 : 2 * width + 2]
+
+
 class PortraitNet(nn.Module):
     def __init__(self, arch: str = "v2"):
         super().__init__()
@@ -137,7 +170,8 @@ class PortraitNet(nn.Module):
         self.dblocks = nn.ModuleList(
             [DBlock(320, 96), DBlock(96, 32), DBlock(32, 24), DBlock(24, 16), DBlock(16, 8)]
         )
-        self.upsamplers = nn.ModuleList([upsample2x(c) for c in (96, 32, 24, 16, 8)])
+        upsample = KerasAlignedUpsample if layout.get("aligned_upsampling") else upsample2x
+        self.upsamplers = nn.ModuleList([upsample(c) for c in (96, 32, 24, 16, 8)])
         self.mask_head = nn.Conv2d(8, 2, 1)
         self.boundary_head = nn.Conv2d(8, 2, 1)
         self.register_buffer("mean", torch.tensor(layout["mean"]).view(1, 3, 1, 1))

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from training.data import PortraitPairs, SampleSources
 from training.losses import portraitnet_loss
-from training.model import PortraitNet
+from training.model import KerasAlignedUpsample, PortraitNet
 from training.pretrained import DEFAULT_OUT as DEFAULT_PRETRAINED
 
 DEFAULTS = {
@@ -42,6 +42,8 @@ DEFAULTS = {
     "consistency_weight": 2.0,   # paper: alpha = 2 on the KL consistency loss
     "temperature": 1.0,
     "real_fraction": 0.3,
+    "max_shift": 0,              # view B cut up to this many px away from view A (shift consistency)
+    "init_from": "",             # start from this checkpoint's weights (layers whose shapes differ stay new)
     "eval_every": 250,
     "eval_samples": 96,
     "threads": 2,
@@ -86,6 +88,20 @@ def stage_activity(net: PortraitNet, images: torch.Tensor) -> dict[str, float]:
     return activity
 
 
+def init_from_checkpoint(net: PortraitNet, path: str) -> str:
+    """Copy every tensor of a saved PortraitNet whose name and shape match; the rest keep their init.
+    (v3 starts from v2 this way: same encoder, D-blocks and heads, new upsamplers.)"""
+    saved = torch.load(path, map_location="cpu", weights_only=False)["model"]
+    own = net.state_dict()
+    matching = {k: v for k, v in saved.items() if k in own and own[k].shape == v.shape}
+    net.load_state_dict(matching, strict=False)
+    for name, module in net.named_modules():
+        if isinstance(module, KerasAlignedUpsample) and f"{name}.weight" in saved and f"{name}.weight" not in matching:
+            module.match_gain(saved[f"{name}.weight"])
+    fresh = sorted({k.rsplit(".", 1)[0] for k in own if k not in matching})
+    return f"{len(matching)}/{len(own)} tensors copied; new: {', '.join(fresh) or 'none'}"
+
+
 def dead_stages(activity: dict[str, float], floor: float = 1e-3) -> list[str]:
     return [name for name, value in activity.items() if value < floor]
 
@@ -125,7 +141,8 @@ def main(argv=None) -> int:
     train_sources = SampleSources.from_folder(config["data"], "train")
     eval_sources = SampleSources.from_folder(config["data"], "eval")
     samples = config["iterations"] * config["batch_size"]
-    train_set = PortraitPairs(train_sources, samples, crop=config["crop"], real_fraction=config["real_fraction"], seed=config["seed"])
+    train_set = PortraitPairs(train_sources, samples, crop=config["crop"], real_fraction=config["real_fraction"],
+                              seed=config["seed"], max_shift=config["max_shift"])
     eval_set = PortraitPairs(eval_sources, config["eval_samples"], real_fraction=0.0, seed=12345, augment=False)
     eval_batches = list(DataLoader(eval_set, batch_size=16))
 
@@ -134,6 +151,8 @@ def main(argv=None) -> int:
         pretrained = torch.load(config["pretrained"], map_location="cpu", weights_only=True)
         net.encoder.load_state_dict(pretrained["encoder"])
         print(f"encoder initialised from {config['pretrained']} ({pretrained['source']})")
+    if config["init_from"]:
+        print(f"initialised from {config['init_from']}: {init_from_checkpoint(net, config['init_from'])}")
     optimizer = torch.optim.AdamW(parameter_groups(net, config))
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=config["iterations"], pct_start=0.05)
@@ -159,8 +178,9 @@ def main(argv=None) -> int:
     for batch in progress:
         out_a = net(batch["view_a"])
         out_b = net(batch["view_b"])
-        target = batch["alpha"] if config["soft_labels"] else batch["mask"]
-        loss, parts = portraitnet_loss(out_a, out_b, target, batch["boundary"], weights)
+        target_a, target_b = (batch["alpha"], batch["alpha_b"]) if config["soft_labels"] else (batch["mask"], batch["mask_b"])
+        loss, parts = portraitnet_loss(out_a, out_b, target_a, batch["boundary"], weights,
+                                       mask_b=target_b, boundary_b=batch["boundary_b"], shifts=batch["shift"])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -1,0 +1,93 @@
+"""Training pieces that are easy to get subtly wrong: decoder grid alignment and the shifted views.
+
+PyTorch is a training dependency (requirements-training.txt); CI installs it.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="PyTorch is a training dependency (requirements-training.txt)")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from training.losses import overlap, portraitnet_loss, shifted_consistency_loss  # noqa: E402
+from training.model import KerasAlignedUpsample, KerasStrideConv, PortraitNet, upsample2x  # noqa: E402
+
+
+def keras_cell_centres(n: int) -> torch.Tensor:
+    """Where a Keras stride-2 conv centres its n output cells, in input cells: the conv of an impulse."""
+    conv = KerasStrideConv(1, 1, 3, 2, 0, bias=False)
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.weight[0, 0, 1, 1] = 1.0  # centre tap only: output i copies the input cell it is centred on
+    ramp = torch.arange(2 * n, dtype=torch.float32).view(1, 1, 1, 2 * n).expand(1, 1, 3, 2 * n).contiguous()
+    return conv(ramp)[0, 0, 0]
+
+
+def test_aligned_upsample_puts_cells_back_where_keras_took_them():
+    centres = keras_cell_centres(8)
+    assert centres.tolist() == [2 * i + 1 for i in range(8)]  # Keras: cell i sits on input cell 2i+1
+    up = KerasAlignedUpsample(1)
+    coarse = centres.view(1, 1, 1, 8).expand(1, 1, 2, 8).contiguous()
+    fine = up(coarse)[0, 0, 0]
+    # Upsampling the centres' coordinates must give each fine cell its own coordinate (linear in between),
+    # except cell 0, which lies left of every centre and takes the first one (edge repeated, not halved).
+    assert fine.shape[-1] == 16
+    assert torch.allclose(fine[1:], torch.arange(1, 16, dtype=torch.float32))
+    assert fine[0] == 1.0
+    # The symmetric upsampler v2 used is off by half a coarse cell on the same ramp.
+    symmetric = upsample2x(1)
+    with torch.no_grad():
+        taps = torch.tensor([0.25, 0.75, 0.75, 0.25])
+        symmetric.weight.copy_(torch.outer(taps, taps).view(1, 1, 4, 4))
+    off = symmetric(coarse)[0, 0, 0][4:12] - torch.arange(4, 12, dtype=torch.float32)
+    assert off.abs().min() >= 0.4
+
+
+def test_match_gain_keeps_a_trained_symmetric_upsamplers_scale():
+    trained = torch.rand(3, 1, 4, 4) * torch.tensor([0.5, 1.0, 3.0]).view(3, 1, 1, 1)
+    up = KerasAlignedUpsample(3)
+    up.match_gain(trained)
+    flat = torch.ones(1, 3, 5, 5)
+    reference = upsample2x(3)
+    with torch.no_grad():
+        reference.weight.copy_(trained)
+    inner = reference(flat)[0, :, 2:-2, 2:-2].mean((1, 2))  # away from the zero-padded border
+    assert torch.allclose(up(flat)[0].mean((1, 2)), inner, rtol=1e-5)
+
+
+@pytest.mark.parametrize("arch", ["v2", "v3"])
+def test_portraitnet_keeps_any_multiple_of_32(arch):
+    net = PortraitNet(arch).eval()
+    with torch.no_grad():
+        for height, width in ((224, 224), (128, 224), (96, 160)):
+            mask, edge = net(torch.rand(1, 3, height, width))
+            assert mask.shape == edge.shape == (1, 2, height, width)
+
+
+@pytest.mark.parametrize("offset", [-5, 0, 7])
+def test_overlap_pairs_the_same_picture_pixel(offset):
+    picture = np.arange(40)
+    a, b = picture[10:30], picture[10 + offset : 30 + offset]
+    in_a, in_b = overlap(20, offset)
+    assert np.array_equal(a[in_a], b[in_b]) and len(a[in_a]) == 20 - abs(offset)
+
+
+def test_shifted_consistency_is_zero_only_for_a_shift_equivariant_prediction():
+    torch.manual_seed(0)
+    scene = torch.randn(1, 2, 40, 40)
+    a = scene[..., 5:35, 5:35]
+    b = scene[..., 8:38, 3:33]  # view B starts 3 rows down and 2 columns left of view A
+    shifts = torch.tensor([[3, -2]])
+    assert shifted_consistency_loss(b, a, shifts) < 1e-6
+    assert shifted_consistency_loss(b, a, torch.tensor([[0, 0]])) > 0.1
+    weights = {"boundary": 0.1, "consistency": 2.0, "temperature": 1.0}
+    labels = torch.zeros(1, 30, 30, dtype=torch.long)
+    _, parts = portraitnet_loss((a, a), (b, b), labels, labels, weights, mask_b=labels, boundary_b=labels, shifts=shifts)
+    assert parts["consistency"] < 1e-5
