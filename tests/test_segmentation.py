@@ -1,9 +1,14 @@
+from pathlib import Path
+
+import cv2
 import numpy as np
 import pytest
 
 from app import segmentation
-from app.segmentation import ModelError, Segmenter
+from app.segmentation import ModelError, Segmenter, letterbox
 from conftest import make_onnx_model
+
+PORTRAIT = Path(__file__).resolve().parent.parent / "assets" / "samples" / "portrait.jpg"
 
 
 @pytest.fixture(scope="module")
@@ -175,3 +180,23 @@ def test_bundled_model_meets_the_interface():
     mask = Segmenter(threads=1).segment(np.zeros((720, 1280, 3), np.uint8))
     assert mask.shape == (126, 224) and mask.dtype == np.float32
     assert mask.min() >= 0.0 and mask.max() <= 1.0
+
+
+@pytest.mark.parametrize("size, k", [((1280, 720), 5), ((1920, 1080), 8), ((641, 359), 1), ((640, 480), 2)])
+def test_big_reductions_go_through_an_exact_block_average(size, k):
+    from app.segmentation import integer_area_reduce
+
+    width, height = size
+    frame = cv2.resize(cv2.imread(str(PORTRAIT)), (width, height), interpolation=cv2.INTER_CUBIC)
+    reduced = integer_area_reduce(frame, int(width / 224))
+    assert reduced.shape[:2] == (height // k, width // k)
+    if k > 1:  # each output pixel is the mean of its k x k block
+        block = frame[:k, k : 2 * k].reshape(-1, 3).mean(0)
+        assert np.allclose(reduced[0, 1], block, atol=0.51)
+    two_step, _ = letterbox(frame, 224)
+    scale = 224 / max(width, height)
+    direct = cv2.resize(frame, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
+    y = (224 - direct.shape[0]) // 2
+    content = two_step[y : y + direct.shape[0]]
+    # Not identical (the second step weighs block means, not pixels) but close on a real, sharp photo.
+    assert np.abs(content.astype(int) - direct).mean() < 4.0
