@@ -25,7 +25,7 @@ class Pipeline:
         self.compositor = compositor
         self.model_every_n = model_every_n
         self.last_mask: np.ndarray | None = None
-        self.last_alpha: np.ndarray | None = None
+        self.last_alpha: np.ndarray | None = None  # uint8, 0..255, frame-sized
         self.frames_processed = 0
         self.model_runs = 0
         self._frame_shape: tuple[int, ...] | None = None
@@ -98,7 +98,7 @@ class Pipeline:
             self._frame_shape = frame_bgr.shape
 
         start = time.perf_counter()
-        self.last_alpha = self.refiner.refine(self.last_mask, frame_bgr)
+        self.last_alpha = self.refiner.refine(self.last_mask, frame_bgr, np.uint8)  # 0..255
         mid = time.perf_counter()
         output = self.compositor.composite(frame_bgr, self.last_alpha)
         end = time.perf_counter()

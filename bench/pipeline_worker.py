@@ -142,7 +142,8 @@ def run(config: dict) -> dict:
             mask = peer.infer(rgb)
             t2 = time.perf_counter()
             # "raw": MediaPipe's full-size mask straight into the compositor, as its samples do.
-            alpha = np.clip(mask, 0.0, 1.0).astype(np.float32) if raw_mask else refiner.refine(mask, frame)
+            # Otherwise the same call as app.pipeline makes.
+            alpha = np.clip(mask, 0.0, 1.0).astype(np.float32) if raw_mask else refiner.refine(mask, frame, np.uint8)
             t3 = time.perf_counter()
             output = compositor.composite(frame, alpha)
             t4 = time.perf_counter()

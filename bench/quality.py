@@ -76,7 +76,7 @@ def _alphas(pipeline: Pipeline, frames: list[np.ndarray]) -> list[np.ndarray]:
     alphas = []
     for frame in frames:
         pipeline.process(frame)
-        alphas.append(pipeline.last_alpha.copy())
+        alphas.append(pipeline.last_alpha.astype(np.float32) / 255.0)
     return alphas
 
 

@@ -128,3 +128,14 @@ def test_feather_is_clamped_to_the_slider_range():
 
     assert MatteSettings(feather=1e6).clamped().feather == FEATHER_MAX
     assert MatteSettings(feather=float("nan")).clamped().feather <= FEATHER_MAX
+
+
+@pytest.mark.parametrize("work_height", [120, 10_000])
+def test_uint8_matte_is_the_float_matte_in_0_to_255(work_height):
+    mask = np.random.default_rng(5).uniform(-0.2, 1.2, (42, 56)).astype(np.float32)
+    settings = MatteSettings(work_height=work_height, smoothing=0.0)
+    as_float = MatteRefiner(settings).refine(mask, FRAME)
+    as_uint8 = MatteRefiner(settings).refine(mask, FRAME, np.uint8)
+    assert as_uint8.dtype == np.uint8 and as_uint8.shape == as_float.shape
+    assert np.abs(as_uint8.astype(np.float32) - as_float * 255.0).max() <= 1.0
+    assert as_uint8.min() == 0 and as_uint8.max() == 255  # saturated, not wrapped
