@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from app.capture import SourceError, VideoFileSource
+from app.matting import alpha_to_uint8
 
 BACKGROUND_MODES = ("none", "blur", "image", "color", "video")
 BLUR_MAX = 100.0  # the window's slider range; a larger sigma only costs time (and can hang)
@@ -150,7 +151,7 @@ class Compositor:
         if self.mode == "none":
             return frame_bgr.copy() if not self.mirror else frame_bgr
         if alpha.dtype != np.uint8:
-            alpha = cv2.convertScaleAbs(np.asarray(alpha, np.float32), alpha=255.0)  # rounds, saturates
+            alpha = alpha_to_uint8(np.asarray(alpha, np.float32))
         background = self.background_for(frame_bgr, alpha)
         return self._buffers.blend(frame_bgr, background, alpha)
 

@@ -64,6 +64,12 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -
     return box(a) * guide + box(b)
 
 
+def alpha_to_uint8(alpha: np.ndarray) -> np.ndarray:
+    """Float alpha (any range) -> 0..255, rounded and clipped. (Not cv2.convertScaleAbs: it takes the
+    absolute value, and the guided filter overshoots below 0.)"""
+    return np.clip(alpha * 255.0 + 0.5, 0.0, 255.0).astype(np.uint8)
+
+
 class MatteRefiner:
     def __init__(self, settings: MatteSettings | None = None) -> None:
         self.settings = settings or MatteSettings()
@@ -96,16 +102,18 @@ class MatteRefiner:
         compositor's fixed-point blend takes as it is."""
         alpha, (frame_h, frame_w) = self._work_alpha(mask_small, frame_bgr), frame_bgr.shape[:2]
         if np.dtype(dtype) == np.uint8:
-            alpha = cv2.convertScaleAbs(alpha, alpha=255.0)  # rounds and saturates: the clip is free
+            alpha = alpha_to_uint8(alpha)
             if alpha.shape != (frame_h, frame_w):
                 alpha = cv2.resize(alpha, (frame_w, frame_h), interpolation=cv2.INTER_LINEAR)
             return alpha
+        # Clipped at working size: linear upsampling cannot leave [0, 1], so the big array needs no pass.
+        alpha = np.clip(alpha, 0.0, 1.0, out=alpha)
         if alpha.shape != (frame_h, frame_w):
             alpha = cv2.resize(alpha, (frame_w, frame_h), interpolation=cv2.INTER_LINEAR)
-        return np.clip(alpha, 0.0, 1.0, out=alpha)
+        return alpha
 
     def _work_alpha(self, mask_small: np.ndarray, frame_bgr: np.ndarray) -> np.ndarray:
-        """Smoothed, thresholded and feathered alpha at the working resolution (not yet clipped)."""
+        """Smoothed, thresholded and feathered alpha at the working resolution (may overshoot [0, 1])."""
         s = self._settings
         frame_h, frame_w = frame_bgr.shape[:2]
         mask = np.clip(np.asarray(mask_small, np.float32), 0.0, 1.0)
