@@ -91,3 +91,20 @@ def test_shifted_consistency_is_zero_only_for_a_shift_equivariant_prediction():
     labels = torch.zeros(1, 30, 30, dtype=torch.long)
     _, parts = portraitnet_loss((a, a), (b, b), labels, labels, weights, mask_b=labels, boundary_b=labels, shifts=shifts)
     assert parts["consistency"] < 1e-5
+
+
+def test_export_folds_keras_padding_into_the_convs_and_keeps_the_numbers(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from training.export import export_onnx, max_abs_difference
+
+    torch.manual_seed(0)
+    net = PortraitNet("v3").eval()
+    path = export_onnx(net, tmp_path / "net.onnx")
+    nodes = onnx.load(str(path)).graph.node
+    zero_pads = [n for n in nodes if n.op_type == "Pad"
+                 and onnx.helper.get_attribute_value(next(a for a in n.attribute if a.name == "mode")) == b"constant"]
+    assert not zero_pads
+    assert not [n for n in nodes if n.op_type == "Softmax"]
+    assert any(list(a.ints) == [0, 0, 1, 1] for n in nodes if n.op_type == "Conv" for a in n.attribute if a.name == "pads")
+    images = np.random.default_rng(0).random((1, 3, 96, 160), dtype=np.float32)
+    assert max_abs_difference(net, path, images) < 1e-5
