@@ -6,7 +6,9 @@ the device or file, so the GUI and the CLI can show it to the user unchanged.
 from __future__ import annotations
 
 import os
+import queue
 import sys
+import threading
 from pathlib import Path
 
 # FFmpeg would print its own multi-line diagnostics for a bad file; SourceError says it once.
@@ -60,6 +62,56 @@ class FrameSource:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.description}>"
+
+
+class PrefetchingSource(FrameSource):
+    """Decodes the next frames of a file on a thread of its own while the caller processes this one.
+
+    Decoding releases the GIL, so on two cores it overlaps the model and the compositing; frames
+    and their order are unchanged, and a read error is raised by the read() that reaches it. For
+    files only: a live camera would hand out frames up to `depth` frames old."""
+
+    def __init__(self, source: FrameSource, depth: int = 2) -> None:
+        super().__init__()
+        self.source = source
+        self.fps, self.is_live = source.fps, source.is_live
+        self.frame_count, self.description = source.frame_count, source.description
+        self._size = source.size
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._done = False
+        self._thread = threading.Thread(target=self._decode, name="portraitcam-decode", daemon=True)
+        self._thread.start()
+
+    def _decode(self) -> None:
+        while not self._stop.is_set():
+            try:
+                item = self.source.read()
+            except Exception as exc:  # noqa: BLE001 - handed to the reader, who raises it
+                item = exc
+            while not self._stop.is_set():
+                try:
+                    self._queue.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if item is None or isinstance(item, Exception):
+                return
+
+    def read(self) -> np.ndarray | None:
+        if self._done:
+            return None
+        item = self._queue.get()
+        if item is None or isinstance(item, Exception):
+            self._done = True
+            if isinstance(item, Exception):
+                raise item
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5.0)
+        self.source.close()
 
 
 def _frame_size(frame: np.ndarray) -> tuple[int, int]:

@@ -12,12 +12,12 @@ from pathlib import Path
 from tqdm import tqdm
 
 from app import segmentation
-from app.capture import IMAGE_EXTENSIONS, SourceError, is_image_path, open_source
+from app.capture import IMAGE_EXTENSIONS, PrefetchingSource, SourceError, VideoFileSource, is_image_path, open_source
 from app.compositing import BLUR_MAX, BackgroundError, Compositor
 from app.matting import EDGE_MODES, FEATHER_MAX, MatteRefiner, MatteSettings
 from app.pipeline import STAGES, Pipeline
 from app.segmentation import ModelError, Segmenter
-from app.sinks import FileSink, ImageFileSink, SinkError, VirtualCameraSink
+from app.sinks import BackgroundSink, FileSink, ImageFileSink, SinkError, VirtualCameraSink
 
 PROG = "portraitcam"
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm"}
@@ -232,6 +232,8 @@ def _run(args: argparse.Namespace) -> int:
         # Stream a file endlessly only when nobody needs it to end (virtual camera alone).
         loop = args.virtual_camera and not args.output and args.max_frames is None
         source = open_source(args.input, width=args.width, height=args.height, fps=args.fps, loop=loop)
+        if isinstance(source, VideoFileSource):
+            source = PrefetchingSource(source)  # decode the next frames while this one is processed
         model_path = args.model or segmentation.DEFAULT_MODEL_PATH
         segmenter = Segmenter(model_path, threads=args.threads)
         refiner = MatteRefiner(MatteSettings(
@@ -251,8 +253,9 @@ def _run(args: argparse.Namespace) -> int:
             sinks.append(virtual_camera)
             print(f"Publishing to virtual camera {virtual_camera.device} (Ctrl+C to stop)", file=sys.stderr)
         if args.output:
+            # A video file is encoded on a thread of its own, overlapping the next frame's work.
             file_sink = (ImageFileSink(args.output) if output_is_image
-                         else FileSink(args.output, width, height, source.fps))
+                         else BackgroundSink(FileSink(args.output, width, height, source.fps)))
             sinks.append(file_sink)
             if getattr(file_sink, "padded", False):
                 out_w, out_h = file_sink.output_size

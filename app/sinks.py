@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import os
+import queue
 import secrets
 import sys
+import threading
 from pathlib import Path
 
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
@@ -109,6 +111,60 @@ def partial_path_for(target: Path) -> Path:
         candidate = target.with_name(f"{target.stem}.partial-{number}{target.suffix}")
         number += 1
     return candidate
+
+
+class BackgroundSink(Sink):
+    """Hands frames to `sink` on a thread of its own, so encoding overlaps the next frame's work.
+
+    Frames are sent in order; a send error is raised by the next send() or by close(), which waits
+    for every queued frame before completing the output. abort() also writes what is queued (those
+    frames were made; an interrupted job keeps them in its partial file), then aborts. Frames must
+    not be modified after send() (the pipeline makes a new one each time)."""
+
+    def __init__(self, sink: Sink, depth: int = 2) -> None:
+        self.sink = sink
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._encode, name="portraitcam-encode", daemon=True)
+        self._thread.start()
+
+    def __getattr__(self, name):  # partial_path, padded, output_size... of the wrapped sink
+        return getattr(self.sink, name)
+
+    def _encode(self) -> None:
+        while True:
+            frame = self._queue.get()
+            if frame is None:
+                return
+            if self._error is None:
+                try:
+                    self.sink.send(frame)
+                except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread
+                    self._error = exc
+
+    def _raise_pending(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def send(self, frame_bgr: np.ndarray) -> None:
+        self._raise_pending()
+        self._queue.put(frame_bgr)
+
+    def _finish(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    def close(self) -> None:
+        self._finish()
+        self._raise_pending()
+        self.sink.close()
+
+    def abort(self) -> None:
+        self._finish()
+        self._error = None
+        self.sink.abort()
 
 
 class VirtualCameraSink(Sink):

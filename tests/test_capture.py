@@ -141,3 +141,58 @@ def test_frame_source_is_a_base_class():
                     reason="machine has video devices")
 def test_list_cameras_is_empty_without_devices():
     assert list_cameras(max_index=3) == []
+
+
+class _ScriptedSource(FrameSource):
+    """Frames 0..n-1 (each filled with its index), then either the end or an error."""
+
+    def __init__(self, n: int, error: Exception | None = None) -> None:
+        super().__init__()
+        self.n, self.error, self.index, self.closed = n, error, 0, False
+        self._size = (8, 6)
+
+    def read(self):
+        if self.index == self.n:
+            if self.error is not None:
+                raise self.error
+            return None
+        self.index += 1
+        return np.full((6, 8, 3), self.index - 1, np.uint8)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_prefetching_source_keeps_frames_and_order_and_ends():
+    from app.capture import PrefetchingSource
+
+    inner = _ScriptedSource(7)
+    source = PrefetchingSource(inner)
+    assert source.size == (8, 6)
+    frames = []
+    while (frame := source.read()) is not None:
+        frames.append(int(frame[0, 0, 0]))
+    assert frames == list(range(7))
+    assert source.read() is None  # stays ended
+    source.close()
+    assert inner.closed
+
+
+def test_prefetching_source_raises_a_read_error_where_it_happened():
+    from app.capture import PrefetchingSource
+
+    source = PrefetchingSource(_ScriptedSource(3, SourceError("camera unplugged")))
+    assert [int(source.read()[0, 0, 0]) for _ in range(3)] == [0, 1, 2]
+    with pytest.raises(SourceError, match="unplugged"):
+        source.read()
+    source.close()
+
+
+def test_prefetching_source_close_stops_an_endless_source():
+    from app.capture import PrefetchingSource
+
+    inner = _ScriptedSource(10**9)
+    source = PrefetchingSource(inner, depth=1)
+    source.read()
+    source.close()
+    assert inner.closed and not source._thread.is_alive()

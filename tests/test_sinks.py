@@ -242,3 +242,57 @@ def test_a_read_only_output_file_is_not_replaced(tmp_path, monkeypatch):
         ImageFileSink(path)
     assert path.read_bytes() == b"precious"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.mp4"]
+
+
+class _RecordingSink:
+    def __init__(self, fail_at: int | None = None) -> None:
+        self.frames, self.fail_at, self.closed, self.aborted = [], fail_at, False, False
+        self.partial_path = "kept.partial.mp4"
+
+    def send(self, frame):
+        if self.fail_at is not None and len(self.frames) == self.fail_at:
+            raise SinkError("disk full")
+        self.frames.append(int(frame[0, 0, 0]))
+
+    def close(self):
+        self.closed = True
+
+    def abort(self):
+        self.aborted = True
+
+
+def _frame(i: int) -> np.ndarray:
+    return np.full((4, 4, 3), i, np.uint8)
+
+
+def test_background_sink_writes_every_frame_in_order_before_closing():
+    from app.sinks import BackgroundSink
+
+    inner = _RecordingSink()
+    sink = BackgroundSink(inner)
+    for i in range(20):
+        sink.send(_frame(i))
+    sink.close()
+    assert inner.frames == list(range(20)) and inner.closed
+    assert sink.partial_path == "kept.partial.mp4"  # the wrapped sink's attributes show through
+
+
+def test_background_sink_raises_a_send_error_and_abort_keeps_what_was_made():
+    from app.sinks import BackgroundSink
+
+    inner = _RecordingSink(fail_at=3)
+    sink = BackgroundSink(inner)
+    with pytest.raises(SinkError, match="disk full"):
+        for i in range(50):
+            sink.send(_frame(i))
+        sink.close()
+    assert inner.frames == [0, 1, 2] and not inner.closed
+    sink.abort()
+    assert inner.aborted
+
+    inner = _RecordingSink()
+    sink = BackgroundSink(inner)
+    for i in range(5):
+        sink.send(_frame(i))
+    sink.abort()  # an interrupted job: queued frames still reach the partial file
+    assert inner.frames == [0, 1, 2, 3, 4] and inner.aborted and not inner.closed
