@@ -5,11 +5,15 @@ import math
 
 STAGES = ("capture", "preprocess", "inference", "matte", "composite", "output")
 
-# Targets from the benchmark issue; reported against, never asserted.
-TARGET_FPS = 30.0
-TARGET_CORES = 1.0
-TARGET_MODEL_MS = 10.0
-TARGET_P95_MS = 33.0
+# Targets from the speed issue ("faster than the MediaPipe pipeline at every resolution, on half a
+# core"); reported against, never asserted.
+TARGET_FPS = 30.0                 # the rate cores are counted at
+TARGET_RATIO = 1.2                # end-to-end FPS, PortraitCam / MediaPipe, same run, each resolution
+TARGET_CORES = 0.5                # 1280x720 at 30 FPS
+TARGET_P95_MS = 20.0              # 1280x720
+TARGET_FPS_1080P = 40.0           # 1920x1080 flat out
+TARGET_MODEL_MS = 5.0             # PortraitNet alone, median per frame
+RESOLUTIONS = ("480p", "720p", "1080p")
 
 # "Keeps quality". Exports (int8/fp16): their masks agree with the fp32 model's at IoU >= this on
 # average, and lose at most MAX_GROUND_TRUTH_DROP IoU on the sample portrait's reference mask.
@@ -312,9 +316,23 @@ def _targets(rows: list[dict], model_rows: dict | None) -> list[str]:
             out.append(f"{value} {'✅' if met else '❌'}")
         return " | ".join(out)
 
-    lines.append("| 1280x720 end-to-end >= 30 FPS | " + cells(lambda r: (f"{r['fps']:.1f} FPS", r["fps"] >= TARGET_FPS)) + " |")
-    lines.append("| under one core busy at 30 FPS (2 cores) | " + cells(
-        lambda r: (f"{cores_at(r['cpu_ms_per_frame']):.2f} cores", cores_at(r["cpu_ms_per_frame"]) < TARGET_CORES)) + " |")
+    for resolution in RESOLUTIONS:
+        ours, peer = _find(rows, f"PortraitCam {resolution}"), _find(rows, f"MediaPipe {resolution}")
+        if ours is None or peer is None:
+            continue
+        ratio = ours["fps"] / peer["fps"]
+        # Only the defaults' row has a same-run peer; the recommended column stays empty here.
+        lines.append(f"| {resolution}: FPS >= {TARGET_RATIO}x MediaPipe's (same run) | {ratio:.2f}x "
+                     f"({ours['fps']:.1f} vs {peer['fps']:.1f} FPS) {'✅' if ratio >= TARGET_RATIO else '❌'} | – |")
+    lines.append(f"| 1280x720: <= {TARGET_CORES} core busy at {TARGET_FPS:.0f} FPS | " + cells(
+        lambda r: (f"{cores_at(r['cpu_ms_per_frame']):.2f} cores", cores_at(r["cpu_ms_per_frame"]) <= TARGET_CORES)) + " |")
+    lines.append(f"| 1280x720: p95 frame latency <= {TARGET_P95_MS:.0f} ms | " + cells(
+        lambda r: (f"{r['frame']['p95']:.1f} ms", r["frame"]["p95"] <= TARGET_P95_MS)) + " |")
+    full_hd = _find(rows, "PortraitCam 1080p")
+    if full_hd is not None:
+        lines.append(f"| 1920x1080: >= {TARGET_FPS_1080P:.0f} FPS flat out | {full_hd['fps']:.1f} FPS "
+                     f"{'✅' if full_hd['fps'] >= TARGET_FPS_1080P else '❌'} | – |")
+
     def model_ms(row: dict) -> tuple[str, bool]:
         per_run = row["stages"]["inference"]["median"]
         per_frame = per_run * row["model_runs"] / row["frames"]  # amortised when the model skips frames
@@ -322,9 +340,14 @@ def _targets(rows: list[dict], model_rows: dict | None) -> list[str]:
             f"{per_run:.1f} ms a run, {per_frame:.1f} ms a frame"
         return text, per_frame <= TARGET_MODEL_MS
 
-    lines.append("| model <= 10 ms per frame (inference median in the pipeline) | " + cells(model_ms) + " |")
-    lines.append("| p95 frame latency <= 33 ms | " + cells(
-        lambda r: (f"{r['frame']['p95']:.1f} ms", r["frame"]["p95"] <= TARGET_P95_MS)) + " |")
+    lines.append(f"| PortraitNet <= {TARGET_MODEL_MS:.0f} ms per frame (inference median in the 720p pipeline) | "
+                 + cells(model_ms) + " |")
+    for resolution in ("480p", "1080p"):
+        row = _find(rows, f"PortraitCam {resolution}")
+        if row is not None:
+            text, met = model_ms(row)
+            lines.append(f"| PortraitNet <= {TARGET_MODEL_MS:.0f} ms per frame, {resolution} pipeline | "
+                         f"{text} {'✅' if met else '❌'} | – |")
     return lines
 
 
@@ -440,5 +463,5 @@ def render(context: dict, rows: list[dict], model_rows: dict | None, peer_model_
                     f"edge Δα {q['edge_alpha_diff']:.3f} ({_fmt(d.get('edge_alpha_diff'), 3)}); IoU vs "
                     f"portrait_mask {_fmt(q.get('iou_vs_ground_truth'), 3)} ({_fmt(d.get('iou_vs_ground_truth'), 3)}).",
                     ""]
-    out += ["## Targets (1280x720)", "", *_targets(rows, model_rows), ""]
+    out += ["## Targets", "", *_targets(rows, model_rows), ""]
     return "\n".join(out)
