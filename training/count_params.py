@@ -19,15 +19,18 @@ def count(module: torch.nn.Module, size: int = 224, height: int | None = None) -
 
 
 def main() -> int:
-    net = PortraitNet()
+    net = PortraitNet("v3")
     inference = PortraitNetForExport(net)
     boundary_params = sum(p.numel() for p in net.boundary_head.parameters())
-    params, macs = count(inference)
-    print(f"PortraitNet (inference graph, mask head): {(params - boundary_params) / 1e6:.3f} M parameters, "
+    _, macs = count(inference)
+    # What the exported graph holds: encoder, decoder and the one-channel person head.
+    used = (net.encoder, net.dblocks, net.upsamplers, inference.person_head)
+    params = sum(p.numel() for module in used for p in module.parameters())
+    print(f"PortraitNet v3 (inference graph, mask head): {params / 1e6:.3f} M parameters, "
           f"{macs / 1e9:.3f} GMACs ({2 * macs / 1e9:.3f} GFLOPs) at 224x224, "
           f"{count(inference, height=128)[1] / 1e9:.3f} GMACs at 224x128 (a 16:9 frame's content)")
     print(f"  encoder {sum(p.numel() for p in net.encoder.parameters()) / 1e6:.3f} M, "
-          f"decoder+heads {(params - boundary_params - sum(p.numel() for p in net.encoder.parameters())) / 1e6:.3f} M; "
+          f"decoder+head {(params - sum(p.numel() for p in net.encoder.parameters())) / 1e6:.3f} M; "
           f"boundary head (training only) {boundary_params} parameters")
     return 0
 
