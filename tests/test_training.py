@@ -108,3 +108,23 @@ def test_export_folds_keras_padding_into_the_convs_and_keeps_the_numbers(tmp_pat
     assert any(list(a.ints) == [0, 0, 1, 1] for n in nodes if n.op_type == "Conv" for a in n.attribute if a.name == "pads")
     images = np.random.default_rng(0).random((1, 3, 96, 160), dtype=np.float32)
     assert max_abs_difference(net, path, images) < 1e-5
+
+
+@pytest.mark.parametrize("side", range(4))
+def test_edge_crops_put_the_pictures_edge_at_the_crops_edge(side):
+    import cv2
+
+    from app.segmentation import letterbox
+    from training.data import SIDES, edge_crop_origin, flush_to_side
+
+    picture = np.full((90, 160, 3), 200, np.uint8)  # 16:9: padded above and below in the square
+    picture[0, :] = picture[-1, :] = picture[:, 0] = picture[:, -1] = (0, 0, 255)  # a red frame line
+    canvas, rect = letterbox(picture, 224, interpolation=cv2.INTER_NEAREST)
+    flush = flush_to_side(canvas, rect, side)
+    y, x = edge_crop_origin(side, 224 - 160, 30, 40)
+    crop = flush[y : y + 160, x : x + 160]
+    edge = {"top": crop[0], "bottom": crop[-1], "left": crop[:, 0], "right": crop[:, -1]}[SIDES[side]]
+    inside = {"top": crop[4], "bottom": crop[-5], "left": crop[:, 4], "right": crop[:, -5]}[SIDES[side]]
+    red = (edge == (0, 0, 255)).all(axis=-1)
+    assert red.mean() > 0.9  # the crop's edge is the picture's frame line...
+    assert not (inside == (0, 0, 255)).all(axis=-1).mean() > 0.9  # ...and the picture goes on inside

@@ -122,6 +122,28 @@ def texture(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
+SIDES = ("top", "bottom", "left", "right")
+
+
+def flush_to_side(canvas: np.ndarray, rect: tuple[int, int, int, int], side: int) -> np.ndarray:
+    """Move the picture inside the letterboxed canvas against one side (edge padding elsewhere).
+
+    The app feeds the picture's content alone, so at inference the picture's edge is the input's
+    edge; a centred letterbox plus random crops almost never showed the network that (v3's last
+    checkpoint then lost the bottom corner of a dark jacket on the held-out portrait)."""
+    x, y, w, h = rect
+    content = canvas[y : y + h, x : x + w]
+    size_h, size_w = canvas.shape[:2]
+    top = {0: 0, 1: size_h - h}.get(side, y)
+    left = {2: 0, 3: size_w - w}.get(side, x)
+    return cv2.copyMakeBorder(content, top, size_h - h - top, left, size_w - w - left, cv2.BORDER_REPLICATE)
+
+
+def edge_crop_origin(side: int, room: int, y: int, x: int) -> tuple[int, int]:
+    """Crop origin flush with `side` (keeping the random position along the other axis)."""
+    return {0: (0, x), 1: (room, x), 2: (y, 0), 3: (y, room)}[side]
+
+
 def to_tensor(image_bgr: np.ndarray) -> torch.Tensor:
     """BGR uint8 H x W x 3 -> RGB float 3 x H x W in [0, 1], the model's input convention."""
     rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
@@ -132,7 +154,8 @@ class PortraitPairs(Dataset):
     """Endless-style dataset: index only seeds the generator, so epochs are just a sample count."""
 
     def __init__(self, sources: SampleSources, length: int, input_size: int = 224, crop: int | None = None,
-                 real_fraction: float = 0.3, seed: int = 0, augment: bool = True, max_shift: int = 0):
+                 real_fraction: float = 0.3, seed: int = 0, augment: bool = True, max_shift: int = 0,
+                 edge_crops: float = 0.0):
         self.sources = sources
         self.length = length
         self.input_size = input_size
@@ -141,6 +164,7 @@ class PortraitPairs(Dataset):
         self.seed = seed
         self.augment = augment
         self.max_shift = max_shift if augment else 0
+        self.edge_crops = edge_crops if augment else 0.0
         self.cache = ImageCache()
 
     def __len__(self) -> int:
@@ -160,10 +184,14 @@ class PortraitPairs(Dataset):
         image, alpha = self.make_image(rng)
         if self.augment:
             image, alpha = deform(image, alpha, rng)
-        image, _ = letterbox(image, self.input_size, interpolation=cv2.INTER_AREA)
+        image, rect = letterbox(image, self.input_size, interpolation=cv2.INTER_AREA)
         alpha, _ = letterbox(alpha, self.input_size, interpolation=cv2.INTER_LINEAR)
         size = self.crop if self.crop and self.crop < self.input_size else self.input_size
         y, x = rng.integers(self.input_size - size + 1, size=2)
+        if self.edge_crops and rng.random() < self.edge_crops:
+            side = int(rng.integers(4))
+            image, alpha = (flush_to_side(a, rect, side) for a in (image, alpha))
+            y, x = edge_crop_origin(side, self.input_size - size, y, x)
         # View B is cut a few pixels away from view A (a camera or person that moved slightly): the
         # consistency loss then asks the model for the same mask, shifted, which is what stops flicker.
         # Shifts are not multiples of the network's stride, so the stride-32 grid lands differently.

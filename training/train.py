@@ -43,6 +43,7 @@ DEFAULTS = {
     "temperature": 1.0,
     "real_fraction": 0.3,
     "max_shift": 0,              # view B cut up to this many px away from view A (shift consistency)
+    "edge_crops": 0.0,           # share of crops whose edge is the picture's edge, as at inference
     "init_from": "",             # start from this checkpoint's weights (layers whose shapes differ stay new)
     "eval_every": 250,
     "eval_samples": 96,
@@ -142,7 +143,7 @@ def main(argv=None) -> int:
     eval_sources = SampleSources.from_folder(config["data"], "eval")
     samples = config["iterations"] * config["batch_size"]
     train_set = PortraitPairs(train_sources, samples, crop=config["crop"], real_fraction=config["real_fraction"],
-                              seed=config["seed"], max_shift=config["max_shift"])
+                              seed=config["seed"], max_shift=config["max_shift"], edge_crops=config["edge_crops"])
     eval_set = PortraitPairs(eval_sources, config["eval_samples"], real_fraction=0.0, seed=12345, augment=False)
     eval_batches = list(DataLoader(eval_set, batch_size=16))
 
