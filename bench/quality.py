@@ -83,12 +83,14 @@ def _alphas(pipeline: Pipeline, frames: list[np.ndarray]) -> list[np.ndarray]:
 class MatteQuality:
     """Final alpha of a configuration (overrides of the app defaults) vs the reference matte.
 
-    The reference is the app's defaults with the matte at full frame resolution and the model on
-    every frame, computed once. Ground truth: the sample portrait run as a still (a few frames, so
+    The reference is the app's defaults with the guided-filter matte at full frame resolution and the
+    model on every frame, computed once. Ground truth: the sample portrait run as a still (a few frames, so
     smoothing has settled), alpha vs the reference mask.
     """
 
-    REFERENCE = {"work_height": 100000, "model_every_n": 1}  # work height is capped at the frame's
+    # The best the refiner can do, whatever the defaults are: full-resolution guided-filter matte and
+    # the model on every frame (work height is capped at the frame's).
+    REFERENCE = {"work_height": 100000, "model_every_n": 1, "edge_mode": "guided"}
 
     def __init__(self, model: str, frames: list[np.ndarray], ground_truth=None) -> None:
         self.model, self.frames, self.ground_truth = model, frames, ground_truth

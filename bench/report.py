@@ -424,8 +424,8 @@ def render(context: dict, rows: list[dict], model_rows: dict | None, peer_model_
             "## Speed options (1280x720, each changed alone from the app defaults)", "",
             "Quality: IoU at 0.5 against a reference, mean / worst frame over 60 frames of the clip (exports: "
             "18 frames not used for calibration). For the int8/fp16 exports the reference is the fp32 model's "
-            "mask; for matte options it is the app's defaults with the matte refined at full frame resolution "
-            "and the model run on every frame. Edge Δα = mean |alpha - reference alpha| over the soft edge band "
+            "mask; for matte options it is the best the matte stage can do: the guided-filter matte refined at "
+            "full frame resolution, the model run on every frame. Edge Δα = mean |alpha - reference alpha| over the soft edge band "
             "(what feathering and matte scale change; IoU barely sees it). IoU vs portrait_mask: the held-out "
             "portrait's reference mask (assets/samples/portrait_mask.png, made by the MediaPipe teacher). "
             f"Keeps quality: exports, IoU vs fp32 >= {MIN_IOU_VS_REFERENCE} and at most {MAX_GROUND_TRUTH_DROP} "

@@ -35,6 +35,7 @@ DEFAULT_RESULTS = REPO / "bench" / "RESULTS.md"
 OPTION_RESOLUTION = "720p"
 WORK_HEIGHTS = (720, 540, 360, 240, 180)
 MATTE_SEQUENCE_FRAMES = 60  # consecutive frames for the matte-option quality checks
+MODEL_EVERY_LABELS = {1: "model on every frame", 2: "model every 2nd frame (matte smoothing between)"}
 MATTE_QUALITY_KEYS = ("work_height", "model_every_n", "edge_mode", "model")  # settings that change alpha
 PEER_SETUP = (".venv-teacher must hold mediapipe==0.10.14 (requirements-teacher.txt) plus "
               "bench/requirements-peer.txt: .venv-teacher/bin/pip install -r bench/requirements-peer.txt")
@@ -244,8 +245,9 @@ def main(argv: list[str] | None = None) -> int:
             if height != app_defaults["work_height"]:
                 option_specs.append((f"matte work height {height}", {"work_height": height},
                                      {"work_height": height}, None))
-        option_specs.append(("model every 2nd frame (matte smoothing between)", {"model_every_n": 2},
-                             {"model_every_n": 2}, None))
+        other_every = 1 if app_defaults["model_every_n"] != 1 else 2
+        option_specs.append((MODEL_EVERY_LABELS[other_every], {"model_every_n": other_every},
+                             {"model_every_n": other_every}, None))
         other_edge = "gaussian" if app_defaults["edge_mode"] != "gaussian" else "guided"
         option_specs.append((f"edge mode '{other_edge}'", {"edge_mode": other_edge}, {"edge_mode": other_edge}, None))
         option_specs.append(("OpenCV threads 1", {}, {"opencv_threads": 1}, {"OPENCV_FOR_THREADS_NUM": "1"}))
@@ -303,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         for height in WORK_HEIGHTS:
             if height != app_defaults["work_height"]:
                 matte[f"work_height={height}"] = matte_quality.evaluate({"work_height": height})
-        matte["model_every_n=2"] = matte_quality.evaluate({"model_every_n": 2})
+        matte[f"model_every_n={other_every}"] = matte_quality.evaluate({"model_every_n": other_every})
         other_edge = "gaussian" if app_defaults["edge_mode"] != "gaussian" else "guided"
         matte[f"edge_mode={other_edge}"] = matte_quality.evaluate({"edge_mode": other_edge})
         for name, path in models.items():
