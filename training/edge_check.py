@@ -1,0 +1,91 @@
+"""How a model behaves at the edges of the picture, where the network's padding differs from its inside.
+
+    python -m training.edge_check --model models/portraitnet.onnx [--model other.onnx ...]
+
+For each model, on the held-out real photos and every 3rd frame of the held-out video clips (teacher
+labels from training.prepare_data), through the app's own Segmenter (content-only input):
+- false person: mean probability above the label in the outermost 8 columns/rows of the model's
+  output, per side; "left, mirrored" runs the same frames flipped, so left vs mirrored-left shows
+  whether the network treats its left edge differently from its right on the same content;
+- missing person in the bottom 8 rows (people are cut by the bottom edge on a call);
+- the sample clip's wall: the left tenth of assets/samples/sample_clip.mp4 above the shoulder,
+  every 10th frame, worst frame's mean and 99th percentile (tests/test_model.py bounds them).
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from app.segmentation import Segmenter
+
+ROOT = Path(__file__).resolve().parents[1]
+BAND = 8  # model-resolution pixels
+
+
+def held_out_frames(data: Path) -> list[tuple[np.ndarray, np.ndarray]]:
+    paths = sorted((data / "real" / "eval").glob("*.jpg")) + sorted((data / "video" / "eval").glob("*/*.jpg"))[::3]
+    pairs = []
+    for path in paths:
+        label = cv2.imread(str(path.with_name(path.stem + "_mask.png")), cv2.IMREAD_GRAYSCALE)
+        if label is not None:
+            pairs.append((cv2.imread(str(path)), label))
+    return pairs
+
+
+def edge_scores(segmenter: Segmenter, pairs) -> dict[str, float]:
+    sums: dict[str, list[float]] = {k: [] for k in ("left", "right", "top", "bottom", "left, mirrored", "missing, bottom")}
+    for image, label in pairs:
+        prob = segmenter.segment(image)
+        truth = cv2.resize(label, (prob.shape[1], prob.shape[0]), interpolation=cv2.INTER_AREA) / 255.0
+        excess = np.clip(prob - truth, 0, 1)
+        sums["left"].append(excess[:, :BAND].mean())
+        sums["right"].append(excess[:, -BAND:].mean())
+        sums["top"].append(excess[:BAND].mean())
+        sums["bottom"].append(excess[-BAND:].mean())
+        sums["missing, bottom"].append(np.clip(truth - prob, 0, 1)[-BAND:].mean())
+        mirrored = segmenter.segment(np.ascontiguousarray(image[:, ::-1]))[:, ::-1]
+        sums["left, mirrored"].append(np.clip(mirrored - truth, 0, 1)[:, :BAND].mean())
+    return {k: float(np.mean(v)) for k, v in sums.items()}
+
+
+def sample_clip_wall(segmenter: Segmenter, every: int = 10) -> tuple[float, float]:
+    """(worst frame's mean, worst frame's 99th percentile) of person probability on the wall strip."""
+    capture = cv2.VideoCapture(str(ROOT / "assets" / "samples" / "sample_clip.mp4"))
+    means, p99s, index = [], [], 0
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        if index % every == 0:
+            prob = cv2.resize(segmenter.segment(frame), (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_LINEAR)
+            wall = prob[: frame.shape[0] * 2 // 3, : frame.shape[1] // 10]
+            means.append(float(wall.mean()))
+            p99s.append(float(np.percentile(wall, 99)))
+        index += 1
+    capture.release()
+    return max(means), max(p99s)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", action="append", type=Path, help="ONNX model(s) (repeatable)")
+    parser.add_argument("--data", type=Path, default=ROOT / "data")
+    args = parser.parse_args(argv)
+    pairs = held_out_frames(args.data)
+    print(f"{len(pairs)} held-out frames; false person (mean excess probability) in the outer {BAND} px\n")
+    print("| model | left | left, mirrored | right | top | bottom | missing, bottom | sample clip wall: worst mean / p99 |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for model in args.model or [ROOT / "models" / "portraitnet.onnx"]:
+        segmenter = Segmenter(model, threads=2)
+        s = edge_scores(segmenter, pairs)
+        wall_mean, wall_p99 = sample_clip_wall(segmenter)
+        print(f"| {model} | {s['left']:.3f} | {s['left, mirrored']:.3f} | {s['right']:.3f} | {s['top']:.3f} | "
+              f"{s['bottom']:.3f} | {s['missing, bottom']:.3f} | {wall_mean:.3f} / {wall_p99:.3f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
