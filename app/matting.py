@@ -101,13 +101,11 @@ class MatteRefiner:
         0..255, which the pipeline uses: a quarter of the memory to fill at 1080p, and what the
         compositor's fixed-point blend takes as it is."""
         alpha, (frame_h, frame_w) = self._work_alpha(mask_small, frame_bgr), frame_bgr.shape[:2]
+        # Clipped at working size: linear upsampling cannot leave the range, so the big array needs no pass.
         if np.dtype(dtype) == np.uint8:
             alpha = alpha_to_uint8(alpha)
-            if alpha.shape != (frame_h, frame_w):
-                alpha = cv2.resize(alpha, (frame_w, frame_h), interpolation=cv2.INTER_LINEAR)
-            return alpha
-        # Clipped at working size: linear upsampling cannot leave [0, 1], so the big array needs no pass.
-        alpha = np.clip(alpha, 0.0, 1.0, out=alpha)
+        else:
+            alpha = np.clip(alpha, 0.0, 1.0, out=alpha)
         if alpha.shape != (frame_h, frame_w):
             alpha = cv2.resize(alpha, (frame_w, frame_h), interpolation=cv2.INTER_LINEAR)
         return alpha

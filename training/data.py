@@ -193,8 +193,9 @@ class PortraitPairs(Dataset):
             image, alpha = (flush_to_side(a, rect, side) for a in (image, alpha))
             y, x = edge_crop_origin(side, self.input_size - size, y, x)
         # View B is cut a few pixels away from view A (a camera or person that moved slightly): the
-        # consistency loss then asks the model for the same mask, shifted, which is what stops flicker.
-        # Shifts are not multiples of the network's stride, so the stride-32 grid lands differently.
+        # consistency loss then asks the model for the same mask, shifted. Aimed at flicker; the v3
+        # ablation measured no effect of it (models/MODEL_CARD.md). Shifts are not multiples of the
+        # network's stride, so the stride-32 grid lands differently.
         dy, dx = rng.integers(-self.max_shift, self.max_shift + 1, size=2) if self.max_shift else (0, 0)
         yb = int(np.clip(y + dy, 0, self.input_size - size))
         xb = int(np.clip(x + dx, 0, self.input_size - size))
