@@ -269,6 +269,7 @@ def _run(args: argparse.Namespace) -> int:
         progress = tqdm(total=total, unit="frame", desc=source.description,
                         disable=args.no_progress, file=sys.stderr, dynamic_ncols=True)
         totals = dict.fromkeys(STAGES, 0.0)
+        warned = False
         while max_frames is None or frames < max_frames:
             frame = source.read()
             if frame is None:
@@ -278,6 +279,9 @@ def _run(args: argparse.Namespace) -> int:
                 # Fail closed: stop rather than put a broken frame in the file or on the camera.
                 raise SegmentationStopped(f"processing failed on frame {frames + 1} of "
                                           f"{source.description}: {pipeline.last_error}")
+            if pipeline.warning and not warned:  # the background alone goes out meanwhile
+                warned = True
+                _note(pipeline.warning)
             for sink in sinks:
                 sink.send(output)
             for stage in STAGES:

@@ -1,8 +1,14 @@
 """Wires the stages for one frame: segment (every Nth frame), refine the matte, composite.
 
-Fails closed: when a stage fails for a frame (the model raises or answers NaN or a mask of the
-wrong size, the frame is malformed), process() returns the last good composite, or the
-background alone, never the camera frame, and says why in last_error.
+Fails closed: when a stage fails for a frame (the model raises or answers NaN, values outside
+[0, 1] or a mask of the wrong size, the frame is malformed), process() returns the last good
+composite, or the background alone, never the camera frame, and says why in last_error.
+
+A mask that calls (almost) the whole picture "person" is not an error (someone can fill the frame),
+but it is also what a broken model that lets the whole room through looks like. So while the
+current mask is all person, the output is the background alone (the safer choice: a close-up
+briefly shows the background; a broken model never shows the room), and after ALL_PERSON_RUNS
+such model runs in a row `warning` says so. Both end with the first plausible mask.
 """
 from __future__ import annotations
 
@@ -12,9 +18,18 @@ import numpy as np
 
 from app.compositing import BackgroundError, Compositor
 from app.matting import MatteRefiner
-from app.segmentation import Segmenter
+from app.segmentation import Segmenter, mask_range_error
 
 STAGES = ("preprocess", "inference", "matte", "composite")
+
+# "All person": more than this share of the mask above 0.5. The sample clip's person covers at most
+# 28 %; only a face right at the lens, a covered lens or a broken model reaches 98 %.
+ALL_PERSON_FRACTION = 0.98
+ALL_PERSON_RUNS = 30  # model runs in a row (1-2 s at the defaults) before the user is warned
+ALL_PERSON_WARNING = (
+    "The model has marked the whole picture as you {runs} times in a row, so the background alone "
+    "goes out instead. Step back so the camera sees some of the room; if that does not help, the "
+    "model file is faulty: reinstall PortraitCam or pick another model.")
 
 
 class Pipeline:
@@ -32,6 +47,9 @@ class Pipeline:
         self.last_error: str | None = None   # why the last frame failed; None after a good one
         self.failures = 0
         self._last_good: np.ndarray | None = None
+        self.all_person = False     # the current mask says all person: the background alone goes out
+        self.all_person_runs = 0    # model runs in a row that said so
+        self.warning: str | None = None  # for the user, while all_person_runs >= ALL_PERSON_RUNS
 
     @property
     def model_every_n(self) -> int:
@@ -89,9 +107,11 @@ class Pipeline:
             if mask.shape != (rect[3], rect[2]):
                 raise ValueError(f"the model returned a mask of shape {mask.shape}, "
                                  f"expected {(rect[3], rect[2])}")
-            if not np.isfinite(mask).all():
-                raise ValueError("the model returned NaN or infinite values")
-            self.last_mask = mask
+            problem = mask_range_error(mask)  # any segmenter, not only ours, is checked
+            if problem:
+                raise ValueError(f"the model is faulty: {problem}")
+            self._judge_mask(mask)
+            self.last_mask = np.clip(mask, 0.0, 1.0)
             timings["preprocess"] = (mid - start) * 1000.0
             timings["inference"] = (end - mid) * 1000.0
             self.model_runs += 1
@@ -100,12 +120,26 @@ class Pipeline:
         start = time.perf_counter()
         self.last_alpha = self.refiner.refine(self.last_mask, frame_bgr, np.uint8)  # 0..255
         mid = time.perf_counter()
-        output = self.compositor.composite(frame_bgr, self.last_alpha)
+        # The matte is still refined, so smoothing has the current state when the mask recovers.
+        alpha = np.zeros_like(self.last_alpha) if self.all_person else self.last_alpha
+        output = self.compositor.composite(frame_bgr, alpha)
         end = time.perf_counter()
         timings["matte"] = (mid - start) * 1000.0
         timings["composite"] = (end - mid) * 1000.0
         self.frames_processed += 1
         return output
+
+    def _judge_mask(self, mask: np.ndarray) -> None:
+        """Track masks that call the whole picture person (see the module doc)."""
+        person = np.count_nonzero(mask > 0.5)
+        self.all_person = person > ALL_PERSON_FRACTION * mask.size
+        if self.all_person:
+            self.all_person_runs += 1
+            if self.all_person_runs >= ALL_PERSON_RUNS:
+                self.warning = ALL_PERSON_WARNING.format(runs=ALL_PERSON_RUNS)  # one text: one report
+        else:
+            self.all_person_runs = 0
+            self.warning = None
 
     def _safe_output(self, frame_bgr: np.ndarray) -> np.ndarray:
         """What goes out when a frame failed: the last good composite, else the background alone

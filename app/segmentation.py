@@ -89,6 +89,21 @@ class ModelError(RuntimeError):
     """The segmentation model is missing, unreadable or does not match the contract."""
 
 
+# A probability leaves [0, 1] only through a model error (a sigmoid cannot): beyond this rounding
+# slack the mask is refused, not clipped, since clipping 1e30 to 1 would call the whole room "person".
+MASK_RANGE_TOLERANCE = 1e-3
+
+
+def mask_range_error(mask: np.ndarray) -> str | None:
+    """Why mask is not a finite probability map (NaN, infinite, outside [0, 1]); None when it is."""
+    if not np.isfinite(mask).all():
+        return "the mask holds NaN or infinite values"
+    if mask.size and (mask.min() < -MASK_RANGE_TOLERANCE or mask.max() > 1.0 + MASK_RANGE_TOLERANCE):
+        return (f"the mask holds values from {mask.min():.3g} to {mask.max():.3g}, outside the "
+                "probabilities 0..1 the model must answer")
+    return None
+
+
 def _dim_matches(actual, expected: int) -> bool:
     # Symbolic (str) or unknown (None) dims are dynamic and accept any size.
     return not isinstance(actual, int) or actual == expected
@@ -125,7 +140,7 @@ class Segmenter:
                 f"Model file {self.model_path} is not a usable ONNX model (truncated or corrupt): {reason}"
             ) from exc
         self.fit_content = self._check_signature()
-        # Runs at start-up validate the output (shape, finite values) and take the first-call cost now:
+        # Runs at start-up validate the output (shape, finite values in [0, 1]) and take the first-call cost now:
         # a model that answers NaN would otherwise composite garbage on every frame.
         probe_sizes = [(self.input_size, self.input_size)] + ([(self.input_size, 128)] if self.fit_content else [])
         probe_values = np.linspace(0.0, 1.0, 3 * self.input_size * self.input_size, dtype=np.float32)
@@ -143,8 +158,9 @@ class Segmenter:
         expected = (tensor.shape[0], 1) + tensor.shape[2:]
         if output.shape != expected:
             raise ModelError(f"{failure}: mask shape {output.shape}, expected {expected}")
-        if not np.isfinite(output).all():
-            raise ModelError(f"{failure}: the mask holds NaN or infinite values")
+        problem = mask_range_error(output)
+        if problem:
+            raise ModelError(f"{failure}: {problem}")
         return output
 
     def _check_signature(self) -> bool:
@@ -178,7 +194,8 @@ class Segmenter:
 
     def infer(self, tensor: np.ndarray, content_rect: tuple[int, int, int, int]) -> np.ndarray:
         """Run the model on a preprocessed tensor and crop the mask to the content rect.
-        Raises ModelError if the model fails or answers NaN, so callers can fail closed."""
+        Raises ModelError if the model fails or answers NaN or values outside [0, 1], so callers
+        can fail closed; only rounding slack (MASK_RANGE_TOLERANCE) is clipped."""
         x, y, w, h = content_rect
         mask = self._run_checked(tensor, failure=f"Model {self.model_path.name} failed on a frame")[0, 0]
         return np.clip(mask[y:y + h, x:x + w], 0.0, 1.0).astype(np.float32, copy=False)

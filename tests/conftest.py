@@ -101,8 +101,10 @@ def background_path(tmp_path):
 
 class FaultySegmenter:
     """Wraps a real Segmenter; from inference number `at` on it fails the way `mode` says: "raise"
-    (the model throws), "nan" (NaN mask), "shape" (a mask of the wrong size) or "signal" (raises the
-    signal `signum` mid-inference, as Ctrl+C / SIGTERM would arrive)."""
+    (the model throws), "nan" (NaN mask), "shape" (a mask of the wrong size), "huge" (finite but
+    impossible values: 1e30 where the model saw anything), "ones" (a plausible-looking mask that
+    calls every pixel person) or "signal" (raises the signal `signum` mid-inference, as Ctrl+C /
+    SIGTERM would arrive)."""
 
     def __init__(self, segmenter, at=1, mode="raise", signum=None):
         self.segmenter, self.at, self.mode, self.signum, self.calls = segmenter, at, mode, signum, 0
@@ -121,6 +123,10 @@ class FaultySegmenter:
             return mask
         if self.mode == "nan":
             return np.full_like(mask, np.nan)
+        if self.mode == "huge":
+            return (mask * np.float32(1e30)).astype(np.float32)
+        if self.mode == "ones":
+            return np.ones_like(mask)
         if self.mode == "shape":
             return np.ones((mask.shape[0] // 2, mask.shape[1]), np.float32)
         raise RuntimeError("onnxruntime: simulated failure")

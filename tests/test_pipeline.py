@@ -82,7 +82,7 @@ def room_frame(height=120, width=160):
     return frame
 
 
-@pytest.mark.parametrize("mode", ["raise", "nan", "shape"])
+@pytest.mark.parametrize("mode", ["raise", "nan", "shape", "huge"])
 @pytest.mark.parametrize("at", [1, 3])
 def test_failing_segmentation_gives_last_good_or_background_never_the_frame(pipeline, mode, at):
     pipeline.segmenter = FaultySegmenter(pipeline.segmenter, at, mode)
@@ -144,3 +144,117 @@ def test_vanished_background_video_falls_back_to_blur_not_to_the_room(tmp_path, 
         for _ in range(3):
             pipeline.process(room_frame())
     assert pipeline.compositor.mode == "blur"
+
+
+# --- fail closed: impossible and all-person masks (issue 15) -----------------------------------
+def make_hostile_model(path, kind):
+    """A real ONNX model that passes Segmenter's load-time checks (its probe input has R < G < B at
+    every pixel) and then misbehaves on frames: "ones" calls every pixel person; "red" answers the
+    mean brightness plus 1e30 wherever red exceeds blue, a finite but impossible probability."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    inp = helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, "H", "W"])
+    out = helper.make_tensor_value_info("mask", TensorProto.FLOAT, ["N", 1, "H", "W"])
+    inits = [helper.make_tensor("axes", TensorProto.INT64, [1], [1]),
+             helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0]),
+             helper.make_tensor("one", TensorProto.FLOAT, [], [1.0]),
+             helper.make_tensor("huge", TensorProto.FLOAT, [], [1e30]),
+             helper.make_tensor("r_minus_b", TensorProto.FLOAT, [1, 3, 1, 1], [1.0, 0.0, -1.0])]
+    nodes = [helper.make_node("ReduceMean", ["image", "axes"], ["mean"], keepdims=1)]
+    if kind == "ones":
+        nodes += [helper.make_node("Mul", ["mean", "zero"], ["nothing"]),
+                  helper.make_node("Add", ["nothing", "one"], ["mask"])]
+    else:
+        nodes += [helper.make_node("Conv", ["image", "r_minus_b"], ["redness"]),
+                  helper.make_node("Relu", ["redness"], ["red"]),
+                  helper.make_node("Mul", ["red", "huge"], ["boom"]),
+                  helper.make_node("Add", ["mean", "boom"], ["mask"])]
+    graph = helper.make_graph(nodes, kind, [inp], [out], initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    onnx.save(model, str(path))
+    return path
+
+
+def colour_pipeline(model_path, colour=(0, 0, 255)):
+    compositor = Compositor()
+    compositor.set_color(colour)
+    refiner = MatteRefiner(MatteSettings(threshold=0.5, softness=0.0, feather=0.0, smoothing=0.0))
+    return Pipeline(Segmenter(model_path, threads=1), refiner, compositor)
+
+
+def test_a_model_answering_impossible_values_fails_closed_not_clipped(tmp_path):
+    from app.segmentation import ModelError
+
+    pipeline = colour_pipeline(make_hostile_model(tmp_path / "red.onnx", "red"))  # loads: probe is fine
+    good, _ = pipeline.process(room_frame())  # grey and white: R == B, a plausible mask
+    assert pipeline.last_error is None
+    red_room = room_frame()
+    red_room[..., 2] = 250  # BGR: red everywhere, so the model answers 1e30 (was clipped to 1)
+    out, _ = pipeline.process(red_room)
+    assert pipeline.last_error and "outside" in pipeline.last_error
+    assert np.array_equal(out, good)  # the last good composite, not the red room
+    # The segmenter itself refuses such a mask instead of clipping it.
+    with pytest.raises(ModelError, match="outside"):
+        pipeline.segmenter.segment(red_room)
+
+
+def test_a_model_answering_impossible_values_on_its_probe_does_not_load(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    from app.segmentation import ModelError
+
+    inp = helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, 224, 224])
+    out = helper.make_tensor_value_info("mask", TensorProto.FLOAT, ["N", 1, 224, 224])
+    inits = [helper.make_tensor("axes", TensorProto.INT64, [1], [1]),
+             helper.make_tensor("k", TensorProto.FLOAT, [], [3.0])]
+    nodes = [helper.make_node("ReduceMean", ["image", "axes"], ["mean"], keepdims=1),
+             helper.make_node("Mul", ["mean", "k"], ["mask"])]  # up to 3: no probability
+    model = helper.make_model(helper.make_graph(nodes, "x3", [inp], [out], initializer=inits),
+                              opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    onnx.save(model, str(tmp_path / "x3.onnx"))
+    with pytest.raises(ModelError, match="x3.onnx.*outside"):
+        Segmenter(tmp_path / "x3.onnx", threads=1)
+
+
+def test_all_person_masks_give_the_background_alone_and_then_a_warning(tmp_path):
+    from app.pipeline import ALL_PERSON_RUNS
+
+    pipeline = colour_pipeline(make_hostile_model(tmp_path / "ones.onnx", "ones"))
+    pipeline.model_every_n = 2  # the default: a reused all-person mask is held back too
+    for index in range(2 * ALL_PERSON_RUNS + 2):
+        out, _ = pipeline.process(room_frame())
+        assert pipeline.last_error is None  # not a processing failure: the job goes on
+        assert np.all(out == np.array([0, 0, 255], np.uint8)), f"frame {index}: the room went out"
+        runs = pipeline.model_runs
+        assert (pipeline.warning is not None) == (runs >= ALL_PERSON_RUNS), (runs, pipeline.warning)
+    assert "whole picture" in pipeline.warning
+
+
+def test_all_person_state_ends_with_the_first_plausible_mask(pipeline):
+    from app.pipeline import ALL_PERSON_RUNS
+
+    real = pipeline.segmenter
+    pipeline.segmenter = FaultySegmenter(real, 1, "ones")
+    for _ in range(ALL_PERSON_RUNS):
+        out, _ = pipeline.process(room_frame())
+    assert pipeline.warning and np.all(out == np.array([0, 0, 255], np.uint8))
+    pipeline.reset()  # a source switch does not hide the warning while the model still says so
+    pipeline.process(room_frame())
+    assert pipeline.warning
+    pipeline.segmenter = real
+    out, _ = pipeline.process(room_frame())
+    assert pipeline.warning is None and not pipeline.all_person and pipeline.all_person_runs == 0
+    assert np.all(out[:, :70] == 255) and np.all(out[:, 90:] == np.array([0, 0, 255], np.uint8))
+
+
+def test_a_person_filling_most_of_the_frame_is_not_all_person(pipeline):
+    frame = np.full((120, 160, 3), 255, np.uint8)
+    frame[:, :4] = 0  # 2.5 % of the picture is room: a plausible close-up
+    for _ in range(40):
+        out, _ = pipeline.process(frame)
+    assert pipeline.warning is None and not pipeline.all_person
+    assert np.all(out[:, 8:] == 255)
