@@ -3,6 +3,12 @@
 Steps: temporal smoothing (EMA) at model resolution, where it is cheapest; upsampling to a
 working resolution; a threshold/softness curve (smoothstep); edge feathering with a guided
 filter (edges snap to the frame's own edges, e.g. hair) or a Gaussian; upsampling to the frame.
+
+With the guided filter the edge is finished at the frame's own resolution: the filter's local
+linear model (alpha = a * grey + b) is fitted at the working size and applied to the full-size
+frame's pixels in the boundary band (He & Sun's fast guided filter, the non-learned form of the
+deep guided filter that Robust Video Matting uses), so a strand of hair that the 180-px working
+image cannot hold still gets its own alpha. Outside the band the alpha is 0 or 1 anyway.
 """
 from __future__ import annotations
 
@@ -50,6 +56,13 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -
 
     cv2.ximgproc.guidedFilter is not in the opencv-python-headless wheel; box filters are.
     """
+    mean_a, mean_b = guided_coefficients(guide, src, radius, eps)
+    return mean_a * guide + mean_b
+
+
+def guided_coefficients(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """The guided filter's window-averaged linear model: output = mean_a * guide + mean_b. Kept
+    apart so the model fitted on a small image can be applied to a larger one (fast guided filter)."""
     ksize = (2 * radius + 1, 2 * radius + 1)
 
     def box(image):
@@ -61,7 +74,35 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -
     var_i = box(guide * guide) - mean_i * mean_i
     a = cov_ip / (var_i + eps)
     b = mean_p - a * mean_i
-    return box(a) * guide + box(b)
+    return box(a), box(b)
+
+
+# The boundary band: working-size alpha strictly between these is refined at full size.
+BAND_LOW, BAND_HIGH = 0.002, 0.998
+_REMAP_ROW = 1024  # cv2.remap maps must stay under SHRT_MAX columns: sample the band in rows of this
+
+
+def sample_bilinear(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """image (float32, HxW or HxWxC) at the float pixel positions (x, y) (1-D), bilinear, edges
+    repeated: N values, or N x C."""
+    count = x.size
+    rows = -(-count // _REMAP_ROW)
+    map_x = np.zeros(rows * _REMAP_ROW, np.float32)
+    map_y = np.zeros(rows * _REMAP_ROW, np.float32)
+    map_x[:count], map_y[:count] = x, y
+    sampled = cv2.remap(image, map_x.reshape(rows, _REMAP_ROW), map_y.reshape(rows, _REMAP_ROW),
+                        cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return sampled.reshape(rows * _REMAP_ROW, *image.shape[2:])[:count]
+
+
+def band_pixels(alpha_u8: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Rows and columns of the pixels where alpha is strictly between 0 and 255 (the soft edge), or
+    None. (cv2.findNonZero: np.nonzero on a 720p mask costs four times as much.)"""
+    points = cv2.findNonZero(cv2.inRange(alpha_u8, 1, 254))
+    if points is None:
+        return None
+    points = points.reshape(-1, 2)
+    return points[:, 1], points[:, 0]
 
 
 def alpha_to_uint8(alpha: np.ndarray) -> np.ndarray:
@@ -100,18 +141,48 @@ class MatteRefiner:
         """Alpha matte at the frame's height x width: float32 in [0, 1], or with dtype=np.uint8 in
         0..255, which the pipeline uses: a quarter of the memory to fill at 1080p, and what the
         compositor's fixed-point blend takes as it is."""
-        alpha, (frame_h, frame_w) = self._work_alpha(mask_small, frame_bgr), frame_bgr.shape[:2]
+        alpha, model = self._work_alpha(mask_small, frame_bgr)
+        frame_h, frame_w = frame_bgr.shape[:2]
         # Clipped at working size: linear upsampling cannot leave the range, so the big array needs no pass.
-        if np.dtype(dtype) == np.uint8:
+        as_uint8 = np.dtype(dtype) == np.uint8
+        band = None
+        if model is not None:
+            band = cv2.dilate(cv2.inRange(alpha, BAND_LOW, BAND_HIGH), np.ones((3, 3), np.uint8))
+        if as_uint8:
             alpha = alpha_to_uint8(alpha)
         else:
             alpha = np.clip(alpha, 0.0, 1.0, out=alpha)
         if alpha.shape != (frame_h, frame_w):
             alpha = cv2.resize(alpha, (frame_w, frame_h), interpolation=cv2.INTER_LINEAR)
+        if band is not None:
+            self._finish_band(alpha, band, model, frame_bgr, as_uint8)
         return alpha
 
-    def _work_alpha(self, mask_small: np.ndarray, frame_bgr: np.ndarray) -> np.ndarray:
-        """Smoothed, thresholded and feathered alpha at the working resolution (may overshoot [0, 1])."""
+    @staticmethod
+    def _finish_band(alpha: np.ndarray, band_small: np.ndarray, model: tuple[np.ndarray, np.ndarray],
+                     frame_bgr: np.ndarray, as_uint8: bool) -> None:
+        """Apply the guided filter's linear model, fitted at working size, to the full-size frame's
+        own grey values in the boundary band (in place)."""
+        frame_h, frame_w = frame_bgr.shape[:2]
+        work_h, work_w = band_small.shape
+        points = cv2.findNonZero(cv2.resize(band_small, (frame_w, frame_h), interpolation=cv2.INTER_NEAREST))
+        if points is None:
+            return
+        points = points.reshape(-1, 2)
+        xs, ys = points[:, 0], points[:, 1]
+        # Pixel centres of the full frame in working-image coordinates (what cv2.resize uses).
+        x = (xs + 0.5) * (work_w / frame_w) - 0.5
+        y = (ys + 0.5) * (work_h / frame_h) - 0.5
+        mean_a, mean_b = (sample_bilinear(m, x, y) for m in model)
+        grey = frame_bgr[ys, xs].astype(np.float32) @ np.float32([0.114 / 255, 0.587 / 255, 0.299 / 255])
+        value = np.clip(mean_a * grey + mean_b, 0.0, 1.0)
+        alpha[ys, xs] = alpha_to_uint8(value) if as_uint8 else value
+
+    def _work_alpha(self, mask_small: np.ndarray, frame_bgr: np.ndarray
+                    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+        """Smoothed, thresholded and feathered alpha at the working resolution (may overshoot [0, 1]),
+        and, when the guided filter ran below the frame's size, its linear model (mean_a, mean_b) at
+        that size, to finish the edge at full size."""
         s = self._settings
         frame_h, frame_w = frame_bgr.shape[:2]
         mask = np.clip(np.asarray(mask_small, np.float32), 0.0, 1.0)
@@ -123,12 +194,16 @@ class MatteRefiner:
         alpha = smoothstep_threshold(prob, s.threshold, s.softness)
 
         radius = s.feather * work_h / 720.0
+        model = None
         if radius >= 0.5:
             if s.edge_mode == "guided":
                 small = frame_bgr if work_h == frame_h else cv2.resize(
                     frame_bgr, (work_w, work_h), interpolation=cv2.INTER_AREA)
                 guide = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.float32) * (1.0 / 255.0)
-                alpha = guided_filter(guide, alpha, max(1, round(radius)), eps=1e-3)
+                mean_a, mean_b = guided_coefficients(guide, alpha, max(1, round(radius)), eps=1e-3)
+                alpha = mean_a * guide + mean_b
+                if work_h != frame_h:
+                    model = (mean_a, mean_b)
             else:
                 alpha = cv2.GaussianBlur(alpha, (0, 0), sigmaX=radius / 2.0)
-        return alpha
+        return alpha, model

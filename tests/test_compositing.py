@@ -144,3 +144,50 @@ def test_blur_strength_is_clamped_to_the_slider_range():
     assert compositor.blur_strength == BLUR_MAX
     compositor.set_blur(float("nan"))
     assert 0.0 <= compositor.blur_strength <= BLUR_MAX
+
+
+def exact_alpha_scene(size=(180, 320)):
+    """A known person colour F (skin-like with texture), the old room B (a white door) and a soft,
+    hair-like alpha: the camera sees I = a*F + (1 - a)*B."""
+    height, width = size
+    rng = np.random.default_rng(11)
+    yy, xx = np.mgrid[0:height, 0:width]
+    fg = np.dstack([70 + 10 * np.sin(xx / 7.0), 100 + 10 * np.cos(yy / 5.0), 170 + 0 * xx]).astype(np.float32)
+    fg += rng.normal(0, 3, fg.shape).astype(np.float32)
+    room = np.full((height, width, 3), 235.0, np.float32)
+    distance = np.hypot(yy - height * 0.8, xx - width / 2) - height * 0.5
+    strands = 6.0 * (1 + np.sin(np.arctan2(yy - height * 0.8, xx - width / 2) * 40))  # hair-like wisps
+    alpha = np.clip(0.5 - (distance - strands) / 12.0, 0.0, 1.0).astype(np.float32)
+    frame = np.clip(alpha[..., None] * fg + (1 - alpha[..., None]) * room + 0.5, 0, 255).astype(np.uint8)
+    return frame, fg, alpha
+
+
+def test_foreground_estimation_removes_the_old_room_from_the_edge():
+    """Re-background error on an exact-alpha composite: the new background behind the known F and
+    alpha is the truth; blending the camera pixel keeps (1 - a) of the white room (the fringe)."""
+    frame, fg, alpha = exact_alpha_scene()
+    alpha_u8 = (alpha * 255 + 0.5).astype(np.uint8)
+    exact = alpha_u8.astype(np.float32)[..., None] / 255
+    green = np.array([0, 177, 64], np.float32)
+    truth = exact * fg + (1 - exact) * green
+    band = (alpha_u8 > 0) & (alpha_u8 < 255)
+    errors = {}
+    for estimate in (False, True):
+        compositor = Compositor()
+        compositor.set_color((0, 177, 64))
+        compositor.estimate_foreground = estimate
+        out = compositor.composite(frame, alpha_u8).astype(np.float32)
+        errors[estimate] = np.abs(out - truth)[band].mean()
+        # Outside the edge nothing changes: the person's own pixels and the background are exact.
+        assert np.array_equal(out[alpha_u8 == 255], frame[alpha_u8 == 255].astype(np.float32))
+        assert np.all(out[alpha_u8 == 0] == green)
+    assert errors[False] > 15  # the white room rides along the edge (20 levels on average)
+    assert errors[True] < errors[False] / 3
+
+
+def test_foreground_estimation_keeps_a_plain_picture_unchanged():
+    compositor = Compositor()
+    compositor.set_color((0, 177, 64))
+    frame = np.full((90, 160, 3), 100, np.uint8)
+    alpha = np.full((90, 160), 128, np.uint8)
+    assert np.abs(compositor.composite(frame, alpha).astype(int) - [50, 139, 82]).max() <= 1

@@ -1,3 +1,4 @@
+import cv2
 import numpy as np
 import pytest
 
@@ -140,3 +141,23 @@ def test_uint8_matte_is_the_float_matte_in_0_to_255(work_height):
     # Rounded at working size, then upsampled in fixed point: half a level each.
     assert np.abs(as_uint8.astype(np.float32) - as_float * 255.0).max() <= 1.5
     assert as_uint8.min() == 0 and as_uint8.max() == 255  # saturated, not wrapped
+
+
+def test_guided_edges_are_finished_at_the_frames_own_resolution():
+    """The working image is 180 rows (4x smaller at 720p); the picture's edge lies between its
+    pixels (column 641). The guided filter's model is applied to the full-size frame, so the alpha
+    steps exactly where the picture does instead of ramping over the upsampling's 4+ pixels."""
+    frame = np.full((720, 1280, 3), 30, np.uint8)
+    frame[:, :641] = 220
+    mask = np.zeros((128, 224), np.float32)
+    mask[:, :112] = 1.0
+    mask = cv2.GaussianBlur(mask, (0, 0), 2)
+    alpha = MatteRefiner(MatteSettings(edge_mode="guided", smoothing=0.0)).refine(mask, frame, np.uint8)
+    row = alpha[360].astype(int)
+    assert row[:630].min() >= 250 and row[641:].max() == 0
+    assert row[640] > 128  # the last bright column is still mostly person
+    soft = np.nonzero((row > 25) & (row < 230))[0]
+    assert soft.size <= 2 and soft.min() >= 638
+    # The float path agrees with the uint8 path.
+    as_float = MatteRefiner(MatteSettings(edge_mode="guided", smoothing=0.0)).refine(mask, frame)
+    assert np.abs(as_float * 255 - alpha).max() <= 1.0
