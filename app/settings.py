@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from app.compositing import BACKGROUND_MODES, BLUR_MAX, Compositor
 from app.matting import EDGE_MODES, FEATHER_MAX, MatteSettings
+
+log = logging.getLogger(__name__)
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -68,12 +72,17 @@ class AppSettings:
             default = getattr(settings, key)
             try:
                 value = _coerce(raw, default)
-            except (TypeError, ValueError):
+                if key in cls._RANGES:
+                    low, high = cls._RANGES[key]
+                    value = type(default)(min(max(value, low), high))
+            except Exception as exc:  # noqa: BLE001 - one bad value must never stop the app starting
+                # (a hand-edited or damaged file: "inf" and "1e999" overflow int(), for example)
+                log.warning("settings: ignoring %s=%r (%s: %s); using the default %r",
+                            key, raw, type(exc).__name__, exc, default)
                 continue
-            if key in cls._RANGES:
-                low, high = cls._RANGES[key]
-                value = type(default)(min(max(value, low), high))
             if key in cls._CHOICES and value not in cls._CHOICES[key]:
+                log.warning("settings: ignoring %s=%r (not one of %s); using the default %r",
+                            key, raw, ", ".join(cls._CHOICES[key]), default)
                 continue
             setattr(settings, key, value)
         return settings
@@ -115,12 +124,15 @@ def _coerce(raw: Any, default: Any) -> Any:
         return int(float(raw)) if isinstance(raw, str) else int(raw)
     if isinstance(default, float):
         value = float(raw)
-        if value != value:  # NaN
+        if not math.isfinite(value):  # NaN or inf: a damaged value, not a wish for the maximum
             raise ValueError(raw)
         return value
     if isinstance(default, tuple):
         items = raw.replace(",", " ").split() if isinstance(raw, str) else list(raw)
-        values = tuple(int(float(v)) for v in items)
+        numbers = [float(v) for v in items]
+        if not all(math.isfinite(v) for v in numbers):
+            raise ValueError(raw)
+        values = tuple(int(v) for v in numbers)
         if len(values) != len(default) or not all(0 <= v <= 255 for v in values):
             raise ValueError(raw)
         return values

@@ -60,3 +60,23 @@ def test_apply_background(tmp_path):
     with pytest.raises(BackgroundError):
         AppSettings(background_mode="image", background_path=str(tmp_path / "gone.jpg")).apply_background(compositor)
     assert compositor.mode == "color"
+
+
+@pytest.mark.parametrize("key, raw", [
+    ("camera_index", "inf"), ("camera_index", "-inf"), ("camera_index", "1e999"), ("width", float("inf")),
+    ("fps", "nan"), ("background_color", "1e999,0,0"), ("background_color", "inf, 0, 0"),
+    ("background_color", [float("inf"), 0, 0]), ("threshold", "inf"), ("blur_strength", "-inf"),
+    ("model_every_n", "9" * 400), ("background_color", "nan 1 2"), ("mirror", object()),
+])
+def test_one_damaged_value_falls_back_to_its_default_with_a_warning(caplog, key, raw):
+    # A hand-edited or damaged settings file must never stop the window from starting: the other
+    # values are kept, the damaged one takes its default and the log says which one it was.
+    with caplog.at_level("WARNING", logger="app.settings"):
+        settings = AppSettings.from_dict({key: raw, "fps": 15 if key != "fps" else raw, "mirror": True
+                                          if key != "mirror" else raw})
+    assert getattr(settings, key) == getattr(AppSettings(), key)
+    if key != "fps":
+        assert settings.fps == 15
+    if key != "mirror":
+        assert settings.mirror is True
+    assert any(key in record.getMessage() for record in caplog.records)
