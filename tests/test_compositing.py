@@ -191,3 +191,35 @@ def test_foreground_estimation_keeps_a_plain_picture_unchanged():
     frame = np.full((90, 160, 3), 100, np.uint8)
     alpha = np.full((90, 160), 128, np.uint8)
     assert np.abs(compositor.composite(frame, alpha).astype(int) - [50, 139, 82]).max() <= 1
+
+
+@pytest.mark.parametrize("source_size, output_size", [
+    ((2, 4000), (640, 360)), ((1, 4000), (1280, 720)), ((4000, 1), (1280, 720)), ((4000, 3), (640, 360)),
+    ((1, 1), (1920, 1080)), ((20000, 300), (1280, 720)),
+])
+def test_cover_resize_memory_is_bounded_by_the_output_size(monkeypatch, source_size, output_size):
+    # Extreme strips behind a normal video: the old code scaled the whole strip first (2x4000 behind
+    # 640x360: 2.5 GB; 1x4000 behind 720p: 19.7 GB). No picture bigger than a few outputs may be made.
+    src_w, src_h = source_size
+    width, height = output_size
+    rows = np.linspace(0, 255, src_h, dtype=np.float32).astype(np.uint8)   # colour encodes the row
+    cols = np.linspace(0, 255, src_w, dtype=np.float32).astype(np.uint8)   # ... and the column
+    image = np.dstack([np.repeat(rows[:, None], src_w, 1), np.repeat(cols[None, :], src_h, 0),
+                       np.full((src_h, src_w), 7, np.uint8)])
+    real_resize = cv2.resize
+    largest = []
+
+    def bounded_resize(src, dsize, *args, **kwargs):
+        largest.append(max(dsize[0] * dsize[1], src.shape[0] * src.shape[1]))
+        assert dsize[0] * dsize[1] <= 4 * width * height, f"resize to {dsize} for a {output_size} output"
+        return real_resize(src, dsize, *args, **kwargs)
+    monkeypatch.setattr(cv2, "resize", bounded_resize)
+    out = cover_resize(image, width, height)
+    assert out.shape == (height, width, 3) and out.flags.c_contiguous
+    # The middle of the source is in the middle of the output, whatever was cropped away.
+    def at_middle(values):  # the source's value at its centre (between two pixels when even)
+        return float(np.interp((len(values) - 1) / 2, np.arange(len(values)), values.astype(float)))
+    centre = out[height // 2, width // 2].astype(float)
+    assert centre[0] == pytest.approx(at_middle(rows), abs=3)
+    assert centre[1] == pytest.approx(at_middle(cols), abs=3)
+    assert np.all(out[..., 2] == 7)
