@@ -17,10 +17,11 @@ import time
 import numpy as np
 
 from app.compositing import BackgroundError, Compositor
+from app.effects import Effects
 from app.matting import MatteRefiner
 from app.segmentation import Segmenter, mask_range_error
 
-STAGES = ("preprocess", "inference", "matte", "composite")
+STAGES = ("preprocess", "inference", "matte", "composite", "effects")  # effects: app/effects.py, 0 when all off
 
 # "All person": more than this share of the mask above 0.5. The sample clip's person covers at most
 # 28 %; only a face right at the lens, a covered lens or a broken model reaches 98 %.
@@ -50,6 +51,7 @@ class Pipeline:
         self.all_person = False     # the current mask says all person: the background alone goes out
         self.all_person_runs = 0    # model runs in a row that said so
         self.warning: str | None = None  # for the user, while all_person_runs >= ALL_PERSON_RUNS
+        self.effects = Effects()  # optional effects (low light, main person, framing, light); all off
 
     @property
     def model_every_n(self) -> int:
@@ -68,6 +70,7 @@ class Pipeline:
         self._last_good = None  # a new source's size and scene: the old picture no longer fits
         self.last_error = None
         self.refiner.reset()
+        self.effects.reset()
 
     def process(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
         """Composite one frame; returns it and the milliseconds each stage took.
@@ -96,6 +99,7 @@ class Pipeline:
         if frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3 or frame_bgr.dtype != np.uint8 or not frame_bgr.size:
             raise ValueError(f"frame of shape {frame_bgr.shape} and type {frame_bgr.dtype} is not a "
                              "BGR picture")
+        frame_bgr = self.effects.before_segmentation(frame_bgr)  # low light: the model sees it too
         due = self.frames_processed % self._model_every_n == 0
         # A size change makes the old mask's geometry wrong, so segment again at once.
         if due or self.last_mask is None or frame_bgr.shape != self._frame_shape:
@@ -111,7 +115,7 @@ class Pipeline:
             if problem:
                 raise ValueError(f"the model is faulty: {problem}")
             self._judge_mask(mask)
-            self.last_mask = np.clip(mask, 0.0, 1.0)
+            self.last_mask = self.effects.on_mask(np.clip(mask, 0.0, 1.0))  # main person only, if on
             timings["preprocess"] = (mid - start) * 1000.0
             timings["inference"] = (end - mid) * 1000.0
             self.model_runs += 1
@@ -122,10 +126,13 @@ class Pipeline:
         mid = time.perf_counter()
         # The matte is still refined, so smoothing has the current state when the mask recovers.
         alpha = np.zeros_like(self.last_alpha) if self.all_person else self.last_alpha
-        output = self.compositor.composite(frame_bgr, alpha)
+        output = self.effects.composite(self.compositor, frame_bgr, alpha)  # framing, light, blend
         end = time.perf_counter()
+        effects = self.effects.timings
+        timings["effects"] = self.effects.total_ms
         timings["matte"] = (mid - start) * 1000.0
-        timings["composite"] = (end - mid) * 1000.0
+        # The effects' own share of the composite call is counted under effects.
+        timings["composite"] = (end - mid) * 1000.0 - effects["framing"] - effects["lighting"] - effects["wrap"]
         self.frames_processed += 1
         return output
 
