@@ -25,6 +25,7 @@ else:
     cv2.setLogLevel(2)  # LOG_LEVEL_ERROR
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm"}
 
 
 class SourceError(RuntimeError):

@@ -21,7 +21,7 @@ from PySide6.QtGui import QColor, QIcon
 from PySide6.QtWidgets import QApplication, QHBoxLayout, QLabel, QMainWindow, QScrollArea, QVBoxLayout, QWidget
 
 from app import resources, sinks
-from app.headless import VIDEO_EXTENSIONS
+from app.capture import VIDEO_EXTENSIONS
 from app.settings import AppSettings
 from app.sinks import virtual_camera_setup_hint
 from app.gui.panels import (AdjustmentsPanel, BackgroundPanel, SourcePanel, VirtualCameraPanel,

@@ -30,9 +30,8 @@ from PySide6.QtWidgets import (
 )
 
 from app import resources
-from app.capture import IMAGE_EXTENSIONS
+from app.capture import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from app.compositing import BLUR_MAX
-from app.headless import VIDEO_EXTENSIONS
 from app.matting import FEATHER_MAX
 from app.settings import AppSettings
 from app.gui.widgets import LabeledSlider
