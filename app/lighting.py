@@ -125,6 +125,15 @@ def skin_pixels(lab: np.ndarray) -> np.ndarray:
     return (hue > 20) & (hue < 80) & (chroma > 8) & (chroma < 50) & (lab[:, 0] > 20) & (lab[:, 0] < 90)
 
 
+def skin_hue_change(before_lab: np.ndarray, after_lab: np.ndarray) -> float:
+    """Chroma-weighted mean |hue change| in degrees between two Lab versions of the same pixels
+    (a nearly grey pixel's hue means little, so it counts little)."""
+    turn = np.degrees(np.arctan2(after_lab[:, 2], after_lab[:, 1]) - np.arctan2(before_lab[:, 2], before_lab[:, 1]))
+    turn = np.abs((turn + 180.0) % 360.0 - 180.0)
+    weight = np.hypot(before_lab[:, 1], before_lab[:, 2])
+    return float((turn * weight).sum() / max(weight.sum(), 1e-6))
+
+
 def limit_chroma_shift(shift: np.ndarray, skin: np.ndarray, max_shift: float, max_hue_deg: float) -> np.ndarray:
     """The a/b shift, capped in size, with its component across the skin's chroma direction cut so
     skin's hue turns by at most max_hue_deg; along that direction it may warm (more chroma) or cool
@@ -202,10 +211,27 @@ class LightMatcher:
         design = np.hstack([pixels.astype(np.float32), np.ones((len(pixels), 1), np.float32)])
         normal = design.T @ design + np.diag([1e-3, 1e-3, 1e-3, 0.0])   # a flat-coloured person stays solvable
         matrix = np.linalg.solve(normal, design.T @ wanted.astype(np.float32)).T.astype(np.float32)
+        matrix = self._limit_skin_hue(matrix, design, person_lab)
         keep = self.settings.smoothing if self._started else 0.0
         self.matrix = (keep * self.matrix + (1.0 - keep) * matrix).astype(np.float32)
         self._started = True
         return self.matrix
+
+    def _limit_skin_hue(self, matrix: np.ndarray, design: np.ndarray, person_lab: np.ndarray) -> np.ndarray:
+        """The matrix, pulled back toward identity until skin's hue turns by at most max_hue_deg.
+
+        The Lab shift is already limited, but the fitted matrix (and the L change, through BGR
+        clipping) can still turn hues; this checks the result itself on the person's skin samples."""
+        skin = skin_pixels(person_lab)
+        if np.count_nonzero(skin) < 20:
+            return matrix
+        identity = np.hstack([np.eye(3), np.zeros((3, 1))]).astype(np.float32)
+        for share in (1.0, 0.75, 0.5, 0.25):
+            candidate = identity + share * (matrix - identity)
+            after = _lab(np.clip(design[skin] @ candidate.T, 0, 255).astype(np.uint8))
+            if skin_hue_change(person_lab[skin], after) <= self.settings.max_hue_deg:
+                return candidate
+        return identity + 0.1 * (matrix - identity)
 
     def apply(self, person_bgr: np.ndarray) -> np.ndarray:
         return cv2.transform(person_bgr, self.matrix)
