@@ -14,6 +14,8 @@ from tqdm import tqdm
 from app import segmentation
 from app.capture import IMAGE_EXTENSIONS, PrefetchingSource, SourceError, VideoFileSource, is_image_path, open_source
 from app.compositing import BLUR_MAX, BackgroundError, Compositor
+from app.effects import LIGHTING_MODES, EffectSettings
+from app.framing import ZOOM_MAX, ZOOM_MIN
 from app.matting import EDGE_MODES, FEATHER_MAX, MatteRefiner, MatteSettings
 from app.pipeline import STAGES, Pipeline
 from app.segmentation import ModelError, Segmenter
@@ -100,6 +102,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--height", type=_positive_int, default=720, help="camera capture height")
     parser.add_argument("--fps", type=float, default=30.0, help="camera capture frame rate")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    effects = parser.add_argument_group("effects")
+    effects.add_argument("--auto-frame", type=_finite_float, nargs="?", const=1.5, metavar="ZOOM",
+                         help=f"keep head and shoulders centred, zoomed in {ZOOM_MIN:g}..{ZOOM_MAX:g} "
+                              "(default 1.5); the background stays uncropped")
+    effects.add_argument("--match-lighting", type=_finite_float, nargs="?", const=0.5, metavar="STRENGTH",
+                         help="nudge your light toward the background's and spill its light over your "
+                              "edge, 0..1 (default 0.5; image, video and colour backgrounds)")
+    effects.add_argument("--low-light", action="store_true",
+                         help="brighten a dim camera picture before segmentation")
+    effects.add_argument("--main-person", action="store_true",
+                         help="keep only the main person when several are in view")
     return parser
 
 
@@ -117,6 +130,15 @@ def _configure_background(compositor: Compositor, args: argparse.Namespace) -> N
     else:
         compositor.set_blur(args.blur if args.blur is not None else 21.0)
     compositor.mirror = args.mirror
+
+
+def effect_settings(args: argparse.Namespace) -> EffectSettings:
+    """The effects the command line asked for (app/effects.py)."""
+    return EffectSettings(
+        auto_frame=args.auto_frame is not None, zoom=args.auto_frame or 1.5,
+        match_lighting=args.match_lighting is not None,
+        lighting_strength=args.match_lighting if args.match_lighting is not None else 0.5,
+        low_light=args.low_light, main_person=args.main_person)
 
 
 def _error(message: str) -> int:
@@ -149,7 +171,7 @@ def _clamp_option(args: argparse.Namespace, name: str, low: float, high: float) 
     if value is not None and not low <= value <= high:
         clamped = min(max(value, low), high)
         setattr(args, name, clamped)
-        _note(f"--{name} {value:g} is outside {low:g}..{high:g}; using {clamped:g}")
+        _note(f"--{name.replace('_', '-')} {value:g} is outside {low:g}..{high:g}; using {clamped:g}")
 
 
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
@@ -212,6 +234,8 @@ def run(argv: list[str] | None = None) -> int:
         _note(note)
     _clamp_option(args, "blur", 0.0, BLUR_MAX)
     _clamp_option(args, "feather", 0.0, FEATHER_MAX)
+    _clamp_option(args, "auto_frame", ZOOM_MIN, ZOOM_MAX)
+    _clamp_option(args, "match_lighting", 0.0, 1.0)
     previous_handlers = _install_signal_handlers()
     try:
         return _run(args)
@@ -240,6 +264,10 @@ def _run(args: argparse.Namespace) -> int:
             threshold=args.threshold, softness=args.softness, feather=args.feather,
             smoothing=args.smoothing, edge_mode=args.edge_mode))
         pipeline = Pipeline(segmenter, refiner, compositor, model_every_n=args.model_every_n)
+        pipeline.effects.settings = effect_settings(args)
+        pipeline.effects.framer.settings.fps = source.fps or 30.0  # the framing's delays are in seconds
+        if args.match_lighting is not None and compositor.mode not in LIGHTING_MODES:
+            _note("--match-lighting needs an image, video or colour background; it has no effect here")
 
         width, height = source.size
         max_frames = args.max_frames

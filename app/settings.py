@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.compositing import BACKGROUND_MODES, BLUR_MAX, Compositor
+from app.effects import EffectSettings
+from app.framing import ZOOM_MAX, ZOOM_MIN
 from app.matting import EDGE_MODES, FEATHER_MAX, MatteSettings
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,13 @@ class AppSettings:
     virtual_camera_enabled: bool = False
     virtual_camera_backend: str = ""         # empty: first that works
     virtual_camera_device: str = ""          # empty: first free device
+    # Effects (app/effects.py), all off by default.
+    auto_frame: bool = False
+    auto_frame_zoom: float = 1.5
+    match_lighting: bool = False
+    lighting_strength: float = 0.5
+    low_light: bool = False
+    main_person: bool = False
     extra: dict = field(default_factory=dict)  # unknown keys from newer versions, kept verbatim
 
     # Valid ranges; from_dict clamps into them.
@@ -45,7 +54,7 @@ class AppSettings:
         "camera_index": (0, 63), "width": (160, 3840), "height": (120, 2160), "fps": (1, 120),
         "blur_strength": (0.0, BLUR_MAX), "threshold": (0.0, 1.0), "softness": (0.0, 1.0),
         "feather": (0.0, FEATHER_MAX), "smoothing": (0.0, 0.95), "model_every_n": (1, 10),
-        "threads": (0, 64),
+        "threads": (0, 64), "auto_frame_zoom": (ZOOM_MIN, ZOOM_MAX), "lighting_strength": (0.0, 1.0),
     }
     _CHOICES = {"background_mode": BACKGROUND_MODES, "edge_mode": EDGE_MODES}
 
@@ -86,6 +95,11 @@ class AppSettings:
                 continue
             setattr(settings, key, value)
         return settings
+
+    def effect_settings(self) -> EffectSettings:
+        return EffectSettings(auto_frame=self.auto_frame, zoom=self.auto_frame_zoom,
+                              match_lighting=self.match_lighting, lighting_strength=self.lighting_strength,
+                              low_light=self.low_light, main_person=self.main_person)
 
     def matte_settings(self) -> MatteSettings:
         return MatteSettings(threshold=self.threshold, softness=self.softness, feather=self.feather,
