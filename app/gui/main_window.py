@@ -27,6 +27,7 @@ from app.sinks import virtual_camera_setup_hint
 from app.gui.panels import (AdjustmentsPanel, BackgroundPanel, SourcePanel, VirtualCameraPanel,
                             bgr_to_qcolor, qcolor_to_bgr, thumbnail_for_file)
 from app.gui.widgets import MessageBanner, PreviewLabel
+from app.gui.effects_panel import EffectsPanel
 from app.gui.worker import TIMING_STAGES, FramePacket, PipelineController
 
 __all__ = ["MainWindow", "open_settings_store", "run_gui", "bgr_to_qcolor", "qcolor_to_bgr",
@@ -178,6 +179,8 @@ class MainWindow(QMainWindow):
         for widget in (self.source_panel, self.background_panel, self.adjustments_panel,
                        self.virtual_camera_panel):
             panel_layout.addWidget(widget)
+        self.effects_panel = EffectsPanel(panel)
+        panel_layout.addWidget(self.effects_panel)
         panel_layout.addStretch(1)
         scroll = QScrollArea(central)
         scroll.setWidget(panel)
@@ -206,6 +209,7 @@ class MainWindow(QMainWindow):
 
     def _restore_widgets(self) -> None:
         self.adjustments_panel.load(self.settings)
+        self.effects_panel.load(self.settings)
         self._select_current_background()
 
     def _wire(self) -> None:
@@ -214,6 +218,7 @@ class MainWindow(QMainWindow):
         self.source_panel.refreshRequested.connect(self.controller.list_cameras)
         self.background_panel.backgroundRequested.connect(self.choose_background)
         self.adjustments_panel.changed.connect(self._on_adjustment_changed)
+        self.effects_panel.changed.connect(self._on_effects_changed)
         self.virtual_camera_panel.toggled.connect(self._on_virtual_camera_clicked)
         self.banner.cleared.connect(self._on_banner_cleared)
         worker = self.controller.worker
@@ -244,6 +249,10 @@ class MainWindow(QMainWindow):
 
     def _on_adjustment_changed(self) -> None:
         self.adjustments_panel.store(self.settings)
+        self._settings_changed()
+
+    def _on_effects_changed(self) -> None:
+        self.effects_panel.store(self.settings)
         self._settings_changed()
 
     # --- sources ----------------------------------------------------------------------------

@@ -213,6 +213,7 @@ class PipelineWorker(QObject):
             return
         self.pipeline = Pipeline(segmenter, self.refiner, self.compositor,
                                  model_every_n=self.settings.model_every_n)
+        self.pipeline.effects.settings = self.settings.effect_settings()
         self.ready.emit(f"{self.model_path.name}, {segmenter.threads} thread(s)")
 
     @Slot()
@@ -302,6 +303,7 @@ class PipelineWorker(QObject):
             self.compositor.blur_strength = settings.blur_strength
         if self.pipeline is not None:
             self.pipeline.model_every_n = settings.model_every_n
+            self.pipeline.effects.settings = settings.effect_settings()
 
     @Slot(str, object)
     def setBackground(self, mode: str, value) -> None:
