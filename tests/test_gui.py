@@ -536,7 +536,7 @@ def published_corners(backend, start=0):
             for f in frames]
 
 
-@pytest.mark.parametrize("mode", ["raise", "nan"])
+@pytest.mark.parametrize("mode", ["raise", "nan", "huge"])
 def test_virtual_camera_never_gets_the_room_when_processing_fails(qtbot, make_window, clip,
                                                                   recording_camera, mode):
     window = make_window(source=str(clip))
@@ -593,8 +593,9 @@ def test_many_messages_do_not_squeeze_the_preview(qtbot, make_window, clip):
     for key in ("a", "b", "c", "d", "e"):
         window.banner.show_message(key, f"Message {key}. " * 30, "error")
     qtbot.wait(50)
-    assert window.banner.height() <= 160  # the rest scrolls inside the banner
-    assert window.preview.height() >= with_one - 160
+    # The banner grows up to 35 % of the window (issue 15); the rest scrolls inside it.
+    assert window.banner.height() <= 0.35 * window.height() + 2
+    assert window.preview.height() >= with_one - 0.35 * window.height()
     assert window.preview.height() >= 300  # of the 640 px window
 
 
@@ -644,3 +645,282 @@ def test_default_colour_is_the_readmes_green():
     from app.settings import AppSettings
 
     assert bgr_to_qcolor(AppSettings().background_color).name() == "#00b140"
+
+
+# --- privacy: impossible and all-person masks (issue 15) ---------------------------------------
+def test_all_person_masks_send_the_background_alone_with_a_warning_until_they_recover(
+        qtbot, make_window, clip, recording_camera, monkeypatch):
+    import app.pipeline
+
+    monkeypatch.setattr(app.pipeline, "ALL_PERSON_RUNS", 4, raising=False)  # the rule, sooner
+    window = make_window(source=str(clip))
+    window.set_background_color(QColor(0, 255, 0))
+    start_recording_camera(qtbot, window)
+    backend = recording_camera.instances[-1]
+    qtbot.waitUntil(lambda: len(backend.frames) >= 3 and close_to(published_corners(backend)[-1], GREEN),
+                    timeout=TIMEOUT_MS)
+    pipeline = window.controller.worker.pipeline
+    real = pipeline.segmenter
+    pipeline.segmenter = FaultySegmenter(real, mode="ones")  # "everything is the person"
+    qtbot.waitUntil(lambda: window.banner.message("mask") != "", timeout=TIMEOUT_MS)
+    assert "whole picture" in window.banner.message("mask")
+    assert window.banner.message("processing") == ""  # a warning, not a failure
+    from_here = len(backend.frames)
+    qtbot.waitUntil(lambda: len(backend.frames) >= from_here + 5, timeout=TIMEOUT_MS)
+    for frame in backend.frames:  # the call never sees the room, not even the person's disc
+        picture = frame.reshape(backend.height, backend.width, 3)
+        assert close_to(picture[:12, :12].reshape(-1, 3).mean(axis=0), GREEN), "the room went out"
+    for frame in backend.frames[from_here:]:
+        assert np.all(np.abs(frame.reshape(-1, 3).astype(int) - GREEN) <= 2)  # the background alone
+    pipeline.segmenter = real
+    qtbot.waitUntil(lambda: window.banner.message("mask") == "", timeout=TIMEOUT_MS)
+    recovered_at = len(backend.frames)
+    qtbot.waitUntil(lambda: len(backend.frames) >= recovered_at + 3, timeout=TIMEOUT_MS)
+    centre = backend.frames[-1].reshape(backend.height, backend.width, 3)[55:65, 75:85]
+    assert close_to(centre.reshape(-1, 3).mean(axis=0), (230, 230, 230), tolerance=25)  # you again
+
+
+# --- the window, tried as a new user would (issue 15) -------------------------------------------
+def fully_visible(widget) -> bool:
+    """Whether all of widget is on screen: shown and not clipped by a scroll area or the window."""
+    if not widget.isVisible():
+        return False
+    return widget.visibleRegion().boundingRect() == widget.rect() and not widget.visibleRegion().isEmpty()
+
+
+def message_row(window, key):
+    from PySide6.QtWidgets import QFrame
+
+    return window.banner.findChild(QFrame, f"message_{key}")
+
+
+def test_a_new_message_is_shown_on_top_and_in_full_not_behind_the_first(qtbot, make_window, clip):
+    window = make_window(source=str(clip))
+    window.resize(1200, 720)
+    qtbot.waitUntil(lambda: window.frames_shown >= 1, timeout=TIMEOUT_MS)
+    # A long first message (like pyvirtualcam's five lines), then the one the user just caused.
+    window.banner.show_message("source", "No webcam found. " * 45, "warning")
+    window.banner.show_message("virtual_camera", "No virtual camera device was found. To set one "
+                                                 "up, do this, then start it again.", "warning")
+    qtbot.wait(50)
+    newest, first = message_row(window, "virtual_camera"), message_row(window, "source")
+    assert fully_visible(newest) and fully_visible(first)  # the banner grew to show both
+    assert newest.mapTo(window, newest.rect().topLeft()).y() < first.mapTo(window, first.rect().topLeft()).y()
+    assert not window.banner.count_label.isVisible()
+    # More than fit: the newest stays in full view on top, a count says where the others are.
+    for key in ("a", "b", "c", "d"):
+        window.banner.show_message(key, f"Message {key}. " * 30, "error")
+    qtbot.wait(50)
+    assert fully_visible(message_row(window, "d"))
+    assert window.banner.count_label.isVisible() and "6 messages" in window.banner.count_label.text()
+    for key in ("a", "b", "c", "d", "source"):
+        window.banner.clear_message(key)
+    qtbot.wait(50)
+    assert fully_visible(newest) and not window.banner.count_label.isVisible()
+
+
+def send_wheel(widget, notches=-1):
+    from PySide6.QtCore import QPoint, QPointF
+    from PySide6.QtGui import QWheelEvent
+
+    centre = QPointF(widget.rect().center())
+    event = QWheelEvent(centre, QPointF(widget.mapToGlobal(widget.rect().center())), QPoint(0, 0),
+                        QPoint(0, 120 * notches), Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                        Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(widget, event)
+
+
+def test_mouse_wheel_over_a_slider_scrolls_the_panel_instead_of_changing_it(qtbot, make_window, clip):
+    window = make_window(source=str(clip))
+    window.resize(1000, 420)  # short, so the side panel has something to scroll
+    qtbot.waitUntil(lambda: window.frames_shown >= 1, timeout=TIMEOUT_MS)
+    window.activateWindow()
+    window.preview.setFocus()
+    from PySide6.QtWidgets import QScrollArea
+
+    slider = window.smoothing_slider.slider
+    area = slider.parentWidget()
+    while not isinstance(area, QScrollArea):
+        area = area.parentWidget()
+    scrollbar = area.verticalScrollBar()
+    assert scrollbar.maximum() > 0
+    smoothing = window.settings.smoothing
+    for _ in range(4):  # four notches: 0.50 -> 0.00 before
+        send_wheel(slider, -1)
+    assert window.smoothing_slider.value() == pytest.approx(smoothing)
+    assert window.settings.smoothing == pytest.approx(smoothing)
+    assert scrollbar.value() > 0  # the panel scrolled instead
+    # The source list neither: a notch over it would have switched the source.
+    scrollbar.setValue(0)
+    index = window.source_combo.currentIndex()
+    send_wheel(window.source_combo, 1)
+    assert window.source_combo.currentIndex() == index
+    # A slider the user clicked or tabbed to takes the wheel as usual.
+    slider.setFocus(Qt.FocusReason.TabFocusReason)
+    qtbot.waitUntil(slider.hasFocus, timeout=TIMEOUT_MS)
+    send_wheel(slider, 1)
+    assert window.smoothing_slider.value() != pytest.approx(smoothing)
+
+
+def test_blur_strength_is_enabled_only_for_the_blur_background(qtbot, make_window, clip, tmp_path):
+    picture = tmp_path / "wall.png"
+    cv2.imwrite(str(picture), np.full((90, 160, 3), 200, np.uint8))
+    window = make_window(source=str(clip))
+    for mode, value, enabled in (("none", None, False), ("blur", None, True), ("color", GREEN, False),
+                                 ("image", picture, False), ("blur", None, True)):
+        window.choose_background(mode, value)
+        qtbot.waitUntil(lambda: window.settings.background_mode == mode, timeout=TIMEOUT_MS)
+        assert window.blur_slider.isEnabled() is enabled, mode
+    window.choose_background("color", GREEN)
+    qtbot.waitUntil(lambda: window.settings.background_mode == "color", timeout=TIMEOUT_MS)
+    window.close()
+    restarted = make_window(source=str(clip))  # the saved mode greys it out from the start
+    assert not restarted.blur_slider.isEnabled()
+
+
+def test_refresh_cameras_says_what_it_found(qtbot, make_window, clip):
+    window = make_window(source=str(clip))
+    status = window.source_panel.status_label
+    assert not status.isVisible()
+    qtbot.mouseClick(window.refresh_cameras_button, Qt.MouseButton.LeftButton)
+    assert status.isVisible() and not window.refresh_cameras_button.isEnabled()
+    qtbot.waitUntil(window.refresh_cameras_button.isEnabled, timeout=3 * TIMEOUT_MS)
+    cameras = list_cameras()
+    if cameras:
+        assert status.text().startswith(f"Found {len(cameras)} camera")
+    else:
+        assert status.text().startswith("No camera found")
+    # What the worker answers is what the panel says.
+    qtbot.mouseClick(window.refresh_cameras_button, Qt.MouseButton.LeftButton)
+    window.source_panel.set_cameras([0, 2])
+    assert status.text() == "Found 2 cameras: Camera 0, Camera 2"
+
+
+def test_file_dialogs_open_in_pictures_videos_or_the_last_folder(qtbot, make_window, clip, tmp_path,
+                                                                 monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    home = tmp_path / "home"
+    for folder in ("Pictures", "Videos", "elsewhere"):
+        (home / folder).mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))  # no user-dirs.dirs: the defaults
+    monkeypatch.chdir(tmp_path)
+    picture = home / "elsewhere" / "mine.png"
+    cv2.imwrite(str(picture), np.full((90, 160, 3), 200, np.uint8))
+    opened_in = []
+    answer = {"path": ""}
+
+    def fake_dialog(parent, caption, folder, *args, **kwargs):
+        opened_in.append(folder)
+        return answer["path"], ""
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(fake_dialog))
+    window = make_window(source=str(clip))
+    pick_item = window.background_list.item(window.background_list.count() - 1)
+    click_item(qtbot, window, pick_item)
+    window.source_combo.activated.emit(window.source_combo.findText("Video file…"))
+    window.source_combo.activated.emit(window.source_combo.findText("Image file…"))
+    assert opened_in == [str(home / "Pictures"), str(home / "Videos"), str(home / "Pictures")]
+    assert str(tmp_path) not in opened_in  # never the working directory
+
+    answer["path"] = str(picture)
+    click_item(qtbot, window, pick_item)
+    qtbot.waitUntil(lambda: window.settings.background_path == str(picture), timeout=TIMEOUT_MS)
+    answer["path"] = ""
+    click_item(qtbot, window, window.background_list.item(window.background_list.count() - 1))
+    assert opened_in[-1] == str(home / "elsewhere")  # the last folder used
+    window.close()
+    restarted = make_window(source=str(clip))  # ... remembered in the settings file
+    click_item(qtbot, restarted, restarted.background_list.item(restarted.background_list.count() - 1))
+    assert opened_in[-1] == str(home / "elsewhere")
+    # No Pictures folder: the shipped backgrounds.
+    shutil.rmtree(home / "Pictures")
+    from app.gui.panels import DialogFolders
+
+    assert DialogFolders(backgrounds_dir=tmp_path / "shipped").start("image") == str(home)
+    (tmp_path / "shipped").mkdir()
+    assert DialogFolders(backgrounds_dir=tmp_path / "shipped").start("background") == str(tmp_path / "shipped")
+
+
+class FiveLineBackend:
+    """A pyvirtualcam backend that fails to open with a long, several-line error."""
+
+    def __init__(self, **kw):
+        raise RuntimeError("Could not open the device.\\nDriver said: error 0x80004005\\n"
+                           "Did you install it?\\nSee the documentation at https://example.org\\n"
+                           "for more details")
+
+
+def test_virtual_camera_message_is_one_sentence_and_the_fix(qtbot, make_window, clip, monkeypatch):
+    import pyvirtualcam
+
+    monkeypatch.setattr(pyvirtualcam.camera, "BACKENDS", dict(pyvirtualcam.camera.BACKENDS))
+    pyvirtualcam.register_backend("fiveline", FiveLineBackend)
+    window = make_window(source=str(clip))
+    window.settings.virtual_camera_backend = "fiveline"
+    window.controller.apply_settings(window.settings)
+    qtbot.waitUntil(lambda: window.frames_shown >= 1, timeout=TIMEOUT_MS)
+    qtbot.mouseClick(window.virtual_camera_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.banner.message("virtual_camera") != "", timeout=TIMEOUT_MS)
+    message = window.banner.message("virtual_camera")
+    assert message.startswith("No virtual camera device was found. To set one up, ")
+    assert virtual_camera_setup_hint() in message
+    for noise in ("backend", "0x80004005", "documentation", "\\n", "pyvirtualcam"):
+        assert noise not in message, noise
+    assert len(message) - len(virtual_camera_setup_hint()) < 120
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("busy", "The virtual camera is busy: another program is sending to it."),
+    ("missing_backend", "The virtual camera backend 'nonesuch' is not available here."),
+    ("device", "The virtual camera device /dev/video42 could not be opened."),
+    ("stopped", "The virtual camera stopped accepting frames, so publishing stopped."),
+])
+def test_virtual_camera_problems_are_named_with_their_fix(case, expected):
+    from app.gui.worker import virtual_camera_problem
+    from app.sinks import SinkError, VirtualCameraUnavailable
+
+    def unavailable(reason):
+        try:
+            try:
+                raise RuntimeError(reason)
+            except RuntimeError as cause:
+                raise VirtualCameraUnavailable(f"Virtual camera unavailable ({reason})") from cause
+        except VirtualCameraUnavailable as exc:
+            return exc
+
+    message = {
+        "busy": lambda: virtual_camera_problem(unavailable("'v4l2loopback' backend: device /dev/video9 is busy")),
+        "missing_backend": lambda: virtual_camera_problem(VirtualCameraUnavailable("x"), backend="nonesuch"),
+        "device": lambda: virtual_camera_problem(unavailable("'v4l2loopback' backend: Device /dev/video42 "
+                                                             "does not exist."), device="/dev/video42"),
+        "stopped": lambda: virtual_camera_problem(SinkError("Virtual camera /dev/video9 stopped accepting "
+                                                            "frames: [Errno 19]\\nNo such device"), started=True),
+    }[case]()
+    first, _, fix = message.partition(". ")
+    assert first + "." == expected
+    assert fix.endswith("start the virtual camera again.") and "\\n" not in message
+
+
+def test_virtual_camera_status_is_not_cut_off_at_1200x720_with_a_custom_background(
+        qtbot, make_window, clip, tmp_path):
+    from app import resources
+
+    picture = tmp_path / "my_holiday_picture.png"
+    cv2.imwrite(str(picture), np.full((90, 160, 3), 200, np.uint8))
+    window = make_window(source=str(clip), backgrounds_dir=resources.BACKGROUNDS_DIR)
+    window.resize(1200, 720)
+    window.choose_background("image", picture)
+    qtbot.waitUntil(lambda: window.settings.background_path == str(picture), timeout=TIMEOUT_MS)
+    window.controller.worker.virtualCameraFailed.emit(
+        "No virtual camera device was found. To set one up, " + virtual_camera_setup_hint())
+    qtbot.wait(50)
+    label = window.virtual_camera_label
+    assert "see the message" in label.text()
+    assert fully_visible(window.virtual_camera_button)
+    assert fully_visible(label), (label.geometry(), label.visibleRegion().boundingRect())
+    assert label.height() >= label.heightForWidth(label.width())  # every wrapped line shown
+    window.virtual_camera_panel.set_started("/dev/video10 (PortraitCam, a long device label)")
+    qtbot.wait(50)
+    assert fully_visible(label) and label.height() >= label.heightForWidth(label.width())

@@ -84,3 +84,49 @@ def test_virtual_camera_panel_states(qtbot):
     assert not panel.button.isChecked() and "see the message" in panel.label.text()
     panel.message_dismissed()
     assert panel.label.text() == "Not publishing: no virtual camera device"
+
+
+# --- issue 15: the window, tried as a new user would -------------------------------------------
+def test_adjustments_panel_greys_out_blur_strength_unless_the_background_is_blur(qtbot):
+    panel = AdjustmentsPanel()
+    qtbot.addWidget(panel)
+    for mode in ("none", "color", "image", "video"):
+        panel.set_background_mode(mode)
+        assert not panel.blur_slider.isEnabled() and not panel.blur_slider.slider.isEnabled(), mode
+    panel.set_background_mode("blur")
+    assert panel.blur_slider.isEnabled()
+
+
+def test_source_panel_says_what_a_look_for_cameras_found(qtbot, tmp_path):
+    panel = SourcePanel(tmp_path / "no_sample.mp4")
+    qtbot.addWidget(panel)
+    panel.show()
+    panel.set_cameras([0])  # the first look at start-up is not announced
+    assert not panel.status_label.isVisible()
+    with qtbot.waitSignal(panel.refreshRequested):
+        qtbot.mouseClick(panel.refresh_button, Qt.MouseButton.LeftButton)
+    assert panel.status_label.text() == "Looking for cameras…" and not panel.refresh_button.isEnabled()
+    panel.set_cameras([])
+    assert panel.status_label.text().startswith("No camera found") and panel.refresh_button.isEnabled()
+    qtbot.mouseClick(panel.refresh_button, Qt.MouseButton.LeftButton)
+    panel.set_cameras([1])
+    assert panel.status_label.text() == "Found 1 camera: Camera 1"
+
+
+def test_sliders_ignore_the_wheel_until_focused(qtbot):
+    from PySide6.QtCore import QPoint, QPointF
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    panel = AdjustmentsPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    slider = panel.smoothing_slider.slider
+    panel.load(AppSettings(smoothing=0.5))
+    notch = QWheelEvent(QPointF(5, 5), QPointF(5, 5), QPoint(0, 0), QPoint(0, -120),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                        Qt.ScrollPhase.NoScrollPhase, False)
+    for _ in range(4):
+        QApplication.sendEvent(slider, notch)
+    assert panel.smoothing_slider.value() == pytest.approx(0.5)
+    assert slider.focusPolicy() == Qt.FocusPolicy.StrongFocus  # click or Tab, never the wheel

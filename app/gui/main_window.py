@@ -24,8 +24,8 @@ from app import resources, sinks
 from app.capture import VIDEO_EXTENSIONS
 from app.settings import AppSettings
 from app.sinks import virtual_camera_setup_hint
-from app.gui.panels import (AdjustmentsPanel, BackgroundPanel, SourcePanel, VirtualCameraPanel,
-                            bgr_to_qcolor, qcolor_to_bgr, thumbnail_for_file)
+from app.gui.panels import (AdjustmentsPanel, BackgroundPanel, DialogFolders, SourcePanel,
+                            VirtualCameraPanel, bgr_to_qcolor, qcolor_to_bgr, thumbnail_for_file)
 from app.gui.widgets import MessageBanner, PreviewLabel
 from app.gui.effects_panel import EffectsPanel
 from app.gui.worker import TIMING_STAGES, FramePacket, PipelineController
@@ -168,27 +168,36 @@ class MainWindow(QMainWindow):
         preview_column.addWidget(self.stats_label)
         body.addLayout(preview_column, 1)
 
+        side = QWidget(central)
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 0, 0)
+        side_layout.setSpacing(10)
         panel = QWidget()
         panel_layout = QVBoxLayout(panel)
         panel_layout.setContentsMargins(0, 0, 4, 0)
         panel_layout.setSpacing(10)
-        self.source_panel = SourcePanel(self.sample_clip, panel)
-        self.background_panel = BackgroundPanel(self.settings.background_color, self.backgrounds_dir, panel)
+        self.dialog_folders = DialogFolders(self.store, self.backgrounds_dir)
+        self.source_panel = SourcePanel(self.sample_clip, panel, folders=self.dialog_folders)
+        self.background_panel = BackgroundPanel(self.settings.background_color, self.backgrounds_dir,
+                                                panel, folders=self.dialog_folders)
         self.adjustments_panel = AdjustmentsPanel(panel)
-        self.virtual_camera_panel = VirtualCameraPanel(panel)
-        for widget in (self.source_panel, self.background_panel, self.adjustments_panel,
-                       self.virtual_camera_panel):
+        for widget in (self.source_panel, self.background_panel, self.adjustments_panel):
             panel_layout.addWidget(widget)
         self.effects_panel = EffectsPanel(panel)
         panel_layout.addWidget(self.effects_panel)
         panel_layout.addStretch(1)
-        scroll = QScrollArea(central)
-        scroll.setWidget(panel)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setFixedWidth(380)
-        body.addWidget(scroll)
+        self.side_scroll = QScrollArea(side)
+        self.side_scroll.setWidget(panel)
+        self.side_scroll.setWidgetResizable(True)
+        self.side_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.side_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        side_layout.addWidget(self.side_scroll, 1)
+        # Pinned below the scrolling panels: the button and the status under it stay in view
+        # however many backgrounds the list above holds.
+        self.virtual_camera_panel = VirtualCameraPanel(side)
+        side_layout.addWidget(self.virtual_camera_panel)
+        side.setFixedWidth(380)
+        body.addWidget(side)
 
         self.setCentralWidget(central)
         self.model_status = QLabel("Loading model…")
@@ -209,6 +218,7 @@ class MainWindow(QMainWindow):
 
     def _restore_widgets(self) -> None:
         self.adjustments_panel.load(self.settings)
+        self.adjustments_panel.set_background_mode(self.settings.background_mode)
         self.effects_panel.load(self.settings)
         self._select_current_background()
 
@@ -226,6 +236,8 @@ class MainWindow(QMainWindow):
         worker.modelFailed.connect(self._on_model_failed)
         worker.processingFailed.connect(self._on_processing_failed)
         worker.processingRecovered.connect(lambda: self.banner.clear_message("processing"))
+        worker.maskWarning.connect(lambda text: self.banner.show_message("mask", text, "warning"))
+        worker.maskWarningCleared.connect(lambda: self.banner.clear_message("mask"))
         worker.frameReady.connect(self._on_frame_ready)
         worker.camerasFound.connect(self._on_cameras_found)
         worker.sourceOpened.connect(self._on_source_opened)
@@ -410,6 +422,7 @@ class MainWindow(QMainWindow):
         elif mode in ("image", "video") and value:
             s.background_path = str(value)
         self.background_panel.select(mode, value)
+        self.adjustments_panel.set_background_mode(mode)
         self._save_timer.start()
 
     def _on_background_failed(self, message: str) -> None:
@@ -449,15 +462,15 @@ class MainWindow(QMainWindow):
         self.virtual_camera_panel.set_stopped()
 
     def _on_virtual_camera_failed(self, message: str) -> None:
+        """message: what is wrong and the fix, in a sentence or two (see worker.virtual_camera_problem)."""
         self.virtual_camera_panel.set_failed()
         if sys.platform.startswith("linux"):
             copy_text, copy_label = sinks.LINUX_SETUP_COMMAND, "Copy command"
         else:
             copy_text, copy_label = virtual_camera_setup_hint(), "Copy steps"
-        self.banner.show_message(
-            "virtual_camera", f"{message.rstrip('.')}. The preview keeps running; start the virtual "
-                              "camera again once that is done.", "warning",
-            copy_text=copy_text, copy_label=copy_label)
+        text = " ".join(message.split()).rstrip(".") + "."  # one paragraph, one final period
+        self.banner.show_message("virtual_camera", text, "warning",
+                                 copy_text=copy_text, copy_label=copy_label)
 
     def _on_banner_cleared(self, key: str) -> None:
         if key == "virtual_camera":
@@ -476,6 +489,10 @@ class MainWindow(QMainWindow):
             "processing", f"Processing failed: {message.rstrip('.')}. Until it recovers, the virtual "
                           "camera shows the last good picture or the background alone, never the "
                           "room.", "error")
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.banner.fit()  # its share of the window changed
 
     def changeEvent(self, event) -> None:
         super().changeEvent(event)

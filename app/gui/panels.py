@@ -9,7 +9,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QSettings, QSize, QStandardPaths, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QImage, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -34,7 +34,7 @@ from app.capture import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from app.compositing import BLUR_MAX
 from app.matting import FEATHER_MAX
 from app.settings import AppSettings
-from app.gui.widgets import LabeledSlider
+from app.gui.widgets import LabeledSlider, guard_wheel
 from app.gui.worker import bgr_to_qimage
 
 THUMBNAIL_SIZE = QSize(96, 54)
@@ -128,6 +128,45 @@ def qcolor_to_bgr(color: QColor) -> tuple[int, int, int]:
     return color.blue(), color.green(), color.red()
 
 
+# --- file dialogs --------------------------------------------------------------------------
+class DialogFolders:
+    """Where each file dialog opens: the folder last used for that kind of file (kept in the
+    settings file, so it survives a restart), else the user's Videos or Pictures folder (or, for a
+    background, the shipped backgrounds), else home: never the working directory, which for a
+    desktop app is wherever it happened to be started."""
+
+    KINDS = {"video": QStandardPaths.StandardLocation.MoviesLocation,
+             "image": QStandardPaths.StandardLocation.PicturesLocation,
+             "background": QStandardPaths.StandardLocation.PicturesLocation}
+    GROUP = "dialogs"
+
+    def __init__(self, store: QSettings | None = None, backgrounds_dir: Path | None = None) -> None:
+        self.store = store
+        self.backgrounds_dir = Path(backgrounds_dir) if backgrounds_dir else resources.BACKGROUNDS_DIR
+        self._memory: dict[str, str] = {}
+
+    def _key(self, kind: str) -> str:
+        return f"{self.GROUP}/{kind}_folder"
+
+    def start(self, kind: str) -> str:
+        last = self.store.value(self._key(kind)) if self.store is not None else self._memory.get(kind)
+        candidates = [last] if isinstance(last, str) and last else []
+        candidates.append(QStandardPaths.writableLocation(self.KINDS[kind]))
+        if kind == "background":
+            candidates.append(str(self.backgrounds_dir))
+        candidates.append(str(Path.home()))
+        for folder in candidates:
+            if folder and Path(folder).is_dir():
+                return str(Path(folder).absolute())
+        return str(Path.home())
+
+    def remember(self, kind: str, path: str) -> None:
+        folder = str(Path(path).absolute().parent)
+        self._memory[kind] = folder
+        if self.store is not None:
+            self.store.setValue(self._key(kind), folder)
+
+
 # --- source --------------------------------------------------------------------------------
 class SourcePanel(QGroupBox):
     """Cameras, the sample clip and file pickers; shows the source now playing."""
@@ -135,27 +174,61 @@ class SourcePanel(QGroupBox):
     sourceRequested = Signal(object)   # camera index or file path the user chose
     refreshRequested = Signal()        # look for cameras again
 
-    def __init__(self, sample_clip: Path, parent: QWidget | None = None) -> None:
+    def __init__(self, sample_clip: Path, parent: QWidget | None = None,
+                 folders: DialogFolders | None = None) -> None:
         super().__init__("Source", parent)
         self.sample_clip = sample_clip
+        self.folders = folders or DialogFolders()
         self._cameras: list[int] = []
         self._current = None  # spec of the source now playing, None when stopped
-        layout = QHBoxLayout(self)
+        self._searching = False
+        layout = QVBoxLayout(self)
+        row = QHBoxLayout()
+        layout.addLayout(row)
         self.combo = QComboBox(self)
         self.combo.setToolTip("Camera, video file or photo to process")
         self.combo.setAccessibleName("Source")
         self.combo.activated.connect(self._on_activated)
-        layout.addWidget(self.combo, 1)
+        guard_wheel(self.combo)  # a wheel notch over it while scrolling would switch the source
+        row.addWidget(self.combo, 1)
         self.refresh_button = QToolButton(self)
         self.refresh_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_BrowserReload))
         self.refresh_button.setToolTip("Look for cameras again (e.g. after plugging one in)")
-        self.refresh_button.clicked.connect(self.refreshRequested)
-        layout.addWidget(self.refresh_button)
+        self.refresh_button.setAccessibleName("Look for cameras again")
+        self.refresh_button.clicked.connect(self._on_refresh)
+        row.addWidget(self.refresh_button)
+        # What the last look for cameras found: without it a click on ↻ seems to do nothing.
+        self.status_label = QLabel(self)
+        self.status_label.setObjectName("sourceStatus")
+        self.status_label.setStyleSheet("#sourceStatus { color: #5f6368; }")
+        self.status_label.setWordWrap(True)
+        self.status_label.hide()
+        layout.addWidget(self.status_label)
         self._populate()
 
+    def _on_refresh(self) -> None:
+        self._searching = True
+        self.refresh_button.setEnabled(False)  # until the answer comes
+        self.status_label.setText("Looking for cameras…")
+        self.status_label.show()
+        self.refreshRequested.emit()
+
     def set_cameras(self, cameras: list[int]) -> None:
+        """The cameras found; after a click on ↻ also says what was found."""
         self._cameras = list(cameras)
         self._populate()
+        if self._searching:
+            self._searching = False
+            self.refresh_button.setEnabled(True)
+            self.status_label.setText(self.cameras_found_text(self._cameras))
+            self.status_label.show()
+
+    @staticmethod
+    def cameras_found_text(cameras: list[int]) -> str:
+        if not cameras:
+            return "No camera found: connect one (and close other apps using it), then press ↻ again."
+        names = ", ".join(f"Camera {index}" for index in cameras)
+        return f"Found {len(cameras)} camera{'s' if len(cameras) != 1 else ''}: {names}"
 
     def set_current(self, spec) -> None:
         """Point the list at spec (None: nothing plays)."""
@@ -216,11 +289,14 @@ class SourcePanel(QGroupBox):
             self._show_current()  # stay on the current entry if the dialog is cancelled
             if value == "video":
                 patterns = " ".join(f"*{ext}" for ext in sorted(VIDEO_EXTENSIONS))
-                path, _ = QFileDialog.getOpenFileName(self, "Open video", "", f"Videos ({patterns})")
+                path, _ = QFileDialog.getOpenFileName(self, "Open video", self.folders.start("video"),
+                                                      f"Videos ({patterns})")
             else:
                 patterns = " ".join(f"*{ext}" for ext in sorted(IMAGE_EXTENSIONS))
-                path, _ = QFileDialog.getOpenFileName(self, "Open photo", "", f"Images ({patterns})")
+                path, _ = QFileDialog.getOpenFileName(self, "Open photo", self.folders.start("image"),
+                                                      f"Images ({patterns})")
             if path:
+                self.folders.remember(value, path)
                 self.sourceRequested.emit(path)
 
 
@@ -231,8 +307,9 @@ class BackgroundPanel(QGroupBox):
     backgroundRequested = Signal(str, object)  # mode ('none', 'blur', 'color', 'image'), value
 
     def __init__(self, color_bgr, backgrounds_dir: Path | None = None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, folders: DialogFolders | None = None) -> None:
         super().__init__("Background", parent)
+        self.folders = folders or DialogFolders(backgrounds_dir=backgrounds_dir)
         self._color = tuple(color_bgr)
         self._selected: tuple[str, object] = ("none", None)  # what to return to on a cancel
         layout = QVBoxLayout(self)
@@ -327,9 +404,11 @@ class BackgroundPanel(QGroupBox):
                 self.select(*self._selected)
         elif kind == "pick":
             patterns = " ".join(f"*{ext}" for ext in sorted(IMAGE_EXTENSIONS | VIDEO_EXTENSIONS))
-            path, _ = QFileDialog.getOpenFileName(self, "Background picture or video", "",
+            path, _ = QFileDialog.getOpenFileName(self, "Background picture or video",
+                                                  self.folders.start("background"),
                                                   f"Pictures and videos ({patterns})")
             if path:
+                self.folders.remember("background", path)
                 self.backgroundRequested.emit("image", path)
             else:
                 self.select(*self._selected)
@@ -348,7 +427,7 @@ class AdjustmentsPanel(QGroupBox):
         layout = QVBoxLayout(self)
         self.blur_slider = LabeledSlider(
             "Blur strength", 0, BLUR_MAX, 1, decimals=0,
-            tooltip="How strongly the Blur background is blurred")
+            tooltip="How strongly the Blur background is blurred (only for the Blur background)")
         self.feather_slider = LabeledSlider(
             "Edge feather", 0, FEATHER_MAX, 0.5, " px", decimals=1,
             tooltip="Softens the cut-out edge; higher hides jagged edges, lower keeps hair crisp")
@@ -369,6 +448,10 @@ class AdjustmentsPanel(QGroupBox):
             "Flip left and right, like looking in a mirror; applies to the virtual camera too")
         self.mirror_checkbox.toggled.connect(self.changed)
         layout.addWidget(self.mirror_checkbox)
+
+    def set_background_mode(self, mode: str) -> None:
+        """Blur strength does something only for the blur background: greyed out otherwise."""
+        self.blur_slider.setEnabled(mode == "blur")
 
     def load(self, settings: AppSettings) -> None:
         """Show settings' values (without emitting changed)."""

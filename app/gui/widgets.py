@@ -1,9 +1,12 @@
-"""Small widgets of the main window: preview with overlay, message banner, labelled slider."""
+"""Small widgets of the main window: preview with overlay, message banner, labelled slider,
+and the wheel guard that keeps the side panel's scrolling from changing settings."""
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QGuiApplication, QImage, QPixmap
+from PySide6.QtCore import QEvent, QObject, QPointF, QSize, Qt, Signal
+from PySide6.QtGui import QGuiApplication, QImage, QPixmap, QWheelEvent
 from PySide6.QtWidgets import (
+    QAbstractScrollArea,
+    QApplication,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -14,6 +17,42 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+
+class WheelGuard(QObject):
+    """Lets a control (slider, combo box) take the mouse wheel only when it has focus (clicked or
+    tabbed to). Otherwise the wheel scrolls the scroll area around it: scrolling down the side
+    panel must not drag every slider it passes over (Smoothing 0.50 -> 0.00 in four notches)."""
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() != QEvent.Type.Wheel or not isinstance(watched, QWidget) or watched.hasFocus():
+            return False
+        area = watched.parentWidget()
+        while area is not None and not isinstance(area, QAbstractScrollArea):
+            area = area.parentWidget()
+        if area is not None:
+            # Sent on explicitly: Qt does not pass a wheel event up the parents when it was not
+            # spontaneous, and the control must not see it either way.
+            viewport = area.viewport()
+            position = QPointF(watched.mapTo(viewport, event.position().toPoint()))
+            forwarded = QWheelEvent(position, event.globalPosition(), event.pixelDelta(),
+                                    event.angleDelta(), event.buttons(), event.modifiers(),
+                                    event.phase(), event.inverted(), event.source())
+            QApplication.sendEvent(viewport, forwarded)
+        event.accept()
+        return True
+
+
+_WHEEL_GUARD: WheelGuard | None = None
+
+
+def guard_wheel(widget: QWidget) -> None:
+    """Wheel only when focused; focus by click or Tab, never by the wheel itself (see WheelGuard)."""
+    global _WHEEL_GUARD
+    if _WHEEL_GUARD is None:
+        _WHEEL_GUARD = WheelGuard()
+    widget.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+    widget.installEventFilter(_WHEEL_GUARD)
 
 
 class PreviewLabel(QLabel):
@@ -82,7 +121,11 @@ class PreviewLabel(QLabel):
 
 
 class MessageBanner(QFrame):
-    """Stacked messages, one per topic (camera, background, virtual camera …), each dismissable."""
+    """Stacked messages, one per topic (camera, background, virtual camera …), each dismissable.
+
+    The newest message is on top and the banner grows to show every message, up to a share of the
+    window; beyond that the older ones scroll below the newest and a count says so. A new message
+    is therefore always in view (a button that answers with one never seems to do nothing)."""
 
     _STYLES = {
         "error": ("#fdecea", "#8a1c13", "#f5c2bd"),
@@ -93,13 +136,19 @@ class MessageBanner(QFrame):
     changed = Signal()
     cleared = Signal(str)  # key of a message that was dismissed or replaced by none
 
-    MAX_HEIGHT = 150  # more messages scroll inside this height instead of squeezing the preview
+    MAX_HEIGHT = 150       # at least this much room for messages ...
+    MAX_FRACTION = 0.35    # ... or this share of the window, so the preview keeps most of it
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._rows: dict[str, tuple[QFrame, QLabel, str]] = {}
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(2)
+        self.count_label = QLabel(self)
+        self.count_label.setObjectName("messageCount")
+        self.count_label.setStyleSheet("#messageCount { color: #5f6368; }")
+        self.count_label.hide()
         self._scroll = QScrollArea(self)
         self._scroll.setWidgetResizable(True)
         self._scroll.setFrameShape(QFrame.Shape.NoFrame)
@@ -110,15 +159,32 @@ class MessageBanner(QFrame):
         self._layout.setSpacing(6)
         self._scroll.setWidget(content)
         outer.addWidget(self._scroll)
+        outer.addWidget(self.count_label)
         self.hide()
 
-    def _fit_height(self) -> None:
+    def max_height(self) -> int:
+        """The most room the messages get: MAX_HEIGHT or MAX_FRACTION of the window."""
+        window = self.window()
+        share = int(window.height() * self.MAX_FRACTION) if window is not self else 0
+        return max(self.MAX_HEIGHT, share)
+
+    def fit(self) -> None:
+        """Grow or shrink to the messages (call when the window's height changes)."""
         content = self._scroll.widget()
         content.adjustSize()
         width = self._scroll.viewport().width() or self.width()
         layout = content.layout()
         needed = layout.heightForWidth(width) if layout.hasHeightForWidth() else layout.sizeHint().height()
-        self._scroll.setFixedHeight(max(0, min(needed, self.MAX_HEIGHT)))
+        limit = self.max_height()
+        hidden = needed > limit and len(self._rows) > 1
+        if hidden:
+            self.count_label.setText(f"{len(self._rows)} messages, newest first: scroll down for "
+                                     "the older ones")
+            limit -= self.count_label.sizeHint().height() + self.layout().spacing()
+        self.count_label.setVisible(hidden)
+        self._scroll.setFixedHeight(max(0, min(needed, limit)))
+
+    _fit_height = fit
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
@@ -151,10 +217,14 @@ class MessageBanner(QFrame):
         close_button = QPushButton("Dismiss", row)
         close_button.clicked.connect(lambda: self.clear_message(key))
         layout.addWidget(close_button, 0, Qt.AlignmentFlag.AlignTop)
-        self._layout.addWidget(row)
+        self._layout.insertWidget(0, row)  # newest on top: always in view
+        # Shown now, not when the layout gets to it: a hidden row would not count in the height
+        # measured below, and the banner would stay one message short.
+        row.show()
         self._rows[key] = (row, label, level)
         self.show()
         self._fit_height()
+        self._scroll.verticalScrollBar().setValue(0)
         self.changed.emit()
 
     def clear_message(self, key: str) -> None:
@@ -180,7 +250,13 @@ class MessageBanner(QFrame):
         return entry[1].text() if entry else ""
 
     def messages(self) -> dict[str, str]:
+        """Text per topic, oldest first."""
         return {key: entry[1].text() for key, entry in self._rows.items()}
+
+    def message_row(self, key: str) -> QFrame | None:
+        """The widget showing the message on topic key (None if none)."""
+        entry = self._rows.get(key)
+        return entry[0] if entry else None
 
 
 class LabeledSlider(QWidget):
@@ -201,6 +277,7 @@ class LabeledSlider(QWidget):
         self.slider = QSlider(Qt.Orientation.Horizontal, self)
         self.slider.setRange(0, round((maximum - minimum) / step))
         self.slider.setAccessibleName(title)
+        guard_wheel(self.slider)
         self.value_label = QLabel(self)
         self.value_label.setMinimumWidth(56)
         self.value_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)

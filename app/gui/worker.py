@@ -19,6 +19,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pyvirtualcam
 from PySide6.QtCore import QMutex, QObject, QThread, Signal, Slot
 from PySide6.QtGui import QImage
 
@@ -30,7 +31,7 @@ from app.matting import MatteRefiner
 from app.pipeline import STAGES, Pipeline
 from app.segmentation import ModelError, Segmenter
 from app.settings import AppSettings
-from app.sinks import SinkError, VirtualCameraSink, VirtualCameraUnavailable
+from app.sinks import SinkError, VirtualCameraSink, virtual_camera_setup_hint
 
 # Per-frame timings shown to the user, in pipeline order.
 TIMING_STAGES = ("capture",) + STAGES
@@ -101,6 +102,27 @@ def qimage_to_bgr(image: QImage) -> np.ndarray:
     return rows[:, : width * 3].reshape(height, width, 3).copy()
 
 
+def virtual_camera_problem(exc: Exception, backend: str = "", device: str = "",
+                           started: bool = False) -> str:
+    """What went wrong with the virtual camera and the fix, for the window's message: a sentence or
+    two instead of pyvirtualcam's per-backend lines (one per backend it tried, up to five)."""
+    reason = " ".join(str(exc.__cause__ or exc).split()).lower()
+    again = "then start the virtual camera again"
+    if "busy" in reason or "in use" in reason:
+        return ("The virtual camera is busy: another program is sending to it. Close that program, "
+                f"{again}.")
+    if started:
+        return ("The virtual camera stopped accepting frames, so publishing stopped. Close any other "
+                f"program using it, {again}.")
+    if backend and backend not in pyvirtualcam.camera.BACKENDS:
+        return (f"The virtual camera backend '{backend}' is not available here. Clear it in the "
+                f"settings to use the first that works, or {virtual_camera_setup_hint()}, {again}.")
+    if device:
+        return (f"The virtual camera device {device} could not be opened. To set one up, "
+                f"{virtual_camera_setup_hint()}, {again}.")
+    return f"No virtual camera device was found. To set one up, {virtual_camera_setup_hint()}, {again}."
+
+
 class CaptureThread(QThread):
     """Reads one source until stopped; owns the source and closes it when done."""
 
@@ -165,6 +187,8 @@ class PipelineWorker(QObject):
     modelFailed = Signal(str)                # preview continues without background replacement
     processingFailed = Signal(str)           # mid-stream failure: safe frames go out until it recovers
     processingRecovered = Signal()
+    maskWarning = Signal(str)                # the pipeline distrusts the masks (see app.pipeline)
+    maskWarningCleared = Signal()
     frameReady = Signal()                    # the output slot went from empty to full
     camerasFound = Signal(list)              # camera indices
     sourceOpened = Signal(object, str, bool)  # spec, description, is_live
@@ -198,6 +222,7 @@ class PipelineWorker(QObject):
         self._last_output_time: float | None = None
         self._last_size: tuple[int, int] | None = None
         self._failing = False
+        self._mask_warning: str | None = None
 
     # --- life cycle -------------------------------------------------------------------------
     @Slot()
@@ -341,16 +366,13 @@ class PipelineWorker(QObject):
         else:
             width, height = self._last_size or (self.settings.width, self.settings.height)
             fps = self.settings.fps
+        backend = self.settings.virtual_camera_backend
+        device = self.settings.virtual_camera_device
         try:
-            self._sink = VirtualCameraSink(
-                width, height, fps or self.settings.fps,
-                backend=self.settings.virtual_camera_backend or None,
-                device=self.settings.virtual_camera_device or None)
-        except VirtualCameraUnavailable as exc:
-            self.virtualCameraFailed.emit(str(exc))
-            return
-        except SinkError as exc:
-            self.virtualCameraFailed.emit(str(exc))
+            self._sink = VirtualCameraSink(width, height, fps or self.settings.fps,
+                                           backend=backend or None, device=device or None)
+        except SinkError as exc:  # VirtualCameraUnavailable included
+            self.virtualCameraFailed.emit(virtual_camera_problem(exc, backend, device))
             return
         self.virtualCameraStarted.emit(self._sink.device)
 
@@ -362,6 +384,16 @@ class PipelineWorker(QObject):
         elif error is None and self._failing:
             self._failing = False
             self.processingRecovered.emit()
+
+    def _report_mask_warning(self, warning: str | None) -> None:
+        """Signals only when the pipeline's warning appears, changes or ends."""
+        if warning == self._mask_warning:
+            return
+        self._mask_warning = warning
+        if warning is None:
+            self.maskWarningCleared.emit()
+        else:
+            self.maskWarning.emit(warning)
 
     def _background_alone(self, frame: np.ndarray) -> np.ndarray:
         try:
@@ -397,6 +429,7 @@ class PipelineWorker(QObject):
                 return
             timings.update(stage_ms)
             self._report_processing(self.pipeline.last_error)
+            self._report_mask_warning(self.pipeline.warning)
         else:
             output = cv2.flip(frame, 1) if self.compositor.mirror else frame
             timings.update(dict.fromkeys(STAGES, 0.0))
@@ -412,7 +445,7 @@ class PipelineWorker(QObject):
                 published = True
             except SinkError as exc:
                 self._close_sink()
-                self.virtualCameraFailed.emit(str(exc))
+                self.virtualCameraFailed.emit(virtual_camera_problem(exc, started=True))
 
         now = time.perf_counter()
         if self._last_output_time is not None:
