@@ -54,6 +54,8 @@ def smooth_damp(current: float, target: float, velocity: float, smooth_time: flo
         velocity = math.copysign(max_step, step) / dt
     if (target - current > 0) == (position > target) and current != target:
         position, velocity = target, 0.0
+    if abs(target - position) < 0.01 and abs(velocity) * dt < 0.01:
+        position, velocity = target, 0.0   # a hundredth of a pixel: arrived (the spring only nears it)
     return position, velocity
 
 

@@ -46,16 +46,15 @@ def find_people(mask: np.ndarray, level: float = CORE_LEVEL,
 class MainPersonSelector:
     """Keeps only the main person of a mask: large, central and, above all, the one already chosen.
 
-    Each candidate gets a score (area share + centrality); the person chosen last time gets a bonus
-    for overlapping where it was. A challenger must beat the incumbent by `margin` on `switch_after`
-    consecutive masks before the choice moves, so the matte never jumps between people on one noisy
-    frame.
+    Each candidate gets a score (area share + centrality). The incumbent (the component overlapping
+    the last choice) keeps the place until a challenger beats it by `margin` on `switch_after`
+    consecutive masks, so the matte never jumps between people on a noisy frame or two, yet a
+    passer-by chosen at the start does not keep the place for ever.
     """
 
-    def __init__(self, margin: float = 0.15, switch_after: int = 8, keep_bonus: float = 0.3) -> None:
+    def __init__(self, margin: float = 0.15, switch_after: int = 8) -> None:
         self.margin = margin
         self.switch_after = switch_after
-        self.keep_bonus = keep_bonus
         self._previous: np.ndarray | None = None   # the last chosen component (bool, mask-sized)
         self._challenger_runs = 0
         self.people_seen = 0                         # components in the last mask
@@ -71,12 +70,7 @@ class MainPersonSelector:
         for person in people:
             # Horizontal distance of the centroid from the centre, 0 (centre) .. 1 (edge).
             off_centre = abs(person.centroid[0] / width - 0.5) * 2.0
-            score = person.area / total + 0.5 * (1.0 - off_centre)
-            if self._previous is not None and self._previous.shape == labels.shape:
-                component = labels == person.label
-                overlap = np.count_nonzero(component & self._previous) / max(1, np.count_nonzero(component))
-                score += self.keep_bonus * overlap
-            scores.append(score)
+            scores.append(person.area / total + 0.5 * (1.0 - off_centre))
         return scores
 
     def choose(self, mask: np.ndarray) -> np.ndarray | None:
