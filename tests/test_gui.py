@@ -790,6 +790,7 @@ def test_refresh_cameras_says_what_it_found(qtbot, make_window, clip):
         assert status.text().startswith(f"Found {len(cameras)} camera")
     else:
         assert status.text().startswith("No camera found")
+    assert window.statusBar().currentMessage() == status.text()
     # What the worker answers is what the panel says.
     qtbot.mouseClick(window.refresh_cameras_button, Qt.MouseButton.LeftButton)
     window.source_panel.set_cameras([0, 2])

@@ -281,7 +281,9 @@ class MainWindow(QMainWindow):
         self.controller.open_source(spec)
 
     def _on_cameras_found(self, cameras: list) -> None:
-        self.source_panel.set_cameras(cameras)
+        found = self.source_panel.set_cameras(cameras)
+        if found:  # the answer to a click on ↻
+            self.statusBar().showMessage(found, 5000)
         if self._initial_source is None and self._current_source is None and self._fallback_to_sample:
             if cameras:
                 preferred = self.settings.camera_index

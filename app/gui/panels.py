@@ -213,15 +213,17 @@ class SourcePanel(QGroupBox):
         self.status_label.show()
         self.refreshRequested.emit()
 
-    def set_cameras(self, cameras: list[int]) -> None:
-        """The cameras found; after a click on ↻ also says what was found."""
+    def set_cameras(self, cameras: list[int]) -> str | None:
+        """The cameras found; after a click on ↻ also says what was found (and returns that)."""
         self._cameras = list(cameras)
         self._populate()
-        if self._searching:
-            self._searching = False
-            self.refresh_button.setEnabled(True)
-            self.status_label.setText(self.cameras_found_text(self._cameras))
-            self.status_label.show()
+        if not self._searching:
+            return None
+        self._searching = False
+        self.refresh_button.setEnabled(True)
+        self.status_label.setText(self.cameras_found_text(self._cameras))
+        self.status_label.show()
+        return self.status_label.text()
 
     @staticmethod
     def cameras_found_text(cameras: list[int]) -> str:
