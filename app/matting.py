@@ -77,6 +77,10 @@ def guided_coefficients(guide: np.ndarray, src: np.ndarray, radius: int, eps: fl
     return box(a), box(b)
 
 
+# Motion-adaptive smoothing: a change of the mask-sized grey thumbnail below NOISE_LEVEL grey levels
+# is sensor noise (full smoothing), above MOTION_LEVEL it is motion (no smoothing), linear between.
+NOISE_LEVEL, MOTION_LEVEL = 3, 12
+
 # The boundary band: working-size alpha strictly between these is refined at full size.
 BAND_LOW, BAND_HIGH = 0.002, 0.998
 _REMAP_ROW = 1024  # cv2.remap maps must stay under SHRT_MAX columns: sample the band in rows of this
@@ -115,6 +119,7 @@ class MatteRefiner:
     def __init__(self, settings: MatteSettings | None = None) -> None:
         self.settings = settings or MatteSettings()
         self._previous: np.ndarray | None = None
+        self._previous_thumb: np.ndarray | None = None
 
     @property
     def settings(self) -> MatteSettings:
@@ -127,15 +132,40 @@ class MatteRefiner:
     def reset(self) -> None:
         """Forget the temporal state (call on source change or seek)."""
         self._previous = None
+        self._previous_thumb = None
 
-    def _smooth(self, mask: np.ndarray) -> np.ndarray:
+    def _smooth(self, mask: np.ndarray, frame_bgr: np.ndarray) -> np.ndarray:
+        """Temporal EMA of the mask, per pixel: where the picture is still, the previous frames'
+        mask weighs `smoothing` (no flicker); where it moved, the new mask takes over (no lag:
+        a plain EMA trailed a waving hand by a frame or more)."""
         weight = self._settings.smoothing
-        if self._previous is None or self._previous.shape != mask.shape or weight <= 0.0:
+        thumb = self._thumbnail(frame_bgr, mask.shape) if weight > 0.0 else None
+        if (self._previous is None or self._previous.shape != mask.shape or weight <= 0.0
+                or self._previous_thumb is None or self._previous_thumb.shape != mask.shape):
             self._previous = mask.copy()
+            self._previous_thumb = thumb
             return mask
-        # previous = weight*previous + (1-weight)*mask, in place to avoid an allocation a frame
-        cv2.addWeighted(self._previous, weight, mask, 1.0 - weight, 0.0, dst=self._previous)
+        change = cv2.absdiff(thumb, self._previous_thumb)
+        self._previous_thumb = thumb
+        # Still below the noise level (a few grey levels after averaging), moving above it; widened
+        # so the edge beside a moving region follows it too.
+        still = np.clip((MOTION_LEVEL - cv2.dilate(change, np.ones((5, 5), np.uint8)).astype(np.float32))
+                        * (1.0 / (MOTION_LEVEL - NOISE_LEVEL)), 0.0, 1.0)
+        keep = still * weight
+        # previous = keep*previous + (1-keep)*mask, in place to avoid an allocation a frame
+        self._previous += (1.0 - keep) * (mask - self._previous)
         return self._previous
+
+    @staticmethod
+    def _thumbnail(frame_bgr: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        """Grey frame at the mask's size: a power-of-two area reduction first (OpenCV's fast integer
+        path), then linear to the exact size."""
+        height, width = frame_bgr.shape[:2]
+        factor = 1 << int(np.log2(max(1.0, min(height / shape[0], width / shape[1]))))
+        small = frame_bgr if factor == 1 else cv2.resize(frame_bgr, (width // factor, height // factor),
+                                                          interpolation=cv2.INTER_AREA)
+        grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+        return cv2.resize(grey, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
 
     def refine(self, mask_small: np.ndarray, frame_bgr: np.ndarray, dtype=np.float32) -> np.ndarray:
         """Alpha matte at the frame's height x width: float32 in [0, 1], or with dtype=np.uint8 in
@@ -186,7 +216,7 @@ class MatteRefiner:
         s = self._settings
         frame_h, frame_w = frame_bgr.shape[:2]
         mask = np.clip(np.asarray(mask_small, np.float32), 0.0, 1.0)
-        mask = self._smooth(mask)
+        mask = self._smooth(mask, frame_bgr)
 
         work_h = min(frame_h, s.work_height)
         work_w = max(1, round(frame_w * work_h / frame_h))

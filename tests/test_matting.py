@@ -161,3 +161,28 @@ def test_guided_edges_are_finished_at_the_frames_own_resolution():
     # The float path agrees with the uint8 path.
     as_float = MatteRefiner(MatteSettings(edge_mode="guided", smoothing=0.0)).refine(mask, frame)
     assert np.abs(as_float * 255 - alpha).max() <= 1.0
+
+
+def test_smoothing_follows_motion_without_lag_and_still_calms_noise():
+    """Where the picture moved, the new mask is taken as it is; where it is still, the old one
+    weighs in (flicker from the model is halved)."""
+    rng = np.random.default_rng(5)
+    refiner = MatteRefiner(plain(smoothing=0.5))
+    still = np.full((120, 160, 3), 90, np.uint8)
+    first = np.zeros((30, 40), np.float32)
+    refiner.refine(first, still)
+    # Still picture (only sensor noise), the model's answer jumps from 0 to 0.8: smoothed to 0.4.
+    noisy = np.clip(still + rng.normal(0, 1.0, still.shape), 0, 255).astype(np.uint8)
+    calm = MatteRefiner(plain(smoothing=0.5, softness=1.0))
+    calm.refine(first, still)
+    assert np.allclose(calm._smooth(np.full((30, 40), 0.8, np.float32), noisy), 0.4, atol=0.05)
+    # A hand enters the right half: the picture changes there, and so does the mask at once.
+    moved = still.copy()
+    moved[:, 80:] = 200
+    mask = np.zeros((30, 40), np.float32)
+    mask[:, 20:] = 1.0
+    follow = MatteRefiner(plain(smoothing=0.5, softness=1.0))
+    follow.refine(first, still)
+    smoothed = follow._smooth(mask, moved)
+    assert smoothed[:, 24:].min() > 0.99  # moved: no lag
+    assert smoothed[:, :16].max() == 0.0

@@ -32,8 +32,10 @@ def cover_resize(image: np.ndarray, width: int, height: int, rng: np.random.Gene
 
 
 def composite_person(person_rgba: np.ndarray, background: np.ndarray, rng: np.random.Generator,
-                     long_side: int = CANVAS_LONG_SIDE):
-    """Paste a person onto a background in video-call framing. Returns (BGR uint8, alpha float32)."""
+                     long_side: int = CANVAS_LONG_SIDE, small: bool = False, layers: bool = False):
+    """Paste a person onto a background in video-call framing. Returns (BGR uint8, alpha float32).
+    `small`: a person far from the camera (20-55 % of the frame height, anywhere in it), the scale
+    of a full-body framing, which video-call framing alone never shows the network."""
     width, height = random_canvas_size(rng, long_side)
     bg = cover_resize(background, width, height, rng).astype(np.float32)
     if rng.random() < 0.3:  # webcams often blur the far background
@@ -42,12 +44,13 @@ def composite_person(person_rgba: np.ndarray, background: np.ndarray, rng: np.ra
     person = person_rgba[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
     ph, pw = person.shape[:2]
     # Person height relative to the frame: close-up selfie to upper body.
-    scale = min(rng.uniform(0.55, 1.15) * height / ph, 0.95 * width / pw)
+    scale = min(rng.uniform(*((0.2, 0.55) if small else (0.55, 1.15))) * height / ph, 0.95 * width / pw)
     person = cv2.resize(person, (max(1, round(pw * scale)), max(1, round(ph * scale))), interpolation=cv2.INTER_AREA)
     ph, pw = person.shape[:2]
     x0 = int(rng.integers(-pw // 4, max(-pw // 4 + 1, width - pw + pw // 4)))
     # Mostly cut by the bottom edge, as a seated person on a call is.
-    y0 = height - ph + int(rng.integers(0, max(1, ph // 4))) if rng.random() < 0.85 else int(rng.integers(0, max(1, height - ph + 1)))
+    seated = rng.random() < (0.3 if small else 0.85)
+    y0 = height - ph + int(rng.integers(0, max(1, ph // 4))) if seated else int(rng.integers(0, max(1, height - ph + 1)))
     alpha = np.zeros((height, width), np.float32)
     fg = np.zeros((height, width, 3), np.float32)
     sx0, sy0 = max(0, -x0), max(0, -y0)
@@ -59,4 +62,6 @@ def composite_person(person_rgba: np.ndarray, background: np.ndarray, rng: np.ra
         fg[dy0:dy1, dx0:dx1] = patch[..., :3]
     a = alpha[..., None]
     image = fg * a + bg * (1 - a)
+    if layers:  # also the person's colour layer, to put the same person on another background
+        return np.clip(image, 0, 255).astype(np.uint8), alpha, fg
     return np.clip(image, 0, 255).astype(np.uint8), alpha

@@ -122,6 +122,29 @@ def texture(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
+def webcam_degradation(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """What a cheap or old webcam delivers: the picture captured small (160x120 to 320x240) and
+    scaled up, with sensor noise and JPEG blocks. Labels are untouched: the person is where they were."""
+    h, w = image.shape[:2]
+    scale = rng.uniform(120, 240) / min(h, w)
+    if scale < 1:
+        small = cv2.resize(image, (max(8, round(w * scale)), max(8, round(h * scale))), interpolation=cv2.INTER_AREA)
+        small = np.clip(small + rng.normal(0, rng.uniform(2, 10), small.shape), 0, 255).astype(np.uint8)
+        ok, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 80))])
+        image = cv2.resize(cv2.imdecode(buf, cv2.IMREAD_COLOR), (w, h), interpolation=cv2.INTER_LINEAR)
+    return image
+
+
+def low_light(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A dim room: darker and flatter (gamma and gain), with the noise a sensor adds at high gain.
+    Dark clothes then meet a dark room, where holes and leaks start."""
+    gamma = rng.uniform(1.3, 2.5)
+    gain = rng.uniform(0.35, 0.8)
+    out = 255.0 * gain * (image.astype(np.float32) / 255.0) ** gamma
+    out += rng.normal(0, rng.uniform(1, 6), out.shape)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
 SIDES = ("top", "bottom", "left", "right")
 
 
@@ -155,7 +178,7 @@ class PortraitPairs(Dataset):
 
     def __init__(self, sources: SampleSources, length: int, input_size: int = 224, crop: int | None = None,
                  real_fraction: float = 0.3, seed: int = 0, augment: bool = True, max_shift: int = 0,
-                 edge_crops: float = 0.0):
+                 edge_crops: float = 0.0, small_people: float = 0.0, webcam: float = 0.0, dark: float = 0.0):
         self.sources = sources
         self.length = length
         self.input_size = input_size
@@ -165,6 +188,10 @@ class PortraitPairs(Dataset):
         self.augment = augment
         self.max_shift = max_shift if augment else 0
         self.edge_crops = edge_crops if augment else 0.0
+        # Shares of samples with a far-away (full-body scale) person, a low-resolution webcam, a dim room.
+        self.small_people = small_people if augment else 0.0
+        self.webcam = webcam if augment else 0.0
+        self.dark = dark if augment else 0.0
         self.cache = ImageCache()
 
     def __len__(self) -> int:
@@ -177,13 +204,18 @@ class PortraitPairs(Dataset):
             return real_photo(self.cache.get(path), mask, rng)
         person = self.cache.get(self.sources.people[rng.integers(len(self.sources.people))], cv2.IMREAD_UNCHANGED)
         background = self.cache.get(self.sources.backgrounds[rng.integers(len(self.sources.backgrounds))])
-        return composite_person(person, background, rng)
+        return composite_person(person, background, rng, small=bool(self.small_people and rng.random() < self.small_people))
 
     def __getitem__(self, index: int):
         rng = np.random.default_rng((self.seed, index))
         image, alpha = self.make_image(rng)
         if self.augment:
             image, alpha = deform(image, alpha, rng)
+            # Both views: these are the camera's picture, not a nuisance for the consistency loss.
+            if self.dark and rng.random() < self.dark:
+                image = low_light(image, rng)
+            if self.webcam and rng.random() < self.webcam:
+                image = webcam_degradation(image, rng)
         image, rect = letterbox(image, self.input_size, interpolation=cv2.INTER_AREA)
         alpha, _ = letterbox(alpha, self.input_size, interpolation=cv2.INTER_LINEAR)
         size = self.crop if self.crop and self.crop < self.input_size else self.input_size

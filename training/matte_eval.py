@@ -1,0 +1,315 @@
+"""The matte, side by side with the peers: MediaPipe selfie, Google Meet, Robust Video Matting (RVM).
+
+    python -m training.matte_eval --model models/portraitnet.onnx --model runs/v4/portraitnet.onnx
+
+Held-out data only (eval people, photos, backgrounds; `training.prepare_data`), three sets:
+- composites: eval cut-outs on eval backgrounds (training.evaluate's set); the reference is the
+  exact alpha of the composite, and the same person pasted onto a plain colour is the exact truth
+  for the re-background (fringe) error;
+- real: eval photos and clip frames; the reference is the three-teacher label (training/labels.py:
+  RVM's edge where it agrees with the majority of RVM, Meet and the MediaPipe ensemble). It shares
+  its teachers with our training labels, and RVM is one of them: it flatters students of that
+  label and RVM alike, so read it beside the composites;
+- moving: clips made from eval cut-outs that move across eval backgrounds (sway, a step aside, a
+  lean in) with camera noise; exact alpha on every frame. IoU on moving frames and dtSSD
+  (RVM's temporal metric) with each method run as on video: PortraitNet through the app's own
+  matte stage with its temporal smoothing and model schedule, RVM with its recurrent state.
+
+PortraitNet rows are the app's matte (`app.matting.MatteRefiner` at the app's defaults, at the
+picture's resolution) and the app's composite (`app.compositing.Compositor`, foreground estimation
+on); peers are their soft output scaled to the picture (RVM composites with its own `fgr`).
+Metrics: IoU of alpha > 0.5 (mean over pictures, mean of per-person means, mean of the worst 10 %),
+boundary F (3 px), in the edge band (within 8 px of the reference's edge or soft alpha): mean
+absolute alpha error (MAD) and gradient error; re-background error: mean |RGB error| in the band on
+a plain green against the exact truth; dtSSD x 100.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from app.compositing import Compositor
+from app.matting import MatteRefiner
+from app.pipeline import Pipeline
+from app.segmentation import Segmenter
+from app.settings import AppSettings
+from bench.stats import boundary_f_score, iou
+from training.composites import composite_person
+from training.data import SampleSources, deform
+from training.evaluate import TEACHER_PYTHON
+from training.labels import node_outputs, run, run_clip, save_input
+
+ROOT = Path(__file__).resolve().parents[1]
+GREEN = (0, 177, 64)
+BAND_PX = 8
+MOVING_CLIPS, MOVING_FRAMES, MOVING_SIZE = 6, 36, (640, 360)
+
+
+# ------------------------------------------------------------------------------------------- sets
+def build_composites(data: Path, out: Path, count: int, seed: int = 2024) -> list[Path]:
+    """Eval cut-outs on eval backgrounds (webcam framing, deformed), each with its exact alpha and
+    the same person, same geometry, on plain green: the exact truth for the re-background error."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"composite_{i:03d}.jpg" for i in range(count)]
+    if all(p.with_name(p.stem + "_green.png").exists() for p in paths):
+        return paths
+    sources = SampleSources.from_folder(data, "eval")
+    for i, path in enumerate(paths):
+        rng = np.random.default_rng((seed, i))
+        person = cv2.imread(str(sources.people[i % len(sources.people)]), cv2.IMREAD_UNCHANGED)
+        background = cv2.imread(str(sources.backgrounds[rng.integers(len(sources.backgrounds))]))
+        image, alpha, fg = composite_person(person, background, rng, layers=True)
+        green = np.clip(fg * alpha[..., None] + np.float32(GREEN) * (1 - alpha[..., None]), 0, 255).astype(np.uint8)
+        twin = np.random.default_rng()
+        twin.bit_generator.state = rng.bit_generator.state  # the same deformation for both pictures
+        image, warped_alpha = deform(image, alpha, rng)
+        green, _ = deform(green, alpha, twin)
+        cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        cv2.imwrite(str(path.with_name(path.stem + "_alpha.png")), np.round(warped_alpha * 255).astype(np.uint8))
+        cv2.imwrite(str(path.with_name(path.stem + "_green.png")), green)
+    return paths
+
+
+def build_moving_set(data: Path, out: Path, seed: int = 77) -> list[list[Path]]:
+    """Clips of an eval cut-out moving over an eval background, exact alpha per frame."""
+    sources = SampleSources.from_folder(data, "eval")
+    clips = []
+    width, height = MOVING_SIZE
+    for c in range(MOVING_CLIPS):
+        folder = out / f"clip_{c}"
+        frames = [folder / f"frame_{t:03d}.jpg" for t in range(MOVING_FRAMES)]
+        clips.append(frames)
+        if all(f.exists() for f in frames):
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        rng = np.random.default_rng((seed, c))
+        person = cv2.imread(str(sources.people[(3 * c + 1) % len(sources.people)]), cv2.IMREAD_UNCHANGED)
+        ys, xs = np.nonzero(person[..., 3] > 127)
+        person = person[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+        background = cv2.imread(str(sources.backgrounds[rng.integers(len(sources.backgrounds))]))
+        bg = cv2.resize(background, (width, height), interpolation=cv2.INTER_AREA).astype(np.float32)
+        base = rng.uniform(0.75, 1.0) * height / person.shape[0]
+        motion = ("sway", "step", "lean")[c % 3]
+        for t, frame_path in enumerate(frames):
+            phase = t / (MOVING_FRAMES - 1)
+            dx = {"sway": 60 * np.sin(2 * np.pi * phase), "step": 160 * min(1.0, 2 * phase) - 80, "lean": 20 * phase}[motion]
+            zoom = 1.0 + (0.25 * np.sin(np.pi * phase) if motion == "lean" else 0.0)
+            scale = base * zoom
+            ph, pw = round(person.shape[0] * scale), round(person.shape[1] * scale)
+            sprite = cv2.resize(person, (pw, ph), interpolation=cv2.INTER_AREA).astype(np.float32)
+            x0 = round((width - pw) / 2 + dx)
+            y0 = height - ph + round(ph * 0.1)
+            matrix = np.float32([[1, 0, x0], [0, 1, y0]])
+            alpha = cv2.warpAffine(sprite[..., 3] / 255.0, matrix, (width, height))
+            fg = cv2.warpAffine(sprite[..., :3], matrix, (width, height))
+            a = alpha[..., None]
+            image = fg * a + bg * (1 - a) + rng.normal(0, 3, bg.shape)  # sensor noise differs per frame
+            cv2.imwrite(str(frame_path), np.clip(image, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 92])
+            cv2.imwrite(str(frame_path.with_name(frame_path.stem + "_alpha.png")), np.round(alpha * 255).astype(np.uint8))
+    return clips
+
+
+def read_alpha_png(path: Path) -> np.ndarray:
+    return cv2.imread(str(path), cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255.0
+
+
+# ----------------------------------------------------------------------------------------- metrics
+def edge_band(reference: np.ndarray) -> np.ndarray:
+    hard = (reference > 0.5).astype(np.uint8)
+    edge = cv2.morphologyEx(hard, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) > 0
+    edge |= (reference > 0.02) & (reference < 0.98)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * BAND_PX + 1, 2 * BAND_PX + 1))
+    return cv2.dilate(edge.astype(np.uint8), kernel) > 0
+
+
+def gradient(alpha: np.ndarray) -> np.ndarray:
+    smooth = cv2.GaussianBlur(alpha, (0, 0), 1.4)
+    return np.hypot(cv2.Sobel(smooth, cv2.CV_32F, 1, 0), cv2.Sobel(smooth, cv2.CV_32F, 0, 1))
+
+
+def picture_scores(alpha: np.ndarray, reference: np.ndarray) -> dict:
+    band = edge_band(reference)
+    return {
+        "iou": iou(alpha, reference),
+        "boundary_f": boundary_f_score(alpha > 0.5, reference > 0.5),
+        "mad": float(np.abs(alpha - reference)[band].mean()) if band.any() else 0.0,
+        "grad": float(np.abs(gradient(alpha) - gradient(reference))[band].mean()) if band.any() else 0.0,
+    }
+
+
+def dtssd(alphas: list[np.ndarray], references: list[np.ndarray]) -> float:
+    values = [np.sqrt(np.mean(((a1 - a0) - (g1 - g0)) ** 2))
+              for a0, a1, g0, g1 in zip(alphas, alphas[1:], references, references[1:])]
+    return float(np.mean(values) * 100)
+
+
+def summary(scores: list[dict], groups: list[str]) -> dict:
+    ious = np.array([s["iou"] for s in scores])
+    per_group = {}
+    for s, g in zip(scores, groups):
+        per_group.setdefault(g, []).append(s["iou"])
+    worst = np.sort(ious)[: max(1, len(ious) // 10)]
+    out = {k: float(np.mean([s[k] for s in scores])) for k in scores[0] if k != "iou"}
+    return {"iou": float(ious.mean()), "person_iou": float(np.mean([np.mean(v) for v in per_group.values()])),
+            "worst10_iou": float(worst.mean()), **out}
+
+
+# ----------------------------------------------------------------------------------------- methods
+class AppMatte:
+    """The app's own stages: Segmenter + MatteRefiner (defaults) + Compositor, as a user runs them."""
+
+    def __init__(self, model: Path, threads: int):
+        defaults = AppSettings()  # the window's defaults: matte settings and model schedule
+        self.pipeline = Pipeline(Segmenter(model, threads=threads), MatteRefiner(defaults.matte_settings()),
+                                 Compositor(), model_every_n=defaults.model_every_n)
+        self.pipeline.compositor.set_color(GREEN)
+
+    def still(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        self.pipeline.reset()
+        return self.frame(frame)
+
+    def frame(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        output, _ = self.pipeline.process(frame)
+        return self.pipeline.last_alpha.astype(np.float32) / 255.0, output
+
+
+def naive_green(frame: np.ndarray, alpha: np.ndarray, foreground: np.ndarray | None = None) -> np.ndarray:
+    a = alpha[..., None]
+    layer = frame if foreground is None else foreground
+    return np.clip(layer * a + np.float32(GREEN) * (1 - a) + 0.5, 0, 255).astype(np.uint8)
+
+
+def mediapipe_alphas(images: list[Path], work: Path) -> list[np.ndarray]:
+    """MediaPipe selfie, one plain pass as a user runs it (training.peer, in the teacher venv)."""
+    if not TEACHER_PYTHON.exists():
+        raise SystemExit(f"{TEACHER_PYTHON} not found: create the teacher venv (README, 'Training')")
+    work.mkdir(parents=True, exist_ok=True)
+    listing = work / "images.txt"
+    listing.write_text("\n".join(str(p) for p in images))
+    subprocess.run([str(TEACHER_PYTHON), "-m", "training.peer", str(listing), str(work)], check=True, cwd=ROOT)
+    out = []
+    for path in images:
+        shape = cv2.imread(str(path)).shape[:2]
+        mask = read_alpha_png(work / f"{path.stem}.png")
+        out.append(cv2.resize(mask, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR))
+    return out
+
+
+def node_peers(images: list[Path], root: Path, workers: int) -> list[dict]:
+    keys = [save_input(root, cv2.imread(str(p))) for p in images]
+    run(root, workers)
+    return [node_outputs(root, k, cv2.imread(str(p)).shape[:2]) for k, p in zip(keys, images)]
+
+
+def node_clip(frames: list[Path], root: Path) -> list[dict]:
+    keys = [save_input(root, cv2.imread(str(p))) for p in frames]
+    if not all((root / "rvm" / f"{k}.png").is_file() for k in keys):
+        run_clip(root, [(root / "inputs" / f"{k}.png").resolve() for k in keys])
+    return [node_outputs(root, k, cv2.imread(str(p)).shape[:2]) for k, p in zip(keys, frames)]
+
+
+# ------------------------------------------------------------------------------------------- main
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", action="append", type=Path, help="ONNX model(s) (repeatable)")
+    parser.add_argument("--data", type=Path, default=ROOT / "data")
+    parser.add_argument("--composites", type=int, default=100, help="how many of the held-out composites")
+    parser.add_argument("--real", type=int, default=0, help="only the first N real pictures (0: all)")
+    parser.add_argument("--clips", type=int, default=MOVING_CLIPS, help="how many moving clips")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="Node processes for RVM and Meet")
+    parser.add_argument("--json", type=Path, default=ROOT / "runs" / "matte_eval.json")
+    args = parser.parse_args(argv)
+    models = args.model or [ROOT / "models" / "portraitnet.onnx"]
+    data = args.data
+    peers_root = data / "eval_peers"
+
+    composites = build_composites(data, data / "matte_eval" / "composites", args.composites)
+    greens = [p.with_name(p.stem + "_green.png") for p in composites]
+    comp_refs = [read_alpha_png(p.with_name(p.stem + "_alpha.png")) for p in composites]
+    people = SampleSources.from_folder(data, "eval").people
+    comp_groups = [people[i % len(people)].stem for i in range(len(composites))]
+    real = SampleSources.from_folder(data, "eval").real[: args.real or None]
+    real_refs = [read_alpha_png(p.with_name(p.stem + "_mask.png")) for p in real]
+    real_groups = [p.stem.rsplit("_", 1)[0] for p in real]
+    clips = build_moving_set(data, data / "matte_eval" / "moving")[: args.clips]
+
+    def composite_rows(alphas, outputs):
+        scores = [picture_scores(a, r) for a, r in zip(alphas, comp_refs)]
+        for s, out, green, ref in zip(scores, outputs, greens, comp_refs):
+            truth = cv2.imread(str(green)).astype(np.float32)
+            band = edge_band(ref)
+            s["rebackground"] = float(np.abs(out.astype(np.float32) - truth)[band].mean())
+        return summary(scores, comp_groups)
+
+    rows: dict[str, dict] = {}
+    comp_frames = [cv2.imread(str(p)) for p in composites]
+    real_frames = [cv2.imread(str(p)) for p in real]
+
+    # Peers on stills.
+    peer_comp = node_peers(composites, peers_root / "stills", args.workers)
+    peer_real = node_peers(real, peers_root / "stills", args.workers)
+    mp_comp = mediapipe_alphas(composites, peers_root / "mediapipe_composites")
+    mp_real = mediapipe_alphas(real, peers_root / "mediapipe_real")
+    peer_alphas = {
+        "MediaPipe selfie (256x256)": (mp_comp, mp_real, [None] * len(mp_comp)),
+        "Google Meet (256x144)": ([p["meet"] for p in peer_comp], [p["meet"] for p in peer_real], [None] * len(peer_comp)),
+        "RVM (MobileNetV3, 512 px base)": ([p["rvm"] for p in peer_comp], [p["rvm"] for p in peer_real],
+                                           [p["rvm_fgr"].astype(np.float32) for p in peer_comp]),
+    }
+    for name, (comp, real_alphas, fgs) in peer_alphas.items():
+        outputs = [naive_green(f, a, fg) for f, a, fg in zip(comp_frames, comp, fgs)]
+        rows[name] = {"composites": composite_rows(comp, outputs),
+                      "real": summary([picture_scores(a, r) for a, r in zip(real_alphas, real_refs)], real_groups)}
+
+    # Moving clips: peers as on video.
+    moving_refs = [[read_alpha_png(f.with_name(f.stem + "_alpha.png")) for f in clip] for clip in clips]
+    moving: dict[str, list[tuple[list, list]]] = {}
+    for c, clip in enumerate(clips):
+        outs = node_clip(clip, peers_root / f"moving_{c}")
+        moving.setdefault("RVM (MobileNetV3, 512 px base)", []).append([o["rvm"] for o in outs])
+        moving.setdefault("Google Meet (256x144)", []).append([o["meet"] for o in outs])
+        moving.setdefault("MediaPipe selfie (256x256)", []).append(mediapipe_alphas(clip, peers_root / f"mediapipe_moving_{c}"))
+
+    for model in models:
+        name = f"PortraitNet {model.relative_to(ROOT) if model.is_relative_to(ROOT) else model} (app matte)"
+        app = AppMatte(model, args.threads)
+        comp = [app.still(f) for f in comp_frames]
+        real_out = [app.still(f)[0] for f in real_frames]
+        rows[name] = {"composites": composite_rows([a for a, _ in comp], [o for _, o in comp]),
+                      "real": summary([picture_scores(a, r) for a, r in zip(real_out, real_refs)], real_groups)}
+        clips_alpha = []
+        for clip in clips:
+            app.pipeline.reset()
+            clips_alpha.append([app.frame(cv2.imread(str(f)))[0] for f in clip])
+        moving[name] = clips_alpha
+
+    for name, clip_alphas in moving.items():
+        scores = [picture_scores(a, r) for alphas, refs in zip(clip_alphas, moving_refs) for a, r in zip(alphas, refs)]
+        rows[name]["moving"] = {"iou": float(np.mean([s["iou"] for s in scores])),
+                                "mad": float(np.mean([s["mad"] for s in scores])),
+                                "dtssd": float(np.mean([dtssd(a, r) for a, r in zip(clip_alphas, moving_refs)]))}
+
+    print(f"held-out: {len(composites)} composites (exact alpha), {len(real)} real photos/frames "
+          f"(three-teacher reference), {len(clips)} moving clips x {MOVING_FRAMES} frames (exact alpha)\n")
+    print("| method | comp. IoU | per-person | worst 10 % | boundary F | edge MAD | edge grad | re-background err. "
+          "| real IoU | real per-person | real worst 10 % | real boundary F | real edge MAD | moving IoU | moving MAD | dtSSD |")
+    print("|---|" + "---|" * 15)
+    for name, r in rows.items():
+        c, q, m = r["composites"], r["real"], r["moving"]
+        print(f"| {name} | {c['iou']:.3f} | {c['person_iou']:.3f} | {c['worst10_iou']:.3f} | {c['boundary_f']:.3f} "
+              f"| {c['mad']:.3f} | {c['grad']:.3f} | {c['rebackground']:.1f} | {q['iou']:.3f} | {q['person_iou']:.3f} "
+              f"| {q['worst10_iou']:.3f} | {q['boundary_f']:.3f} | {q['mad']:.3f} | {m['iou']:.3f} | {m['mad']:.3f} "
+              f"| {m['dtssd']:.2f} |")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(rows, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
