@@ -100,7 +100,8 @@ class LightMatchSettings:
     max_l_shift: float = 25.0    # L units (0..100), at strength 1
     max_chroma_shift: float = 10.0   # a/b units, at strength 1
     max_hue_deg: float = 6.0     # the largest hue change the shift may cause on skin
-    contrast_range: tuple[float, float] = (0.75, 1.33)   # L spread ratio, at strength 1
+    exposure_range: tuple[float, float] = (0.67, 1.5)    # gain on L, at strength 1
+    contrast_range: tuple[float, float] = (0.9, 1.11)    # L spread ratio around the mean, at strength 1
     smoothing: float = 0.85      # EMA weight of the previous colour matrix, per update
     wrap: float = 0.35           # light-wrap opacity at the very edge (0 = off)
     wrap_width: float = 10.0     # light-wrap band width, pixels at 720p
@@ -176,7 +177,11 @@ class LightMatcher:
         k = float(np.clip(s.strength, 0.0, 1.0))
         mean_p, std_p = person_lab.mean(axis=0), person_lab.std(axis=0) + 1e-3
         mean_b, std_b = background_lab.mean(axis=0), background_lab.std(axis=0) + 1e-3
-        d_l = float(np.clip(mean_b[0] - mean_p[0], -s.max_l_shift, s.max_l_shift)) * k
+        # Brightness as exposure (a gain on L), not an offset: an offset lifts blacks to grey and
+        # washes the picture out; a gain keeps black clothes black and moves the face most.
+        exposure = float(np.clip(mean_b[0] / max(mean_p[0], 1.0), *s.exposure_range)) ** k
+        d_l = float(np.clip(mean_p[0] * (exposure - 1.0), -s.max_l_shift * k, s.max_l_shift * k))
+        exposure = 1.0 + d_l / max(mean_p[0], 1.0)
         contrast = float(np.clip(std_b[0] / std_p[0], *s.contrast_range)) ** k
         skin = person_lab[skin_pixels(person_lab)]
         skin_chroma = skin[:, 1:].mean(axis=0) if len(skin) >= 20 else SKIN_CHROMA
@@ -186,7 +191,8 @@ class LightMatcher:
                                     s.max_chroma_shift * k, s.max_hue_deg)
         self.shift = np.array([d_l, *chroma])
         out = person_lab.copy()
-        out[:, 0] = np.clip((person_lab[:, 0] - mean_p[0]) * contrast + mean_p[0] + d_l, 0.0, 100.0)
+        lit = person_lab[:, 0] * exposure
+        out[:, 0] = np.clip((lit - lit.mean()) * contrast + lit.mean(), 0.0, 100.0)
         out[:, 1:] += chroma
         return out
 
