@@ -5,8 +5,12 @@ the device or file, so the GUI and the CLI can show it to the user unchanged.
 """
 from __future__ import annotations
 
+import errno
+import math
 import os
 import queue
+import re
+import stat
 import sys
 import threading
 from pathlib import Path
@@ -26,10 +30,141 @@ else:
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm"}
+# Linux numbers video devices 0..255 (/dev/videoN); no OS has more cameras than that.
+MAX_CAMERA_INDEX = 255
+# A file's frame rate outside this is a damaged header, not a real rate (an encoder told inf hangs).
+MAX_FPS = 1000.0
 
 
 class SourceError(RuntimeError):
     """A frame source could not be opened or stopped delivering frames."""
+
+
+def file_problem(path: str | os.PathLike) -> str | None:
+    """Why `path` cannot be read as a file, in a few words, or None when it can.
+
+    Asked before OpenCV is, which says only "cannot open" (or prints its own lines) whatever the
+    reason: a folder, a pipe, a missing permission and a name too long each get their own words."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return "not found"
+    except NotADirectoryError:
+        return "not found (a folder in its path is a file)"
+    except PermissionError:
+        return "permission denied (a folder in its path cannot be opened)"
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            return "the file name is too long"
+        return exc.strerror or str(exc)
+    except ValueError:  # a NUL character in the name
+        return "not a valid file name"
+    if stat.S_ISDIR(info.st_mode):
+        return "it is a folder, not a file"
+    if not stat.S_ISREG(info.st_mode):
+        return "it is not a regular file (a device, pipe or socket)"
+    if not os.access(path, os.R_OK):
+        return "permission denied"
+    try:
+        with open(path, "rb") as file:
+            file.read(1)
+    except PermissionError:
+        return "permission denied"
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_IMAGE_CHECK_LIMIT = 256 * 1024 * 1024  # bigger files skip the end-of-image check (OpenCV has its own limit)
+
+
+def image_problem(path: str | os.PathLike) -> str | None:
+    """Why `path` is not a complete picture in a format the app reads, or None when it looks whole.
+
+    A truncated JPEG or PNG makes libjpeg/libpng print their own lines ("Premature end of JPEG
+    file") straight to stderr, beside the app's message; checking the file's structure first
+    gives one clear reason instead. Call file_problem() first."""
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as file:
+            data = file.read(size if size <= _IMAGE_CHECK_LIMIT else 64)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if not data:
+        return "the file is empty"
+    whole = len(data) == size
+    if data.startswith(b"\xff\xd8\xff"):
+        return _jpeg_problem(data) if whole else None
+    if data.startswith(_PNG_SIGNATURE):
+        return _png_problem(data) if whole else None
+    if (data.startswith(b"BM") or data.startswith((b"II*\x00", b"MM\x00*"))
+            or (data.startswith(b"RIFF") and data[8:12] == b"WEBP")):
+        return None
+    return "unsupported format or corrupt (not a JPEG, PNG, BMP, WebP or TIFF picture)"
+
+
+def _jpeg_problem(data: bytes) -> str | None:
+    """Walk the marker segments to the first scan; the compressed data after it must end with EOI."""
+    position = 2
+    while position + 4 <= len(data):
+        if data[position] != 0xFF:
+            return "corrupt (a damaged JPEG header)"
+        marker = data[position + 1]
+        if marker == 0xFF:  # fill byte
+            position += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+            position += 2
+            continue
+        if marker == 0xD9:
+            return "corrupt (a JPEG without picture data)"
+        length = int.from_bytes(data[position + 2:position + 4], "big")
+        if marker == 0xDA:  # start of scan: entropy-coded data (0xFF is stuffed there) up to EOI
+            if data.find(b"\xff\xd9", position + 2 + length) < 0:
+                return "truncated (the JPEG ends before its picture data does)"
+            return None
+        position += 2 + length
+    return "truncated (the JPEG ends inside its header)"
+
+
+def _png_problem(data: bytes) -> str | None:
+    """Walk the chunks to IEND."""
+    position = len(_PNG_SIGNATURE)
+    while position + 8 <= len(data):
+        length = int.from_bytes(data[position:position + 4], "big")
+        if data[position + 4:position + 8] == b"IEND":
+            return None
+        position += 12 + length
+    return "truncated (the PNG ends before its last chunk)"
+
+
+def parse_camera_index(spec: str | int) -> int | None:
+    """The camera index that `spec` names (an int, or ASCII digits), or None when it names none.
+
+    Only ASCII digits: int() also takes '²'-like and other scripts' digits, which are file names
+    here. Raises SourceError for an index no camera can have."""
+    if isinstance(spec, bool):
+        return None
+    if isinstance(spec, int):
+        index = spec
+    else:
+        text = str(spec).strip()
+        negative = text.startswith("-") and len(text) > 1
+        digits = text[1:] if negative else text
+        if not (digits.isascii() and digits.isdecimal()):
+            return None
+        if len(digits) > 9:  # int() of thousands of digits is refused (and slow): out of range anyway
+            raise SourceError(f"Camera index {text[:20]}{'…' if len(text) > 20 else ''} is out of range: "
+                              f"camera indices are 0 to {MAX_CAMERA_INDEX} (0 is the first camera)")
+        index = int(text)
+    if index < 0:
+        raise SourceError(f"Camera index {index} is not valid: camera indices start at 0 "
+                          "(0 is the first camera)")
+    if index > MAX_CAMERA_INDEX:
+        raise SourceError(f"Camera index {index} is out of range: camera indices are 0 to "
+                          f"{MAX_CAMERA_INDEX} (0 is the first camera)")
+    return index
 
 
 class FrameSource:
@@ -137,7 +272,9 @@ class CameraSource(FrameSource):
 
     def __init__(self, index: int, width: int = 1280, height: int = 720, fps: float = 30) -> None:
         super().__init__()
-        self.index = int(index)
+        self.index = parse_camera_index(index)
+        if self.index is None:
+            raise SourceError(f"{index!r} is not a camera index: use 0 for the first camera")
         self.description = f"camera {self.index}"
         self._capture = cv2.VideoCapture(self.index, _camera_api())
         if not self._capture.isOpened():
@@ -197,14 +334,18 @@ class VideoFileSource(FrameSource):
         self._pending = first
         self._size = _frame_size(first)
         fps = self._capture.get(cv2.CAP_PROP_FPS)
-        self.fps = float(fps) if fps and fps > 0 else 30.0
-        count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        self.frame_count = count if count > 0 else None
+        # A damaged header's rate (0, NaN, inf, 1e308) would hang the encoder of an output file.
+        self.fps = float(fps) if fps and math.isfinite(fps) and 0 < fps <= MAX_FPS else 30.0
+        count = self._capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0
+        self.frame_count = int(count) if math.isfinite(count) and count > 0 else None
         self._frames_read = 0  # frames handed out in the current pass
 
     def _open(self):
-        if not self.path.is_file():
+        problem = file_problem(self.path)
+        if problem == "not found":
             raise SourceError(f"Video file not found: {self.path}")
+        if problem:
+            raise SourceError(f"Cannot open video file {self.path}: {problem}")
         capture = cv2.VideoCapture(str(self.path))
         if not capture.isOpened():
             capture.release()
@@ -259,8 +400,12 @@ class ImageSource(FrameSource):
         super().__init__()
         self.path = Path(path)
         self.description = f"image {self.path.name}"
-        if not self.path.is_file():
+        problem = file_problem(self.path)
+        if problem == "not found":
             raise SourceError(f"Image file not found: {self.path}")
+        problem = problem or image_problem(self.path)
+        if problem:
+            raise SourceError(f"Cannot read image {self.path}: {problem}")
         image = cv2.imread(str(self.path), cv2.IMREAD_COLOR)
         if image is None:
             raise SourceError(f"Cannot read image {self.path}: unsupported format or corrupt")
@@ -277,23 +422,38 @@ def is_image_path(spec: str | os.PathLike) -> bool:
     return Path(spec).suffix.lower() in IMAGE_EXTENSIONS
 
 
+def is_video_path(spec: str | os.PathLike) -> bool:
+    return Path(spec).suffix.lower() in VIDEO_EXTENSIONS
+
+
 def open_source(spec: str | int, **kw) -> FrameSource:
     """Open a camera (int or digit string), an image (by extension) or a video file.
 
     Keyword arguments that the chosen source does not take are ignored, so callers can pass
     one set of options (width, height, fps, loop) whatever the spec turns out to be.
     """
-    text = spec.strip() if isinstance(spec, str) else None
-    if (isinstance(spec, int) and spec < 0) or (
-            text and text.startswith("-") and text[1:].isdigit() and not Path(text).exists()):
-        raise SourceError(f"Camera index {int(spec)} is not valid: camera indices start at 0 "
-                          "(0 is the first camera)")
-    if isinstance(spec, int) or (text is not None and text.isdigit()):
+    if isinstance(spec, str) and not spec.strip():
+        raise SourceError("No input given: name a camera index (0 is the first camera) or a file")
+    # Digits are a camera (the default input "0" must not become a file named 0); a file named
+    # like a negative number ("-1") is that file.
+    negative_file = isinstance(spec, str) and spec.strip().startswith("-") and _exists(spec)
+    index = None if negative_file else parse_camera_index(spec)
+    if index is None and isinstance(spec, str) and sys.platform.startswith("linux"):
+        device = re.fullmatch(r"/dev/video(\d{1,3})", spec.strip())
+        index = int(device.group(1)) if device else None  # /dev/videoN is camera N to OpenCV
+    if index is not None:
         allowed = {"width", "height", "fps"}
-        return CameraSource(int(spec), **{k: v for k, v in kw.items() if k in allowed})
+        return CameraSource(index, **{k: v for k, v in kw.items() if k in allowed})
     if is_image_path(spec):
         return ImageSource(spec, **{k: v for k, v in kw.items() if k == "fps"})
     return VideoFileSource(spec, **{k: v for k, v in kw.items() if k == "loop"})
+
+
+def _exists(path: str) -> bool:
+    try:
+        return os.path.lexists(path)
+    except (OSError, ValueError):
+        return False
 
 
 def list_cameras(max_index: int = 4) -> list[int]:

@@ -1,11 +1,17 @@
 """Where processed frames go: a virtual camera (pyvirtualcam) or a video file."""
 from __future__ import annotations
 
+import errno
+import math
 import os
 import queue
+import re
 import secrets
+import shutil
+import stat
 import sys
 import threading
+import time
 from pathlib import Path
 
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
@@ -13,6 +19,8 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import pyvirtualcam  # noqa: E402
+
+from app.capture import IMAGE_EXTENSIONS  # noqa: E402
 
 LINUX_SETUP_COMMAND = (
     'sudo apt install v4l2loopback-dkms && sudo modprobe v4l2loopback devices=1 '
@@ -70,37 +78,169 @@ class Sink:
         return False
 
 
+VIDEO_OUTPUT_EXTENSIONS = (".avi", ".m4v", ".mkv", ".mov", ".mp4")  # the writers in _FOURCC_BY_SUFFIX
+IMAGE_OUTPUT_EXTENSIONS = tuple(sorted(IMAGE_EXTENSIONS))
+
+
+def unsupported_output_message(path: str | os.PathLike) -> str:
+    suffix = Path(path).suffix
+    what = f"'{suffix}'" if suffix else "(no extension)"
+    return (f"Unsupported output format {what} for {path}: use a video "
+            f"({' '.join(VIDEO_OUTPUT_EXTENSIONS)}) or a picture ({' '.join(IMAGE_OUTPUT_EXTENSIONS)})")
+
+
+def _check_existing_output(target: Path, path: str | os.PathLike) -> os.stat_result | None:
+    """SinkError unless `target` is absent or a regular file this job may replace; its stat."""
+    try:
+        info = os.stat(target)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            raise SinkError(f"Cannot write {path}: the file name is too long") from exc
+        raise SinkError(f"Cannot write {path}: {exc.strerror or exc}") from exc
+    if stat.S_ISDIR(info.st_mode):
+        raise SinkError(f"Cannot write {path}: it is a folder")
+    if not stat.S_ISREG(info.st_mode):
+        # The rename at the end would swap a named pipe or a device for a regular file.
+        raise SinkError(f"Cannot write {path}: it exists and is not a regular file (a device, "
+                        "named pipe or socket); choose another output file")
+    if not info.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) or not os.access(target, os.W_OK):
+        # The rename at the end could replace it anyway (and root may write anything): a file
+        # whose mode says read-only is meant to stay.
+        raise SinkError(f"Cannot write {path}: the file is read-only")
+    return info
+
+
 def prepare_output_path(path: str | os.PathLike) -> Path:
     """The real location an output will be written to; SinkError if its folder cannot exist.
 
     Follows a symlink (so the rename at the end replaces the file it points at, not the link)
-    and creates missing folders, which touches no existing file.
+    and creates missing folders, which touches no existing file. An existing output must be a
+    regular, writable file.
     """
-    target = Path(os.path.realpath(Path(path).expanduser()))
-    if target.is_dir():
-        raise SinkError(f"Cannot write {path}: it is a folder")
+    if not str(path).strip():
+        raise SinkError("No output file given")
+    try:
+        target = Path(os.path.realpath(Path(path).expanduser()))
+    except (OSError, ValueError) as exc:
+        raise SinkError(f"Cannot write {path}: {getattr(exc, 'strerror', None) or exc}") from exc
+    _check_existing_output(target, path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a parent is a file, no permission, read-only file system …
         raise SinkError(f"Cannot create the folder for {path}: {exc.strerror or exc}") from exc
     if not os.access(target.parent, os.W_OK):
         raise SinkError(f"Cannot write {path}: no permission to write in {target.parent}")
-    if target.exists() and not os.access(target, os.W_OK):
-        # The rename at the end could replace it anyway; a read-only file is meant to stay.
-        raise SinkError(f"Cannot write {path}: the file is read-only")
     return target
+
+
+# Hidden temporary files are named .<stem>.<pid>.<8 hex>.tmp<suffix> beside the output, so a later
+# run can tell a killed job's leftovers (their process is gone) from a running job's file.
+_TEMP_STEM_BYTES = 120  # the name stays under the 255-byte limit whatever the output's length
+LEFTOVER_AGE_S = 3600   # a temporary file untouched this long is a leftover whoever made it
+                        # (a running job writes to it with every frame)
+
+
+def _temp_stem(target: Path) -> str:
+    stem = target.stem
+    while len(os.fsencode(stem)) > _TEMP_STEM_BYTES:
+        stem = stem[:-1]
+    return stem
 
 
 def _temporary_beside(target: Path) -> Path:
     """A new, hidden file next to target with the same extension (OpenCV picks formats by it)."""
     # Not tempfile.mkstemp: its files are private (0600); this one gets the usual umask mode.
+    stem = _temp_stem(target)
     while True:
-        path = target.with_name(f".{target.stem}.{secrets.token_hex(4)}.tmp{target.suffix}")
+        path = target.with_name(f".{stem}.{os.getpid()}.{secrets.token_hex(4)}.tmp{target.suffix}")
         try:
             os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
             return path
         except FileExistsError:
             continue
+
+
+def _process_alive(pid: int) -> bool | None:
+    """Whether process `pid` runs on this machine; None where that cannot be asked safely."""
+    if pid == os.getpid():
+        return True
+    if sys.platform.startswith("win"):
+        return None  # os.kill(pid, 0) would terminate the process on Windows
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists, as another user's process
+        return True
+    return True
+
+
+def remove_leftover_temporaries(target: Path, now: float | None = None) -> list[Path]:
+    """Remove the hidden temporary files of earlier jobs writing `target` that cannot finish any
+    more: their process is gone, or they have not been written for LEFTOVER_AGE_S (older names
+    carry no process id). Returns the removed paths."""
+    pattern = re.compile(rf"\.{re.escape(_temp_stem(target))}\.(?:(\d+)\.)?[0-9a-f]{{8}}\.tmp"
+                         rf"{re.escape(target.suffix)}")
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        entries = list(os.scandir(target.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = pattern.fullmatch(entry.name)
+        if match is None:
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            stale = now - entry.stat(follow_symlinks=False).st_mtime > LEFTOVER_AGE_S
+            owner_gone = match.group(1) is not None and _process_alive(int(match.group(1))) is False
+            if stale or owner_gone:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            continue  # another job removed it first, or it is not ours to remove
+    return removed
+
+
+def free_bytes(folder: str | os.PathLike) -> int | None:
+    """Bytes this process may still write in `folder`'s file system (root may use the blocks
+    reserved for it); None when the system cannot say."""
+    try:
+        info = os.statvfs(folder)
+    except (AttributeError, OSError):  # no statvfs on Windows
+        try:
+            return shutil.disk_usage(folder).free
+        except OSError:
+            return None
+    root = hasattr(os, "geteuid") and os.geteuid() == 0
+    return (info.f_bfree if root else info.f_bavail) * info.f_frsize
+
+
+def _format_bytes(count: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count:.0f} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count} bytes"
+
+
+def _replace_into_place(temp: Path, target: Path, path: str | os.PathLike) -> None:
+    """Rename the finished temp file over target, which keeps its permission bits (and owner,
+    where allowed): re-rendering a private 0600 file must not make it readable by everyone."""
+    old = _check_existing_output(target, path)  # it may have changed while the job ran
+    if old is not None:
+        os.chmod(temp, stat.S_IMODE(old.st_mode))
+        if hasattr(os, "chown"):
+            try:
+                if (old.st_uid, old.st_gid) != (os.geteuid(), os.getegid()):
+                    os.chown(temp, old.st_uid, old.st_gid)
+            except OSError:
+                pass  # only root may give a file away; the mode still holds
+    os.replace(temp, target)
 
 
 def partial_path_for(target: Path) -> Path:
@@ -227,20 +367,35 @@ class FileSink(Sink):
     sizes, so an odd width or height is padded by repeating the last column/row (self.padded).
     """
 
+    # A written video is at least this big (container header and one frame); a file this small,
+    # one that does not open or one that reads back fewer frames than were written is incomplete.
+    MIN_VIDEO_BYTES = 256
+    # Free space below this after the job (or below four frames' worth) means the disk ran full:
+    # OpenCV's writer drops what does not fit without a word, so the file cannot be trusted.
+    FULL_DISK_BYTES = 1024 * 1024
+
     def __init__(self, path: str | os.PathLike, width: int, height: int, fps: float) -> None:
         self.path = Path(path)
         self.width, self.height, self.fps = int(width), int(height), float(fps)
         self._writer = None
         self.frames_written = 0
         self.partial_path: Path | None = None
+        self.leftovers_removed: list[Path] = []
         self._temp: Path | None = None
         suffix = self.path.suffix.lower()
         fourcc = _FOURCC_BY_SUFFIX.get(suffix)
         if fourcc is None:
-            raise SinkError(
-                f"Unsupported output format '{self.path.suffix}' for {self.path} "
-                f"(use one of {', '.join(sorted(_FOURCC_BY_SUFFIX))})")
+            raise SinkError(unsupported_output_message(self.path))
+        if not math.isfinite(self.fps) or not 0.1 <= self.fps <= 1000:
+            # FFmpeg's encoder loops forever on an infinite rate; a 0 or NaN one makes no file.
+            raise SinkError(f"Cannot write video file {self.path}: frame rate {fps:g} is not "
+                            "between 0.1 and 1000")
         self._target = prepare_output_path(self.path)
+        self.leftovers_removed = remove_leftover_temporaries(self._target)
+        free = free_bytes(self._target.parent)
+        if free is not None and free < self.FULL_DISK_BYTES:
+            raise SinkError(f"Cannot write video file {self.path}: the disk is full "
+                            f"({_format_bytes(free)} free in {self._target.parent})")
         if suffix == ".avi":
             api, self._size = cv2.CAP_OPENCV_MJPEG, (self.width, self.height)
         else:
@@ -284,17 +439,71 @@ class FileSink(Sink):
             self._temp.unlink(missing_ok=True)
             self._temp = None
 
+    def _written_problem(self) -> str | None:
+        """Why the finished temp file is not the complete video, or None: OpenCV's writer never
+        reports a failed write (a full disk, a quota), so what is on disk is read back."""
+        try:
+            size = self._temp.stat().st_size
+        except OSError as exc:
+            return f"the written file cannot be read back ({exc.strerror or exc})"
+        if size < self.MIN_VIDEO_BYTES:
+            return f"only {size} bytes were written for {self.frames_written} frames"
+        capture = cv2.VideoCapture(str(self._temp))
+        try:
+            if not capture.isOpened():
+                return "the written file does not open as a video (it was cut short)"
+            count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
+            if not math.isfinite(count) or int(count) != self.frames_written:
+                return f"the written file holds {count:.0f} of {self.frames_written} frames"
+            if not capture.read()[0]:
+                return "the first frame of the written file does not decode"
+            if self.frames_written > 1 and not (capture.set(cv2.CAP_PROP_POS_FRAMES, self.frames_written - 1)
+                                                and capture.read()[0]):
+                return "the last frame of the written file does not decode (it was cut short)"
+        finally:
+            capture.release()
+        return None
+
+    def _disk_full(self) -> tuple[bool, str]:
+        """Whether the disk ran (nearly) full while writing, and the free space in words."""
+        free = free_bytes(self._target.parent)
+        if free is None:
+            return False, ""
+        try:
+            per_frame = self._temp.stat().st_size / max(1, self.frames_written)
+        except OSError:
+            per_frame = 0
+        return (free < max(self.FULL_DISK_BYTES, 4 * per_frame),
+                f"{_format_bytes(free)} free in {self._target.parent}")
+
     def close(self) -> None:
         if not self._release():
             return
         if self.frames_written == 0:
             self._discard()  # nothing to show: leave an existing file alone
             return
+        problem = self._written_problem()
+        full, free = self._disk_full()
+        keep = "" if not self._target.exists() else f"; the existing {self.path} is kept"
+        if problem is not None:
+            self._discard()  # a broken file; removing it also gives the space back
+            reason = f"the disk is full ({free})" if full else "the file system refused part of it"
+            raise SinkError(f"Writing {self.path} failed: {problem}; {reason}{keep}")
+        if full:
+            # It reads back whole, but the writer may have lost data that a read-back cannot see:
+            # keep it as the partial file, not in place of the existing one.
+            self.abort()
+            raise SinkError(f"Writing {self.path} may be incomplete: the disk is full ({free}){keep}; "
+                            f"the new video is in {self.partial_path}")
         try:
-            os.replace(self._temp, self._target)
+            _replace_into_place(self._temp, self._target, self.path)
+        except SinkError:
+            self._discard()
+            raise
         except OSError as exc:
             self.abort()
-            raise SinkError(f"Cannot move the finished video into place at {self.path}: {exc}") from exc
+            raise SinkError(f"Cannot move the finished video into place at {self.path}: "
+                            f"{exc.strerror or exc}") from exc
         self._temp = None
 
     def abort(self) -> None:
@@ -323,11 +532,12 @@ class ImageFileSink(Sink):
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
         self._target = prepare_output_path(self.path)
-        if not cv2.haveImageWriter(str(self._target)):
-            raise SinkError(f"Unsupported image format '{self.path.suffix}' for {self.path}")
+        if self.path.suffix.lower() not in IMAGE_EXTENSIONS or not cv2.haveImageWriter(str(self._target)):
+            raise SinkError(unsupported_output_message(self.path))
         self._last: np.ndarray | None = None
         self.frames_written = 0
         self.partial_path: Path | None = None
+        self.leftovers_removed = remove_leftover_temporaries(self._target)
 
     def send(self, frame_bgr: np.ndarray) -> None:
         self._last = frame_bgr
@@ -342,13 +552,32 @@ class ImageFileSink(Sink):
         try:
             if not cv2.imwrite(str(temp), self._last):
                 raise SinkError(f"Cannot write image file {self.path}")
-            os.replace(temp, self._target)
+            problem = self._written_problem(temp)
+            if problem is not None:
+                keep = f"; the existing {self.path} is kept" if self._target.exists() else ""
+                raise SinkError(f"Writing {self.path} failed: {problem}{keep}")
+            _replace_into_place(temp, self._target, self.path)
         except OSError as exc:
             raise SinkError(f"Cannot write image file {self.path}: {exc.strerror or exc}") from exc
         finally:
             temp.unlink(missing_ok=True)
         self._last = None
         self.frames_written = 1
+
+    def _written_problem(self, temp: Path) -> str | None:
+        """Why the written picture is not whole, or None (the writer may not see a full disk)."""
+        from app.capture import image_problem  # the same structure check as for inputs
+
+        problem = image_problem(temp)
+        if problem is None:
+            picture = cv2.imread(str(temp), cv2.IMREAD_UNCHANGED)
+            if picture is None or picture.shape[:2] != self._last.shape[:2]:
+                problem = "the written picture does not read back"
+        if problem is not None:
+            free = free_bytes(self._target.parent)
+            if free is not None and free < FileSink.FULL_DISK_BYTES:
+                problem += f"; the disk is full ({_format_bytes(free)} free in {self._target.parent})"
+        return problem
 
     def abort(self) -> None:
         self._last = None  # an unfinished job writes no picture

@@ -196,3 +196,123 @@ def test_prefetching_source_close_stops_an_endless_source():
     source.read()
     source.close()
     assert inner.closed and not source._thread.is_alive()
+
+
+# --- inputs named the way users (and attackers) name them (issue 15) ------------------------------
+@pytest.mark.parametrize("spec", ["²", "³", "٣", "１", "-²", "2²", "⁴"])
+def test_unicode_digits_are_file_names_not_camera_indices(tmp_path, spec):
+    # int() takes many of these ("٣" is 3); a camera index is ASCII digits only.
+    from app.capture import parse_camera_index
+
+    assert parse_camera_index(spec) is None
+    with pytest.raises(SourceError, match="not found"):
+        open_source(spec)
+
+
+@pytest.mark.parametrize("spec", ["99999999999", "256", 256, "9" * 5000, "-99999999999"])
+def test_an_impossible_camera_index_is_a_clear_error(spec):
+    with pytest.raises(SourceError, match="Camera index .* (out of range|not valid)"):
+        open_source(spec)
+
+
+def test_a_file_named_like_a_negative_number_is_that_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_video(tmp_path / "v.avi", level_frames(2)).rename(tmp_path / "-1")
+    with open_source("-1", loop=False) as source:
+        assert isinstance(source, VideoFileSource)
+
+
+@pytest.mark.parametrize("make, fragment", [
+    (lambda d: (d / "clips.mp4").mkdir() or d / "clips.mp4", "is a folder"),
+    (lambda d: (d / "photos.png").mkdir() or d / "photos.png", "is a folder"),
+    (lambda d: d / ("x" * 300 + ".mp4"), "too long"),
+    (lambda d: d / ("x" * 300 + ".jpg"), "too long"),
+    (lambda d: ((d / "f").write_text("x"), d / "f" / "clip.mp4")[1], "not found"),
+])
+def test_each_unreadable_input_says_why(tmp_path, make, fragment):
+    path = make(tmp_path)
+    with pytest.raises(SourceError, match=fragment) as raised:
+        open_source(str(path))
+    assert "\n" not in str(raised.value)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="named pipes are POSIX")
+def test_a_named_pipe_as_input_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "clip.mp4"
+    os.mkfifo(fifo)
+    with pytest.raises(SourceError, match="not a regular file"):
+        open_source(str(fifo))
+
+
+@pytest.mark.parametrize("name", ["clip.mp4", "photo.jpg"])
+def test_an_unreadable_file_says_permission_denied_not_corrupt(tmp_path, monkeypatch, name):
+    # Tests run as root, for whom chmod 000 changes nothing: make the OS say what it says to a user.
+    import builtins
+
+    path = tmp_path / name
+    if name.endswith(".mp4"):
+        write_video(path, level_frames(2))
+    else:
+        cv2.imwrite(str(path), np.zeros((8, 8, 3), np.uint8))
+    path.chmod(0o000)
+    real_open, real_access = builtins.open, os.access
+
+    def user_open(file, *args, **kwargs):
+        if str(file) == str(path):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+    monkeypatch.setattr(builtins, "open", user_open)
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if str(p) == str(path) else real_access(p, mode, **kw))
+    with pytest.raises(SourceError, match="permission denied") as raised:
+        open_source(str(path))
+    assert "corrupt" not in str(raised.value)
+
+
+@pytest.mark.parametrize("cut", [0.5, 0.9, 0.1])
+def test_a_truncated_picture_is_named_as_such_without_libjpeg_lines(tmp_path, capfd, cut):
+    for suffix in (".jpg", ".png"):
+        whole = tmp_path / f"whole{suffix}"
+        cv2.imwrite(str(whole), np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8))
+        data = whole.read_bytes()
+        cut_file = tmp_path / f"cut{suffix}"
+        cut_file.write_bytes(data[:int(len(data) * cut)])
+        with pytest.raises(SourceError, match="truncated"):
+            ImageSource(cut_file)
+    # libjpeg prints "Premature end of JPEG file" itself, straight to stderr, when it gets to read one.
+    assert capfd.readouterr().err == ""
+
+
+def test_image_problem_accepts_whole_pictures_of_every_listed_format(tmp_path):
+    from app.capture import IMAGE_EXTENSIONS, image_problem
+
+    for suffix in sorted(IMAGE_EXTENSIONS):
+        path = tmp_path / f"p{suffix}"
+        assert cv2.imwrite(str(path), np.full((9, 7, 3), 99, np.uint8)), suffix
+        assert image_problem(path) is None, suffix
+        with ImageSource(path) as source:
+            assert source.size == (7, 9)
+    # A JPEG with an EXIF thumbnail (its own end marker before the picture's) and trailing bytes.
+    jpeg = (tmp_path / "p.jpg").read_bytes()
+    thumbnail = b"\xff\xe1" + (2 + 10).to_bytes(2, "big") + b"Exif\x00\x00\xff\xd9\x00\x00"
+    (tmp_path / "exif.jpg").write_bytes(jpeg[:2] + thumbnail + jpeg[2:] + b"\x00" * 16)
+    assert image_problem(tmp_path / "exif.jpg") is None
+    (tmp_path / "exif_cut.jpg").write_bytes((jpeg[:2] + thumbnail + jpeg[2:])[:-40])
+    assert "truncated" in image_problem(tmp_path / "exif_cut.jpg")
+
+
+def test_a_damaged_frame_rate_in_a_video_header_falls_back(tmp_path, monkeypatch):
+    path = write_video(tmp_path / "v.avi", level_frames(2))
+    real_capture = cv2.VideoCapture
+    for bad in (float("inf"), float("nan"), 0.0, -5.0, 1e308):
+        class Capture:  # a wrapper: subclassing OpenCV's class crashes it
+            def __init__(self, *args):
+                self._capture = real_capture(*args)
+
+            def get(self, prop, bad=bad):
+                return bad if prop == cv2.CAP_PROP_FPS else self._capture.get(prop)
+
+            def __getattr__(self, name):
+                return getattr(self._capture, name)
+        monkeypatch.setattr(cv2, "VideoCapture", Capture)
+        with VideoFileSource(path) as source:
+            assert source.fps == 30.0

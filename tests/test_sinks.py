@@ -296,3 +296,246 @@ def test_background_sink_raises_a_send_error_and_abort_keeps_what_was_made():
         sink.send(_frame(i))
     sink.abort()  # an interrupted job: queued frames still reach the partial file
     assert inner.frames == [0, 1, 2, 3, 4] and inner.aborted and not inner.closed
+
+
+# --- a full disk, file modes and odd files at the output path (issue 15) ---------------------------
+class _DiskFillingWriter:
+    """cv2.VideoWriter on a disk that runs full: OpenCV's writer reports nothing (write() returns
+    None, release() succeeds), but the file system keeps only what fitted. `drop_after` frames get
+    through; after release the file is cut to `keep` of its size (the tail and index did not fit)."""
+
+    drop_after: int | None = None
+    keep: float | None = None
+
+    def __init__(self, path, *args):
+        import cv2
+
+        self.path = path
+        self._writer = cv2.VideoWriter.__real__(path, *args)
+        self.frames = 0
+
+    def isOpened(self):
+        return self._writer.isOpened()
+
+    def write(self, frame):
+        self.frames += 1
+        if self.drop_after is None or self.frames <= self.drop_after:
+            self._writer.write(frame)
+
+    def release(self):
+        import os
+
+        self._writer.release()
+        if self.keep is not None:
+            os.truncate(self.path, int(os.path.getsize(self.path) * self.keep))
+
+
+@pytest.fixture
+def full_disk(monkeypatch):
+    import cv2
+
+    real = cv2.VideoWriter
+    monkeypatch.setattr(cv2, "VideoWriter", type("VideoWriter", (_DiskFillingWriter,), {}))
+    cv2.VideoWriter.__real__ = real
+    return cv2.VideoWriter
+
+
+def _write(path, frames=6, size=(64, 48)):
+    sink = FileSink(path, *size, 15)
+    for i in range(frames):
+        sink.send(np.full((size[1], size[0], 3), 30 * i, np.uint8))
+    return sink
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".avi", ".mkv", ".mov"])
+@pytest.mark.parametrize("keep, drop_after", [(0.5, None), (0.02, None), (0.0, None), (None, 2)])
+def test_a_full_disk_never_replaces_the_existing_file(tmp_path, full_disk, suffix, keep, drop_after):
+    full_disk.keep, full_disk.drop_after = keep, drop_after
+    path = tmp_path / f"out{suffix}"
+    path.write_bytes(b"precious")
+    sink = _write(path)
+    with pytest.raises(SinkError, match="failed") as raised:
+        sink.close()
+    assert "kept" in str(raised.value) and "\n" not in str(raised.value)
+    assert path.read_bytes() == b"precious"
+    # The broken file is removed (it would only hold the space the user needs back).
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"out{suffix}"]
+
+
+def test_a_disk_that_ran_full_keeps_the_old_file_and_the_new_one_as_partial(tmp_path, monkeypatch):
+    import app.sinks as sinks_module
+
+    path = tmp_path / "out.mp4"
+    path.write_bytes(b"precious")
+    sink = _write(path)
+    # It reads back whole, but the disk is full now: the writer may have lost what it cannot say.
+    monkeypatch.setattr(sinks_module, "free_bytes", lambda folder: 0)
+    with pytest.raises(SinkError, match="disk is full") as raised:
+        sink.close()
+    assert path.read_bytes() == b"precious"
+    assert sink.partial_path == tmp_path / "out.partial.mp4" and str(sink.partial_path) in str(raised.value)
+
+
+def test_a_full_disk_is_refused_before_any_work(tmp_path, monkeypatch):
+    import app.sinks as sinks_module
+
+    monkeypatch.setattr(sinks_module, "free_bytes", lambda folder: 4096)
+    with pytest.raises(SinkError, match="disk is full"):
+        FileSink(tmp_path / "out.mp4", 64, 48, 15)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_picture_cut_short_by_a_full_disk_keeps_the_existing_one(tmp_path, monkeypatch):
+    import os
+
+    import cv2
+
+    real_imwrite = cv2.imwrite
+
+    def short_imwrite(name, image, *args):  # says True, as it does when the tail did not fit
+        real_imwrite(name, image, *args)
+        os.truncate(name, os.path.getsize(name) // 2)
+        return True
+    monkeypatch.setattr(cv2, "imwrite", short_imwrite)
+    for name in ("still.png", "still.jpg"):
+        path = tmp_path / name
+        path.write_bytes(b"precious")
+        sink = ImageFileSink(path)
+        sink.send(np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8))
+        with pytest.raises(SinkError, match="truncated"):
+            sink.close()
+        assert path.read_bytes() == b"precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["still.jpg", "still.png"]
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o640, 0o604])
+def test_re_rendering_keeps_the_existing_files_mode(tmp_path, mode):
+    import os
+    import stat
+
+    for name in ("private.mp4", "private.png"):
+        path = tmp_path / name
+        path.write_bytes(b"old")
+        os.chmod(path, mode)
+        if name.endswith(".mp4"):
+            _write(path).close()
+            assert count_frames(path)[0] == 6
+        else:
+            with ImageFileSink(path) as sink:
+                sink.send(np.zeros((8, 8, 3), np.uint8))
+        assert stat.S_IMODE(path.stat().st_mode) == mode, name
+
+
+def test_a_read_only_mode_is_respected_even_by_root(tmp_path):
+    # No os.access patch: as root, access() says yes to everything; the mode bits say read-only.
+    for name in ("keep.mp4", "keep.png"):
+        path = tmp_path / name
+        path.write_bytes(b"precious")
+        path.chmod(0o444)
+        with pytest.raises(SinkError, match="read-only"):
+            FileSink(path, 64, 48, 15) if name.endswith(".mp4") else ImageFileSink(path)
+        assert path.read_bytes() == b"precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.mp4", "keep.png"]
+
+
+def test_a_file_made_read_only_during_the_job_is_not_replaced(tmp_path):
+    path = tmp_path / "out.avi"
+    path.write_bytes(b"precious")
+    sink = _write(path)
+    path.chmod(0o444)
+    with pytest.raises(SinkError, match="read-only"):
+        sink.close()
+    assert path.read_bytes() == b"precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.avi"]
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="named pipes are POSIX")
+def test_a_named_pipe_or_device_at_the_output_path_is_never_replaced(tmp_path):
+    import os
+    import stat
+
+    fifo = tmp_path / "out.mp4"
+    os.mkfifo(fifo)
+    link = tmp_path / "null.png"
+    link.symlink_to(os.devnull)
+    for path, maker in ((fifo, lambda p: FileSink(p, 64, 48, 15)), (fifo.with_suffix(".mp4"), ImageFileSink),
+                        (link, ImageFileSink), (link.with_suffix(".png"), lambda p: FileSink(p, 64, 48, 15))):
+        with pytest.raises(SinkError, match="not a regular file|Unsupported"):
+            maker(path)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and link.is_symlink()
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+
+
+def test_a_pipe_put_at_the_output_path_during_the_job_is_not_replaced(tmp_path):
+    import os
+    import stat
+
+    path = tmp_path / "out.avi"
+    sink = _write(path)
+    os.mkfifo(path)
+    with pytest.raises(SinkError, match="not a regular file"):
+        sink.close()
+    assert stat.S_ISFIFO(os.lstat(path).st_mode)
+
+
+def test_a_too_long_output_name_is_a_sink_error(tmp_path):
+    for maker in (lambda p: FileSink(p, 64, 48, 15), ImageFileSink):
+        with pytest.raises(SinkError, match="too long"):
+            maker(tmp_path / ("x" * 300 + ".mp4"))
+
+
+def test_the_longest_allowed_output_name_still_gets_a_temporary_file(tmp_path):
+    path = tmp_path / ("é" * 120 + ".avi")  # 244 bytes: the old temp name (.<stem>.<hex>.tmp.avi) was too long
+    sink = _write(path, frames=2)
+    sink.close()
+    assert count_frames(path)[0] == 2
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+@pytest.mark.parametrize("fps", [float("inf"), float("nan"), 0.0, -5.0, 1e308])
+def test_an_unusable_frame_rate_is_refused_before_the_encoder_hangs(tmp_path, fps):
+    with pytest.raises(SinkError, match="frame rate"):
+        FileSink(tmp_path / "out.mp4", 64, 48, fps)
+    assert list(tmp_path.iterdir()) == []
+
+
+def _dead_pid():
+    import subprocess
+
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_leftover_temporaries_of_killed_jobs_are_removed_at_the_next_run(tmp_path):
+    import os
+    import time
+
+    from app import sinks as sinks_module
+
+    dead, alive = _dead_pid(), os.getppid()
+    old = time.time() - 2 * sinks_module.LEFTOVER_AGE_S
+    names = {
+        f".out.{dead}.0123abcd.tmp.mp4": "removed",      # its job was killed
+        f".out.{alive}.0123abcd.tmp.mp4": "kept",        # a job writing it now
+        ".out.89abcdef.tmp.mp4": "kept",                 # older naming, written a moment ago
+        ".out.fedcba98.tmp.mp4": "removed",              # older naming, untouched for hours
+        f".out.{alive}.00000000.tmp.mp4 ": "kept",       # not our pattern
+        f".other.{dead}.0123abcd.tmp.mp4": "kept",       # another output's
+        f".out.{dead}.0123abcd.tmp.avi": "kept",         # another output's (out.avi)
+    }
+    for name in names:
+        (tmp_path / name).write_bytes(b"x" * 100)
+    os.utime(tmp_path / ".out.fedcba98.tmp.mp4", (old, old))
+    _write(tmp_path / "out.mp4").close()
+    left = {p.name for p in tmp_path.iterdir()}
+    assert left == {name for name, fate in names.items() if fate == "kept"} | {"out.mp4"}
+
+
+def test_a_temporary_file_carries_its_process_id(tmp_path):
+    import os
+
+    sink = _write(tmp_path / "out.mp4", frames=1)
+    hidden = [p.name for p in tmp_path.iterdir()]
+    sink.abort()
+    assert len(hidden) == 1 and hidden[0].startswith(f".out.{os.getpid()}.")
