@@ -3,13 +3,21 @@ from __future__ import annotations
 
 import ctypes
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
-from app import resources
+# Before anything imports OpenCV: its warnings ("can't open/read file: check file path/integrity")
+# would print beside the app's own one-line messages. Errors still show.
+os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+from app import resources  # noqa: E402
 
 DEMO_OUTPUT = Path("out") / "portraitcam_demo.mp4"
-HEADLESS_FLAGS = ("-i", "--input", "-o", "--output", "--virtual-camera", "--headless", "-h", "--help")
+HEADLESS_FLAGS = ("-i", "--input", "-o", "--output", "--virtual-camera", "--headless", "-h", "--help",
+                  "--check-camera")
 BACKGROUND_FLAGS = ("-b", "--background", "--blur", "--color", "--no-background")
 # Qt 6's X11 plugin loads these besides libxcb (soname: Debian/Ubuntu package). Desktops have
 # them; minimal installs often lack icccm4/keysyms1, and Qt then aborts naming only xcb-cursor0.
@@ -92,7 +100,40 @@ def run_demo(options: list[str] | None = None) -> int:
     return code
 
 
+class StartupInterrupted(BaseException):  # like KeyboardInterrupt: "except Exception" lets it through
+    """Ctrl+C or SIGTERM before the job or the window has its own handling (imports, loading)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _interrupted_at_start(signum, _frame) -> None:
+    for other in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(other, signal.SIG_IGN)  # a second Ctrl+C must not cut the message short
+    raise StartupInterrupted(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Runs the app; SIGINT/SIGTERM while it starts exit 130/143 with one line, not a traceback
+    (the headless job and the window install their own handling once they run)."""
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, _interrupted_at_start)
+    try:
+        return _main(argv)
+    except (StartupInterrupted, KeyboardInterrupt) as exc:
+        signum = getattr(exc, "signum", signal.SIGINT)
+        print(f"portraitcam: interrupted ({signal.Signals(signum).name}) while starting; "
+              "nothing was written", file=sys.stderr)
+        return 128 + signum
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if any(arg.split("=")[0] in HEADLESS_FLAGS for arg in argv):
         from app import headless

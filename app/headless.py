@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import signal
@@ -12,17 +13,19 @@ from pathlib import Path
 from tqdm import tqdm
 
 from app import segmentation
-from app.capture import IMAGE_EXTENSIONS, PrefetchingSource, SourceError, VideoFileSource, is_image_path, open_source
+from app.capture import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, PrefetchingSource, SourceError, VideoFileSource,
+                         file_problem, image_problem, is_image_path, open_source)
 from app.compositing import BLUR_MAX, BackgroundError, Compositor
 from app.effects import LIGHTING_MODES, EffectSettings
 from app.framing import ZOOM_MAX, ZOOM_MIN
 from app.matting import EDGE_MODES, FEATHER_MAX, MatteRefiner, MatteSettings
 from app.pipeline import STAGES, Pipeline
 from app.segmentation import ModelError, Segmenter
-from app.sinks import BackgroundSink, FileSink, ImageFileSink, SinkError, VirtualCameraSink
+from app.sinks import (IMAGE_OUTPUT_EXTENSIONS, VIDEO_OUTPUT_EXTENSIONS, BackgroundSink, FileSink, ImageFileSink,
+                       SinkError, VirtualCameraSink, unsupported_output_message)
 
 PROG = "portraitcam"
-VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm"}
+FPS_RANGE = (1.0, 240.0)  # camera and still-image rates; FFmpeg hangs on inf and rejects 0
 
 
 def parse_color(text: str) -> tuple[int, int, int]:
@@ -40,40 +43,89 @@ def parse_color(text: str) -> tuple[int, int, int]:
     return rgb[2], rgb[1], rgb[0]
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+# argparse names the option in front of an ArgumentTypeError's text ("argument --fps: ...");
+# a ValueError would say only "invalid _finite_float value".
+def _int_in(low: int, high: int | None = None):
+    def parse(text: str) -> int:
+        stripped = text.strip()
+        if not (stripped.lstrip("+-").isascii() and stripped.lstrip("+-").isdecimal()) or len(stripped) > 12:
+            raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}")
+        value = int(stripped)
+        if value < low or (high is not None and value > high):
+            limits = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise argparse.ArgumentTypeError(f"must be {limits}, got {value}")
+        return value
+    return parse
+
+
+_positive_int = _int_in(1)
 
 
 def _finite_float(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
     if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a number, got {text}")
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}")
     return value
 
 
-def _unit_float(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
-    return value
+def _float_in(low: float, high: float):
+    def parse(text: str) -> float:
+        value = _finite_float(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low:g} and {high:g}, got {text}")
+        return value
+    return parse
+
+
+_unit_float = _float_in(0.0, 1.0)
+
+
+def _file_name(text: str) -> str:
+    """A path option's value: an empty one is a mistake, never 'use the default'."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must name a file, got an empty value")
+    return text
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows '(default: X)' where there is a default to show (not None/False, not said already)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None or action.default is False or "default" in (action.help or ""):
+            return action.help or ""
+        return super()._get_help_string(action)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=PROG,
+        prog=PROG, formatter_class=_HelpFormatter,
         description="Replace the background of a webcam, video or photo; write a file and/or "
-                    "publish to a virtual camera.")
-    parser.add_argument("-i", "--input", default="0",
-                        help="camera index, video file or image (default: camera 0)")
-    parser.add_argument("-o", "--output", help="output video (.mp4 .avi .mkv .mov) or image (.png .jpg)")
+                    "publish to a virtual camera. With no arguments, PortraitCam opens its window "
+                    "(or, with no display, processes the bundled sample clip headless); "
+                    "--source FILE|INDEX and --model FILE also apply to the window.",
+        epilog="Settings of the window are not used here. Exit status: 0 done, 1 error, 2 bad "
+               "arguments, 130/143 stopped by Ctrl+C/SIGTERM (what was written is kept as "
+               "NAME.partial.EXT). An existing output is replaced only by a complete file.")
+    parser.add_argument("-i", "--input", "--source", default="0", type=_file_name,
+                        help="camera index (0 is the first camera), video file or image; --source "
+                             "is the same option (default: camera 0)")
+    parser.add_argument("-o", "--output", type=_file_name,
+                        help=f"output video ({' '.join(VIDEO_OUTPUT_EXTENSIONS)}) or picture "
+                             f"({' '.join(IMAGE_OUTPUT_EXTENSIONS)})")
+    parser.add_argument("--headless", action="store_true",
+                        help="run without the window even when a display is available (implied "
+                             "by --input/--output/--virtual-camera)")
+    parser.add_argument("--check-camera", action="store_true",
+                        help="check the virtual-camera set-up on this system, print the fix for "
+                             "what is missing and exit (0 usable, 1 not)")
     parser.add_argument("--virtual-camera", action="store_true", help="publish to the virtual camera")
     parser.add_argument("--vcam-backend", help="pyvirtualcam backend (v4l2loopback, obs, unitycapture)")
     parser.add_argument("--vcam-device", help="virtual camera device, e.g. /dev/video10")
     background = parser.add_mutually_exclusive_group()
-    background.add_argument("-b", "--background", help="background image or video file")
+    background.add_argument("-b", "--background", type=_file_name, help="background image or video file")
     background.add_argument("--blur", type=_finite_float, nargs="?", const=21.0, metavar="STRENGTH",
                             help=f"blur the real background, 0..{BLUR_MAX:g} "
                                  "(default when no background is given)")
@@ -84,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-frames", type=_positive_int, help="stop after this many frames")
     parser.add_argument("--threads", type=_positive_int,
                         help="inference threads, at most the cores (default: half the cores)")
-    parser.add_argument("--model", default=None, help="ONNX model (default: the bundled one)")
+    parser.add_argument("--model", default=None, type=_file_name, help="ONNX model (default: the bundled one)")
     parser.add_argument("--model-every-n", type=_positive_int, default=1,
                         help="run the model on every Nth frame and reuse its mask in between")
     defaults = MatteSettings()
@@ -98,9 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="temporal smoothing 0..1 (higher: steadier, slower to follow)")
     parser.add_argument("--edge-mode", choices=EDGE_MODES, default=defaults.edge_mode,
                         help="edge refinement: guided follows the picture's edges, gaussian blurs")
-    parser.add_argument("--width", type=_positive_int, default=1280, help="camera capture width")
-    parser.add_argument("--height", type=_positive_int, default=720, help="camera capture height")
-    parser.add_argument("--fps", type=float, default=30.0, help="camera capture frame rate")
+    parser.add_argument("--width", type=_int_in(16, 7680), default=1280, help="camera capture width")
+    parser.add_argument("--height", type=_int_in(16, 4320), default=720, help="camera capture height")
+    parser.add_argument("--fps", type=_float_in(*FPS_RANGE), default=30.0,
+                        help=f"camera capture frame rate, also the output rate for a still image "
+                             f"({FPS_RANGE[0]:g}..{FPS_RANGE[1]:g})")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     effects = parser.add_argument_group("effects")
     effects.add_argument("--auto-frame", type=_finite_float, nargs="?", const=1.5, metavar="ZOOM",
@@ -197,11 +251,65 @@ class SegmentationStopped(RuntimeError):
     """The pipeline failed mid-stream (model error, NaN mask, bad frame)."""
 
 
+class _SignalState:
+    """While the job runs, SIGINT/SIGTERM raise Interrupted; while it finishes (the read-back and
+    rename of the output, the clean-up) they are only recorded and honoured after it: raised there
+    they broke the end halfway and escaped as a traceback (exit 1 after "Wrote 60 frames")."""
+
+    interruptible = False
+    pending: int | None = None
+
+
+_SIGNALS = _SignalState()
+
+
+class _Interruptible:
+    """The part of a job that a signal may stop at once."""
+
+    def __enter__(self) -> None:
+        _SIGNALS.interruptible = True
+
+    def __exit__(self, *exc) -> bool:
+        _SIGNALS.interruptible = False
+        return False
+
+
 def _raise_interrupted(signum, _frame) -> None:
     # A second signal during the clean-up would cut the partial file short: ignore it.
     for other in (signal.SIGINT, signal.SIGTERM):
         signal.signal(other, signal.SIG_IGN)
+    if not _SIGNALS.interruptible:
+        _SIGNALS.pending = signum  # the job is finishing: stop when it has
+        return
     raise Interrupted(signum)
+
+
+class _NativeStderrSilenced:
+    """Silences the process's stderr descriptor (fd 2) meanwhile: libjpeg ("Premature end of JPEG
+    file"), libpng and FFmpeg write there themselves, beside the one-line error that says what was
+    wrong. Python's own messages are flushed first and are never written inside."""
+
+    def __enter__(self) -> None:
+        self._saved = None
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError, AttributeError):
+            return  # no stderr descriptor (a windowed app): nothing to silence
+        try:
+            with open(os.devnull, "wb") as null:
+                os.dup2(null.fileno(), 2)
+        except OSError:
+            os.close(saved)
+            return
+        self._saved = saved
+
+    def __exit__(self, *exc) -> bool:
+        if self._saved is not None:
+            os.dup2(self._saved, 2)
+            os.close(self._saved)
+            self._saved = None
+        return False
 
 
 def _install_signal_handlers() -> dict:
@@ -221,8 +329,15 @@ def run(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse has already printed usage and the error
         return int(exc.code or 0)
+    if args.check_camera:
+        from app.vcam_check import main as check_camera
+
+        return check_camera()
     if not args.output and not args.virtual_camera:
         return _error("nothing to do: give --output FILE and/or --virtual-camera")
+    problem = _file_problems(args)
+    if problem:
+        return _error(problem)
     if args.output:
         # Checked before anything is opened: the output must never overwrite an input.
         for name, value in (("--input", args.input), ("--background", args.background)):
@@ -236,88 +351,142 @@ def run(argv: list[str] | None = None) -> int:
     _clamp_option(args, "feather", 0.0, FEATHER_MAX)
     _clamp_option(args, "auto_frame", ZOOM_MIN, ZOOM_MAX)
     _clamp_option(args, "match_lighting", 0.0, 1.0)
+    _SIGNALS.interruptible, _SIGNALS.pending = False, None
     previous_handlers = _install_signal_handlers()
+    job = _JobState()
     try:
-        return _run(args)
+        code = _run(args, job)
+    except Interrupted as exc:  # only _run's own handlers could let one through; never a traceback
+        code = _report_interrupted(exc.signum, job, "")
     finally:
         for signum, handler in previous_handlers.items():
             signal.signal(signum, handler)
+    if _SIGNALS.pending is not None:  # arrived while the job was finishing, which it did first
+        signum, _SIGNALS.pending = _SIGNALS.pending, None
+        outcome = f"; the output is complete: {job.completed}" if job.completed else ""
+        code = _report_interrupted(signum, job, f" as the job was finishing{outcome}")
+    return code
 
 
-def _run(args: argparse.Namespace) -> int:
+class _JobState:
+    frames = 0
+    completed: str | None = None  # the output file, once it is complete and in place
+
+
+def _report_interrupted(signum: int, job: _JobState, detail: str) -> int:
+    name = signal.Signals(signum).name
+    print(f"{PROG}: interrupted ({name}) after {job.frames} frame{'s' if job.frames != 1 else ''}"
+          f"{detail}", file=sys.stderr)
+    return 128 + signum
+
+
+def _file_problems(args: argparse.Namespace) -> str | None:
+    """The first file option that cannot work, in words (checked before anything is opened, and
+    before OpenCV, which says only "cannot open" or prints its own lines)."""
+    if args.output:
+        suffix = Path(args.output).suffix.lower()
+        if suffix not in IMAGE_EXTENSIONS and suffix not in VIDEO_OUTPUT_EXTENSIONS:
+            return unsupported_output_message(args.output)
+    if args.background:
+        kind = "video" if Path(args.background).suffix.lower() in VIDEO_EXTENSIONS else "image"
+        problem = file_problem(args.background)
+        if problem is None and kind == "image":
+            problem = image_problem(args.background)
+        if problem:
+            return f"Cannot load background {kind} {args.background}: {problem}"
+    if args.model:
+        problem = file_problem(args.model)
+        if problem == "not found":
+            return f"Model file not found: {args.model}"
+        if problem:
+            return f"Model file {args.model} cannot be used: {problem}"
+    return None
+
+
+def _run(args: argparse.Namespace, job: _JobState) -> int:
     output_is_image = bool(args.output) and Path(args.output).suffix.lower() in IMAGE_EXTENSIONS
     source = compositor = None
     sinks: list = []
     progress = None
     frames = 0
     try:
-        compositor = Compositor()
-        _configure_background(compositor, args)
-        # Stream a file endlessly only when nobody needs it to end (virtual camera alone).
-        loop = args.virtual_camera and not args.output and args.max_frames is None
-        source = open_source(args.input, width=args.width, height=args.height, fps=args.fps, loop=loop)
-        if isinstance(source, VideoFileSource):
-            source = PrefetchingSource(source)  # decode the next frames while this one is processed
-        model_path = args.model or segmentation.DEFAULT_MODEL_PATH
-        segmenter = Segmenter(model_path, threads=args.threads)
-        refiner = MatteRefiner(MatteSettings(
-            threshold=args.threshold, softness=args.softness, feather=args.feather,
-            smoothing=args.smoothing, edge_mode=args.edge_mode))
-        pipeline = Pipeline(segmenter, refiner, compositor, model_every_n=args.model_every_n)
-        pipeline.effects.settings = effect_settings(args)
-        pipeline.effects.framer.settings.fps = source.fps or 30.0  # the framing's delays are in seconds
-        if args.match_lighting is not None and compositor.mode not in LIGHTING_MODES:
-            _note("--match-lighting needs an image, video or colour background; it has no effect here")
+        with _Interruptible():  # the job proper; its end below is not cut short by a signal
+            compositor = Compositor()
+            with _NativeStderrSilenced():
+                _configure_background(compositor, args)
+            # Stream a file endlessly only when nobody needs it to end (virtual camera alone).
+            loop = args.virtual_camera and not args.output and args.max_frames is None
+            with _NativeStderrSilenced():
+                source = open_source(args.input, width=args.width, height=args.height, fps=args.fps, loop=loop)
+            if isinstance(source, VideoFileSource):
+                source = PrefetchingSource(source)  # decode the next frames while this one is processed
+            model_path = args.model or segmentation.DEFAULT_MODEL_PATH
+            with _NativeStderrSilenced():
+                segmenter = Segmenter(model_path, threads=args.threads)
+            refiner = MatteRefiner(MatteSettings(
+                threshold=args.threshold, softness=args.softness, feather=args.feather,
+                smoothing=args.smoothing, edge_mode=args.edge_mode))
+            pipeline = Pipeline(segmenter, refiner, compositor, model_every_n=args.model_every_n)
+            pipeline.effects.settings = effect_settings(args)
+            pipeline.effects.framer.settings.fps = source.fps or 30.0  # the framing's delays are in seconds
+            if args.match_lighting is not None and compositor.mode not in LIGHTING_MODES:
+                _note("--match-lighting needs an image, video or colour background; it has no effect here")
 
-        width, height = source.size
-        max_frames = args.max_frames
-        if max_frames is None and (output_is_image or is_image_path(str(args.input))) and args.output:
-            max_frames = 1  # a still image makes one output frame unless told otherwise
-        virtual_camera = None
-        # The virtual camera first: when it is missing, no output file has been started.
-        if args.virtual_camera:
-            virtual_camera = VirtualCameraSink(width, height, source.fps,
-                                               backend=args.vcam_backend, device=args.vcam_device)
-            sinks.append(virtual_camera)
-            print(f"Publishing to virtual camera {virtual_camera.device} (Ctrl+C to stop)", file=sys.stderr)
-        if args.output:
-            # A video file is encoded on a thread of its own, overlapping the next frame's work.
-            file_sink = (ImageFileSink(args.output) if output_is_image
-                         else BackgroundSink(FileSink(args.output, width, height, source.fps)))
-            sinks.append(file_sink)
-            if getattr(file_sink, "padded", False):
-                out_w, out_h = file_sink.output_size
-                _note(f"{Path(args.output).suffix} needs an even width and height: the "
-                      f"{width}x{height} input is written as {out_w}x{out_h} (last column/row "
-                      f"repeated); use .avi to keep {width}x{height}")
+            width, height = source.size
+            max_frames = args.max_frames
+            if max_frames is None and (output_is_image or is_image_path(str(args.input))) and args.output:
+                max_frames = 1  # a still image makes one output frame unless told otherwise
+            virtual_camera = None
+            # The virtual camera first: when it is missing, no output file has been started.
+            if args.virtual_camera:
+                virtual_camera = VirtualCameraSink(width, height, source.fps,
+                                                   backend=args.vcam_backend, device=args.vcam_device)
+                sinks.append(virtual_camera)
+                print(f"Publishing to virtual camera {virtual_camera.device} (Ctrl+C to stop)", file=sys.stderr)
+            if args.output:
+                # A video file is encoded on a thread of its own, overlapping the next frame's work.
+                file_sink = (ImageFileSink(args.output) if output_is_image
+                             else BackgroundSink(FileSink(args.output, width, height, source.fps)))
+                sinks.append(file_sink)
+                leftovers = getattr(file_sink, "leftovers_removed", [])
+                if leftovers:
+                    _note(f"removed {len(leftovers)} temporary file{'s' if len(leftovers) != 1 else ''} "
+                          f"left by an earlier job that was killed: "
+                          f"{', '.join(p.name for p in leftovers[:3])}{' …' if len(leftovers) > 3 else ''}")
+                if getattr(file_sink, "padded", False):
+                    out_w, out_h = file_sink.output_size
+                    _note(f"{Path(args.output).suffix} needs an even width and height: the "
+                          f"{width}x{height} input is written as {out_w}x{out_h} (last column/row "
+                          f"repeated); use .avi to keep {width}x{height}")
 
-        total = max_frames
-        if source.frame_count is not None and not loop:
-            total = min(total, source.frame_count) if total else source.frame_count
-        progress = tqdm(total=total, unit="frame", desc=source.description,
-                        disable=args.no_progress, file=sys.stderr, dynamic_ncols=True)
-        totals = dict.fromkeys(STAGES, 0.0)
-        warned = False
-        while max_frames is None or frames < max_frames:
-            frame = source.read()
-            if frame is None:
-                break
-            output, timings = pipeline.process(frame)
-            if pipeline.last_error is not None:
-                # Fail closed: stop rather than put a broken frame in the file or on the camera.
-                raise SegmentationStopped(f"processing failed on frame {frames + 1} of "
-                                          f"{source.description}: {pipeline.last_error}")
-            if pipeline.warning and not warned:  # the background alone goes out meanwhile
-                warned = True
-                _note(pipeline.warning)
-            for sink in sinks:
-                sink.send(output)
-            for stage in STAGES:
-                totals[stage] += timings[stage]
-            frames += 1
-            progress.update(1)
-            if virtual_camera is not None and not source.is_live:
-                virtual_camera.wait_for_next_frame()  # play files at their own frame rate
+            total = max_frames
+            if source.frame_count is not None and not loop:
+                total = min(total, source.frame_count) if total else source.frame_count
+            progress = tqdm(total=total, unit="frame", desc=source.description,
+                            disable=args.no_progress, file=sys.stderr, dynamic_ncols=True)
+            totals = dict.fromkeys(STAGES, 0.0)
+            warned = False
+            while max_frames is None or frames < max_frames:
+                frame = source.read()
+                if frame is None:
+                    break
+                output, timings = pipeline.process(frame)
+                if pipeline.last_error is not None:
+                    # Fail closed: stop rather than put a broken frame in the file or on the camera.
+                    raise SegmentationStopped(f"processing failed on frame {frames + 1} of "
+                                              f"{source.description}: {pipeline.last_error}")
+                if pipeline.warning and not warned:  # the background alone goes out meanwhile
+                    warned = True
+                    _note(pipeline.warning)
+                for sink in sinks:
+                    sink.send(output)
+                for stage in STAGES:
+                    totals[stage] += timings[stage]
+                frames += 1
+                job.frames = frames
+                progress.update(1)
+                if virtual_camera is not None and not source.is_live:
+                    virtual_camera.wait_for_next_frame()  # play files at their own frame rate
         progress.close()
         if frames == 0:
             return _error(f"no frames could be read from {source.description}")
@@ -325,6 +494,7 @@ def _run(args: argparse.Namespace) -> int:
             sink.close()
         average = ", ".join(f"{stage} {totals[stage] / frames:.1f}" for stage in STAGES)
         if args.output:
+            job.completed = args.output
             print(f"Wrote {frames} frame{'s' if frames != 1 else ''} to {args.output}")
         print(f"Average ms per frame: {average}", file=sys.stderr)
         return 0
@@ -336,18 +506,29 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{PROG}: interrupted ({exc}) after {frames} frame{'s' if frames != 1 else ''}"
               f"{kept}", file=sys.stderr)
         return 128 + exc.signum
-    except (SourceError, ModelError, BackgroundError, SinkError, SegmentationStopped) as exc:
+    except (SourceError, ModelError, BackgroundError, SinkError, SegmentationStopped, OSError,
+            MemoryError) as exc:
         if progress is not None:
             progress.close()
         partial = _abort_sinks(sinks)
         kept = f"; the {frames} frames written before it are in {partial}" if partial else ""
-        return _error(f"{str(exc).rstrip('.')}{kept}")
+        return _error(f"{_describe(exc).rstrip('.')}{kept}")
     finally:
         _abort_sinks(sinks)  # no-op for sinks already closed
         if source is not None:
             source.close()
         if compositor is not None:
             compositor.close()
+
+
+def _describe(exc: BaseException) -> str:
+    """One line for an error: ours carry their message; the OS's get their reason and file."""
+    if isinstance(exc, MemoryError):
+        return "not enough memory for this job (try a smaller input or background)"
+    if isinstance(exc, OSError) and not isinstance(exc, (SourceError, SinkError)):
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror or exc}{where}"
+    return str(exc)
 
 
 def _abort_sinks(sinks: list) -> Path | None:

@@ -509,3 +509,254 @@ def test_a_second_signal_during_the_clean_up_does_not_cut_the_partial_file_short
         signal.signal(signal.SIGTERM, previous)
     assert code == 130, err
     assert count_frames(tmp_path / "out.partial.mp4") == (3, (160, 120))
+
+
+# --- issue 15: files, numbers and signals as a hostile user gives them ------------------------------
+@pytest.mark.parametrize("fps", ["inf", "nan", "0", "-5", "1e308", "241", "abc", "-inf"])
+def test_an_impossible_fps_is_a_usage_error_naming_fps(capsys, tmp_path, clip_path, mean_model, fps):
+    code, _, err = run_cli(capsys, "-i", clip_path, "-o", tmp_path / "o.mp4", "--model", mean_model,
+                           f"--fps={fps}")
+    assert code == 2 and "argument --fps" in err and "Traceback" not in err
+    assert not (tmp_path / "o.mp4").exists()
+
+
+@pytest.mark.parametrize("option", ["--background", "--model", "--input", "--source", "--output", "-b", "-i"])
+def test_an_empty_file_option_is_an_error_not_a_silent_default(capsys, tmp_path, clip_path, mean_model, option):
+    argv = {"--input": ["-o", tmp_path / "o.mp4"], "--source": ["-o", tmp_path / "o.mp4"],
+            "-i": ["-o", tmp_path / "o.mp4"], "--output": ["-i", clip_path]}.get(
+        option, ["-i", clip_path, "-o", tmp_path / "o.mp4"])
+    code, _, err = run_cli(capsys, *argv, *([] if option == "--model" else ["--model", mean_model]),
+                           f"{option}=")
+    assert code == 2 and "must name a file" in err and "Traceback" not in err
+    assert not (tmp_path / "o.mp4").exists()
+
+
+@pytest.mark.parametrize("option", ["-i", "-b", "--model"])
+def test_a_folder_is_named_as_a_folder(capsys, tmp_path, clip_path, mean_model, option):
+    folder = tmp_path / ("clips.mp4" if option != "-b" else "pictures.jpg")
+    folder.mkdir()
+    argv = {"-i": ["-i", folder, "--model", mean_model], "-b": ["-i", clip_path, "-b", folder, "--model", mean_model],
+            "--model": ["-i", clip_path, "--model", folder]}[option]
+    code, _, err = run_cli(capsys, *argv, "-o", tmp_path / "o.mp4")
+    assert_one_line_error(code, err, "is a folder", str(folder))
+
+
+@pytest.mark.parametrize("option", ["-i", "-o", "-b", "--model", "-i photo"])
+def test_a_300_byte_file_name_is_a_one_line_error(capsys, tmp_path, clip_path, mean_model, option):
+    long = str(tmp_path / ("x" * 300))
+    argv = {"-i": ["-i", long + ".mp4", "-o", tmp_path / "o.mp4", "--model", mean_model],
+            "-i photo": ["-i", long + ".jpg", "-o", tmp_path / "o.png", "--model", mean_model],
+            "-o": ["-i", clip_path, "-o", long + ".mp4", "--model", mean_model],
+            "-b": ["-i", clip_path, "-b", long + ".jpg", "-o", tmp_path / "o.mp4", "--model", mean_model],
+            "--model": ["-i", clip_path, "-o", tmp_path / "o.mp4", "--model", long + ".onnx"]}[option]
+    code, _, err = run_cli(capsys, *argv)
+    assert_one_line_error(code, err, "too long")
+    assert len([line for line in err.splitlines() if line.strip()]) == 1
+
+
+@pytest.mark.parametrize("spec, fragment", [("²", "not found"), ("٣", "not found"), ("99999999999", "out of range"),
+                                            ("256", "out of range"), ("9" * 5000, "out of range")])
+@pytest.mark.parametrize("flag", ["-i", "--source"])
+def test_odd_camera_indices_are_one_line_errors(capsys, tmp_path, mean_model, spec, fragment, flag):
+    code, _, err = run_cli(capsys, flag, spec, "-o", tmp_path / "o.mp4", "--model", mean_model)
+    assert_one_line_error(code, err, fragment)
+
+
+def test_a_gif_output_lists_every_valid_extension(capsys, tmp_path, clip_path, mean_model):
+    code, _, err = run_cli(capsys, "-i", clip_path, "-o", tmp_path / "o.gif", "--model", mean_model)
+    assert_one_line_error(code, err, "'.gif'")
+    for suffix in (".mp4", ".avi", ".mkv", ".mov", ".png", ".jpg", ".webp", ".tif"):
+        assert suffix in err
+    assert not (tmp_path / "o.gif").exists()
+
+
+def test_help_says_what_no_arguments_do_and_shows_defaults(capsys):
+    code, out, _ = run_cli(capsys, "--help")
+    text = " ".join(out.split())
+    assert code == 0
+    assert "With no arguments, PortraitCam opens its window" in text
+    for fragment in ("--source", "--headless", "--check-camera", "(default: 30.0)", "(default: 1280)",
+                     "(default: camera 0)", ".png", ".avi"):
+        assert fragment in text, fragment
+    assert "(default: None)" not in text and "(default: False)" not in text
+
+
+@pytest.mark.parametrize("what", ["-b", "--model", "-i"])
+def test_an_unreadable_file_says_permission_denied_not_corrupt(capsys, monkeypatch, tmp_path, clip_path,
+                                                               background_path, mean_model, what):
+    # Tests run as root, whom chmod 000 does not stop: make the OS answer as it does a user.
+    import builtins
+
+    target = {"-b": background_path, "--model": mean_model, "-i": clip_path}[what]
+    real_open, real_access = builtins.open, os.access
+
+    def user_open(file, *args, **kwargs):
+        if str(file) == str(target):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+    monkeypatch.setattr(builtins, "open", user_open)
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if str(p) == str(target) else real_access(p, mode, **kw))
+    code, _, err = run_cli(capsys, "-i", clip_path, "-b", background_path, "--model", mean_model,
+                           "-o", tmp_path / "o.mp4")
+    assert_one_line_error(code, err, "permission denied", str(target))
+    assert "corrupt" not in err
+
+
+def _truncated_jpeg(path):
+    cv2.imwrite(str(path), np.random.default_rng(3).integers(0, 256, (90, 160, 3), dtype=np.uint8))
+    path.write_bytes(path.read_bytes()[:-300])
+    return path
+
+
+@pytest.mark.parametrize("role", ["-i", "-b"])
+def test_libjpeg_lines_do_not_leak_beside_the_one_line_error(tmp_path, mean_model, clip_path, role):
+    broken = _truncated_jpeg(tmp_path / "cut.jpg")
+    argv = (["-i", broken, "-o", tmp_path / "o.png"] if role == "-i"
+            else ["-i", clip_path, "-b", broken, "-o", tmp_path / "o.mp4"])
+    result = subprocess.run([sys.executable, str(REPO_ROOT / "main.py"), *map(str, argv),
+                             "--model", str(mean_model), "--no-progress"],
+                            capture_output=True, text=True, env=clean_env(), cwd=tmp_path, timeout=120)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("portraitcam: error: ") and "truncated" in lines[0], result.stderr
+
+
+def test_a_full_disk_keeps_the_existing_output_and_exits_non_zero(capsys, monkeypatch, tmp_path, clip_path,
+                                                                 mean_model):
+    from test_sinks import _DiskFillingWriter
+
+    real = cv2.VideoWriter
+    writer = type("VideoWriter", (_DiskFillingWriter,), {"keep": 0.4})
+    writer.__real__ = real
+    monkeypatch.setattr(cv2, "VideoWriter", writer)
+    for suffix in (".mp4", ".avi"):
+        output = tmp_path / f"out{suffix}"
+        output.write_bytes(b"precious")
+        code, out, err = run_cli(capsys, "-i", clip_path, "-o", output, "--model", mean_model, "--no-progress")
+        assert_one_line_error(code, err, "failed", f"the existing {output} is kept")
+        assert "Wrote" not in out
+        assert output.read_bytes() == b"precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "out.avi", "out.mp4"]
+
+
+def test_leftovers_of_a_killed_job_are_removed_with_a_note(capsys, tmp_path, clip_path, mean_model):
+    from test_sinks import _dead_pid
+
+    leftover = tmp_path / f".out.{_dead_pid()}.0badf00d.tmp.mp4"
+    leftover.write_bytes(b"x" * 1000)
+    code, _, err = run_cli(capsys, "-i", clip_path, "-o", tmp_path / "out.mp4", "--model", mean_model,
+                           "--no-progress")
+    assert code == 0, err
+    assert not leftover.exists() and "removed 1 temporary file left by an earlier job" in err
+
+
+FINISHING_POINTS = [
+    ("app.sinks", "FileSink", "close"), ("app.sinks", "FileSink", "_written_problem"),
+    ("app.sinks", None, "_replace_into_place"), ("app.sinks", "BackgroundSink", "close"),
+    ("app.sinks", "FileSink", "abort"), ("app.capture", "PrefetchingSource", "close"),
+    ("app.capture", "VideoFileSource", "close"), ("app.compositing", "Compositor", "close"),
+    ("app.headless", None, "_abort_sinks"), ("app.headless", "tqdm", "close"),
+    ("app.headless", None, "print"),
+]
+
+
+@pytest.mark.parametrize("module, owner, name", FINISHING_POINTS)
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT"])
+def test_a_signal_while_the_job_finishes_never_escapes_and_never_breaks_the_output(
+        capsys, monkeypatch, tmp_path, clip_path, mean_model, module, owner, name, signame):
+    import importlib
+    import signal
+
+    signum = getattr(signal, signame)
+    target = importlib.import_module(module)
+    target = getattr(target, owner) if owner else target
+    real = getattr(target, name, None) if name != "print" else print
+    sent = []
+
+    def interrupted_here(*args, **kwargs):
+        if not sent:
+            sent.append(True)
+            signal.raise_signal(signum)  # the handler runs at once, inside this call
+        return real(*args, **kwargs)
+    monkeypatch.setattr(target, name, interrupted_here, raising=False)
+    output = tmp_path / "out.mp4"
+    output.write_bytes(b"precious")
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(AssertionError("unhandled SIGTERM")))
+    try:
+        code, out, err = run_cli(capsys, "-i", clip_path, "-o", output, "--model", mean_model, "--no-progress")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert sent, "the finishing step was never reached"
+    assert code == 128 + signum, err
+    assert f"interrupted ({signame})" in err and "Traceback" not in err
+    # Either the old file or the complete new one; nothing hidden left behind; a named partial exists.
+    assert output.read_bytes() == b"precious" or count_frames(output) == (20, (160, 120))
+    hidden = [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert hidden == []
+    for word in err.split():
+        if word.startswith(str(tmp_path)) and "partial" in word:
+            assert Path(word.rstrip(";,.")).exists()
+
+
+def test_sigint_while_starting_exits_130_without_a_traceback(capsys, monkeypatch, tmp_path, clip_path, mean_model):
+    import signal
+
+    from app import headless
+
+    real_parser = headless.build_parser
+
+    def slow_start():  # Ctrl+C while the command line is being read, before the job has handlers
+        signal.raise_signal(signal.SIGINT)
+        return real_parser()
+    monkeypatch.setattr(headless, "build_parser", slow_start)
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    try:
+        code = entry.main(["-i", str(clip_path), "-o", str(tmp_path / "o.mp4"), "--model", str(mean_model)])
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl+C while starting escaped as KeyboardInterrupt (a traceback)")
+    err = capsys.readouterr().err
+    assert code == 130 and "interrupted (SIGINT)" in err and "Traceback" not in err
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_sigterm_while_the_window_loads_exits_143_without_a_traceback(capsys, monkeypatch):
+    import signal
+    import types
+
+    class Loading(types.ModuleType):
+        def __getattr__(self, name):  # the window's module is being imported (Qt takes a while)
+            signal.raise_signal(signal.SIGTERM)
+            raise AssertionError("the signal was not handled")
+    monkeypatch.setitem(sys.modules, "app.gui.main_window", Loading("app.gui.main_window"))
+    monkeypatch.setattr(entry, "has_display", lambda: True)
+    monkeypatch.setattr(entry, "uses_xcb", lambda: False)
+    previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(AssertionError("unhandled SIGTERM")))
+    try:
+        assert entry.main([]) == 143
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    err = capsys.readouterr().err
+    assert "interrupted (SIGTERM)" in err and "Traceback" not in err
+
+
+def test_the_window_takes_unicode_digits_as_a_file_name_not_a_camera(monkeypatch):
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QWidget
+
+    from app.gui import main_window
+
+    seen = []
+
+    class Window(QWidget):
+        def __init__(self, source=None, model_path=None):
+            super().__init__()
+            seen.append(source)
+
+        def show(self):
+            QTimer.singleShot(0, QApplication.instance().quit)
+    monkeypatch.setattr(main_window, "MainWindow", Window)
+    for text, expected in (("²", "²"), ("٣", "٣"), ("2", 2), ("9" * 5000, "9" * 5000)):
+        main_window.run_gui(["--source", text])
+        assert seen[-1] == expected

@@ -526,7 +526,9 @@ def run_gui(argv: list[str] | None = None) -> int:
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     source = args.source
-    if source is not None and source.isdigit():
+    # ASCII digits only ("²" is a file name to open_source; int() would raise), and short enough
+    # for int(): a longer number reaches open_source as text, which says it is out of range.
+    if source is not None and source.strip().isascii() and source.strip().isdecimal() and len(source.strip()) <= 9:
         source = int(source)
     window = MainWindow(source=source, model_path=args.model)
     # Quitting by other means than the close button (e.g. logout) still stops the threads cleanly.
