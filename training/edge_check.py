@@ -77,11 +77,48 @@ def sample_clip_wall(segmenter: Segmenter, every: int = 10) -> tuple[list[float]
     return means, p99s
 
 
+# The shadowed corner of the door above the sample clip's left shoulder (x, y, w, h at 640x360):
+# v3 let a grey wedge of it through, changing shape frame to frame.
+DOOR_WEDGE = (50, 230, 90, 90)
+WEDGE_REFERENCE = ROOT / "tests" / "fixtures" / "sample_clip_door_wedge.png"
+
+
+def write_wedge_reference(store: Path, every: int = 10) -> Path:
+    """RVM's alpha (run on the whole clip as video, its recurrent state carried) in the door-wedge
+    box of every `every`-th frame of the sample clip, side by side in one small PNG: the reference
+    tests/test_model.py holds the shipped matte to. RVM is a peer and teacher run in Node
+    (training/labels.py), never part of the app or its tests' run time."""
+    from training.labels import node_outputs, run_clip, save_input
+
+    frames = list(sample_clip_frames(1))
+    keys = [save_input(store, f) for f in frames]
+    if not all((store / "rvm" / f"{k}.png").is_file() for k in keys):
+        run_clip(store, [(store / "inputs" / f"{k}.png").resolve() for k in keys])
+    x, y, w, h = DOOR_WEDGE
+    boxes = [node_outputs(store, k, f.shape[:2])["rvm"][y:y + h, x:x + w]
+             for i, (k, f) in enumerate(zip(keys, frames)) if i % every == 0]
+    WEDGE_REFERENCE.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(WEDGE_REFERENCE), np.round(np.hstack(boxes) * 255).astype(np.uint8))
+    return WEDGE_REFERENCE
+
+
+def door_wedge_reference() -> list[np.ndarray]:
+    """The stored reference boxes (float alpha), in the order of sample_clip_frames(10)."""
+    strip = cv2.imread(str(WEDGE_REFERENCE), cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255.0
+    width = DOOR_WEDGE[2]
+    return [strip[:, i:i + width] for i in range(0, strip.shape[1], width)]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", action="append", type=Path, help="ONNX model(s) (repeatable)")
     parser.add_argument("--data", type=Path, default=ROOT / "data")
+    parser.add_argument("--write-wedge-reference", action="store_true",
+                        help=f"write {WEDGE_REFERENCE.relative_to(ROOT)} from RVM (Node) and stop")
     args = parser.parse_args(argv)
+    if args.write_wedge_reference:
+        print(write_wedge_reference(args.data / "eval_peers" / "sample_clip"))
+        return 0
     pairs = held_out_frames(args.data)
     print(f"{len(pairs)} held-out frames; false person (mean excess probability) in the outer {BAND} px\n")
     print("| model | left | left, mirrored | right | top | bottom | missing, bottom | sample clip wall: worst mean / p99 |")

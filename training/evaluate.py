@@ -32,18 +32,30 @@ ROOT = Path(__file__).resolve().parents[1]
 TEACHER_PYTHON = ROOT / ".venv-teacher" / "bin" / "python"
 
 
-def build_composite_set(data: Path, out: Path, count: int = 200, seed: int = 2024) -> list[Path]:
-    """Deterministic held-out composites with exact alpha (written once, reused)."""
+def build_composite_set(data: Path, out: Path, count: int = 200, seed: int = 2024,
+                        truth_colour: tuple[int, int, int] | None = None) -> list[Path]:
+    """Deterministic held-out composites with exact alpha (written once, reused). With
+    `truth_colour`, also <stem>_truth.png: the same person, same geometry, on that plain colour,
+    the exact truth for replacing the background (training.matte_eval's re-background error)."""
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"composite_{i:03d}.jpg" for i in range(count)]
-    if all(p.exists() and p.with_name(p.stem + "_alpha.png").exists() for p in paths):
+    wanted = ["_alpha.png"] + (["_truth.png"] if truth_colour else [])
+    if all(p.exists() and all(p.with_name(p.stem + w).exists() for w in wanted) for p in paths):
         return paths
     sources = SampleSources.from_folder(data, "eval")
     for i, path in enumerate(paths):
         rng = np.random.default_rng((seed, i))
         person = cv2.imread(str(sources.people[i % len(sources.people)]), cv2.IMREAD_UNCHANGED)
         background = cv2.imread(str(sources.backgrounds[rng.integers(len(sources.backgrounds))]))
-        image, alpha = deform(*composite_person(person, background, rng), rng)
+        image, alpha, fg = composite_person(person, background, rng, layers=True)
+        if truth_colour:
+            a = alpha[..., None]
+            truth = np.clip(fg * a + np.float32(truth_colour) * (1 - a), 0, 255).astype(np.uint8)
+            twin = np.random.default_rng()
+            twin.bit_generator.state = rng.bit_generator.state  # the same deformation for both
+            truth, _ = deform(truth, alpha, twin)
+            cv2.imwrite(str(path.with_name(path.stem + "_truth.png")), truth)
+        image, alpha = deform(image, alpha, rng)
         cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
         cv2.imwrite(str(path.with_name(path.stem + "_alpha.png")), np.round(alpha * 255).astype(np.uint8))
     return paths

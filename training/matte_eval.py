@@ -26,8 +26,8 @@ a plain green against the exact truth; dtSSD x 100.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
-import subprocess
 from pathlib import Path
 
 import cv2
@@ -39,9 +39,8 @@ from app.pipeline import Pipeline
 from app.segmentation import Segmenter
 from app.settings import AppSettings
 from bench.stats import boundary_f_score, iou
-from training.composites import composite_person
-from training.data import SampleSources, deform
-from training.evaluate import TEACHER_PYTHON
+from training.data import SampleSources
+from training.evaluate import build_composite_set, peer_masks
 from training.labels import node_outputs, run, run_clip, save_input
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,30 +50,6 @@ MOVING_CLIPS, MOVING_FRAMES, MOVING_SIZE = 6, 36, (640, 360)
 
 
 # ------------------------------------------------------------------------------------------- sets
-def build_composites(data: Path, out: Path, count: int, seed: int = 2024) -> list[Path]:
-    """Eval cut-outs on eval backgrounds (webcam framing, deformed), each with its exact alpha and
-    the same person, same geometry, on plain green: the exact truth for the re-background error."""
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [out / f"composite_{i:03d}.jpg" for i in range(count)]
-    if all(p.with_name(p.stem + "_green.png").exists() for p in paths):
-        return paths
-    sources = SampleSources.from_folder(data, "eval")
-    for i, path in enumerate(paths):
-        rng = np.random.default_rng((seed, i))
-        person = cv2.imread(str(sources.people[i % len(sources.people)]), cv2.IMREAD_UNCHANGED)
-        background = cv2.imread(str(sources.backgrounds[rng.integers(len(sources.backgrounds))]))
-        image, alpha, fg = composite_person(person, background, rng, layers=True)
-        green = np.clip(fg * alpha[..., None] + np.float32(GREEN) * (1 - alpha[..., None]), 0, 255).astype(np.uint8)
-        twin = np.random.default_rng()
-        twin.bit_generator.state = rng.bit_generator.state  # the same deformation for both pictures
-        image, warped_alpha = deform(image, alpha, rng)
-        green, _ = deform(green, alpha, twin)
-        cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
-        cv2.imwrite(str(path.with_name(path.stem + "_alpha.png")), np.round(warped_alpha * 255).astype(np.uint8))
-        cv2.imwrite(str(path.with_name(path.stem + "_green.png")), green)
-    return paths
-
-
 def build_moving_set(data: Path, out: Path, seed: int = 77) -> list[list[Path]]:
     """Clips of an eval cut-out moving over an eval background, exact alpha per frame."""
     sources = SampleSources.from_folder(data, "eval")
@@ -163,11 +138,15 @@ def summary(scores: list[dict], groups: list[str]) -> dict:
 class AppMatte:
     """The app's own stages: Segmenter + MatteRefiner (defaults) + Compositor, as a user runs them."""
 
-    def __init__(self, model: Path, threads: int):
+    def __init__(self, model: Path, threads: int, edge_mode: str | None = None, foreground: bool = True):
         defaults = AppSettings()  # the window's defaults: matte settings and model schedule
-        self.pipeline = Pipeline(Segmenter(model, threads=threads), MatteRefiner(defaults.matte_settings()),
+        matte = defaults.matte_settings()
+        if edge_mode:
+            matte = dataclasses.replace(matte, edge_mode=edge_mode)
+        self.pipeline = Pipeline(Segmenter(model, threads=threads), MatteRefiner(matte),
                                  Compositor(), model_every_n=defaults.model_every_n)
         self.pipeline.compositor.set_color(GREEN)
+        self.pipeline.compositor.estimate_foreground = foreground
 
     def still(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         self.pipeline.reset()
@@ -185,17 +164,12 @@ def naive_green(frame: np.ndarray, alpha: np.ndarray, foreground: np.ndarray | N
 
 
 def mediapipe_alphas(images: list[Path], work: Path) -> list[np.ndarray]:
-    """MediaPipe selfie, one plain pass as a user runs it (training.peer, in the teacher venv)."""
-    if not TEACHER_PYTHON.exists():
-        raise SystemExit(f"{TEACHER_PYTHON} not found: create the teacher venv (README, 'Training')")
-    work.mkdir(parents=True, exist_ok=True)
-    listing = work / "images.txt"
-    listing.write_text("\n".join(str(p) for p in images))
-    subprocess.run([str(TEACHER_PYTHON), "-m", "training.peer", str(listing), str(work)], check=True, cwd=ROOT)
+    """MediaPipe selfie, one plain pass as a user runs it (training.peer, in the teacher venv), its
+    mask scaled to each picture."""
+    masks, _ = peer_masks(images, work)
     out = []
-    for path in images:
+    for path, mask in zip(images, masks):
         shape = cv2.imread(str(path)).shape[:2]
-        mask = read_alpha_png(work / f"{path.stem}.png")
         out.append(cv2.resize(mask, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR))
     return out
 
@@ -224,13 +198,19 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2, help="Node processes for RVM and Meet")
     parser.add_argument("--json", type=Path, default=ROOT / "runs" / "matte_eval.json")
+    parser.add_argument("--edge-mode", action="append", default=[], choices=("gaussian", "guided"),
+                        help="also score each model with this edge mode (repeatable)")
+    parser.add_argument("--no-foreground-row", action="store_true",
+                        help="also score each model compositing the camera's colour at the edge (no estimate)")
+    parser.add_argument("--peers-only", action="store_true",
+                        help="only run (and cache) the peers, e.g. while a model trains")
     args = parser.parse_args(argv)
     models = args.model or [ROOT / "models" / "portraitnet.onnx"]
     data = args.data
     peers_root = data / "eval_peers"
 
-    composites = build_composites(data, data / "matte_eval" / "composites", args.composites)
-    greens = [p.with_name(p.stem + "_green.png") for p in composites]
+    composites = build_composite_set(data, data / "matte_eval" / "composites", args.composites, truth_colour=GREEN)
+    greens = [p.with_name(p.stem + "_truth.png") for p in composites]
     comp_refs = [read_alpha_png(p.with_name(p.stem + "_alpha.png")) for p in composites]
     people = SampleSources.from_folder(data, "eval").people
     comp_groups = [people[i % len(people)].stem for i in range(len(composites))]
@@ -276,9 +256,13 @@ def main(argv=None) -> int:
         moving.setdefault("Google Meet (256x144)", []).append([o["meet"] for o in outs])
         moving.setdefault("MediaPipe selfie (256x256)", []).append(mediapipe_alphas(clip, peers_root / f"mediapipe_moving_{c}"))
 
-    for model in models:
-        name = f"PortraitNet {model.relative_to(ROOT) if model.is_relative_to(ROOT) else model} (app matte)"
-        app = AppMatte(model, args.threads)
+    if args.peers_only:
+        return 0
+    variants = [(None, True)] + [(mode, True) for mode in args.edge_mode] + ([(None, False)] if args.no_foreground_row else [])
+    for model, (edge_mode, foreground) in ((m, v) for m in models for v in variants):
+        name = f"PortraitNet {model.relative_to(ROOT) if model.is_relative_to(ROOT) else model} (app matte"
+        name += (f", {edge_mode} edges" if edge_mode else "") + ("" if foreground else ", camera colour at the edge") + ")"
+        app = AppMatte(model, args.threads, edge_mode, foreground)
         comp = [app.still(f) for f in comp_frames]
         real_out = [app.still(f)[0] for f in real_frames]
         rows[name] = {"composites": composite_rows([a for a, _ in comp], [o for _, o in comp]),

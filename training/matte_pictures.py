@@ -1,0 +1,106 @@
+"""Before/after pictures of the cut-out on a plain colour, zoomed at hair and shoulder, beside RVM.
+
+    python -m training.matte_pictures --before data/models/v3.onnx --out assets/matte_compare.png
+
+Rows: the bundled portrait (assets/samples/portrait.jpg) and a frame of the bundled sample clip.
+Columns, each zoomed 2x at the hair and at a shoulder, on a plain green (where any fringe shows):
+the previous release (its model and its matte: Gaussian feathering, camera pixels blended), this
+release (the shipped model through the app's default matte and compositor, foreground estimation
+on), and Robust Video Matting (its alpha and its own foreground estimate `fgr`; a teacher and peer,
+run in Node by training/labels.py, never part of the app).
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from app.compositing import Compositor
+from app.matting import MatteRefiner, MatteSettings
+from app.pipeline import Pipeline
+from app.segmentation import Segmenter
+from app.settings import AppSettings
+from training.labels import node_outputs, run, save_input
+
+ROOT = Path(__file__).resolve().parents[1]
+GREEN = (0, 177, 64)
+ZOOM = 2
+
+
+def sample_frame(index: int = 40) -> np.ndarray:
+    capture = cv2.VideoCapture(str(ROOT / "assets" / "samples" / "sample_clip.mp4"))
+    capture.set(cv2.CAP_PROP_POS_FRAMES, index)
+    ok, frame = capture.read()
+    capture.release()
+    if not ok:
+        raise SystemExit("cannot read the sample clip")
+    return frame
+
+
+def app_composite(model: Path, frame: np.ndarray, before: bool) -> np.ndarray:
+    if before:  # the previous release's matte and compositor
+        refiner = MatteRefiner(MatteSettings(edge_mode="gaussian"))
+    else:
+        refiner = MatteRefiner(AppSettings().matte_settings())
+    compositor = Compositor()
+    compositor.set_color(GREEN)
+    compositor.estimate_foreground = not before
+    output, _ = Pipeline(Segmenter(model), refiner, compositor).process(frame)
+    return output
+
+
+def rvm_composite(frame: np.ndarray, store: Path) -> np.ndarray:
+    key = save_input(store, frame)
+    run(store, 1)
+    out = node_outputs(store, key, frame.shape[:2])
+    a = out["rvm"][..., None]
+    return np.clip(out["rvm_fgr"] * a + np.float32(GREEN) * (1 - a) + 0.5, 0, 255).astype(np.uint8)
+
+
+def zoom(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    x, y, w, h = box
+    return cv2.resize(image[y:y + h, x:x + w], (w * ZOOM, h * ZOOM), interpolation=cv2.INTER_NEAREST)
+
+
+def label(tile: np.ndarray, text: str) -> np.ndarray:
+    tile = tile.copy()
+    cv2.putText(tile, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(tile, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    return tile
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--before", type=Path, required=True, help="the previous release's ONNX model")
+    parser.add_argument("--after", type=Path, default=ROOT / "models" / "portraitnet.onnx")
+    parser.add_argument("--store", type=Path, default=ROOT / "data" / "eval_peers" / "pictures")
+    parser.add_argument("--out", type=Path, default=ROOT / "assets" / "matte_compare.png")
+    args = parser.parse_args(argv)
+
+    pictures = [
+        ("portrait", cv2.imread(str(ROOT / "assets" / "samples" / "portrait.jpg")), (140, 140, 150, 110), (340, 300, 150, 110)),
+        ("sample clip", sample_frame(), (215, 15, 150, 110), (40, 220, 150, 110)),
+    ]
+    rows = []
+    for name, frame, hair, shoulder in pictures:
+        columns = [("previous release", app_composite(args.before, frame, before=True)),
+                   ("this release", app_composite(args.after, frame, before=False)),
+                   ("RVM (peer)", rvm_composite(frame, args.store))]
+        tiles = []
+        for title, image in columns:
+            pair = np.hstack([zoom(image, hair), np.full((hair[3] * ZOOM, 4, 3), 255, np.uint8), zoom(image, shoulder)])
+            tiles.append(label(pair, f"{name}: {title}"))
+            tiles.append(np.full((pair.shape[0], 8, 3), 255, np.uint8))
+        rows.append(np.hstack(tiles[:-1]))
+        rows.append(np.full((8, rows[-1].shape[1], 3), 255, np.uint8))
+    sheet = np.vstack(rows[:-1])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(args.out), sheet, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    print(f"wrote {args.out} ({sheet.shape[1]}x{sheet.shape[0]})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
