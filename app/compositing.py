@@ -166,7 +166,8 @@ class Compositor:
             alpha = alpha_to_uint8(np.asarray(alpha, np.float32))
         background = self.background_for(frame_bgr, alpha)
         output = self._buffers.blend(frame_bgr, background, alpha)
-        if self.estimate_foreground:
+        # Not with blur: there the new background is the same room, so its colour at the edge is right.
+        if self.estimate_foreground and self.mode != "blur":
             replace_edge_background(output, frame_bgr, background, alpha)
         return output
 
@@ -201,6 +202,8 @@ class BlendBuffers:
 # local alpha-weighted means of the person (F_hat) and the room (B_hat) and puts back the part of I
 # that they do not explain: F = F_hat + a*(I - a*F_hat - (1 - a)*B_hat). Both means are smooth, so
 # they are computed at a small size; only the edge band's pixels are touched at full size.
+# Below a of about 1.5 % (or above 98.5 %) the correction a*(1 - a)*(...) stays under 4 levels: skipped.
+EDGE_ALPHA_MIN = 4
 FOREGROUND_WORK_HEIGHT = 64  # at least this high after a power-of-two reduction
 FOREGROUND_WIDE_RADIUS = 0.08   # first pass, fraction of the frame height (the paper's r = 90 at ~1 MP)
 FOREGROUND_FINE_RADIUS = 0.008  # second pass (the paper's r = 6)
@@ -260,7 +263,7 @@ def foreground_at(frame_bgr: np.ndarray, alpha_u8: np.ndarray, ys: np.ndarray, x
 def replace_edge_background(output: np.ndarray, frame_bgr: np.ndarray, background: np.ndarray,
                             alpha_u8: np.ndarray) -> None:
     """Re-blend the soft edge of `output` (in place) as F*a + background*(1 - a), with F estimated."""
-    band = band_pixels(alpha_u8)
+    band = band_pixels(alpha_u8, low=EDGE_ALPHA_MIN)
     if band is None:
         return
     ys, xs = band

@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from app.matting import MatteRefiner, MatteSettings, guided_filter, smoothstep_threshold
+from app.matting import MatteRefiner, MatteSettings, band_block_pixels, guided_filter, smoothstep_threshold
 
 FRAME = np.random.default_rng(3).integers(0, 256, (240, 320, 3), dtype=np.uint8)
 
@@ -186,3 +186,11 @@ def test_smoothing_follows_motion_without_lag_and_still_calms_noise():
     smoothed = follow._smooth(mask, moved)
     assert smoothed[:, 24:].min() > 0.99  # moved: no lag
     assert smoothed[:, :16].max() == 0.0
+
+
+@pytest.mark.parametrize("work, full", [((180, 320), (720, 1280)), ((180, 240), (480, 640)), ((7, 9), (20, 31))])
+def test_band_blocks_are_the_pixels_a_nearest_upsampling_would_set(work, full):
+    band = (np.random.default_rng(2).random(work) < 0.05).astype(np.uint8) * 255
+    expected = cv2.findNonZero(cv2.resize(band, full[::-1], interpolation=cv2.INTER_NEAREST)).reshape(-1, 2)
+    ys, xs = band_block_pixels(band, full)
+    assert sorted(zip(ys.tolist(), xs.tolist())) == sorted(zip(expected[:, 1].tolist(), expected[:, 0].tolist()))
