@@ -99,6 +99,16 @@ def sample_bilinear(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarr
     return sampled.reshape(rows * _REMAP_ROW, *image.shape[2:])[:count]
 
 
+def reduce_by_power_of_two(image: np.ndarray, min_height: int) -> np.ndarray:
+    """The image shrunk by the largest power of two that keeps it at least `min_height` rows: OpenCV's
+    INTER_AREA takes its fast integer path only for whole-number ratios."""
+    height, width = image.shape[:2]
+    factor = 1 << int(np.log2(max(1.0, height / max(1, min_height))))
+    if factor == 1:
+        return image
+    return cv2.resize(image, (max(1, width // factor), max(1, height // factor)), interpolation=cv2.INTER_AREA)
+
+
 def _block_spans(work: int, full: int) -> tuple[np.ndarray, np.ndarray]:
     """For each working-size index, the first full-size index whose nearest working pixel it is,
     and how many there are (cv2.INTER_NEAREST's mapping: floor(i * work / full))."""
@@ -164,12 +174,15 @@ class MatteRefiner:
         self._previous = None
         self._previous_thumb = None
 
-    def _smooth(self, mask: np.ndarray, frame_bgr: np.ndarray) -> np.ndarray:
+    def _smooth(self, mask: np.ndarray, reduced_bgr: np.ndarray) -> np.ndarray:
         """Temporal EMA of the mask, per pixel: where the picture is still, the previous frames'
         mask weighs `smoothing` (no flicker); where it moved, the new mask takes over (no lag:
-        a plain EMA trailed a waving hand by a frame or more)."""
+        a plain EMA trailed a waving hand by a frame or more). `reduced_bgr`: the frame, smaller."""
         weight = self._settings.smoothing
-        thumb = self._thumbnail(frame_bgr, mask.shape) if weight > 0.0 else None
+        thumb = None
+        if weight > 0.0:
+            thumb = cv2.resize(cv2.cvtColor(reduced_bgr, cv2.COLOR_BGR2GRAY), (mask.shape[1], mask.shape[0]),
+                               interpolation=cv2.INTER_LINEAR)
         if (self._previous is None or self._previous.shape != mask.shape or weight <= 0.0
                 or self._previous_thumb is None or self._previous_thumb.shape != mask.shape):
             self._previous = mask.copy()
@@ -185,17 +198,6 @@ class MatteRefiner:
         # previous = keep*previous + (1-keep)*mask, in place to avoid an allocation a frame
         self._previous += (1.0 - keep) * (mask - self._previous)
         return self._previous
-
-    @staticmethod
-    def _thumbnail(frame_bgr: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-        """Grey frame at the mask's size: a power-of-two area reduction first (OpenCV's fast integer
-        path), then linear to the exact size."""
-        height, width = frame_bgr.shape[:2]
-        factor = 1 << int(np.log2(max(1.0, min(height / shape[0], width / shape[1]))))
-        small = frame_bgr if factor == 1 else cv2.resize(frame_bgr, (width // factor, height // factor),
-                                                          interpolation=cv2.INTER_AREA)
-        grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
-        return cv2.resize(grey, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
 
     def refine(self, mask_small: np.ndarray, frame_bgr: np.ndarray, dtype=np.float32) -> np.ndarray:
         """Alpha matte at the frame's height x width: float32 in [0, 1], or with dtype=np.uint8 in
@@ -245,10 +247,12 @@ class MatteRefiner:
         s = self._settings
         frame_h, frame_w = frame_bgr.shape[:2]
         mask = np.clip(np.asarray(mask_small, np.float32), 0.0, 1.0)
-        mask = self._smooth(mask, frame_bgr)
-
         work_h = min(frame_h, s.work_height)
         work_w = max(1, round(frame_w * work_h / frame_h))
+        # One reduction of the frame serves the motion measure and the guided filter's guide.
+        reduced = reduce_by_power_of_two(frame_bgr, work_h if s.edge_mode == "guided" else mask.shape[0])
+        mask = self._smooth(mask, reduced)
+
         prob = cv2.resize(mask, (work_w, work_h), interpolation=cv2.INTER_LINEAR)
         alpha = smoothstep_threshold(prob, s.threshold, s.softness)
 
@@ -256,8 +260,8 @@ class MatteRefiner:
         model = None
         if radius >= 0.5:
             if s.edge_mode == "guided":
-                small = frame_bgr if work_h == frame_h else cv2.resize(
-                    frame_bgr, (work_w, work_h), interpolation=cv2.INTER_AREA)
+                small = reduced if reduced.shape[:2] == (work_h, work_w) else cv2.resize(
+                    reduced, (work_w, work_h), interpolation=cv2.INTER_AREA)
                 guide = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.float32) * (1.0 / 255.0)
                 mean_a, mean_b = guided_coefficients(guide, alpha, max(1, round(radius)), eps=1e-3)
                 alpha = mean_a * guide + mean_b
