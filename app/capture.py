@@ -13,6 +13,7 @@ import re
 import stat
 import sys
 import threading
+import time
 from pathlib import Path
 
 # FFmpeg would print its own multi-line diagnostics for a bad file; SourceError says it once.
@@ -168,7 +169,10 @@ def parse_camera_index(spec: str | int) -> int | None:
 
 
 class FrameSource:
-    """Base class; subclasses implement read() and close()."""
+    """Base class; subclasses implement read() and close().
+
+    read() sets captured_at: time.monotonic() when the frame it returns was read from the device or
+    file, the start of the end-to-end latency (capture -> hand-off to the sink)."""
 
     fps: float = 30.0
     is_live: bool = False
@@ -177,6 +181,7 @@ class FrameSource:
 
     def __init__(self) -> None:
         self._size = (0, 0)
+        self.captured_at: float | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -207,7 +212,7 @@ class PrefetchingSource(FrameSource):
     and their order are unchanged, and a read error is raised by the read() that reaches it. For
     files only: a live camera would hand out frames up to `depth` frames old."""
 
-    def __init__(self, source: FrameSource, depth: int = 2) -> None:
+    def __init__(self, source: FrameSource, depth: int = 1) -> None:
         super().__init__()
         self.source = source
         self.fps, self.is_live = source.fps, source.is_live
@@ -222,7 +227,8 @@ class PrefetchingSource(FrameSource):
     def _decode(self) -> None:
         while not self._stop.is_set():
             try:
-                item = self.source.read()
+                frame = self.source.read()
+                item = None if frame is None else (frame, self.source.captured_at)
             except Exception as exc:  # noqa: BLE001 - handed to the reader, who raises it
                 item = exc
             while not self._stop.is_set():
@@ -242,11 +248,103 @@ class PrefetchingSource(FrameSource):
             self._done = True
             if isinstance(item, Exception):
                 raise item
-        return item
+            return None
+        frame, self.captured_at = item
+        return frame
 
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5.0)
+        self.source.close()
+
+
+class LatestFrameSource(FrameSource):
+    """For live sources: a thread reads frames as they come and keeps only the newest (latest wins).
+
+    A consumer slower than the camera then gets the freshest frame instead of one that waited in the
+    driver's buffers; frames it had no time for are dropped (counted in `dropped`). read() waits for
+    a frame newer than the last one handed out and raises the source's error, if any."""
+
+    def __init__(self, source: FrameSource) -> None:
+        super().__init__()
+        self.source = source
+        self.fps, self.is_live = source.fps, source.is_live
+        self.frame_count, self.description = source.frame_count, source.description
+        self._size = source.size
+        self._ready = threading.Condition()
+        self._item: tuple[np.ndarray, float | None] | None = None
+        self._end: BaseException | None = None   # the source's error, or StopIteration at its end
+        self._stop = threading.Event()
+        self.dropped = 0
+        self._thread = threading.Thread(target=self._grab, name="portraitcam-grab", daemon=True)
+        self._thread.start()
+
+    def _grab(self) -> None:
+        while not self._stop.is_set():
+            try:
+                frame = self.source.read()
+            except Exception as exc:  # noqa: BLE001 - raised by the reader's next read()
+                end: BaseException | None = exc
+            else:
+                end = StopIteration() if frame is None else None
+            with self._ready:
+                if end is not None:
+                    self._end = end
+                else:
+                    if self._item is not None:
+                        self.dropped += 1
+                    self._item = (frame, self.source.captured_at)
+                self._ready.notify_all()
+            if end is not None:
+                return
+
+    def read(self) -> np.ndarray | None:
+        with self._ready:
+            while self._item is None and self._end is None:
+                self._ready.wait(timeout=0.5)
+            if self._item is None:
+                if isinstance(self._end, StopIteration):
+                    return None
+                raise self._end
+            (frame, self.captured_at), self._item = self._item, None
+            return frame
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5.0)
+        self.source.close()
+
+
+class PacedSource(FrameSource):
+    """Hands out a file's frames at its frame rate, like a camera: read() sleeps to the frame clock
+    (frame k is due k/fps after the first) and stamps the frame with the time it was due. Behind the
+    clock it catches up without sleeping, as a camera's frames would already be waiting. Used to
+    measure a live call's cost and latency on a recorded clip (bench/live.py)."""
+
+    is_live = True
+
+    def __init__(self, source: FrameSource, fps: float | None = None) -> None:
+        super().__init__()
+        self.source = source
+        self.fps = float(fps or source.fps or 30.0)
+        self.frame_count, self.description = source.frame_count, source.description
+        self._size = source.size
+        self._start: float | None = None
+        self._index = 0
+
+    def read(self) -> np.ndarray | None:
+        now = time.monotonic()
+        if self._start is None:
+            self._start = now
+        due = self._start + self._index / self.fps
+        if due > now:
+            time.sleep(due - now)
+        frame = self.source.read()
+        self._index += 1
+        self.captured_at = due  # when a camera would have had it; decoding counts as latency
+        return frame
+
+    def close(self) -> None:
         self.source.close()
 
 
@@ -296,6 +394,7 @@ class CameraSource(FrameSource):
             self._capture.release()
             raise SourceError(f"Camera {self.index} opened but delivered no frame")
         self._pending = frame
+        self._pending_at = time.monotonic()
         self._size = _frame_size(frame)
         reported_fps = self._capture.get(cv2.CAP_PROP_FPS)
         self.fps = float(reported_fps) if reported_fps and reported_fps > 0 else float(fps)
@@ -303,12 +402,14 @@ class CameraSource(FrameSource):
     def read(self) -> np.ndarray:
         if self._pending is not None:
             frame, self._pending = self._pending, None
+            self.captured_at = self._pending_at
             return frame
         if self._capture is None:
             raise SourceError(f"Camera {self.index} is closed")
         ok, frame = self._capture.read()
         if not ok or frame is None:
             raise SourceError(f"Camera {self.index} stopped delivering frames (disconnected?)")
+        self.captured_at = time.monotonic()
         return frame
 
     def close(self) -> None:
@@ -371,10 +472,12 @@ class VideoFileSource(FrameSource):
         if self._pending is not None:
             frame, self._pending = self._pending, None
             self._frames_read += 1
+            self.captured_at = time.monotonic()  # decoded at open; handed out (read) now
             return frame
         ok, frame = self._capture.read()
         if ok and frame is not None:
             self._frames_read += 1
+            self.captured_at = time.monotonic()
             return frame
         if self.frame_count is not None and self._frames_read < self.frame_count - 1:
             raise SourceError(
@@ -385,6 +488,7 @@ class VideoFileSource(FrameSource):
             return None
         frame = self._restart()
         self._frames_read = 1
+        self.captured_at = time.monotonic()
         return frame
 
     def close(self) -> None:
@@ -415,6 +519,7 @@ class ImageSource(FrameSource):
 
     def read(self) -> np.ndarray:
         # A copy, so a consumer that draws on its frame cannot alter the next one.
+        self.captured_at = time.monotonic()
         return self._image.copy()
 
 

@@ -1,4 +1,4 @@
-"""Wires the stages for one frame: segment (every Nth frame), refine the matte, composite.
+"""Wires the stages for one frame: segment (when app/scheduling.py says so), refine the matte, composite.
 
 Fails closed: when a stage fails for a frame (the model raises or answers NaN, values outside
 [0, 1] or a mask of the wrong size, the frame is malformed), process() returns the last good
@@ -19,6 +19,7 @@ import numpy as np
 from app.compositing import BackgroundError, Compositor
 from app.effects import Effects
 from app.matting import MatteRefiner
+from app.scheduling import ModelSchedule, ScheduleSettings
 from app.segmentation import Segmenter, mask_range_error
 
 STAGES = ("preprocess", "inference", "matte", "composite", "effects")  # effects: app/effects.py, 0 when all off
@@ -35,15 +36,20 @@ ALL_PERSON_WARNING = (
 
 class Pipeline:
     def __init__(self, segmenter: Segmenter, refiner: MatteRefiner, compositor: Compositor,
-                 model_every_n: int = 1) -> None:
+                 model_every_n: int | None = None, schedule: ScheduleSettings | None = None) -> None:
+        """schedule: when the model runs (app/scheduling.py; callers pass AppSettings'); a bare
+        model_every_n means the fixed every-Nth schedule, as before motion gating existed."""
         self.segmenter = segmenter
         self.refiner = refiner
         self.compositor = compositor
-        self.model_every_n = model_every_n
+        self.schedule = ModelSchedule(schedule)
+        if model_every_n is not None and schedule is None:
+            self.model_every_n = model_every_n
         self.last_mask: np.ndarray | None = None
         self.last_alpha: np.ndarray | None = None  # uint8, 0..255, frame-sized
         self.frames_processed = 0
         self.model_runs = 0
+        self.model_ran = False      # whether the model ran on the last frame processed
         self._frame_shape: tuple[int, ...] | None = None
         self.last_error: str | None = None   # why the last frame failed; None after a good one
         self.failures = 0
@@ -55,11 +61,13 @@ class Pipeline:
 
     @property
     def model_every_n(self) -> int:
-        return self._model_every_n
+        return self.schedule.settings.every_n
 
     @model_every_n.setter
     def model_every_n(self, value: int) -> None:
-        self._model_every_n = max(1, int(value))
+        """The fixed schedule: the model on every Nth frame (switches motion gating off)."""
+        self.schedule.settings = ScheduleSettings(mode="every-n", every_n=max(1, int(value)),
+                                                  max_interval=self.schedule.settings.max_interval)
 
     def reset(self) -> None:
         """Drop the mask and temporal state (call when the source changes)."""
@@ -71,6 +79,7 @@ class Pipeline:
         self.last_error = None
         self.refiner.reset()
         self.effects.reset()
+        self.schedule.reset()
 
     def process(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
         """Composite one frame; returns it and the milliseconds each stage took.
@@ -100,7 +109,7 @@ class Pipeline:
             raise ValueError(f"frame of shape {frame_bgr.shape} and type {frame_bgr.dtype} is not a "
                              "BGR picture")
         frame_bgr = self.effects.before_segmentation(frame_bgr)  # low light: the model sees it too
-        due = self.frames_processed % self._model_every_n == 0
+        due = self.schedule.due(frame_bgr)  # always asked: it keeps the frame's thumbnail
         # A size change makes the old mask's geometry wrong, so segment again at once.
         if due or self.last_mask is None or frame_bgr.shape != self._frame_shape:
             start = time.perf_counter()
@@ -119,7 +128,12 @@ class Pipeline:
             timings["preprocess"] = (mid - start) * 1000.0
             timings["inference"] = (end - mid) * 1000.0
             self.model_runs += 1
+            self.model_ran = True
             self._frame_shape = frame_bgr.shape
+            self.schedule.ran(self.last_mask)
+        else:
+            self.model_ran = False
+            self.schedule.skipped()
 
         start = time.perf_counter()
         self.last_alpha = self.refiner.refine(self.last_mask, frame_bgr, np.uint8)  # 0..255

@@ -11,6 +11,7 @@ from app.compositing import BACKGROUND_MODES, BLUR_MAX, Compositor
 from app.effects import EffectSettings
 from app.framing import ZOOM_MAX, ZOOM_MIN
 from app.matting import EDGE_MODES, FEATHER_MAX, MatteSettings
+from app.scheduling import EVERY_N_RANGE, MAX_INTERVAL_RANGE, SCHEDULES, ScheduleSettings
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,12 @@ class AppSettings:
     edge_mode: str = "gaussian"              # bench/RESULTS.md: 7 % less CPU than "guided", within the edge limits
     mirror: bool = False   # what the call sees; a mirrored outgoing picture shows text reversed
     model_path: str = ""                     # empty: the bundled model
-    model_every_n: int = 2                   # bench/RESULTS.md: 18 % less CPU, within the quality limits (v3)
+    # When the model runs (app/scheduling.py), for the window and the command line alike: "motion"
+    # runs it on frames that changed (every frame while you move, every max_interval-th while you sit
+    # still); "every-n" on every model_every_n-th frame. bench/RESULTS.md, "Live" section.
+    model_schedule: str = "motion"
+    model_every_n: int = 2                   # "every-n" only
+    model_max_interval: int = 15             # "motion": at least every 15 frames (0.5 s at 30 fps)
     threads: int = 0                         # 0: automatic
     virtual_camera_enabled: bool = False
     virtual_camera_backend: str = ""         # empty: first that works
@@ -53,10 +59,11 @@ class AppSettings:
     _RANGES = {
         "camera_index": (0, 63), "width": (160, 3840), "height": (120, 2160), "fps": (1, 120),
         "blur_strength": (0.0, BLUR_MAX), "threshold": (0.0, 1.0), "softness": (0.0, 1.0),
-        "feather": (0.0, FEATHER_MAX), "smoothing": (0.0, 0.95), "model_every_n": (1, 10),
+        "feather": (0.0, FEATHER_MAX), "smoothing": (0.0, 0.95), "model_every_n": EVERY_N_RANGE,
+        "model_max_interval": MAX_INTERVAL_RANGE,
         "threads": (0, 64), "auto_frame_zoom": (ZOOM_MIN, ZOOM_MAX), "lighting_strength": (0.0, 1.0),
     }
-    _CHOICES = {"background_mode": BACKGROUND_MODES, "edge_mode": EDGE_MODES}
+    _CHOICES = {"background_mode": BACKGROUND_MODES, "edge_mode": EDGE_MODES, "model_schedule": SCHEDULES}
 
     def to_dict(self) -> dict[str, Any]:
         data = dict(self.extra)
@@ -100,6 +107,10 @@ class AppSettings:
         return EffectSettings(auto_frame=self.auto_frame, zoom=self.auto_frame_zoom,
                               match_lighting=self.match_lighting, lighting_strength=self.lighting_strength,
                               low_light=self.low_light, main_person=self.main_person)
+
+    def schedule_settings(self) -> ScheduleSettings:
+        return ScheduleSettings(mode=self.model_schedule, every_n=self.model_every_n,
+                                max_interval=self.model_max_interval)
 
     def matte_settings(self) -> MatteSettings:
         return MatteSettings(threshold=self.threshold, softness=self.softness, feather=self.feather,

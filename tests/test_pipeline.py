@@ -13,7 +13,8 @@ def pipeline(mean_model):
     compositor = Compositor()
     compositor.set_color((0, 0, 255))
     refiner = MatteRefiner(MatteSettings(threshold=0.5, softness=0.0, feather=0.0, smoothing=0.0))
-    return Pipeline(Segmenter(mean_model, threads=1), refiner, compositor)
+    # The model on every frame (the fixed schedule): these tests are about what each model run does.
+    return Pipeline(Segmenter(mean_model, threads=1), refiner, compositor, model_every_n=1)
 
 
 def half_white_frame(height=120, width=160):
@@ -181,7 +182,7 @@ def colour_pipeline(model_path, colour=(0, 0, 255)):
     compositor = Compositor()
     compositor.set_color(colour)
     refiner = MatteRefiner(MatteSettings(threshold=0.5, softness=0.0, feather=0.0, smoothing=0.0))
-    return Pipeline(Segmenter(model_path, threads=1), refiner, compositor)
+    return Pipeline(Segmenter(model_path, threads=1), refiner, compositor, model_every_n=1)
 
 
 def test_a_model_answering_impossible_values_fails_closed_not_clipped(tmp_path):
@@ -224,7 +225,7 @@ def test_all_person_masks_give_the_background_alone_and_then_a_warning(tmp_path)
     from app.pipeline import ALL_PERSON_RUNS
 
     pipeline = colour_pipeline(make_hostile_model(tmp_path / "ones.onnx", "ones"))
-    pipeline.model_every_n = 2  # the default: a reused all-person mask is held back too
+    pipeline.model_every_n = 2  # a reused all-person mask is held back too
     for index in range(2 * ALL_PERSON_RUNS + 2):
         out, _ = pipeline.process(room_frame())
         assert pipeline.last_error is None  # not a processing failure: the job goes on

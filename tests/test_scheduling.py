@@ -1,0 +1,173 @@
+"""Motion-gated model runs (app/scheduling.py) on synthetic scenes whose motion is known exactly."""
+import cv2
+import numpy as np
+import pytest
+
+from app.compositing import Compositor
+from app.matting import MatteRefiner, MatteSettings
+from app.pipeline import Pipeline
+from app.scheduling import TRIGGER_COUNT, ModelSchedule, ScheduleSettings, change_weights, thumbnail
+from app.segmentation import Segmenter
+from app.settings import AppSettings
+
+W, H = 640, 360  # thumbnail 64x36, as at 720p; a pixel here is two at 720p
+
+
+def scene(x=320.0, y=200.0, level=0, radius=90, noise=None):
+    """A bright soft-edged disc ('person') at (x, y), sub-pixel, on a textured dark room."""
+    frame = np.full((H, W, 3), 40 + level, np.uint8)
+    frame[::20, :] = 70 + level  # the room's own edges, which stay put
+    disc = np.zeros((H, W), np.float32)
+    cv2.circle(disc, (320, 200), radius, 1.0, -1, cv2.LINE_AA)
+    disc = cv2.warpAffine(disc, np.float32([[1, 0, x - 320], [0, 1, y - 200]]), (W, H), flags=cv2.INTER_LINEAR)
+    frame = (frame * (1 - disc[..., None]) + (200 + level) * disc[..., None]).astype(np.float32)
+    if noise is not None:
+        frame += noise.normal(0, 3.0, frame.shape)  # webcam sensor noise
+    return np.clip(frame, 0, 255).astype(np.uint8)
+
+
+def disc_mask(x=320.0, y=200.0, radius=90):
+    mask = np.zeros((H // 2, W // 2), np.float32)
+    cv2.circle(mask, (round(x / 2), round(y / 2)), radius // 2, 1.0, -1)
+    return mask
+
+
+def run_schedule(frames, masks, settings=None):
+    """Which frames the schedule runs the model on (as the pipeline calls it)."""
+    schedule, ran = ModelSchedule(settings), []
+    for index, (frame, mask) in enumerate(zip(frames, masks)):
+        run = schedule.due(frame) or index == 0  # the pipeline always runs without a mask
+        schedule.ran(mask) if run else schedule.skipped()
+        ran.append(run)
+    return ran
+
+
+def test_thumbnail_is_64_wide_with_the_frames_aspect():
+    assert thumbnail(scene()).shape == (36, 64)
+    assert thumbnail(np.zeros((480, 640, 3), np.uint8)).shape == (48, 64)
+    assert thumbnail(np.zeros((20, 30, 3), np.uint8)).shape == (20, 30)  # never scaled up
+
+
+def test_a_still_noisy_scene_runs_the_model_only_every_max_interval():
+    rng = np.random.default_rng(0)
+    frames = [scene(noise=rng) for _ in range(46)]
+    ran = run_schedule(frames, [disc_mask()] * len(frames), ScheduleSettings(max_interval=15))
+    assert [i for i, r in enumerate(ran) if r] == [0, 15, 30, 45]
+
+
+def test_motion_runs_the_model_on_every_frame():
+    rng = np.random.default_rng(1)
+    xs = [320 + 6 * i for i in range(20)]  # 12 px a frame at 720p: a head turn
+    ran = run_schedule([scene(x, noise=rng) for x in xs], [disc_mask(x) for x in xs])
+    assert all(ran)
+
+
+def test_slow_drift_adds_up_against_the_last_model_frame():
+    # 1 px a frame at 720p: below the trigger from one frame to the next, but the reference is the frame
+    # the model last ran on, so the drift triggers a run well before the 15-frame maximum.
+    xs = [320 + 0.5 * i for i in range(30)]
+    frames = [scene(x) for x in xs]
+    schedule = ModelSchedule()
+    schedule.due(frames[0])
+    schedule.ran(disc_mask(xs[0]))
+    assert schedule.due(frames[1]) is False and schedule.last_change < TRIGGER_COUNT
+    ran = run_schedule(frames, [disc_mask(x) for x in xs])
+    gaps = np.diff([i for i, r in enumerate(ran) if r])
+    assert len(gaps) >= 3 and gaps.max() < 15
+
+
+def test_a_change_at_the_persons_edge_counts_more_than_inside_or_in_the_room():
+    base = scene()
+    mask = disc_mask()
+    weights = change_weights(mask, (36, 64))
+    assert weights[20, 32] < weights[20, 32 - 9] == weights.max()  # centre vs left edge of the disc
+
+    def change_with_patch(x, y):
+        schedule = ModelSchedule()
+        schedule.due(base)
+        schedule.ran(mask)
+        frame = base.copy()
+        frame[y - 25:y + 25, x - 25:x + 25] = 255 - frame[y - 25:y + 25, x - 25:x + 25]  # a hand's size
+        return schedule.due(frame), schedule.last_change
+
+    at_edge = change_with_patch(320 - 90, 200)
+    inside = change_with_patch(320, 200)
+    in_room = change_with_patch(75, 60)
+    assert at_edge[0] and not inside[0] and not in_room[0]
+    assert at_edge[1] > 2 * max(inside[1], in_room[1])
+
+
+def test_a_light_change_runs_the_model_at_once():
+    schedule = ModelSchedule()
+    schedule.due(scene())
+    schedule.ran(disc_mask())
+    assert schedule.due(scene(level=25))  # the room light switched on
+
+
+def test_every_n_mode_and_reset():
+    schedule = ModelSchedule(ScheduleSettings(mode="every-n", every_n=3))
+    frames = [scene()] * 7
+    assert [i for i, r in enumerate(run_schedule(frames, [disc_mask()] * 7, schedule.settings)) if r] == [0, 3, 6]
+    schedule.due(scene())
+    schedule.ran(disc_mask())
+    schedule.reset()
+    motion = ModelSchedule()
+    assert motion.due(scene())  # nothing to compare with after a reset
+
+
+def test_settings_are_clamped():
+    s = ScheduleSettings(mode="sometimes", every_n=0, max_interval=10_000).clamped()
+    assert (s.mode, s.every_n, s.max_interval) == ("motion", 1, 300)
+
+
+def test_app_settings_are_the_single_source_of_the_schedule_defaults():
+    assert AppSettings().schedule_settings() == ScheduleSettings()
+    assert AppSettings().model_schedule == "motion"
+    loaded = AppSettings.from_dict({"model_schedule": "every-n", "model_every_n": "3", "model_max_interval": "0"})
+    assert loaded.schedule_settings() == ScheduleSettings("every-n", 3, 1)
+    assert AppSettings.from_dict({"model_schedule": "never"}).model_schedule == "motion"
+
+
+# --- in the pipeline ---------------------------------------------------------------------------
+@pytest.fixture
+def make_pipeline(mean_model):
+    def make(**kw):
+        compositor = Compositor()
+        compositor.set_color((0, 0, 255))
+        refiner = MatteRefiner(MatteSettings(threshold=0.5, softness=0.0, feather=0.0, smoothing=0.0))
+        return Pipeline(Segmenter(mean_model, threads=1), refiner, compositor, **kw)
+    return make
+
+
+def test_pipeline_defaults_to_motion_gating(make_pipeline):
+    pipeline = make_pipeline()
+    assert pipeline.schedule.settings == AppSettings().schedule_settings()
+    for _ in range(16):
+        pipeline.process(scene())
+    assert pipeline.model_runs == 2  # frames 0 and 15
+    pipeline.model_every_n = 2  # the fixed schedule, as before
+    assert pipeline.schedule.settings.mode == "every-n"
+
+
+def test_gated_matte_follows_motion_like_the_model_on_every_frame(make_pipeline):
+    rng = np.random.default_rng(2)
+    # Still, then a move of 6 px a frame at 720p, then still again.
+    xs = [320.0] * 10 + [320.0 + 3 * i for i in range(1, 21)] + [380.0] * 10
+    frames = [scene(x, noise=rng) for x in xs]
+    gated, every = make_pipeline(), make_pipeline(model_every_n=1)
+    ious = []
+    for frame in frames:
+        gated.process(frame)
+        every.process(frame)
+        a, b = gated.last_alpha >= 128, every.last_alpha >= 128
+        ious.append((a & b).sum() / (a | b).sum())
+    assert min(ious[10:30]) > 0.995  # the moving frames: no lag
+    assert gated.model_runs < every.model_runs - 10  # and the still ones saved model runs
+
+
+def test_frames_that_reuse_the_mask_say_so(make_pipeline):
+    pipeline = make_pipeline()
+    pipeline.process(scene())
+    assert pipeline.model_ran
+    pipeline.process(scene())
+    assert not pipeline.model_ran
