@@ -13,13 +13,16 @@ from pathlib import Path
 from tqdm import tqdm
 
 from app import segmentation
-from app.capture import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, PrefetchingSource, SourceError, VideoFileSource,
-                         file_problem, image_problem, is_image_path, open_source)
+from app.capture import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, LatestFrameSource, PrefetchingSource, SourceError,
+                         VideoFileSource, file_problem, image_problem, is_image_path, open_source)
 from app.compositing import BLUR_MAX, BackgroundError, Compositor
 from app.effects import LIGHTING_MODES, EffectSettings
 from app.framing import ZOOM_MAX, ZOOM_MIN
 from app.matting import EDGE_MODES, FEATHER_MAX, MatteRefiner, MatteSettings
+from app.livestats import LatencyRecorder
 from app.pipeline import STAGES, Pipeline
+from app.scheduling import EVERY_N_RANGE, MAX_INTERVAL_RANGE, SCHEDULES, ScheduleSettings
+from app.settings import AppSettings
 from app.segmentation import ModelError, Segmenter
 from app.sinks import (IMAGE_OUTPUT_EXTENSIONS, VIDEO_OUTPUT_EXTENSIONS, BackgroundSink, FileSink, ImageFileSink,
                        SinkError, VirtualCameraSink, unsupported_output_message)
@@ -137,8 +140,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=_positive_int,
                         help="inference threads, at most the cores (default: half the cores)")
     parser.add_argument("--model", default=None, type=_file_name, help="ONNX model (default: the bundled one)")
-    parser.add_argument("--model-every-n", type=_positive_int, default=1,
-                        help="run the model on every Nth frame and reuse its mask in between")
+    app_defaults = AppSettings()  # the window's defaults too: one set for both
+    parser.add_argument("--model-schedule", choices=SCHEDULES, default=None,
+                        help="when the model runs: 'motion' on frames that changed (every frame while "
+                             "you move, every --model-max-interval-th while you sit still), 'every-n' on "
+                             f"every --model-every-n-th frame (default: {app_defaults.model_schedule}; "
+                             "every-n when only --model-every-n is given)")
+    parser.add_argument("--model-every-n", type=_positive_int, default=None,
+                        help="run the model on every Nth frame and reuse its mask in between "
+                             f"(default: {app_defaults.model_every_n}, with --model-schedule every-n)")
+    parser.add_argument("--model-max-interval", type=_int_in(*MAX_INTERVAL_RANGE),
+                        default=app_defaults.model_max_interval,
+                        help="with --model-schedule motion: run the model at least every N frames, so "
+                             "light changes are caught")
     defaults = MatteSettings()
     parser.add_argument("--threshold", type=_unit_float, default=defaults.threshold,
                         help="person probability that counts as foreground (0..1)")
@@ -184,6 +198,19 @@ def _configure_background(compositor: Compositor, args: argparse.Namespace) -> N
     else:
         compositor.set_blur(args.blur if args.blur is not None else 21.0)
     compositor.mirror = args.mirror
+
+
+def schedule_settings(args: argparse.Namespace) -> tuple[ScheduleSettings, str | None]:
+    """When the model runs, from the command line (AppSettings' defaults), and a note when an
+    option has no effect."""
+    defaults = AppSettings()
+    mode = args.model_schedule or ("every-n" if args.model_every_n is not None else defaults.model_schedule)
+    every_n = args.model_every_n if args.model_every_n is not None else defaults.model_every_n
+    note = None
+    if mode == "motion" and args.model_every_n is not None:
+        note = (f"--model-every-n {args.model_every_n} applies to --model-schedule every-n; "
+                "with motion the model runs on frames that changed")
+    return ScheduleSettings(mode=mode, every_n=every_n, max_interval=args.model_max_interval), note
 
 
 def effect_settings(args: argparse.Namespace) -> EffectSettings:
@@ -258,6 +285,7 @@ class _SignalState:
 
     interruptible = False
     pending: int | None = None
+    received: int | None = None  # any signal this run; a library may turn Interrupted into its own error
 
 
 _SIGNALS = _SignalState()
@@ -278,6 +306,7 @@ def _raise_interrupted(signum, _frame) -> None:
     # A second signal during the clean-up would cut the partial file short: ignore it.
     for other in (signal.SIGINT, signal.SIGTERM):
         signal.signal(other, signal.SIG_IGN)
+    _SIGNALS.received = signum
     if not _SIGNALS.interruptible:
         _SIGNALS.pending = signum  # the job is finishing: stop when it has
         return
@@ -349,15 +378,21 @@ def run(argv: list[str] | None = None) -> int:
         _note(note)
     _clamp_option(args, "blur", 0.0, BLUR_MAX)
     _clamp_option(args, "feather", 0.0, FEATHER_MAX)
+    _clamp_option(args, "model_every_n", *EVERY_N_RANGE)  # the window's range
     _clamp_option(args, "auto_frame", ZOOM_MIN, ZOOM_MAX)
     _clamp_option(args, "match_lighting", 0.0, 1.0)
-    _SIGNALS.interruptible, _SIGNALS.pending = False, None
+    _SIGNALS.interruptible, _SIGNALS.pending, _SIGNALS.received = False, None, None
     previous_handlers = _install_signal_handlers()
     job = _JobState()
     try:
         code = _run(args, job)
     except Interrupted as exc:  # only _run's own handlers could let one through; never a traceback
         code = _report_interrupted(exc.signum, job, "")
+    except BaseException:
+        if _SIGNALS.received is None:
+            raise
+        # The signal, raised inside a library's callback, came out as that library's error.
+        code = _report_interrupted(_SIGNALS.received, job, "")
     finally:
         for signum, handler in previous_handlers.items():
             signal.signal(signum, handler)
@@ -420,13 +455,18 @@ def _run(args: argparse.Namespace, job: _JobState) -> int:
                 source = open_source(args.input, width=args.width, height=args.height, fps=args.fps, loop=loop)
             if isinstance(source, VideoFileSource):
                 source = PrefetchingSource(source)  # decode the next frames while this one is processed
+            elif source.is_live:
+                source = LatestFrameSource(source)  # the newest camera frame, never a backlog
             model_path = args.model or segmentation.DEFAULT_MODEL_PATH
             with _NativeStderrSilenced():
                 segmenter = Segmenter(model_path, threads=args.threads)
             refiner = MatteRefiner(MatteSettings(
                 threshold=args.threshold, softness=args.softness, feather=args.feather,
                 smoothing=args.smoothing, edge_mode=args.edge_mode))
-            pipeline = Pipeline(segmenter, refiner, compositor, model_every_n=args.model_every_n)
+            schedule, note = schedule_settings(args)
+            if note:
+                _note(note)
+            pipeline = Pipeline(segmenter, refiner, compositor, schedule=schedule)
             pipeline.effects.settings = effect_settings(args)
             pipeline.effects.framer.settings.fps = source.fps or 30.0  # the framing's delays are in seconds
             if args.match_lighting is not None and compositor.mode not in LIGHTING_MODES:
@@ -465,6 +505,7 @@ def _run(args: argparse.Namespace, job: _JobState) -> int:
             progress = tqdm(total=total, unit="frame", desc=source.description,
                             disable=args.no_progress, file=sys.stderr, dynamic_ncols=True)
             totals = dict.fromkeys(STAGES, 0.0)
+            latency = LatencyRecorder()  # capture -> hand-off to the sinks (app/livestats.py)
             warned = False
             while max_frames is None or frames < max_frames:
                 frame = source.read()
@@ -478,6 +519,7 @@ def _run(args: argparse.Namespace, job: _JobState) -> int:
                 if pipeline.warning and not warned:  # the background alone goes out meanwhile
                     warned = True
                     _note(pipeline.warning)
+                latency.add(source.captured_at)
                 for sink in sinks:
                     sink.send(output)
                 for stage in STAGES:
@@ -497,6 +539,8 @@ def _run(args: argparse.Namespace, job: _JobState) -> int:
             job.completed = args.output
             print(f"Wrote {frames} frame{'s' if frames != 1 else ''} to {args.output}")
         print(f"Average ms per frame: {average}", file=sys.stderr)
+        runs = f"model ran on {pipeline.model_runs} of {frames} frames ({pipeline.schedule.settings.mode})"
+        print(f"Latency capture to output: {latency.summary()}; {runs}", file=sys.stderr)
         return 0
     except Interrupted as exc:
         if progress is not None:
@@ -511,6 +555,10 @@ def _run(args: argparse.Namespace, job: _JobState) -> int:
         if progress is not None:
             progress.close()
         partial = _abort_sinks(sinks)
+        if _SIGNALS.received is not None and _SIGNALS.pending is None:
+            # Raised by a library while our Interrupted went through it: it is the signal.
+            kept = f"; the {frames} frames written so far are in {partial}" if partial else ""
+            return _report_interrupted(_SIGNALS.received, job, kept)
         kept = f"; the {frames} frames written before it are in {partial}" if partial else ""
         return _error(f"{_describe(exc).rstrip('.')}{kept}")
     finally:
@@ -525,7 +573,7 @@ def _describe(exc: BaseException) -> str:
     """One line for an error: ours carry their message; the OS's get their reason and file."""
     if isinstance(exc, MemoryError):
         return "not enough memory for this job (try a smaller input or background)"
-    if isinstance(exc, OSError) and not isinstance(exc, (SourceError, SinkError)):
+    if isinstance(exc, OSError):
         where = f": {exc.filename}" if exc.filename else ""
         return f"{exc.strerror or exc}{where}"
     return str(exc)

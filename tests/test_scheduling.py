@@ -171,3 +171,29 @@ def test_frames_that_reuse_the_mask_say_so(make_pipeline):
     assert pipeline.model_ran
     pipeline.process(scene())
     assert not pipeline.model_ran
+
+
+# --- the command line: the same defaults as the window ----------------------------------------
+def test_cli_schedule_defaults_come_from_app_settings():
+    from app.headless import build_parser, schedule_settings
+
+    parse = build_parser().parse_args
+    assert schedule_settings(parse([])) == (AppSettings().schedule_settings(), None)
+    assert schedule_settings(parse(["--model-every-n", "3"]))[0] == ScheduleSettings("every-n", 3, 15)
+    settings, note = schedule_settings(parse(["--model-schedule", "motion", "--model-every-n", "3"]))
+    assert settings.mode == "motion" and "--model-every-n 3" in note
+    assert schedule_settings(parse(["--model-schedule", "every-n", "--model-max-interval", "30"]))[0] == \
+        ScheduleSettings("every-n", AppSettings().model_every_n, 30)
+
+
+def test_cli_summary_reports_latency_and_model_runs(capsys, tmp_path, mean_model):
+    from app.headless import run
+    from conftest import person_frames, write_video
+
+    still = write_video(tmp_path / "still.mp4", [person_frames(1)[0]] * 20, fps=30.0)
+    code = run(["-i", str(still), "-o", str(tmp_path / "out.mp4"), "--model", str(mean_model), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    line = next(line for line in err.splitlines() if line.startswith("Latency capture to output"))
+    assert "p50" in line and "p95" in line
+    assert "model ran on 2 of 20 frames (motion)" in line  # frames 0 and 15 of a still picture
