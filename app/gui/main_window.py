@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QApplication, QHBoxLayout, QLabel, QMainWindow, QS
 
 from app import resources, sinks
 from app.capture import VIDEO_EXTENSIONS
+from app.livestats import LiveStats
 from app.settings import AppSettings
 from app.sinks import virtual_camera_setup_hint
 from app.gui.panels import (AdjustmentsPanel, BackgroundPanel, DialogFolders, SourcePanel,
@@ -95,6 +96,7 @@ class MainWindow(QMainWindow):
         self.sample_clip = Path(sample_clip if sample_clip is not None else resources.SAMPLE_CLIP).absolute()
         self.backgrounds_dir = backgrounds_dir
         self.frames_shown = 0
+        self.live_stats = LiveStats()       # the overlay's figures, from the frames shown
         self._initial_source = source
         self._current_source = None         # spec of the source now playing, None when stopped
         self._fallback_to_sample = False    # an automatic camera choice failed: use the sample clip
@@ -307,6 +309,7 @@ class MainWindow(QMainWindow):
 
     def _on_source_opened(self, spec, description: str, is_live: bool) -> None:
         self._fallback_to_sample = False
+        self.live_stats.reset()
         self._current_source = spec
         if isinstance(spec, int):
             self.settings.camera_index = spec
@@ -365,6 +368,9 @@ class MainWindow(QMainWindow):
         self.preview.set_image(packet.image)
         self.frames_shown += 1
         self._last_frame_time = time.monotonic()
+        # Delivered = shown: the preview is this frame's sink here (the virtual camera got it earlier).
+        latency = None if packet.captured_at is None else (self._last_frame_time - packet.captured_at) * 1000.0
+        self.live_stats.add(self._last_frame_time, packet.processing_ms, latency)
         if self._stalled:
             self._stalled = False
             self.banner.clear_message("source")
@@ -384,8 +390,9 @@ class MainWindow(QMainWindow):
                       "Source, or wait for it to come back.", "warning")
 
     def _show_stats(self, packet: FramePacket) -> None:
-        total = sum(packet.timings.get(stage, 0.0) for stage in TIMING_STAGES)
-        self.preview.set_overlay_text(f"{packet.fps:5.1f} fps   {total:5.1f} ms/frame")
+        # Frames shown over the last second and their mean full processing time (app/livestats.py),
+        # not one sampled frame, whose time jumped with whether the model ran on it.
+        self.preview.set_overlay_text(self.live_stats.overlay_text(self._last_frame_time))
         parts = [f"{stage} {packet.timings.get(stage, 0.0):.1f}" for stage in TIMING_STAGES]
         self.stats_label.setText("ms: " + "  ·  ".join(parts))
 

@@ -73,6 +73,7 @@ class LatestSlot:
 class CapturedFrame:
     frame: np.ndarray
     capture_ms: float
+    captured_at: float | None = None  # time.monotonic() when read (FrameSource.captured_at)
 
 
 @dataclass
@@ -83,6 +84,9 @@ class FramePacket:
     fps: float = 0.0                  # processed frames per second (smoothed)
     index: int = 0                    # frames processed since the source was opened
     virtual_camera: bool = False      # whether this frame was also published
+    captured_at: float | None = None  # time.monotonic() when the frame was read from the source
+    processing_ms: float = 0.0        # the whole frame's work on the worker: pipeline, virtual camera, image
+    model_ran: bool = False           # whether the model ran on this frame (app/scheduling.py)
 
 
 def bgr_to_qimage(frame_bgr: np.ndarray) -> QImage:
@@ -154,7 +158,8 @@ class CaptureThread(QThread):
                 if frame is None:
                     self.ended.emit(self.generation)
                     return
-                captured = CapturedFrame(frame, (time.perf_counter() - start) * 1000.0)
+                captured = CapturedFrame(frame, (time.perf_counter() - start) * 1000.0,
+                                         self.source.captured_at)
                 if self.slot.put(captured):
                     self.frameAvailable.emit(self.generation)
                 if not self.source.is_live:
@@ -237,7 +242,7 @@ class PipelineWorker(QObject):
                 "replacement; the virtual camera gets the background alone.")
             return
         self.pipeline = Pipeline(segmenter, self.refiner, self.compositor,
-                                 model_every_n=self.settings.model_every_n)
+                                 schedule=self.settings.schedule_settings())
         self.pipeline.effects.settings = self.settings.effect_settings()
         self.ready.emit(f"{self.model_path.name}, {segmenter.threads} thread(s)")
 
@@ -327,7 +332,7 @@ class PipelineWorker(QObject):
         else:
             self.compositor.blur_strength = settings.blur_strength
         if self.pipeline is not None:
-            self.pipeline.model_every_n = settings.model_every_n
+            self.pipeline.schedule.settings = settings.schedule_settings()
             self.pipeline.effects.settings = settings.effect_settings()
 
     @Slot(str, object)
@@ -418,6 +423,7 @@ class PipelineWorker(QObject):
         if captured is None:
             return
         frame = captured.frame
+        started = time.perf_counter()
         timings = {"capture": captured.capture_ms}
         published_frame = None
         if self.pipeline is not None:
@@ -455,7 +461,10 @@ class PipelineWorker(QObject):
         self._last_output_time = now
         self._frame_index += 1
         self._last_size = (output.shape[1], output.shape[0])
-        packet = FramePacket(bgr_to_qimage(output), timings, self._fps, self._frame_index, published)
+        packet = FramePacket(bgr_to_qimage(output), timings, self._fps, self._frame_index, published,
+                             captured.captured_at,
+                             model_ran=self.pipeline is not None and self.pipeline.model_ran)
+        packet.processing_ms = (time.perf_counter() - started) * 1000.0
         if self.output_slot.put(packet):
             self.frameReady.emit()
 
