@@ -261,7 +261,7 @@ class BackgroundSink(Sink):
     frames were made; an interrupted job keeps them in its partial file), then aborts. Frames must
     not be modified after send() (the pipeline makes a new one each time)."""
 
-    def __init__(self, sink: Sink, depth: int = 2) -> None:
+    def __init__(self, sink: Sink, depth: int = 1) -> None:  # one frame queued: never a backlog
         self.sink = sink
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None

@@ -133,3 +133,34 @@ def test_live_stats_follow_a_rate_change_within_a_second():
         stats.add(t, 5.0, None)
     assert stats.fps(t) == pytest.approx(15.0, rel=0.05)
     assert stats.latency(t) is None and "latency" not in stats.overlay_text(t)
+
+
+def test_background_sink_queues_at_most_one_frame():
+    from app.sinks import BackgroundSink, Sink
+
+    release = threading.Event()
+
+    class SlowSink(Sink):
+        def __init__(self):
+            self.frames = []
+
+        def send(self, frame):
+            release.wait(5)
+            self.frames.append(frame)
+
+        def close(self):
+            pass
+
+    inner = SlowSink()
+    sink = BackgroundSink(inner)
+    sink.send(np.zeros(1))  # taken by the encoder thread, which blocks in SlowSink.send
+    time.sleep(0.1)
+    sink.send(np.ones(1))   # the one queued frame
+    blocked = threading.Thread(target=sink.send, args=(np.full(1, 2.0),))
+    blocked.start()
+    blocked.join(0.3)
+    assert blocked.is_alive()  # a third frame waits for room instead of piling up
+    release.set()
+    blocked.join(5)
+    sink.close()
+    assert [int(f[0]) for f in inner.frames] == [0, 1, 2]  # a file still gets every frame, in order
