@@ -108,9 +108,13 @@ class StartupInterrupted(BaseException):  # like KeyboardInterrupt: "except Exce
         self.signum = signum
 
 
+_received: list[int] = []  # the signal that arrived while starting
+
+
 def _interrupted_at_start(signum, _frame) -> None:
     for other in (signal.SIGINT, signal.SIGTERM):
         signal.signal(other, signal.SIG_IGN)  # a second Ctrl+C must not cut the message short
+    _received.append(signum)
     raise StartupInterrupted(signum)
 
 
@@ -118,13 +122,21 @@ def main(argv: list[str] | None = None) -> int:
     """Runs the app; SIGINT/SIGTERM while it starts exit 130/143 with one line, not a traceback
     (the headless job and the window install their own handling once they run)."""
     previous = {}
+    _received.clear()
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGINT, signal.SIGTERM):
             previous[signum] = signal.signal(signum, _interrupted_at_start)
     try:
         return _main(argv)
-    except (StartupInterrupted, KeyboardInterrupt) as exc:
-        signum = getattr(exc, "signum", signal.SIGINT)
+    except BaseException as exc:
+        if isinstance(exc, (StartupInterrupted, KeyboardInterrupt)):
+            signum = getattr(exc, "signum", signal.SIGINT)
+        elif _received and not isinstance(exc, SystemExit):
+            # Raised inside an extension's import (onnxruntime, Qt), the signal comes out as
+            # "ImportError: initialization failed": it is still the signal.
+            signum = _received[0]
+        else:
+            raise
         print(f"portraitcam: interrupted ({signal.Signals(signum).name}) while starting; "
               "nothing was written", file=sys.stderr)
         return 128 + signum
@@ -157,6 +169,8 @@ def _main(argv: list[str] | None = None) -> int:
     try:
         from app.gui.main_window import run_gui
     except ImportError as exc:
+        if _received:  # a signal broke the import, not a missing library
+            raise
         print(f"portraitcam: error: the GUI is unavailable ({exc}); use --input/--output", file=sys.stderr)
         return 1
     return run_gui(argv)

@@ -760,3 +760,45 @@ def test_the_window_takes_unicode_digits_as_a_file_name_not_a_camera(monkeypatch
     for text, expected in (("²", "²"), ("٣", "٣"), ("2", 2), ("9" * 5000, "9" * 5000)):
         main_window.run_gui(["--source", text])
         assert seen[-1] == expected
+
+
+def test_a_signal_that_a_library_turns_into_its_own_error_is_still_the_signal(capsys, monkeypatch, tmp_path,
+                                                                               clip_path, mean_model):
+    # Raised inside a native callback, our exception comes out as the library's own error
+    # (onnxruntime: "ImportError: initialization failed"); that must not read as a broken model.
+    import signal
+
+    from app import headless
+
+    def loading_model(*args, **kwargs):
+        try:
+            signal.raise_signal(signal.SIGTERM)
+        except BaseException as exc:
+            raise headless.ModelError("initialization failed") from exc
+        raise AssertionError("the signal was not handled")
+    monkeypatch.setattr(headless, "Segmenter", loading_model)
+    previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(AssertionError("unhandled")))
+    try:
+        code, _, err = run_cli(capsys, "-i", clip_path, "-o", tmp_path / "o.mp4", "--model", mean_model)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert code == 143 and "interrupted (SIGTERM)" in err and "error" not in err
+
+
+def test_a_signal_that_breaks_an_import_while_starting_is_still_the_signal(capsys, monkeypatch):
+    import signal
+    import types
+
+    class Loading(types.ModuleType):
+        def __getattr__(self, name):  # Qt's or onnxruntime's native init, interrupted
+            try:
+                signal.raise_signal(signal.SIGINT)
+            except BaseException as exc:
+                raise ImportError("initialization failed") from exc
+            raise AssertionError("the signal was not handled")
+    monkeypatch.setitem(sys.modules, "app.gui.main_window", Loading("app.gui.main_window"))
+    monkeypatch.setattr(entry, "has_display", lambda: True)
+    monkeypatch.setattr(entry, "uses_xcb", lambda: False)
+    assert entry.main([]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted (SIGINT)" in err and "Traceback" not in err and "initialization" not in err
