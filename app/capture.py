@@ -317,9 +317,11 @@ class LatestFrameSource(FrameSource):
 
 class PacedSource(FrameSource):
     """Hands out a file's frames at its frame rate, like a camera: read() sleeps to the frame clock
-    (frame k is due k/fps after the first) and stamps the frame with the time it was due. Behind the
-    clock it catches up without sleeping, as a camera's frames would already be waiting. Used to
-    measure a live call's cost and latency on a recorded clip (bench/live.py)."""
+    (tick k is k/fps after the first) and stamps the frame with the time of its tick. A reader that
+    is late gets the next frame of the file at the latest tick that has passed, as a camera's newest
+    frame, and the ticks it missed are counted in `missed` (a camera would have dropped them), so
+    lateness never accumulates. Used to measure a live call's cost and latency on a recorded clip
+    (bench/live.py)."""
 
     is_live = True
 
@@ -330,12 +332,17 @@ class PacedSource(FrameSource):
         self.frame_count, self.description = source.frame_count, source.description
         self._size = source.size
         self._start: float | None = None
-        self._index = 0
+        self._index = 0  # the next tick
+        self.missed = 0
 
     def read(self) -> np.ndarray | None:
         now = time.monotonic()
         if self._start is None:
             self._start = now
+        latest = int((now - self._start) * self.fps)  # the latest tick that has passed
+        if latest > self._index:
+            self.missed += latest - self._index
+            self._index = latest
         due = self._start + self._index / self.fps
         if due > now:
             time.sleep(due - now)

@@ -109,3 +109,87 @@ def read_frames(path: Path, count: int, step: int = 1, start: int = 0) -> list[n
         index += 1
     capture.release()
     return frames
+
+
+# --- live scenarios: a still speaker and a moving one (bench/live.py) ----------------------------
+def stabilised_frames(frames: list[np.ndarray], zoom: float = 1.15) -> list[np.ndarray]:
+    """The frames with the camera's own motion taken out: the room stays put, the person still
+    talks and moves their head. The global motion is tracked frame to frame (corners, Lucas-Kanade,
+    a RANSAC similarity transform: the room outweighs the person) and undone; a 15 % zoom hides the
+    borders it uncovers. The bundled clip was filmed hand-held: unstabilised, everything moves."""
+    height, width = frames[0].shape[:2]
+    centre = np.array([[zoom, 0, -(zoom - 1) * width / 2], [0, zoom, -(zoom - 1) * height / 2], [0, 0, 1]])
+    to_first = np.eye(3)
+    previous = cv2.cvtColor(frames[0], cv2.COLOR_BGR2GRAY)
+    out = [cv2.warpAffine(frames[0], centre[:2], (width, height), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REFLECT)]
+    for frame in frames[1:]:
+        grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        points = cv2.goodFeaturesToTrack(previous, 400, 0.01, 8)
+        if points is not None and len(points) >= 8:
+            moved, status, _ = cv2.calcOpticalFlowPyrLK(previous, grey, points, None)
+            ok = status.ravel() == 1
+            matrix, _ = cv2.estimateAffinePartial2D(moved[ok], points[ok], method=cv2.RANSAC,
+                                                    ransacReprojThreshold=1.0)
+            if matrix is not None:
+                to_first = to_first @ np.vstack([matrix, [0, 0, 1]])
+        previous = grey
+        out.append(cv2.warpAffine(frame, (centre @ to_first)[:2], (width, height), flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_REFLECT))
+    return out
+
+
+def moving_frames(frames: list[np.ndarray], fps: float = CLIP_FPS) -> list[np.ndarray]:
+    """The frames with a speaker's larger moves simulated on top: a sideways sway (up to 12 % of the
+    width, one cycle in 3 s), head turns (a rotation of up to 6 degrees about the bottom centre,
+    every 2.2 s) and leaning in and out (up to 12 % zoom, every 4.1 s). Periods that do not divide
+    each other, so the speed keeps changing and no two seconds look alike."""
+    height, width = frames[0].shape[:2]
+    out = []
+    for index, frame in enumerate(frames):
+        t = index / fps
+        shift = 0.12 * width * np.sin(2 * np.pi * t / 3.0)
+        angle = 6.0 * np.sin(2 * np.pi * t / 2.2)
+        scale = 1.06 + 0.06 * np.sin(2 * np.pi * t / 4.1)
+        matrix = cv2.getRotationMatrix2D((width / 2, height), angle, scale)
+        matrix[0, 2] += shift
+        out.append(cv2.warpAffine(frame, matrix, (width, height), flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_REFLECT))
+    return out
+
+
+def prepare_live_clips(source: Path, frame_count: int, resolutions: dict[str, tuple[int, int]],
+                       cache_dir: Path = CACHE_DIR) -> dict[str, dict[str, Path]]:
+    """{"still": {resolution: mp4}, "moving": {...}}: the source stabilised (a speaker sitting still
+    in front of a still camera, talking) and the same with simulated sway, head turns and leaning;
+    frame_count frames each, played forwards and backwards, cached like prepare_clips."""
+    source = Path(source)
+    out_dir = Path(cache_dir) / "clips"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    digest = _file_digest(source)
+    result: dict[str, dict[str, Path]] = {"still": {}, "moving": {}}
+    base: list[np.ndarray] | None = None
+    for scenario in result:
+        for name, (width, height) in resolutions.items():
+            path = out_dir / f"{source.stem}_{digest}_{scenario}_{width}x{height}_{frame_count}f.mp4"
+            result[scenario][name] = path
+            if path.is_file() and path.stat().st_size > 0:
+                continue
+            if base is None:
+                frames = _source_frames(source)  # a photo's pan and zoom gives crops of other sizes
+                height, width = frames[0].shape[:2]
+                base = stabilised_frames([cover_resize(f, width, height) for f in frames])
+                if len(base) > 1:
+                    base = base + base[-2:0:-1]  # ping-pong
+            sequence = [base[i % len(base)] for i in range(frame_count)]
+            if scenario == "moving":
+                sequence = moving_frames(sequence)
+            partial = path.with_suffix(".partial.mp4")
+            writer = cv2.VideoWriter(str(partial), cv2.VideoWriter_fourcc(*"mp4v"), CLIP_FPS, (width, height))
+            if not writer.isOpened():
+                raise ClipError(f"Cannot write benchmark clip {partial}")
+            for frame in sequence:
+                writer.write(cover_resize(frame, width, height))
+            writer.release()
+            partial.replace(path)
+    return result

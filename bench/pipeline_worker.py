@@ -26,6 +26,7 @@ from app.capture import VideoFileSource
 from app.compositing import Compositor
 from app.matting import MatteRefiner
 from app.pipeline import Pipeline
+from app.scheduling import ScheduleSettings
 from app.segmentation import DEFAULT_MODEL_PATH, Segmenter
 from app.settings import AppSettings
 from app.sinks import FileSink, VirtualCameraSink
@@ -83,6 +84,15 @@ class MediaPipeSegmenterStage:
         self._solution.close()
 
 
+def schedule_from_config(config: dict, settings: AppSettings) -> ScheduleSettings:
+    """The app's schedule (AppSettings) with the config's overrides; a model_every_n alone means
+    the fixed every-Nth schedule, as on the command line."""
+    every_n = config.get("model_every_n")
+    mode = config.get("model_schedule") or ("every-n" if every_n else settings.model_schedule)
+    return ScheduleSettings(mode=mode, every_n=int(every_n or settings.model_every_n),
+                            max_interval=int(config.get("model_max_interval") or settings.model_max_interval))
+
+
 def _build_stages(config: dict, settings: AppSettings):
     matte = settings.matte_settings()
     if config.get("work_height"):
@@ -116,12 +126,12 @@ def run(config: dict) -> dict:
     info: dict = {}
 
     if engine == "portraitcam":
-        model_every_n = int(config.get("model_every_n") or settings.model_every_n)
+        schedule = schedule_from_config(config, settings)
         threads = config.get("threads") or settings.threads or None
         segmenter = Segmenter(config.get("model") or DEFAULT_MODEL_PATH, threads=threads,
                               graph_optimization=config.get("graph_optimization", "all"))
-        pipeline = Pipeline(segmenter, refiner, compositor, model_every_n=model_every_n)
-        info.update(threads=segmenter.threads, model_every_n=model_every_n,
+        pipeline = Pipeline(segmenter, refiner, compositor, schedule=schedule)
+        info.update(threads=segmenter.threads, model_schedule=schedule.mode, model_every_n=schedule.every_n,
                     model=str(Path(segmenter.model_path).name))
 
         def process(frame):

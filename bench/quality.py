@@ -68,8 +68,8 @@ def _pipeline(model: str, settings: AppSettings, overrides: dict) -> Pipeline:
         matte = dataclasses.replace(matte, edge_mode=overrides["edge_mode"])
     compositor = Compositor()  # mode "none": only the alpha matters here
     segmenter = Segmenter(overrides.get("model") or model, threads=1)
-    return Pipeline(segmenter, MatteRefiner(matte), compositor,
-                    model_every_n=int(overrides.get("model_every_n") or settings.model_every_n))
+    from bench.pipeline_worker import schedule_from_config
+    return Pipeline(segmenter, MatteRefiner(matte), compositor, schedule=schedule_from_config(overrides, settings))
 
 
 def _alphas(pipeline: Pipeline, frames: list[np.ndarray]) -> list[np.ndarray]:

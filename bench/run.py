@@ -185,7 +185,10 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = AppSettings()
     app_defaults = {"threads": settings.threads or default_threads(), "graph_optimization": "all",
-                    "work_height": MatteSettings().work_height, "model_every_n": settings.model_every_n,
+                    "work_height": MatteSettings().work_height, "model_schedule": settings.model_schedule,
+                    # Motion gating runs the model on every frame that moved: the sweep's alternative to
+                    # it is then the fixed every-2nd schedule (bench/live.py has the every-frame rows).
+                    "model_every_n": 1 if settings.model_schedule == "motion" else settings.model_every_n,
                     "edge_mode": settings.edge_mode, "opencv_threads": None, "model": "fp32"}
     model_path = Path(args.model)
     base = {"frames": args.frames, "warmup": args.warmup, "sink": args.sink, "model": str(model_path)}

@@ -121,3 +121,52 @@ def test_pipeline_worker_measures_every_stage(tmp_path):
         assert result["stages"][stage]["n"] == expected, stage
     assert result["cpu_ms_per_frame"] > 0 and result["peak_rss_mib"] > 50
     assert json.dumps(result)  # plain JSON all the way down
+
+
+def test_live_clips_still_is_stabilised_and_moving_moves(tmp_path):
+    import cv2
+
+    from bench.clips import moving_frames, stabilised_frames
+    # A "hand-held" sequence: a textured picture shifted by a known amount each frame.
+    rng = np.random.default_rng(0)
+    room = cv2.GaussianBlur(rng.integers(0, 256, (200, 260, 3), dtype=np.uint8), (0, 0), 2)
+    shaky = [np.ascontiguousarray(room[10 + d:130 + d, 10 + d:170 + d]) for d in (0, 2, 4, 3, 1)]
+    steady = stabilised_frames(shaky)
+    middle = (slice(30, 90), slice(40, 120))
+    drift = [np.abs(f[middle].astype(int) - steady[0][middle].astype(int)).mean() for f in steady[1:]]
+    shake = [np.abs(f[middle].astype(int) - shaky[0][middle].astype(int)).mean() for f in shaky[1:]]
+    assert max(drift) < 0.3 * min(shake)  # the camera's motion is taken out
+    moved = moving_frames([steady[0]] * 20)
+    assert np.abs(moved[10].astype(int) - moved[0].astype(int)).mean() > 10  # and simulated motion added
+
+
+def test_live_worker_paces_and_measures_latency(tmp_path):
+    import sys
+
+    from bench.clips import prepare_live_clips
+    clips = prepare_live_clips(PORTRAIT, 12, {"small": (320, 240)}, cache_dir=tmp_path)
+    start = __import__("time").monotonic()
+    result = run_worker(sys.executable, "bench.live_worker",
+                        {"clip": str(clips["still"]["small"]), "frames": 8, "warmup": 2, "fps": 10,
+                         "sink": "none"})
+    assert "error" not in result, result.get("error")
+    assert result["frames"] == 8 and result["wall_s"] >= 0.5  # 8 frames at 10 FPS: paced, not flat out
+    assert result["delivered_fps"] <= 10.5
+    assert 0 < result["latency_p50_ms"] <= result["latency_p95_ms"]
+    assert 0 < result["cores_busy"] and result["model_runs"] <= 2  # a still picture: the gate holds the mask
+    assert __import__("time").monotonic() - start < 120
+    assert json.dumps(result)
+
+
+def test_live_report_names_the_cpu_and_every_row():
+    from bench.live import render
+    row = {"label": "PortraitCam, defaults (motion-gated)", "scenario": "still", "resolution": "720p",
+           "cores_busy": 0.11, "model_runs_per_s": 3.2, "delivered_fps": 30.0, "dropped": 0,
+           "latency_p50_ms": 12.0, "latency_p95_ms": 20.5, "cpu_ms_per_frame": 3.7}
+    text = render({"rows": [row, {**row, "scenario": "moving", "error": "exit 1: boom"}], "flat": [],
+                   "quality": {"moving": {"frames": 300, "model_runs": 300, "iou_mean": 1.0, "iou_p5": 1.0,
+                                          "iou_min": 0.999}}},
+                  {"cpu": "Test CPU 9000", "cores": 2, "training": False, "load": 0.1, "frames": 300,
+                   "warmup": 30, "sink": "file", "command": "python -m bench.live"})
+    assert "Test CPU 9000" in text and "| 0.11 | 3.2 | 30.0 | 0 | 12.0 / 20.5 | 3.7 |" in text
+    assert "failed: exit 1: boom" in text and "| moving | 300 | 300 | 1.0000 |" in text

@@ -86,11 +86,16 @@ def test_paced_source_keeps_the_frame_clock(tmp_path):
     stamps = [source.captured_at for _ in range(6) if source.read() is not None]
     elapsed = time.monotonic() - start
     assert elapsed >= 5 / 20 - 0.01  # slept to the clock: frame 5 is due 0.25 s after frame 0
-    assert np.allclose(np.diff(stamps), 1 / 20, atol=1e-6)  # stamped with the time each was due
-    time.sleep(0.2)  # behind the clock: the frames are due already, no sleeping
+    ticks = np.diff(stamps) * 20
+    assert np.allclose(ticks, np.round(ticks), atol=1e-6) and ticks.min() > 0.99  # stamped on the ticks
+    assert source.missed == round(ticks.sum()) - 5  # only a reader late by a tick skips one
+    missed = source.missed
+    time.sleep(0.2)  # late: four ticks pass
     late = time.monotonic()
     source.read()
-    assert time.monotonic() - late < 0.05 and source.captured_at < late
+    assert time.monotonic() - late < 0.05  # the frame is due already: no sleeping
+    assert late - 1 / 20 <= source.captured_at <= late  # the latest tick, not one from the backlog
+    assert source.missed >= missed + 3
 
 
 def test_latency_recorder_percentiles():
