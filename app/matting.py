@@ -27,7 +27,7 @@ class MatteSettings:
     softness: float = 0.15   # width of the soft band around the threshold (0 = hard cut)
     feather: float = 4.0     # edge feathering radius, pixels at 720p (scaled for other sizes)
     smoothing: float = 0.5   # EMA weight of the previous frames' mask (0 = none, <1)
-    edge_mode: str = "gaussian"   # the app's default (bench/RESULTS.md); "guided" snaps edges to the frame's
+    edge_mode: str = "guided"     # the app's default: edges finished at the frame's resolution; "gaussian" is cheaper
     work_height: int = 180   # refinement resolution cap (bench/RESULTS.md: 360 costs 6-7 % more CPU; 180 stays within its edge-quality limits)
 
     def clamped(self) -> "MatteSettings":

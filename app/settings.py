@@ -33,7 +33,7 @@ class AppSettings:
     softness: float = 0.15
     feather: float = 4.0
     smoothing: float = 0.5
-    edge_mode: str = "gaussian"              # bench/RESULTS.md: 7 % less CPU than "guided", within the edge limits
+    edge_mode: str = "guided"                # edges at the frame's own resolution (app/matting.py); "gaussian" costs less
     mirror: bool = False   # what the call sees; a mirrored outgoing picture shows text reversed
     model_path: str = ""                     # empty: the bundled model
     # When the model runs (app/scheduling.py), for the window and the command line alike: "motion"
