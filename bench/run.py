@@ -145,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="interpreter with mediapipe (default: .venv-teacher/bin/python)")
     parser.add_argument("--no-peer", action="store_true", help="skip the MediaPipe rows")
     parser.add_argument("--no-options", action="store_true", help="skip the speed-option sweep")
+    parser.add_argument("--no-live", action="store_true", help="skip the camera-paced call rows (bench/live.py)")
     parser.add_argument("--sink", choices=("file", "vcam", "none"), default="file",
                         help="output stage: the app's FileSink writing mp4 (default), its virtual camera "
                              "sink (needs a virtual camera device), or nothing")
@@ -354,6 +355,17 @@ def main(argv: list[str] | None = None) -> int:
         "variant_files": variant_files,
     }
     markdown = report.render(context, rows, model_rows, peer_model_rows, quality, recommendation)
+    if not args.no_live:
+        from bench import live
+        log("live call rows, camera-paced ...")
+        # A call hands frames to the virtual camera, not an encoder: no file sink there.
+        live_args = live.parse_args((["--quick"] if args.quick else []) + ["--sink", "vcam" if args.sink == "vcam" else "none"])
+        live_args.clip = args.clip
+        live_context = {"cpu": live.cpu_model(), "cores": os.cpu_count(), "training": training_running(),
+                        "load": os.getloadavg()[0], "frames": live_args.frames, "warmup": live_args.warmup,
+                        "sink": live_args.sink, "command": context["command"]}
+        markdown += "\n" + live.render(live.measure(live_args, str(peer_python) if peer_python else None),
+                                        live_context)
     print(markdown)
     if results_path:
         Path(results_path).write_text(markdown)

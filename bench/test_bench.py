@@ -153,7 +153,8 @@ def test_live_worker_paces_and_measures_latency(tmp_path):
     assert result["frames"] == 8 and result["wall_s"] >= 0.5  # 8 frames at 10 FPS: paced, not flat out
     assert result["delivered_fps"] <= 10.5
     assert 0 < result["latency_p50_ms"] <= result["latency_p95_ms"]
-    assert 0 < result["cores_busy"] and result["model_runs"] <= 2  # a still picture: the gate holds the mask
+    assert 0 < result["pipeline_cores"] < result["cores_busy"] and result["decode_cores"] > 0
+    assert result["model_runs"] <= 2  # a still picture: the gate holds the mask
     assert __import__("time").monotonic() - start < 120
     assert json.dumps(result)
 
@@ -161,12 +162,12 @@ def test_live_worker_paces_and_measures_latency(tmp_path):
 def test_live_report_names_the_cpu_and_every_row():
     from bench.live import render
     row = {"label": "PortraitCam, defaults (motion-gated)", "scenario": "still", "resolution": "720p",
-           "cores_busy": 0.11, "model_runs_per_s": 3.2, "delivered_fps": 30.0, "dropped": 0,
+           "cores_busy": 0.11, "pipeline_cores": 0.08, "model_runs_per_s": 3.2, "delivered_fps": 30.0, "dropped": 0,
            "latency_p50_ms": 12.0, "latency_p95_ms": 20.5, "cpu_ms_per_frame": 3.7}
     text = render({"rows": [row, {**row, "scenario": "moving", "error": "exit 1: boom"}], "flat": [],
                    "quality": {"moving": {"frames": 300, "model_runs": 300, "iou_mean": 1.0, "iou_p5": 1.0,
                                           "iou_min": 0.999}}},
                   {"cpu": "Test CPU 9000", "cores": 2, "training": False, "load": 0.1, "frames": 300,
                    "warmup": 30, "sink": "file", "command": "python -m bench.live"})
-    assert "Test CPU 9000" in text and "| 0.11 | 3.2 | 30.0 | 0 | 12.0 / 20.5 | 3.7 |" in text
+    assert "Test CPU 9000" in text and "| 0.11 | 0.08 | 3.2 | 30.0 | 0 | 12.0 / 20.5 | 3.7 |" in text
     assert "failed: exit 1: boom" in text and "| moving | 300 | 300 | 1.0000 |" in text
