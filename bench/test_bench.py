@@ -171,3 +171,5 @@ def test_live_report_names_the_cpu_and_every_row():
                    "warmup": 30, "sink": "file", "command": "python -m bench.live"})
     assert "Test CPU 9000" in text and "| 0.11 | 0.08 | 3.2 | 30.0 | 0 | 12.0 / 20.5 | 3.7 |" in text
     assert "failed: exit 1: boom" in text and "| moving | 300 | 300 | 1.0000 |" in text
+    assert "720p30: 0.11 core (0.08 without decoding) ≤ 0.12: met; 3.2 model runs/s ≤ 5: met" in text
+    assert "latency p95, still, 720p30: 20.5 ms ≤ 33: met" in text and "moving speaker" not in text.split("targets")[-1]
