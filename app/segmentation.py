@@ -39,20 +39,23 @@ def default_threads() -> int:
 MODEL_STRIDE = 32  # the network downsamples 5 times: its input sides must be multiples of 32
 
 
-def letterbox_rect(width: int, height: int, size: int, fit_content: bool = False) -> tuple[int, int, int, int]:
-    """Where a width x height frame lands in the model input: long side scaled to `size`, centred
-    in a size x size square, or (fit_content) in the content rounded up to a multiple of 32."""
-    scale = size / max(width, height)
+def letterbox_rect(width: int, height: int, size: int, fit_content: bool = False,
+                   margin: int = 0) -> tuple[int, int, int, int]:
+    """Where a width x height frame lands in the model input: long side scaled to `size` (less a
+    `margin` on each side), centred in a size x size square, or (fit_content) in the content plus
+    its margins rounded up to a multiple of 32."""
+    scale = (size - 2 * margin) / max(width, height)
     content_w = min(size, max(1, round(width * scale)))
     content_h = min(size, max(1, round(height * scale)))
-    input_w, input_h = input_size_for(content_w, content_h, size, fit_content)
+    input_w, input_h = input_size_for(content_w, content_h, size, fit_content, margin)
     return (input_w - content_w) // 2, (input_h - content_h) // 2, content_w, content_h
 
 
-def input_size_for(content_w: int, content_h: int, size: int, fit_content: bool) -> tuple[int, int]:
+def input_size_for(content_w: int, content_h: int, size: int, fit_content: bool,
+                   margin: int = 0) -> tuple[int, int]:
     if not fit_content:
         return size, size
-    up = lambda n: min(size, -(-n // MODEL_STRIDE) * MODEL_STRIDE)  # noqa: E731
+    up = lambda n: min(size, -(-(n + 2 * margin) // MODEL_STRIDE) * MODEL_STRIDE)  # noqa: E731
     return up(content_w), up(content_h)
 
 
@@ -70,12 +73,12 @@ def integer_area_reduce(image: np.ndarray, most: int) -> np.ndarray:
 
 
 def letterbox(image: np.ndarray, size: int, fit_content: bool = False,
-              interpolation: int | None = None) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+              interpolation: int | None = None, margin: int = 0) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     """Scale `image` (H x W or H x W x C) into the model input and pad it by repeating its edge
     pixels. Returns (input picture, content rect (x, y, w, h)). Training uses this same function."""
     height, width = image.shape[:2]
-    x, y, w, h = letterbox_rect(width, height, size, fit_content)
-    input_w, input_h = input_size_for(w, h, size, fit_content)
+    x, y, w, h = letterbox_rect(width, height, size, fit_content, margin)
+    input_w, input_h = input_size_for(w, h, size, fit_content, margin)
     if interpolation is None:
         interpolation = cv2.INTER_AREA if w < width else cv2.INTER_LINEAR
     if interpolation == cv2.INTER_AREA:
@@ -115,8 +118,11 @@ class Segmenter:
     input_size = 224
 
     def __init__(self, model_path: str | os.PathLike = DEFAULT_MODEL_PATH,
-                 threads: int | None = None, graph_optimization: str = "all") -> None:
+                 threads: int | None = None, graph_optimization: str = "all", margin: int = 0) -> None:
         self.model_path = Path(model_path)
+        # Edge-replicated margin around the picture (model-input pixels per side): the picture's own
+        # edge is then not the network's edge, where its one-sided Keras padding shows.
+        self.margin = int(margin)
         self.threads = int(threads) if threads else default_threads()
         if graph_optimization not in _GRAPH_OPTIMIZATION:
             raise ValueError(f"graph_optimization must be one of {sorted(_GRAPH_OPTIMIZATION)}")
@@ -184,11 +190,12 @@ class Segmenter:
 
     def letterbox_geometry(self, width: int, height: int) -> tuple[int, int, int, int]:
         """Content rectangle (x, y, w, h) of a width x height frame inside the model input."""
-        return letterbox_rect(width, height, self.input_size, self.fit_content)
+        return letterbox_rect(width, height, self.input_size, self.fit_content, self.margin if self.fit_content else 0)
 
     def preprocess(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
         """Scale and edge-pad into a 1x3xHxW float32 RGB tensor in [0,1]; returns it and the content rect."""
-        canvas, rect = letterbox(frame_bgr, self.input_size, self.fit_content)
+        canvas, rect = letterbox(frame_bgr, self.input_size, self.fit_content,
+                                 margin=self.margin if self.fit_content else 0)
         tensor = cv2.dnn.blobFromImage(canvas, scalefactor=1.0 / 255.0, swapRB=True)
         return tensor, rect
 

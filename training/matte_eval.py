@@ -138,12 +138,14 @@ def summary(scores: list[dict], groups: list[str]) -> dict:
 class AppMatte:
     """The app's own stages: Segmenter + MatteRefiner (defaults) + Compositor, as a user runs them."""
 
-    def __init__(self, model: Path, threads: int, edge_mode: str | None = None, foreground: bool = True):
+    def __init__(self, model: Path, threads: int, edge_mode: str | None = None, foreground: bool = True,
+                 margin: int | None = None):
         defaults = AppSettings()  # the window's defaults: matte settings and model schedule
         matte = defaults.matte_settings()
         if edge_mode:
             matte = dataclasses.replace(matte, edge_mode=edge_mode)
-        self.pipeline = Pipeline(Segmenter(model, threads=threads), MatteRefiner(matte),
+        segmenter = Segmenter(model, threads=threads) if margin is None else Segmenter(model, threads=threads, margin=margin)
+        self.pipeline = Pipeline(segmenter, MatteRefiner(matte),
                                  Compositor(), model_every_n=defaults.model_every_n)
         self.pipeline.compositor.set_color(GREEN)
         self.pipeline.compositor.estimate_foreground = foreground
@@ -200,6 +202,8 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path, default=ROOT / "runs" / "matte_eval.json")
     parser.add_argument("--edge-mode", action="append", default=[], choices=("gaussian", "guided"),
                         help="also score each model with this edge mode (repeatable)")
+    parser.add_argument("--margin", action="append", type=int, default=[],
+                        help="also score each model with this input margin (Segmenter(margin=...), repeatable)")
     parser.add_argument("--no-foreground-row", action="store_true",
                         help="also score each model compositing the camera's colour at the edge (no estimate)")
     parser.add_argument("--peers-only", action="store_true",
@@ -258,11 +262,13 @@ def main(argv=None) -> int:
 
     if args.peers_only:
         return 0
-    variants = [(None, True)] + [(mode, True) for mode in args.edge_mode] + ([(None, False)] if args.no_foreground_row else [])
-    for model, (edge_mode, foreground) in ((m, v) for m in models for v in variants):
+    variants = ([(None, True, None)] + [(mode, True, None) for mode in args.edge_mode]
+                + ([(None, False, None)] if args.no_foreground_row else []) + [(None, True, m) for m in args.margin])
+    for model, (edge_mode, foreground, margin) in ((m, v) for m in models for v in variants):
         name = f"PortraitNet {model.relative_to(ROOT) if model.is_relative_to(ROOT) else model} (app matte"
-        name += (f", {edge_mode} edges" if edge_mode else "") + ("" if foreground else ", camera colour at the edge") + ")"
-        app = AppMatte(model, args.threads, edge_mode, foreground)
+        name += (f", {edge_mode} edges" if edge_mode else "") + ("" if foreground else ", camera colour at the edge")
+        name += (f", margin {margin}" if margin is not None else "") + ")"
+        app = AppMatte(model, args.threads, edge_mode, foreground, margin)
         comp = [app.still(f) for f in comp_frames]
         real_out = [app.still(f)[0] for f in real_frames]
         rows[name] = {"composites": composite_rows([a for a, _ in comp], [o for _, o in comp]),
