@@ -57,20 +57,34 @@ def dynamic_model(path):
     return make_onnx_model(path, input_shape=("N", 3, "H", "W"), output_shape=("N", 1, "H", "W"))
 
 
-@pytest.mark.parametrize("size, input_hw, rect", [
-    ((1280, 720), (128, 224), (0, 1, 224, 126)),   # 16:9: 224x128 instead of 224x224
-    ((640, 480), (192, 224), (0, 12, 224, 168)),   # 4:3
-    ((720, 1280), (224, 128), (1, 0, 126, 224)),   # portrait
-    ((300, 300), (224, 224), (0, 0, 224, 224)),
+@pytest.mark.parametrize("margin, size, input_hw, rect", [
+    (0, (1280, 720), (128, 224), (0, 1, 224, 126)),   # 16:9: 224x128 instead of 224x224
+    (0, (640, 480), (192, 224), (0, 12, 224, 168)),   # 4:3
+    (0, (720, 1280), (224, 128), (1, 0, 126, 224)),   # portrait
+    (0, (300, 300), (224, 224), (0, 0, 224, 224)),
+    # The default: 16 px of repeated edge on every side, the content shrunk to make room.
+    (16, (1280, 720), (160, 224), (16, 26, 192, 108)),
+    (16, (640, 480), (192, 224), (16, 24, 192, 144)),  # same input size as without the margin
+    (16, (720, 1280), (224, 160), (26, 16, 108, 192)),
+    (16, (300, 300), (224, 224), (16, 16, 192, 192)),
 ])
-def test_dynamic_model_gets_only_the_content(tmp_path, size, input_hw, rect):
-    seg = Segmenter(dynamic_model(tmp_path / "dynamic.onnx"), threads=1)
+def test_dynamic_model_gets_only_the_content(tmp_path, margin, size, input_hw, rect):
+    seg = Segmenter(dynamic_model(tmp_path / "dynamic.onnx"), threads=1, margin=margin)
     assert seg.fit_content
     frame = np.full((size[1], size[0], 3), 255, np.uint8)
     tensor, got_rect = seg.preprocess(frame)
     assert tensor.shape[2:] == input_hw and got_rect == rect
     mask = seg.segment(frame)
     assert mask.shape == (rect[3], rect[2]) and np.allclose(mask, 1.0)
+
+
+def test_the_default_margin_keeps_the_pictures_edge_off_the_networks_edge(tmp_path):
+    seg = Segmenter(dynamic_model(tmp_path / "dynamic.onnx"), threads=1)
+    frame = np.zeros((720, 1280, 3), np.uint8)
+    frame[:, :20] = 200  # a bright left edge: the margin must repeat it
+    tensor, (x, y, w, h) = seg.preprocess(frame)
+    assert x >= 16 and y >= 16 and tensor.shape[3] - x - w >= 16 and tensor.shape[2] - y - h >= 16
+    assert tensor[0, :, :, :x].min() > 0.5  # repeated edge, not a black bar
 
 
 def _nan_model(path, threshold: float):
@@ -177,8 +191,10 @@ def test_default_model_path_points_into_models_folder():
 @pytest.mark.skipif(not segmentation.DEFAULT_MODEL_PATH.is_file(), reason="bundled model not present")
 def test_bundled_model_meets_the_interface():
     # Interface only; accuracy is tested in test_model.py.
-    mask = Segmenter(threads=1).segment(np.zeros((720, 1280, 3), np.uint8))
-    assert mask.shape == (126, 224) and mask.dtype == np.float32
+    segmenter = Segmenter(threads=1)
+    mask = segmenter.segment(np.zeros((720, 1280, 3), np.uint8))
+    _, _, width, height = segmenter.letterbox_geometry(1280, 720)
+    assert mask.shape == (height, width) == (108, 192) and mask.dtype == np.float32
     assert mask.min() >= 0.0 and mask.max() <= 1.0
 
 

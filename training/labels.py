@@ -46,6 +46,8 @@ NODE_TEACHERS = ("rvm", "meet")
 # Fusion: a disagreement between RVM and the vote thinner than this (px at a 1024-px long side) is
 # edge detail and stays RVM's; a wider one is a region one teacher got wrong and goes to the vote.
 EDGE_BAND_PX = 6
+# MediaPipe-ensemble confidence above which a region the others call background is kept (see fuse).
+RESCUE_CONFIDENCE = 0.7
 
 
 def content_key(bgr: np.ndarray) -> str:
@@ -82,6 +84,17 @@ def fuse(mediapipe: np.ndarray, rvm: np.ndarray, meet: np.ndarray, isolate: bool
     region = cv2.dilate(region, kernel).astype(np.float32)
     region = cv2.GaussianBlur(region, (0, 0), band)
     alpha = rvm * (1.0 - region) + vote * region
+    # RVM and Meet share one failure on stills: dark clothes and the lower body fade to background
+    # (a black shirt below the hair, a dark jacket at the bottom edge), and two of three outvote
+    # MediaPipe. Where the MediaPipe ensemble is confident of a person and that region joins the
+    # person the vote found, it is the body continuing, not a chair or a neighbour: keep it.
+    missed = ((mediapipe > RESCUE_CONFIDENCE) & (alpha < 0.5)).astype(np.uint8)
+    if missed.any():
+        count, labels = cv2.connectedComponents(missed)
+        touching = np.unique(labels[(cv2.dilate((alpha >= 0.5).astype(np.uint8), kernel) > 0) & (missed > 0)])
+        rescued = np.isin(labels, touching[touching > 0]).astype(np.float32)
+        rescued = cv2.GaussianBlur(cv2.dilate(rescued, kernel), (0, 0), band)
+        alpha = alpha * (1.0 - rescued) + np.maximum(alpha, mediapipe) * rescued
     if isolate:
         # Only the person MediaPipe's pose isolated (its label is ~0 on the neighbours).
         keep = cv2.dilate((mediapipe > 0.3).astype(np.uint8), kernel, iterations=2).astype(np.float32)
