@@ -80,3 +80,18 @@ def test_one_damaged_value_falls_back_to_its_default_with_a_warning(caplog, key,
     if key != "mirror":
         assert settings.mirror is True
     assert any(key in record.getMessage() for record in caplog.records)
+
+
+@pytest.mark.parametrize("damaged", ["5", "[1, 2]", "null", "{not json"])
+def test_a_damaged_extra_entry_in_the_settings_file_does_not_stop_the_window(tmp_path, damaged):
+    from PySide6.QtCore import QSettings
+
+    from app.gui.main_window import SETTINGS_GROUP, load_settings
+
+    store = QSettings(str(tmp_path / "portraitcam.ini"), QSettings.Format.IniFormat)
+    store.beginGroup(SETTINGS_GROUP)
+    store.setValue("extra", damaged)
+    store.setValue("blur_strength", 33.0)
+    store.endGroup()
+    settings = load_settings(store)
+    assert settings.blur_strength == 33.0

@@ -58,9 +58,11 @@ def load_settings(store: QSettings) -> AppSettings:
     extra = data.pop("extra", None)
     if isinstance(extra, str):
         try:
-            data.update(json.loads(extra))
+            decoded = json.loads(extra)
         except ValueError:
-            pass
+            decoded = None
+        if isinstance(decoded, dict):  # a damaged "extra" (say `5`) is dropped, not a failed start
+            data.update(decoded)
     return AppSettings.from_dict(data)
 
 
