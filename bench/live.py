@@ -71,6 +71,13 @@ def cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
+def model_label() -> str:
+    """The shipped model's file name and content digest: figures move with the model too."""
+    from app.segmentation import DEFAULT_MODEL_PATH
+    from bench.variants import model_digest
+    return f"{Path(DEFAULT_MODEL_PATH).name} (sha256 {model_digest(DEFAULT_MODEL_PATH)})"
+
+
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     fa, fb = a >= 128, b >= 128
     union = np.count_nonzero(fa | fb)
@@ -178,7 +185,7 @@ def render(result: dict, context: dict) -> str:
            + ("**a training job shared the cores: figures are pessimistic and noisy**" if context["training"]
               else "no training job running") + f"; load average before {context['load']:.2f}. "
            f"`{context['command']}`, {context['frames']} measured frames per row after {context['warmup']} "
-           f"warm-up, sink: {context['sink']}.", "",
+           f"warm-up, sink: {context['sink']}." + (f" Model: {context['model']}." if context.get("model") else ""), "",
            "Each row plays the clip like a camera (frames released at the 30 FPS frame clock, the newest "
            "taken, late ones dropped). Cores busy = process CPU time / wall time, all threads; *pipeline* "
            "leaves out decoding the clip (the camera's stand-in). Latency = capture (the frame's time on "
@@ -294,7 +301,8 @@ def main(argv=None) -> int:
     started = time.monotonic()
     context = {"cpu": cpu_model(), "cores": os.cpu_count(), "training": training_running(),
                "load": os.getloadavg()[0], "frames": args.frames, "warmup": args.warmup, "sink": args.sink,
-               "command": "python -m bench.live " + " ".join(sys.argv[1:] if argv is None else argv)}
+               "command": "python -m bench.live " + " ".join(sys.argv[1:] if argv is None else argv),
+               "model": model_label()}
     result = measure(args, peer_python)
     context["training"] = context["training"] or training_running()
     markdown = render(result, context)

@@ -363,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         live_args.clip = args.clip
         live_context = {"cpu": live.cpu_model(), "cores": os.cpu_count(), "training": training_running(),
                         "load": os.getloadavg()[0], "frames": live_args.frames, "warmup": live_args.warmup,
-                        "sink": live_args.sink, "command": context["command"]}
+                        "sink": live_args.sink, "command": context["command"], "model": live.model_label()}
         markdown += "\n" + live.render(live.measure(live_args, str(peer_python) if peer_python else None),
                                         live_context)
     print(markdown)
