@@ -659,10 +659,19 @@ def test_all_person_masks_send_the_background_alone_with_a_warning_until_they_re
     backend = recording_camera.instances[-1]
     qtbot.waitUntil(lambda: len(backend.frames) >= 3 and close_to(published_corners(backend)[-1], GREEN),
                     timeout=TIMEOUT_MS)
+    on_gui_thread = []  # widgets may only be touched on the GUI thread (else Qt crashes painting them)
+    show_message = window.banner.show_message
+
+    def recording_show_message(*args, **kwargs):
+        on_gui_thread.append(threading.current_thread() is threading.main_thread())
+        return show_message(*args, **kwargs)
+
+    monkeypatch.setattr(window.banner, "show_message", recording_show_message)
     pipeline = window.controller.worker.pipeline
     real = pipeline.segmenter
     pipeline.segmenter = FaultySegmenter(real, mode="ones")  # "everything is the person"
     qtbot.waitUntil(lambda: window.banner.message("mask") != "", timeout=TIMEOUT_MS)
+    assert on_gui_thread and all(on_gui_thread)
     assert "whole picture" in window.banner.message("mask")
     assert window.banner.message("processing") == ""  # a warning, not a failure
     from_here = len(backend.frames)

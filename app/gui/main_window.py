@@ -239,9 +239,11 @@ class MainWindow(QMainWindow):
         worker.ready.connect(self._on_model_ready)
         worker.modelFailed.connect(self._on_model_failed)
         worker.processingFailed.connect(self._on_processing_failed)
-        worker.processingRecovered.connect(lambda: self.banner.clear_message("processing"))
-        worker.maskWarning.connect(lambda text: self.banner.show_message("mask", text, "warning"))
-        worker.maskWarningCleared.connect(lambda: self.banner.clear_message("mask"))
+        # Bound methods, not lambdas: a lambda has no thread of its own, so PySide calls it on the
+        # worker's thread, where painting the banner crashed the window (text drawn off the GUI thread).
+        worker.processingRecovered.connect(self._on_processing_recovered)
+        worker.maskWarning.connect(self._on_mask_warning)
+        worker.maskWarningCleared.connect(self._on_mask_warning_cleared)
         worker.frameReady.connect(self._on_frame_ready)
         worker.camerasFound.connect(self._on_cameras_found)
         worker.sourceOpened.connect(self._on_source_opened)
@@ -488,6 +490,15 @@ class MainWindow(QMainWindow):
             self.virtual_camera_panel.message_dismissed()
 
     # --- model ------------------------------------------------------------------------------
+    def _on_processing_recovered(self) -> None:
+        self.banner.clear_message("processing")
+
+    def _on_mask_warning(self, text: str) -> None:
+        self.banner.show_message("mask", text, "warning")
+
+    def _on_mask_warning_cleared(self) -> None:
+        self.banner.clear_message("mask")
+
     def _on_model_ready(self, description: str) -> None:
         self.model_status.setText(f"Model: {description}")
 
