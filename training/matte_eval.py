@@ -140,13 +140,13 @@ class AppMatte:
 
     def __init__(self, model: Path, threads: int, edge_mode: str | None = None, foreground: bool = True,
                  margin: int | None = None):
-        defaults = AppSettings()  # the window's defaults: matte settings and model schedule
+        defaults = AppSettings()  # the app's defaults (window and CLI): matte settings and model schedule
         matte = defaults.matte_settings()
         if edge_mode:
             matte = dataclasses.replace(matte, edge_mode=edge_mode)
         segmenter = Segmenter(model, threads=threads) if margin is None else Segmenter(model, threads=threads, margin=margin)
         self.pipeline = Pipeline(segmenter, MatteRefiner(matte),
-                                 Compositor(), model_every_n=defaults.model_every_n)
+                                 Compositor(), schedule=defaults.schedule_settings())
         self.pipeline.compositor.set_color(GREEN)
         self.pipeline.compositor.estimate_foreground = foreground
 
