@@ -249,6 +249,8 @@ class MatteRefiner:
         mask = np.clip(np.asarray(mask_small, np.float32), 0.0, 1.0)
         work_h = min(frame_h, s.work_height)
         work_w = max(1, round(frame_w * work_h / frame_h))
+        if mask.shape[0] > work_h:  # a model that answers at frame size (MediaPipe's does): smooth small
+            mask = cv2.resize(mask, (work_w, work_h), interpolation=cv2.INTER_AREA)
         # One reduction of the frame serves the motion measure and the guided filter's guide.
         reduced = reduce_by_power_of_two(frame_bgr, work_h if s.edge_mode == "guided" else mask.shape[0])
         mask = self._smooth(mask, reduced)

@@ -194,3 +194,16 @@ def test_band_blocks_are_the_pixels_a_nearest_upsampling_would_set(work, full):
     expected = cv2.findNonZero(cv2.resize(band, full[::-1], interpolation=cv2.INTER_NEAREST)).reshape(-1, 2)
     ys, xs = band_block_pixels(band, full)
     assert sorted(zip(ys.tolist(), xs.tolist())) == sorted(zip(expected[:, 1].tolist(), expected[:, 0].tolist()))
+
+
+def test_a_frame_sized_mask_is_smoothed_at_the_working_size():
+    """A model that answers at the frame's size (MediaPipe's selfie model does) gets the same matte;
+    its temporal state is kept at the working size, not at 720p."""
+    frame = np.full((720, 1280, 3), 90, np.uint8)
+    mask = np.zeros((720, 1280), np.float32)
+    mask[:, 640:] = 1.0
+    refiner = MatteRefiner(MatteSettings(smoothing=0.5))
+    alpha = refiner.refine(mask, frame)
+    assert alpha.shape == (720, 1280)
+    assert alpha[:, :600].max() < 0.05 and alpha[:, 680:].min() > 0.95
+    assert refiner._previous.shape == (180, 320)
