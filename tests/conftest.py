@@ -42,6 +42,19 @@ def count_frames(path):
     return frames, size
 
 
+def read_frames(path):
+    """Every frame of a video file, decoded."""
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    return frames
+
+
 def level_frames(count, width=160, height=120):
     """Solid grey frames whose level encodes the index (20 + 20*index), easy to identify after lossy coding."""
     return [np.full((height, width, 3), 20 + 20 * i, np.uint8) for i in range(count)]

@@ -13,6 +13,7 @@ from app.matting import MatteRefiner
 from app.people import MainPersonSelector, find_people
 from bench.effects import (BACKGROUNDS, PORTRAIT, alphas_for, clip_frames, darken, iou, make_segmenter,
                            shift, two_people)
+from conftest import read_frames
 
 SIZE = (640, 360)   # the clip's own size: the tests run the model on many frames
 
@@ -311,17 +312,6 @@ def test_cli_parses_the_effect_flags():
     assert (s.zoom, s.lighting_strength) == (2.2, 0.8)
     s = headless.effect_settings(parser.parse_args(["--output", "x.mp4"]))
     assert not (s.auto_frame or s.match_lighting or s.low_light or s.main_person)
-
-
-def read_frames(path):
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    return frames
 
 
 def test_cli_effects_change_the_output(tmp_path, capsys):
