@@ -1,12 +1,11 @@
 """`python main.py --check-camera` against fake /sys and /dev trees (the checks take a root path)."""
 import io
-import os
 
 import pytest
 
 import main as entry
 from app import vcam_check
-from app.vcam_check import Check, LOOPBACK_LOAD, LOOPBACK_RELOAD, linux_checks, macos_checks, report, windows_checks
+from app.vcam_check import LOOPBACK_LOAD, LOOPBACK_RELOAD, linux_checks, macos_checks, report, windows_checks
 
 
 def fake_linux(root, *, loaded=True, devices=(("video10", "PortraitCam"),), exclusive="Y,N,N,N", nodes=True):
