@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from app.capture import SourceError, VideoFileSource
-from app.matting import alpha_to_uint8, band_pixels, sample_bilinear
+from app.matting import alpha_to_uint8, band_pixels, reduce_by_power_of_two, sample_bilinear
 
 BACKGROUND_MODES = ("none", "blur", "image", "color", "video")
 BLUR_MAX = 100.0  # the window's slider range; a larger sigma only costs time (and can hang)
@@ -227,13 +227,10 @@ def _blur_fusion_means(image: np.ndarray, fg: np.ndarray, bg: np.ndarray, alpha:
 def estimate_foreground_means(frame_bgr: np.ndarray, alpha_u8: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Blur-fusion's two passes at FOREGROUND_WORK_HEIGHT: the person's and the room's local colour
     means (float32 BGR, 0..255, small size), for `foreground_at`."""
-    height, width = frame_bgr.shape[:2]
     # A power-of-two reduction: INTER_AREA's integer fast path (a factor of 6 at 720p cost 3x more).
-    factor = 1 << int(np.log2(max(1.0, height / FOREGROUND_WORK_HEIGHT)))
-    size = (max(1, width // factor), max(1, height // factor))
-    image = cv2.resize(frame_bgr, size, interpolation=cv2.INTER_AREA).astype(np.float32)
-    alpha = cv2.resize(alpha_u8, size, interpolation=cv2.INTER_AREA).astype(np.float32) * (1 / 255)
-    work_h = size[1]
+    image = reduce_by_power_of_two(frame_bgr, FOREGROUND_WORK_HEIGHT).astype(np.float32)
+    alpha = reduce_by_power_of_two(alpha_u8, FOREGROUND_WORK_HEIGHT).astype(np.float32) * (1 / 255)
+    work_h = image.shape[0]
     fg_mean, bg_mean = _blur_fusion_means(image, image, image, alpha, FOREGROUND_WIDE_RADIUS * work_h)
     a3 = alpha[..., None]
     fg = np.clip(fg_mean + a3 * (image - a3 * fg_mean - (1.0 - a3) * bg_mean), 0.0, 255.0)
