@@ -47,6 +47,11 @@ class Compositor:
         self._video: VideoFileSource | None = None
         self._buffers = BlendBuffers()
         self._color_cache: tuple[tuple, np.ndarray] | None = None
+        # Layers built from the frame and its matte, reused while the pipeline says the picture is
+        # unchanged (composite(..., unchanged=True)): (key, blurred room) and (key, edge pixels and
+        # the edge's colour means). The key holds whatever else they depend on.
+        self._blur_cache: tuple[tuple, np.ndarray] | None = None
+        self._edge_cache: tuple[tuple, tuple] | None = None
         # Composite the edge with the person's estimated colour, not the camera pixel (which still
         # holds the old room behind hair and soft edges): no fringe of the room on the new background.
         self.estimate_foreground = True
@@ -102,9 +107,11 @@ class Compositor:
             self._video = None
 
     # --- compositing ----------------------------------------------------------------------
-    def background_for(self, frame_bgr: np.ndarray, alpha_u8: np.ndarray) -> np.ndarray:
+    def background_for(self, frame_bgr: np.ndarray, alpha_u8: np.ndarray, unchanged: bool = False) -> np.ndarray:
         """The background layer at the frame's size (the frame itself in mode 'none').
-        alpha_u8 (0..255) is used only by 'blur', which keeps the person out of the blurred room."""
+        alpha_u8 (0..255) is used only by 'blur', which keeps the person out of the blurred room.
+        unchanged: the frame and alpha are, up to noise, those of the last call, so the last
+        blurred room may be reused."""
         height, width = frame_bgr.shape[:2]
         if self.mode == "color":
             # Cached like the image: a fresh 720p fill cost as much as the blend itself.
@@ -124,7 +131,10 @@ class Compositor:
                 self.set_blur(self.blur_strength)
                 raise BackgroundError(f"Background video stopped: {exc}") from exc
         if self.mode == "blur":
-            return self._blurred_background(frame_bgr, alpha_u8)
+            key = (self.blur_strength, self.mirror, frame_bgr.shape)
+            if not (unchanged and self._blur_cache is not None and self._blur_cache[0] == key):
+                self._blur_cache = (key, self._blurred_background(frame_bgr, alpha_u8))
+            return self._blur_cache[1]
         return frame_bgr
 
     def _blurred_background(self, frame_bgr: np.ndarray, alpha_u8: np.ndarray) -> np.ndarray:
@@ -152,9 +162,12 @@ class Compositor:
         return cv2.resize(mixed, (width, height), dst=self._buffers.get("background", frame_bgr),
                           interpolation=cv2.INTER_LINEAR)
 
-    def composite(self, frame_bgr: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    def composite(self, frame_bgr: np.ndarray, alpha: np.ndarray, unchanged: bool = False) -> np.ndarray:
         """frame*alpha + background*(1-alpha) as uint8 BGR; mirrored if self.mirror.
-        alpha: float (0..1) or uint8 (0..255), the frame's height x width."""
+        alpha: float (0..1) or uint8 (0..255), the frame's height x width.
+        unchanged: the caller vouches that alpha is the last call's and the frame differs from the
+        last one by noise only (app/scheduling.py), so layers derived from them are reused; the
+        blend itself always takes this frame's pixels."""
         if alpha.shape != frame_bgr.shape[:2]:
             raise ValueError(f"alpha shape {alpha.shape} does not match frame {frame_bgr.shape[:2]}")
         if self.mirror:
@@ -164,11 +177,14 @@ class Compositor:
             return frame_bgr.copy() if not self.mirror else frame_bgr
         if alpha.dtype != np.uint8:
             alpha = alpha_to_uint8(np.asarray(alpha, np.float32))
-        background = self.background_for(frame_bgr, alpha)
+        background = self.background_for(frame_bgr, alpha, unchanged)
         output = self._buffers.blend(frame_bgr, background, alpha)
         # Not with blur: there the new background is the same room, so its colour at the edge is right.
         if self.estimate_foreground and self.mode != "blur":
-            replace_edge_background(output, frame_bgr, background, alpha)
+            key = (self.mirror, frame_bgr.shape)
+            if not (unchanged and self._edge_cache is not None and self._edge_cache[0] == key):
+                self._edge_cache = (key, edge_layers(frame_bgr, alpha))
+            replace_edge_background(output, frame_bgr, background, alpha, self._edge_cache[1])
         return output
 
 
@@ -257,13 +273,24 @@ def foreground_at(frame_bgr: np.ndarray, alpha_u8: np.ndarray, ys: np.ndarray, x
     return np.clip(image, 0.0, 255.0, out=image), a
 
 
-def replace_edge_background(output: np.ndarray, frame_bgr: np.ndarray, background: np.ndarray,
-                            alpha_u8: np.ndarray) -> None:
-    """Re-blend the soft edge of `output` (in place) as F*a + background*(1 - a), with F estimated."""
+def edge_layers(frame_bgr: np.ndarray, alpha_u8: np.ndarray) -> tuple | None:
+    """What foreground estimation needs besides the frame's own edge pixels: the soft edge's pixel
+    positions and blur-fusion's colour means (None without a soft edge). Changes with the matte and
+    the scene, not with a frame's noise, so a still picture reuses it."""
     band = band_pixels(alpha_u8, low=EDGE_ALPHA_MIN)
     if band is None:
+        return None
+    return band, estimate_foreground_means(frame_bgr, alpha_u8)
+
+
+def replace_edge_background(output: np.ndarray, frame_bgr: np.ndarray, background: np.ndarray,
+                            alpha_u8: np.ndarray, layers: tuple | None = None) -> None:
+    """Re-blend the soft edge of `output` (in place) as F*a + background*(1 - a), with F estimated.
+    layers: edge_layers(frame_bgr, alpha_u8), or that of an unchanged earlier frame."""
+    layers = edge_layers(frame_bgr, alpha_u8) if layers is None else layers
+    if layers is None:
         return
-    ys, xs = band
-    fg, a = foreground_at(frame_bgr, alpha_u8, ys, xs, estimate_foreground_means(frame_bgr, alpha_u8))
+    (ys, xs), means = layers
+    fg, a = foreground_at(frame_bgr, alpha_u8, ys, xs, means)
     blended = fg * a + background[ys, xs].astype(np.float32) * (1.0 - a)
     output[ys, xs] = (blended + 0.5).astype(np.uint8)

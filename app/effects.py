@@ -111,30 +111,34 @@ class Effects:
         self.timings["main_person"] = (time.perf_counter() - start) * 1000.0
         return mask
 
-    def composite(self, compositor: Compositor, frame_bgr: np.ndarray, alpha_u8: np.ndarray) -> np.ndarray:
-        """Framing and light, then the blend over the compositor's background."""
+    def composite(self, compositor: Compositor, frame_bgr: np.ndarray, alpha_u8: np.ndarray,
+                  unchanged: bool = False) -> np.ndarray:
+        """Framing and light, then the blend over the compositor's background. unchanged: the
+        picture and matte are as on the previous frame (Compositor.composite)."""
         s = self._settings
         lighting = s.match_lighting and compositor.mode in LIGHTING_MODES
         if not s.auto_frame and not lighting:
             self.crop = None
-            return compositor.composite(frame_bgr, alpha_u8)
+            return compositor.composite(frame_bgr, alpha_u8, unchanged=unchanged)
         if alpha_u8.dtype != np.uint8:
             alpha_u8 = alpha_to_uint8(np.asarray(alpha_u8, np.float32))
         if s.auto_frame:
             start = time.perf_counter()
+            previous_crop = self.crop
             self.crop = self.framer.update(alpha_u8)
             # The person (and, for blur/none, the room with them) is reframed; an image, video or
             # colour background is drawn at the output's full size behind it, uncropped.
+            unchanged = unchanged and self.crop == previous_crop
             frame_bgr = reframe(frame_bgr, self.crop)
             alpha_u8 = reframe(alpha_u8, self.crop)
             self.timings["framing"] = (time.perf_counter() - start) * 1000.0
         if not lighting:
-            return compositor.composite(frame_bgr, alpha_u8)
+            return compositor.composite(frame_bgr, alpha_u8, unchanged=unchanged)
         if alpha_u8.shape != frame_bgr.shape[:2]:
             raise ValueError(f"alpha shape {alpha_u8.shape} does not match frame {frame_bgr.shape[:2]}")
         if compositor.mirror:
             frame_bgr, alpha_u8 = cv2.flip(frame_bgr, 1), cv2.flip(alpha_u8, 1)
-        background = compositor.background_for(frame_bgr, alpha_u8)
+        background = compositor.background_for(frame_bgr, alpha_u8, unchanged=unchanged)
         start = time.perf_counter()
         self.matcher.update(frame_bgr, alpha_u8, background)
         person = self.matcher.apply(frame_bgr)

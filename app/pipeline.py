@@ -50,6 +50,8 @@ class Pipeline:
         self.frames_processed = 0
         self.model_runs = 0
         self.model_ran = False      # whether the model ran on the last frame processed
+        self.matte_reused = False   # whether the last frame reused the matte (picture unchanged)
+        self._refined_with: object = None  # the refiner settings last_alpha was refined with
         self._frame_shape: tuple[int, ...] | None = None
         self.last_error: str | None = None   # why the last frame failed; None after a good one
         self.failures = 0
@@ -136,11 +138,20 @@ class Pipeline:
             self.schedule.skipped()
 
         start = time.perf_counter()
-        self.last_alpha = self.refiner.refine(self.last_mask, frame_bgr, np.uint8)  # 0..255
+        # Between model runs, a picture unchanged since the last refinement keeps its matte and the
+        # compositor its frame-derived layers (app/scheduling.py): a still speaker costs a blend.
+        unchanged = (not self.model_ran and self.last_alpha is not None
+                     and self.last_alpha.shape == frame_bgr.shape[:2]
+                     and self._refined_with is self.refiner.settings and self.schedule.unchanged())
+        if not unchanged:
+            self.last_alpha = self.refiner.refine(self.last_mask, frame_bgr, np.uint8)  # 0..255
+            self._refined_with = self.refiner.settings
+            self.schedule.refined()
+        self.matte_reused = unchanged
         mid = time.perf_counter()
         # The matte is still refined, so smoothing has the current state when the mask recovers.
         alpha = np.zeros_like(self.last_alpha) if self.all_person else self.last_alpha
-        output = self.effects.composite(self.compositor, frame_bgr, alpha)  # framing, light, blend
+        output = self.effects.composite(self.compositor, frame_bgr, alpha, unchanged=unchanged)  # framing, light, blend
         end = time.perf_counter()
         effects = self.effects.timings
         timings["effects"] = self.effects.total_ms

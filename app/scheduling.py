@@ -11,6 +11,12 @@ light changes and drifts too small to count are caught.
 
 Comparing with the last model frame, not the previous frame, means slow motion adds up until it
 triggers a run: a slow lean cannot creep away from the mask a little every frame.
+
+The same measure, with a lower trigger, tells the later stages when the picture is unchanged since
+the matte was last refined (`unchanged()`): then the refined matte and the layers built from the
+frame (the blurred room, the edge's colour means) are reused, and only the blend runs. A still
+speaker's frames differ by sensor noise and a talking mouth inside the face, which change neither
+the cut-out's edge nor a blurred room; that frame-by-frame work was most of the CPU while still.
 """
 from __future__ import annotations
 
@@ -39,6 +45,11 @@ BAND_RADIUS = 2
 # times a second, 20 about 5.5, while the matte's mean IoU with the model-on-every-frame matte stayed
 # above 0.995 (1.000 on the moving clip, where it runs on every frame).
 TRIGGER_COUNT = 20.0
+# The matte is refined again (not reused) from this weighted count on, against the frame it was last
+# refined on: well under the model's trigger, so an edge that moved a little follows the picture
+# while the model's mask is reused. Chosen on the talking-speaker clip (bench/live.py): the reused
+# matte stays within 0.001 IoU of refining every frame (`python -m bench.run`, gating table).
+REFINE_TRIGGER = 4.0
 
 
 @dataclass
@@ -105,6 +116,7 @@ class ModelSchedule:
         self._reference: np.ndarray | None = None   # thumbnail of the last frame the model ran on
         self._weights: np.ndarray | None = None
         self._current: np.ndarray | None = None     # thumbnail of the frame due() saw last
+        self._refined: np.ndarray | None = None     # thumbnail of the frame the matte was refined on
         self._since_run = 0                         # frames since the last model run
         self.last_change = 0.0                      # the weighted count due() measured last
 
@@ -122,9 +134,21 @@ class ModelSchedule:
         self.last_change = self.change(self._current)
         return self.last_change >= TRIGGER_COUNT
 
-    def change(self, thumb: np.ndarray) -> float:
-        """The weighted count of thumbnail pixels that changed since the last model run."""
-        diff = cv2.absdiff(thumb, self._reference)
+    def unchanged(self) -> bool:
+        """Whether the frame due() saw last is, for the matte, the frame it was last refined on
+        (see the module doc). Never in the fixed every-Nth mode, which keeps no thumbnails."""
+        if self._current is None or self._refined is None or self._refined.shape != self._current.shape:
+            return False
+        return self.change(self._current, self._refined) < REFINE_TRIGGER
+
+    def refined(self) -> None:
+        """The matte was refined on the frame due() saw last."""
+        self._refined = self._current
+
+    def change(self, thumb: np.ndarray, reference: np.ndarray | None = None) -> float:
+        """The weighted count of thumbnail pixels that changed since the last model run (or since
+        `reference`)."""
+        diff = cv2.absdiff(thumb, self._reference if reference is None else reference)
         changed = np.clip((diff - NOISE_LEVEL) * (1.0 / (CHANGE_LEVEL - NOISE_LEVEL)), 0.0, 1.0)
         weights = self._weights if self._weights is not None and self._weights.shape == diff.shape else 1.0
         return float(np.sum(changed * weights))

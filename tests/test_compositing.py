@@ -193,6 +193,30 @@ def test_foreground_estimation_keeps_a_plain_picture_unchanged():
     assert np.abs(compositor.composite(frame, alpha).astype(int) - [50, 139, 82]).max() <= 1
 
 
+def test_an_unchanged_picture_reuses_the_blurred_room_and_edge_layers_only_when_told():
+    frame, _, alpha = exact_alpha_scene()
+    alpha_u8 = (alpha * 255 + 0.5).astype(np.uint8)
+    brighter = cv2.add(frame, 40)
+    blur = Compositor()
+    blur.set_blur(10)
+    first = blur.background_for(frame, alpha_u8).copy()
+    assert np.array_equal(blur.background_for(brighter, alpha_u8, unchanged=True), first)
+    assert not np.array_equal(blur.background_for(brighter, alpha_u8), first)
+    blur.set_blur(20)  # a new strength is never "unchanged"
+    assert not np.array_equal(blur.background_for(frame, alpha_u8, unchanged=True), first)
+    # Foreground estimation: the edge's colour means are reused, the edge pixels are this frame's.
+    colour = Compositor()
+    colour.set_color((0, 177, 64))
+    colour.composite(frame, alpha_u8)
+    reused = colour.composite(brighter, alpha_u8, unchanged=True)
+    fresh = Compositor()
+    fresh.set_color((0, 177, 64))
+    band = (alpha_u8 > 4) & (alpha_u8 < 251)
+    assert np.array_equal(reused[alpha_u8 == 255], brighter[alpha_u8 == 255])
+    assert not np.array_equal(reused[band], fresh.composite(brighter, alpha_u8)[band])
+    assert np.array_equal(colour.composite(brighter, alpha_u8)[band], fresh.composite(brighter, alpha_u8)[band])
+
+
 @pytest.mark.parametrize("source_size, output_size", [
     ((2, 4000), (640, 360)), ((1, 4000), (1280, 720)), ((4000, 1), (1280, 720)), ((4000, 3), (640, 360)),
     ((1, 1), (1920, 1080)), ((20000, 300), (1280, 720)),

@@ -173,6 +173,45 @@ def test_frames_that_reuse_the_mask_say_so(make_pipeline):
     assert not pipeline.model_ran
 
 
+def test_an_unchanged_picture_reuses_the_matte_but_blends_its_own_pixels(make_pipeline):
+    rng = np.random.default_rng(3)
+    pipeline = make_pipeline()
+    pipeline.process(scene(noise=rng))
+    refined = pipeline.last_alpha.copy()
+    frame = scene(noise=rng)  # new sensor noise only
+    out, timings = pipeline.process(frame)
+    assert pipeline.matte_reused and not pipeline.model_ran
+    assert np.array_equal(pipeline.last_alpha, refined)
+    person = refined == 255
+    assert np.array_equal(out[person], frame[person])  # this frame's pixels, not the last one's
+    assert np.all(out[refined == 0] == (0, 0, 255))
+
+
+def test_an_edge_moved_by_one_pixel_is_refined_again_without_a_model_run(make_pipeline):
+    rng = np.random.default_rng(4)
+    pipeline = make_pipeline()
+    pipeline.process(scene(noise=rng))
+    pipeline.process(scene(320.5, noise=rng))  # 1 px at 720p: under the model's trigger
+    assert not pipeline.model_ran and not pipeline.matte_reused
+    fresh = MatteRefiner(pipeline.refiner.settings).refine(pipeline.last_mask, scene(320.5), np.uint8)
+    assert np.count_nonzero(pipeline.last_alpha != fresh) < 0.001 * fresh.size  # noise aside, the same
+
+
+def test_changed_matte_settings_or_the_fixed_schedule_never_reuse_the_matte(make_pipeline):
+    rng = np.random.default_rng(5)
+    pipeline = make_pipeline()
+    pipeline.process(scene(noise=rng))
+    pipeline.refiner.settings = MatteSettings(threshold=0.3, softness=0.0, feather=0.0, smoothing=0.0)
+    pipeline.process(scene(noise=rng))
+    assert not pipeline.model_ran and not pipeline.matte_reused
+    pipeline.process(scene(noise=rng))
+    assert pipeline.matte_reused
+    fixed = make_pipeline(model_every_n=3)
+    for _ in range(3):
+        fixed.process(scene(noise=rng))
+        assert not fixed.matte_reused
+
+
 # --- the command line: the same defaults as the window ----------------------------------------
 def test_cli_schedule_defaults_come_from_app_settings():
     from app.headless import build_parser, schedule_settings
