@@ -19,6 +19,7 @@ import numpy as np
 
 EDGE_MODES = ("guided", "gaussian")
 FEATHER_MAX = 30.0  # the window's slider range; larger radii only cost time (and can hang)
+GUIDED_EPS = 1e-3  # the guided filter's regularisation (guide in 0..1): small, so edges follow the picture
 
 
 @dataclass
@@ -265,7 +266,7 @@ class MatteRefiner:
                 small = reduced if reduced.shape[:2] == (work_h, work_w) else cv2.resize(
                     reduced, (work_w, work_h), interpolation=cv2.INTER_AREA)
                 guide = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.float32) * (1.0 / 255.0)
-                mean_a, mean_b = guided_coefficients(guide, alpha, max(1, round(radius)), eps=1e-3)
+                mean_a, mean_b = guided_coefficients(guide, alpha, max(1, round(radius)), eps=GUIDED_EPS)
                 alpha = mean_a * guide + mean_b
                 if work_h != frame_h:
                     model = (mean_a, mean_b)

@@ -20,7 +20,7 @@ from app.compositing import BackgroundError, Compositor
 from app.effects import Effects
 from app.matting import MatteRefiner
 from app.scheduling import ModelSchedule, ScheduleSettings
-from app.segmentation import Segmenter, mask_range_error
+from app.segmentation import PersonRegion, Segmenter, mask_in_frame, mask_range_error
 
 STAGES = ("preprocess", "inference", "matte", "composite", "effects")  # effects: app/effects.py, 0 when all off
 
@@ -45,7 +45,9 @@ class Pipeline:
         self.schedule = ModelSchedule(schedule)
         if model_every_n is not None and schedule is None:
             self.model_every_n = model_every_n
-        self.last_mask: np.ndarray | None = None
+        self.last_mask: np.ndarray | None = None   # the model's mask for last_rect of the frame
+        self.last_rect: tuple[int, int, int, int] | None = None  # (x, y, w, h): where the model looked
+        self.region = PersonRegion()
         self.last_alpha: np.ndarray | None = None  # uint8, 0..255, frame-sized
         self.frames_processed = 0
         self.model_runs = 0
@@ -74,6 +76,7 @@ class Pipeline:
     def reset(self) -> None:
         """Drop the mask and temporal state (call when the source changes)."""
         self.last_mask = None
+        self.last_rect = None
         self.last_alpha = None
         self.frames_processed = 0
         self._frame_shape = None
@@ -82,6 +85,7 @@ class Pipeline:
         self.refiner.reset()
         self.effects.reset()
         self.schedule.reset()
+        self.region.reset()
 
     def process(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
         """Composite one frame; returns it and the milliseconds each stage took.
@@ -114,25 +118,29 @@ class Pipeline:
         due = self.schedule.due(frame_bgr)  # always asked: it keeps the frame's thumbnail
         # A size change makes the old mask's geometry wrong, so segment again at once.
         if due or self.last_mask is None or frame_bgr.shape != self._frame_shape:
-            start = time.perf_counter()
-            tensor, rect = self.segmenter.preprocess(frame_bgr)
-            mid = time.perf_counter()
-            mask = self.segmenter.infer(tensor, rect)
-            end = time.perf_counter()
-            if mask.shape != (rect[3], rect[2]):
-                raise ValueError(f"the model returned a mask of shape {mask.shape}, "
-                                 f"expected {(rect[3], rect[2])}")
-            problem = mask_range_error(mask)  # any segmenter, not only ours, is checked
-            if problem:
-                raise ValueError(f"the model is faulty: {problem}")
-            self._judge_mask(mask)
+            if frame_bgr.shape != self._frame_shape:
+                self.region.reset()
+            rect = self.region.rect(frame_bgr.shape)
+            if self.schedule.changed_outside(rect, frame_bgr.shape):
+                self.region.look_everywhere()  # someone or something new beside the crop
+                rect = self.region.rect(frame_bgr.shape)
+            mask = self._segment(frame_bgr, rect, timings)
+            if self.region.update(mask, rect, frame_bgr.shape):
+                # A second look now: the first frame's person, seen closer; or a person who
+                # reached past the crop, seen whole, instead of cut at its side for a frame.
+                rect = self.region.rect(frame_bgr.shape)
+                mask = self._segment(frame_bgr, rect, timings)
+                self.region.update(mask, rect, frame_bgr.shape)
+            in_frame = mask_in_frame(mask, rect, frame_bgr.shape, self._mask_frame_size(mask, rect, frame_bgr.shape))
+            self._judge_mask(in_frame)
+            if rect != self.last_rect:
+                self.refiner.reset()  # its temporal state is in the old crop's coordinates
+            self.last_rect = rect
             self.last_mask = self.effects.on_mask(np.clip(mask, 0.0, 1.0))  # main person only, if on
-            timings["preprocess"] = (mid - start) * 1000.0
-            timings["inference"] = (end - mid) * 1000.0
             self.model_runs += 1
             self.model_ran = True
             self._frame_shape = frame_bgr.shape
-            self.schedule.ran(self.last_mask)
+            self.schedule.ran(in_frame)
         else:
             self.model_ran = False
             self.schedule.skipped()
@@ -144,7 +152,7 @@ class Pipeline:
                      and self.last_alpha.shape == frame_bgr.shape[:2]
                      and self._refined_with is self.refiner.settings and self.schedule.unchanged())
         if not unchanged:
-            self.last_alpha = self.refiner.refine(self.last_mask, frame_bgr, np.uint8)  # 0..255
+            self.last_alpha = self._refine(frame_bgr)  # 0..255
             self._refined_with = self.refiner.settings
             self.schedule.refined()
         self.matte_reused = unchanged
@@ -160,6 +168,39 @@ class Pipeline:
         timings["composite"] = (end - mid) * 1000.0 - effects["framing"] - effects["lighting"] - effects["wrap"]
         self.frames_processed += 1
         return output
+
+    def _segment(self, frame_bgr: np.ndarray, rect: tuple[int, int, int, int], timings: dict[str, float]) -> np.ndarray:
+        """The model's mask for `rect` of the frame, checked (raises ValueError when it is faulty)."""
+        x, y, w, h = rect
+        start = time.perf_counter()
+        tensor, content = self.segmenter.preprocess(frame_bgr[y:y + h, x:x + w])
+        mid = time.perf_counter()
+        mask = self.segmenter.infer(tensor, content)
+        end = time.perf_counter()
+        if mask.shape != (content[3], content[2]):
+            raise ValueError(f"the model returned a mask of shape {mask.shape}, "
+                             f"expected {(content[3], content[2])}")
+        problem = mask_range_error(mask)  # any segmenter, not only ours, is checked
+        if problem:
+            raise ValueError(f"the model is faulty: {problem}")
+        timings["preprocess"] += (mid - start) * 1000.0
+        timings["inference"] += (end - mid) * 1000.0
+        return mask
+
+    @staticmethod
+    def _mask_frame_size(mask: np.ndarray, rect: tuple[int, int, int, int], frame_shape) -> tuple[int, int]:
+        """The whole frame at the mask's own pixel density (at most twice the model's size)."""
+        scale = min(mask.shape[1] / rect[2], 2 * Segmenter.input_size / max(frame_shape[:2]))
+        return max(1, round(frame_shape[0] * scale)), max(1, round(frame_shape[1] * scale))
+
+    def _refine(self, frame_bgr: np.ndarray) -> np.ndarray:
+        """The matte (uint8) at the frame's size: refined inside the model's crop, 0 outside it."""
+        x, y, w, h = self.last_rect
+        if (w, h) == (frame_bgr.shape[1], frame_bgr.shape[0]):
+            return self.refiner.refine(self.last_mask, frame_bgr, np.uint8)
+        alpha = np.zeros(frame_bgr.shape[:2], np.uint8)
+        alpha[y:y + h, x:x + w] = self.refiner.refine(self.last_mask, frame_bgr[y:y + h, x:x + w], np.uint8)
+        return alpha
 
     def _judge_mask(self, mask: np.ndarray) -> None:
         """Track masks that call the whole picture person (see the module doc)."""

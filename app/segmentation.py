@@ -88,6 +88,127 @@ def letterbox(image: np.ndarray, size: int, fit_content: bool = False,
     return canvas, (x, y, w, h)
 
 
+# ---------------------------------------------------------------------------------------------
+# Where the model looks. After a run has found the person, later runs see a crop around them
+# (padded), so a person far from the camera fills more of the model's 224 px: a full-body framing
+# or someone sitting back gets up to 2x the model pixels, and the edge is placed that much finer.
+# The crop holds still while the person stays inside it (a moving crop would move the model's
+# sampling grid every run: flicker), grows back to the whole frame when the person reaches a side of
+# the crop that cuts the frame, when the picture changes outside it (app/scheduling.py) and every
+# REGION_FULL_EVERY runs, so nobody new is missed for long.
+REGION_PAD = 0.15         # the crop's margin around the person's box, a share of the box each side
+REGION_MIN_SIDE = 0.5     # the crop is at least this share of the frame's width and of its height
+REGION_PERSON = 0.3       # mask level that counts as person for the box and the side test
+REGION_TOUCH = 0.02       # person within this share of a crop side that cuts the frame: whole frame
+REGION_FULL_EVERY = 30    # model runs on a crop before one on the whole frame
+
+
+def person_box(mask: np.ndarray, rect: tuple[int, int, int, int], level: float = REGION_PERSON
+               ) -> tuple[float, float, float, float] | None:
+    """Box (x0, y0, x1, y1) in frame pixels of the mask's person pixels; `rect` is where the mask
+    lies in the frame. None when nobody is there."""
+    points = cv2.findNonZero((mask > level).astype(np.uint8))
+    if points is None:
+        return None
+    bx, by, bw, bh = cv2.boundingRect(points)
+    sx, sy = rect[2] / mask.shape[1], rect[3] / mask.shape[0]
+    return rect[0] + bx * sx, rect[1] + by * sy, rect[0] + (bx + bw) * sx, rect[1] + (by + bh) * sy
+
+
+class PersonRegion:
+    """The crop of the frame the model runs on next (see the comment above): call rect() before a
+    run, update() with its mask after it."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self._rect: tuple[int, int, int, int] | None = None  # None: the whole frame
+        self._runs_on_crop = 0
+        self._whole_frame_next = True
+        self._fresh = True  # no run since the reset
+
+    def look_everywhere(self) -> None:
+        """The next run sees the whole frame (something changed outside the crop)."""
+        self._whole_frame_next = True
+
+    def rect(self, frame_shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+        """(x, y, w, h) of the frame that the next run sees."""
+        height, width = frame_shape[:2]
+        whole = (0, 0, width, height)
+        if (self._whole_frame_next or self._rect is None or self._runs_on_crop >= REGION_FULL_EVERY
+                or self._rect[0] + self._rect[2] > width or self._rect[1] + self._rect[3] > height):
+            return whole
+        return self._rect
+
+    def update(self, mask: np.ndarray, rect: tuple[int, int, int, int], frame_shape: tuple[int, ...]) -> bool:
+        """The run on `rect` of the frame answered `mask` (for that rect): choose the next crop.
+        True when this frame deserves a second run on rect() at once: the first run after a reset
+        found someone to look at closer (a still photo gets one frame), or the person reached a
+        side of the crop that cuts the frame (they would be cut there)."""
+        height, width = frame_shape[:2]
+        whole = rect == (0, 0, width, height)
+        fresh, self._fresh = self._fresh, False
+        self._runs_on_crop = 0 if whole else self._runs_on_crop + 1
+        self._whole_frame_next = False
+        box = person_box(mask, rect)
+        if box is None:
+            self._rect = None
+            return False
+        if not whole and self._touches_a_cut_side(box, rect, width, height):
+            self._whole_frame_next = True
+            return True
+        x0, y0, x1, y1 = box
+        pad_x, pad_y = REGION_PAD * (x1 - x0), REGION_PAD * (y1 - y0)
+        inner = (x0 - pad_x / 2, y0 - pad_y / 2, x1 + pad_x / 2, y1 + pad_y / 2)
+        current = self._rect
+        if current is not None and self._contains(current, inner, width, height) \
+                and current[2] * current[3] <= 2.0 * self._area(box, pad_x, pad_y, width, height):
+            return False  # the person is still well inside the crop: keep it (no flicker)
+        crop_w = min(width, max(x1 - x0 + 2 * pad_x, REGION_MIN_SIDE * width))
+        crop_h = min(height, max(y1 - y0 + 2 * pad_y, REGION_MIN_SIDE * height))
+        left = int(np.clip(round((x0 + x1 - crop_w) / 2), 0, width - round(crop_w)))
+        top = int(np.clip(round((y0 + y1 - crop_h) / 2), 0, height - round(crop_h)))
+        candidate = (left, top, int(round(crop_w)), int(round(crop_h)))
+        self._rect = None if candidate == (0, 0, width, height) else candidate
+        return fresh and whole and self._rect is not None
+
+    @staticmethod
+    def _area(box, pad_x, pad_y, width, height) -> float:
+        x0, y0, x1, y1 = box
+        return (min(width, max(x1 - x0 + 2 * pad_x, REGION_MIN_SIDE * width))
+                * min(height, max(y1 - y0 + 2 * pad_y, REGION_MIN_SIDE * height)))
+
+    @staticmethod
+    def _contains(rect, box, width, height) -> bool:
+        """Whether rect holds box, where the box's parts beyond the frame do not count."""
+        x, y, w, h = rect
+        x0, y0, x1, y1 = max(0.0, box[0]), max(0.0, box[1]), min(width, box[2]), min(height, box[3])
+        return x <= x0 and y <= y0 and x + w >= x1 and y + h >= y1
+
+    @staticmethod
+    def _touches_a_cut_side(box, rect, width, height) -> bool:
+        x, y, w, h = rect
+        near_x, near_y = REGION_TOUCH * width, REGION_TOUCH * height
+        x0, y0, x1, y1 = box
+        return ((x > 0 and x0 <= x + near_x) or (y > 0 and y0 <= y + near_y)
+                or (x + w < width and x1 >= x + w - near_x) or (y + h < height and y1 >= y + h - near_y))
+
+
+def mask_in_frame(mask: np.ndarray, rect: tuple[int, int, int, int], frame_shape: tuple[int, ...],
+                  size: tuple[int, int]) -> np.ndarray:
+    """The crop's mask placed in the whole frame, at `size` (height, width): 0 outside the crop."""
+    height, width = frame_shape[:2]
+    if rect == (0, 0, width, height):
+        return cv2.resize(mask, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+    sx, sy = size[1] / width, size[0] / height
+    x0, y0 = round(rect[0] * sx), round(rect[1] * sy)
+    x1, y1 = max(x0 + 1, round((rect[0] + rect[2]) * sx)), max(y0 + 1, round((rect[1] + rect[3]) * sy))
+    canvas = np.zeros(size, np.float32)
+    canvas[y0:y1, x0:x1] = cv2.resize(mask, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
+    return canvas
+
+
 class ModelError(RuntimeError):
     """The segmentation model is missing, unreadable or does not match the contract."""
 

@@ -277,7 +277,7 @@ def failing_segmenter(monkeypatch):
 @pytest.mark.parametrize("mode", ["raise", "nan", "shape"])
 def test_failure_mid_job_keeps_the_existing_output_and_names_the_partial_file(
         capsys, tmp_path, clip_path, mean_model, failing_segmenter, mode):
-    failing_segmenter(6, mode)
+    failing_segmenter(7, mode)  # the first frame has two runs (the whole frame, then a closer look)
     output = tmp_path / "out.mp4"
     output.write_bytes(b"precious")
     code, _, err = run_cli(capsys, "-i", clip_path, "-o", output, "--model", mean_model, "--no-progress")
@@ -292,7 +292,7 @@ def test_failure_mid_job_keeps_the_existing_output_and_names_the_partial_file(
 def test_interrupted_job_exits_non_zero_and_keeps_a_playable_partial_file(
         capsys, tmp_path, clip_path, mean_model, failing_segmenter, signame, code):
     import signal
-    failing_segmenter(4, "signal", getattr(signal, signame))
+    failing_segmenter(5, "signal", getattr(signal, signame))  # frame 4: the first frame has two runs
     output = tmp_path / "out.mp4"
     output.write_bytes(b"precious")
 
@@ -493,7 +493,7 @@ def test_a_second_signal_during_the_clean_up_does_not_cut_the_partial_file_short
     import signal
 
     from app.sinks import FileSink
-    failing_segmenter(4, "signal", signal.SIGINT)
+    failing_segmenter(5, "signal", signal.SIGINT)  # frame 4: the first frame has two runs
     real_abort = FileSink.abort
 
     def impatient_abort(self):  # the user presses Ctrl+C again, or a service manager sends TERM

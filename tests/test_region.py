@@ -1,0 +1,122 @@
+"""Where the model looks (app/segmentation.PersonRegion): a crop around the person, held still,
+given up for the whole frame when the person reaches its side or something changes beside it."""
+import cv2
+import numpy as np
+import pytest
+
+from app.compositing import Compositor
+from app.matting import MatteRefiner, MatteSettings
+from app.pipeline import Pipeline
+from app.segmentation import REGION_FULL_EVERY, REGION_MIN_SIDE, PersonRegion, Segmenter, mask_in_frame
+
+W, H = 1280, 720
+
+
+def box_mask(x0, y0, x1, y1, shape=(H // 4, W // 4)):
+    """A whole-frame mask (at a quarter of the frame's size) with the person in the box (frame px)."""
+    mask = np.zeros(shape, np.float32)
+    mask[y0 // 4:y1 // 4, x0 // 4:x1 // 4] = 1.0
+    return mask
+
+
+def crop_of(mask_whole, rect):
+    x, y, w, h = (v // 4 for v in rect)
+    return mask_whole[y:y + h, x:x + w]
+
+
+def test_a_far_away_person_gets_a_crop_around_them_and_it_holds_still():
+    region = PersonRegion()
+    whole = (0, 0, W, H)
+    assert region.rect((H, W, 3)) == whole  # nothing known yet
+    person = box_mask(600, 300, 700, 700)  # a full-body figure, small in the frame
+    assert region.update(person, whole, (H, W, 3))  # the first run: look closer at once
+    x, y, w, h = region.rect((H, W, 3))
+    assert (w, h) != (W, H)
+    assert x <= 600 and y <= 300 and x + w >= 700 and y + h >= min(H, 700)
+    assert w >= REGION_MIN_SIDE * W - 1 and h >= REGION_MIN_SIDE * H - 1
+    rect = (x, y, w, h)
+    for shift in (0, 8, -8, 16):  # sways a little: the crop does not move with them
+        moved = box_mask(600 + shift, 300, 700 + shift, 700)
+        assert not region.update(crop_of(moved, rect), rect, (H, W, 3))
+        assert region.rect((H, W, 3)) == rect
+
+
+def test_reaching_past_a_cut_side_of_the_crop_sends_this_frame_to_the_whole_frame():
+    region = PersonRegion()
+    region.update(box_mask(600, 300, 700, 700), (0, 0, W, H), (H, W, 3))
+    rect = region.rect((H, W, 3))
+    arm = box_mask(rect[0], 400, 700, 700)  # an arm out to the crop's left side, inside the frame
+    assert region.update(crop_of(arm, rect), rect, (H, W, 3))
+    assert region.rect((H, W, 3)) == (0, 0, W, H)
+    # Seen whole, the person with the arm gets a wider crop.
+    region.update(box_mask(rect[0] - 200, 300, 700, 700), (0, 0, W, H), (H, W, 3))
+    assert region.rect((H, W, 3))[0] < rect[0] - 200
+
+
+def test_the_whole_frame_comes_back_regularly_and_when_nobody_is_there():
+    region = PersonRegion()
+    region.update(box_mask(600, 300, 700, 700), (0, 0, W, H), (H, W, 3))
+    rect = region.rect((H, W, 3))
+    for _ in range(REGION_FULL_EVERY):
+        assert region.rect((H, W, 3)) == rect
+        region.update(crop_of(box_mask(600, 300, 700, 700), rect), rect, (H, W, 3))
+    assert region.rect((H, W, 3)) == (0, 0, W, H)
+    region.update(np.zeros((H // 4, W // 4), np.float32), (0, 0, W, H), (H, W, 3))
+    assert region.rect((H, W, 3)) == (0, 0, W, H)
+    region.update(box_mask(0, 0, W, H), (0, 0, W, H), (H, W, 3))  # fills the frame: no crop
+    assert region.rect((H, W, 3)) == (0, 0, W, H)
+
+
+def test_mask_in_frame_places_the_crop_and_leaves_the_rest_empty():
+    crop = np.ones((50, 40), np.float32)
+    placed = mask_in_frame(crop, (400, 200, 400, 500), (H, W, 3), (72, 128))
+    assert placed.shape == (72, 128)
+    assert placed[20:70, 40:80].min() == 1.0 and placed[:, :40].max() == 0.0 and placed[:, 80:].max() == 0.0
+
+
+# --- in the pipeline (the mean-brightness model: the mask is the picture's brightness) ---------
+def far_scene(extra=None):
+    frame = np.full((H, W, 3), 20, np.uint8)
+    cv2.rectangle(frame, (600, 300), (700, 719), (255, 255, 255), -1)  # the body
+    cv2.line(frame, (650, 300), (650, 120), (255, 255, 255), 3)        # a thin raised arm
+    if extra is not None:
+        cv2.rectangle(frame, *extra, (255, 255, 255), -1)
+    return frame
+
+
+@pytest.fixture
+def make_pipeline(mean_model):
+    def make():
+        compositor = Compositor()
+        compositor.set_color((0, 0, 255))
+        refiner = MatteRefiner(MatteSettings(threshold=0.5, softness=0.0, feather=0.0, smoothing=0.0))
+        return Pipeline(Segmenter(mean_model, threads=1), refiner, compositor)
+    return make
+
+
+def test_looking_closer_keeps_a_thin_arm_that_the_whole_frame_loses(make_pipeline):
+    arm = np.zeros((H, W), bool)
+    arm[130:290, 649:652] = True
+    pipeline = make_pipeline()
+    pipeline.process(far_scene())
+    x, y, w, h = pipeline.last_rect
+    assert w < W and h <= H  # it looked closer
+    assert pipeline.last_alpha[:, :x].max() == 0 and pipeline.last_alpha[:, x + w:].max() == 0
+    closer = np.mean(pipeline.last_alpha[arm] >= 128)
+    whole = make_pipeline()
+    whole.region.update = lambda *args: False  # never a crop: the whole frame every run
+    whole.process(far_scene())
+    assert whole.last_rect == (0, 0, W, H)
+    assert closer > 0.9 > 0.5 > np.mean(whole.last_alpha[arm] >= 128)
+
+
+def test_someone_coming_in_beside_the_crop_is_seen_at_the_next_run(make_pipeline):
+    pipeline = make_pipeline()
+    for _ in range(3):
+        pipeline.process(far_scene())
+    x, y, w, h = pipeline.last_rect
+    assert x > 200
+    newcomer = ((40, 300), (160, 719))  # beside the crop, which does not cover it
+    out, _ = pipeline.process(far_scene(newcomer))
+    assert pipeline.model_ran and pipeline.last_rect[0] == 0
+    assert pipeline.last_alpha[400:700, 60:140].min() == 255
