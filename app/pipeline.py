@@ -121,9 +121,6 @@ class Pipeline:
             if frame_bgr.shape != self._frame_shape:
                 self.region.reset()
             rect = self.region.rect(frame_bgr.shape)
-            if self.schedule.changed_outside(rect, frame_bgr.shape):
-                self.region.look_everywhere()  # someone or something new beside the crop
-                rect = self.region.rect(frame_bgr.shape)
             mask = self._segment(frame_bgr, rect, timings)
             if self.region.update(mask, rect, frame_bgr.shape):
                 # A second look now: the first frame's person, seen closer; or a person who

@@ -50,9 +50,6 @@ TRIGGER_COUNT = 20.0
 # while the model's mask is reused. Chosen on the talking-speaker clip (bench/live.py): the reused
 # matte stays within 0.001 IoU of refining every frame (`python -m bench.run`, gating table).
 REFINE_TRIGGER = 4.0
-# Changed thumbnail pixels outside the crop the model looks at that send the next run to the whole
-# frame: a hand or a face coming in (a 720p thumbnail pixel is ~20x20 px), not a room's flicker.
-OUTSIDE_TRIGGER = 6.0
 
 
 @dataclass
@@ -143,22 +140,6 @@ class ModelSchedule:
         if self._current is None or self._refined is None or self._refined.shape != self._current.shape:
             return False
         return self.change(self._current, self._refined) < REFINE_TRIGGER
-
-    def changed_outside(self, rect: tuple[int, int, int, int], frame_shape: tuple[int, ...]) -> bool:
-        """Whether the frame due() saw last changed since the last model run outside `rect` (x, y,
-        w, h of the frame) by more than OUTSIDE_TRIGGER thumbnail pixels: someone came in beside the
-        crop the model looks at (app/segmentation.PersonRegion). False without thumbnails."""
-        height, width = frame_shape[:2]
-        if (self._current is None or self._reference is None or self._reference.shape != self._current.shape
-                or rect == (0, 0, width, height)):
-            return False
-        diff = cv2.absdiff(self._current, self._reference)
-        changed = np.clip((diff - NOISE_LEVEL) * (1.0 / (CHANGE_LEVEL - NOISE_LEVEL)), 0.0, 1.0)
-        th, tw = changed.shape
-        x0, y0 = int(rect[0] * tw / width), int(rect[1] * th / height)
-        x1, y1 = -(-(rect[0] + rect[2]) * tw // width), -(-(rect[1] + rect[3]) * th // height)
-        changed[y0:y1, x0:x1] = 0.0
-        return float(changed.sum()) >= OUTSIDE_TRIGGER
 
     def refined(self) -> None:
         """The matte was refined on the frame due() saw last."""

@@ -93,14 +93,16 @@ def letterbox(image: np.ndarray, size: int, fit_content: bool = False,
 # (padded), so a person far from the camera fills more of the model's 224 px: a full-body framing
 # or someone sitting back gets up to 2x the model pixels, and the edge is placed that much finer.
 # The crop holds still while the person stays inside it (a moving crop would move the model's
-# sampling grid every run: flicker), grows back to the whole frame when the person reaches a side of
-# the crop that cuts the frame, when the picture changes outside it (app/scheduling.py) and every
-# REGION_FULL_EVERY runs, so nobody new is missed for long.
+# sampling grid every run: flicker), and gives way to the whole frame when the person reaches a side
+# of the crop that cuts the frame (at once, in the same frame) and every REGION_FULL_EVERY runs, so
+# someone new beside the crop is missed for half a second while people move (the model then runs
+# on every frame), a few seconds at most while all sit still. (Watching the picture outside the
+# crop for change instead fired on every shake of a hand-held camera.)
 REGION_PAD = 0.15         # the crop's margin around the person's box, a share of the box each side
 REGION_MIN_SIDE = 0.5     # the crop is at least this share of the frame's width and of its height
 REGION_PERSON = 0.3       # mask level that counts as person for the box and the side test
 REGION_TOUCH = 0.02       # person within this share of a crop side that cuts the frame: whole frame
-REGION_FULL_EVERY = 30    # model runs on a crop before one on the whole frame
+REGION_FULL_EVERY = 15    # model runs on a crop before one on the whole frame
 
 
 def person_box(mask: np.ndarray, rect: tuple[int, int, int, int], level: float = REGION_PERSON
@@ -127,10 +129,6 @@ class PersonRegion:
         self._runs_on_crop = 0
         self._whole_frame_next = True
         self._fresh = True  # no run since the reset
-
-    def look_everywhere(self) -> None:
-        """The next run sees the whole frame (something changed outside the crop)."""
-        self._whole_frame_next = True
 
     def rect(self, frame_shape: tuple[int, ...]) -> tuple[int, int, int, int]:
         """(x, y, w, h) of the frame that the next run sees."""

@@ -110,13 +110,16 @@ def test_looking_closer_keeps_a_thin_arm_that_the_whole_frame_loses(make_pipelin
     assert closer > 0.9 > 0.5 > np.mean(whole.last_alpha[arm] >= 128)
 
 
-def test_someone_coming_in_beside_the_crop_is_seen_at_the_next_run(make_pipeline):
+def test_someone_coming_in_beside_the_crop_is_seen_within_the_whole_frame_interval(make_pipeline):
     pipeline = make_pipeline()
-    for _ in range(3):
-        pipeline.process(far_scene())
+    pipeline.process(far_scene())
     x, y, w, h = pipeline.last_rect
     assert x > 200
     newcomer = ((40, 300), (160, 719))  # beside the crop, which does not cover it
-    out, _ = pipeline.process(far_scene(newcomer))
-    assert pipeline.model_ran and pipeline.last_rect[0] == 0
-    assert pipeline.last_alpha[400:700, 60:140].min() == 255
+    runs_before, seen_after = pipeline.model_runs, None
+    for _ in range(20 * (REGION_FULL_EVERY + 2)):
+        pipeline.process(far_scene(newcomer))
+        if pipeline.last_alpha[400:700, 60:140].min() == 255:
+            seen_after = pipeline.model_runs - runs_before
+            break
+    assert seen_after is not None and seen_after <= REGION_FULL_EVERY + 1  # model runs
