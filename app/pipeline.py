@@ -20,7 +20,7 @@ from app.compositing import BackgroundError, Compositor
 from app.effects import Effects
 from app.matting import MatteRefiner
 from app.scheduling import ModelSchedule, ScheduleSettings
-from app.segmentation import PersonRegion, Segmenter, mask_in_frame, mask_range_error
+from app.segmentation import REGION_GLANCE_SIZE, PersonRegion, Segmenter, mask_in_frame, mask_range_error
 
 STAGES = ("preprocess", "inference", "matte", "composite", "effects")  # effects: app/effects.py, 0 when all off
 
@@ -120,6 +120,11 @@ class Pipeline:
         if due or self.last_mask is None or frame_bgr.shape != self._frame_shape:
             if frame_bgr.shape != self._frame_shape:
                 self.region.reset()
+            if self.region.glance_due(frame_bgr.shape):  # anyone new beside the crop?
+                whole = (0, 0, frame_bgr.shape[1], frame_bgr.shape[0])
+                can_glance = getattr(self.segmenter, "fit_content", False)  # else: a whole-frame run
+                glance = self._segment(frame_bgr, whole, timings, REGION_GLANCE_SIZE) if can_glance else None
+                self.region.after_glance(glance, frame_bgr.shape)
             rect = self.region.rect(frame_bgr.shape)
             mask = self._segment(frame_bgr, rect, timings)
             if self.region.update(mask, rect, frame_bgr.shape):
@@ -166,11 +171,14 @@ class Pipeline:
         self.frames_processed += 1
         return output
 
-    def _segment(self, frame_bgr: np.ndarray, rect: tuple[int, int, int, int], timings: dict[str, float]) -> np.ndarray:
-        """The model's mask for `rect` of the frame, checked (raises ValueError when it is faulty)."""
+    def _segment(self, frame_bgr: np.ndarray, rect: tuple[int, int, int, int], timings: dict[str, float],
+                 size: int | None = None) -> np.ndarray:
+        """The model's mask for `rect` of the frame, checked (raises ValueError when it is faulty);
+        size: a smaller input for a glance."""
         x, y, w, h = rect
         start = time.perf_counter()
-        tensor, content = self.segmenter.preprocess(frame_bgr[y:y + h, x:x + w])
+        crop = frame_bgr[y:y + h, x:x + w]
+        tensor, content = self.segmenter.preprocess(crop) if size is None else self.segmenter.preprocess(crop, size)
         mid = time.perf_counter()
         mask = self.segmenter.infer(tensor, content)
         end = time.perf_counter()

@@ -94,15 +94,17 @@ def letterbox(image: np.ndarray, size: int, fit_content: bool = False,
 # or someone sitting back gets up to 2x the model pixels, and the edge is placed that much finer.
 # The crop holds still while the person stays inside it (a moving crop would move the model's
 # sampling grid every run: flicker), and gives way to the whole frame when the person reaches a side
-# of the crop that cuts the frame (at once, in the same frame) and every REGION_FULL_EVERY runs, so
-# someone new beside the crop is missed for half a second while people move (the model then runs
-# on every frame), a few seconds at most while all sit still. (Watching the picture outside the
-# crop for change instead fired on every shake of a hand-held camera.)
+# of the crop that cuts the frame (at once, in the same frame). Every REGION_GLANCE_EVERY runs the
+# model also glances at the whole frame at REGION_GLANCE_SIZE px (a third of a run's work): when
+# someone new or a part of the person shows up beside the crop, the next run sees the whole frame.
+# (Running the whole frame at full size instead changed the matte for that frame: a visible pulse;
+# watching the picture outside the crop for change fired on every shake of a hand-held camera.)
 REGION_PAD = 0.15         # the crop's margin around the person's box, a share of the box each side
 REGION_MIN_SIDE = 0.5     # the crop is at least this share of the frame's width and of its height
 REGION_PERSON = 0.3       # mask level that counts as person for the box and the side test
 REGION_TOUCH = 0.02       # person within this share of a crop side that cuts the frame: whole frame
-REGION_FULL_EVERY = 15    # model runs on a crop before one on the whole frame
+REGION_GLANCE_EVERY = 15  # model runs on a crop between glances at the whole frame
+REGION_GLANCE_SIZE = 128  # the glance's long side (model input px; a multiple of MODEL_STRIDE)
 
 
 def person_box(mask: np.ndarray, rect: tuple[int, int, int, int], level: float = REGION_PERSON
@@ -134,10 +136,30 @@ class PersonRegion:
         """(x, y, w, h) of the frame that the next run sees."""
         height, width = frame_shape[:2]
         whole = (0, 0, width, height)
-        if (self._whole_frame_next or self._rect is None or self._runs_on_crop >= REGION_FULL_EVERY
+        if (self._whole_frame_next or self._rect is None
                 or self._rect[0] + self._rect[2] > width or self._rect[1] + self._rect[3] > height):
             return whole
         return self._rect
+
+    def glance_due(self, frame_shape: tuple[int, ...]) -> bool:
+        """Whether the next run on a crop should first glance at the whole frame."""
+        return self.rect(frame_shape) != (0, 0, frame_shape[1], frame_shape[0]) \
+            and self._runs_on_crop >= REGION_GLANCE_EVERY
+
+    def after_glance(self, mask: np.ndarray | None, frame_shape: tuple[int, ...]) -> None:
+        """The glance's mask (for the whole frame): the whole frame next unless all of the person
+        it found is inside the crop. None (a model that cannot glance): the whole frame next."""
+        height, width = frame_shape[:2]
+        self._runs_on_crop = 0
+        if mask is None:
+            self._whole_frame_next = True
+            return
+        box = person_box(mask, (0, 0, width, height), level=0.5)
+        if box is not None and self._rect is not None:
+            x0, y0, x1, y1 = box
+            pad_x, pad_y = REGION_PAD * (x1 - x0) / 2, REGION_PAD * (y1 - y0) / 2
+            if not self._contains(self._rect, (x0 + pad_x, y0 + pad_y, x1 - pad_x, y1 - pad_y), width, height):
+                self._whole_frame_next = True
 
     def update(self, mask: np.ndarray, rect: tuple[int, int, int, int], frame_shape: tuple[int, ...]) -> bool:
         """The run on `rect` of the frame answered `mask` (for that rect): choose the next crop.
@@ -317,8 +339,15 @@ class Segmenter:
         """Content rectangle (x, y, w, h) of a width x height frame inside the model input."""
         return letterbox_rect(width, height, self.input_size, self.fit_content, self.margin if self.fit_content else 0)
 
-    def preprocess(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-        """Scale and edge-pad into a 1x3xHxW float32 RGB tensor in [0,1]; returns it and the content rect."""
+    def preprocess(self, frame_bgr: np.ndarray, size: int | None = None) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+        """Scale and edge-pad into a 1x3xHxW float32 RGB tensor in [0,1]; returns it and the content rect.
+        size: a smaller long side than input_size, for a quick glance (dynamic-size models only)."""
+        if size is not None and size != self.input_size:
+            if not self.fit_content:
+                raise ValueError(f"{self.model_path.name} takes {self.input_size} px inputs only")
+            margin = round(self.margin * size / self.input_size)
+            canvas, rect = letterbox(frame_bgr, size, True, margin=margin)
+            return cv2.dnn.blobFromImage(canvas, scalefactor=1.0 / 255.0, swapRB=True), rect
         canvas, rect = letterbox(frame_bgr, self.input_size, self.fit_content,
                                  margin=self.margin if self.fit_content else 0)
         tensor = cv2.dnn.blobFromImage(canvas, scalefactor=1.0 / 255.0, swapRB=True)

@@ -7,7 +7,7 @@ import pytest
 from app.compositing import Compositor
 from app.matting import MatteRefiner, MatteSettings
 from app.pipeline import Pipeline
-from app.segmentation import REGION_FULL_EVERY, REGION_MIN_SIDE, PersonRegion, Segmenter, mask_in_frame
+from app.segmentation import REGION_GLANCE_EVERY, REGION_MIN_SIDE, PersonRegion, Segmenter, mask_in_frame
 
 W, H = 1280, 720
 
@@ -53,17 +53,32 @@ def test_reaching_past_a_cut_side_of_the_crop_sends_this_frame_to_the_whole_fram
     assert region.rect((H, W, 3))[0] < rect[0] - 200
 
 
-def test_the_whole_frame_comes_back_regularly_and_when_nobody_is_there():
+def test_a_glance_at_the_whole_frame_keeps_the_crop_unless_someone_is_beside_it():
     region = PersonRegion()
-    region.update(box_mask(600, 300, 700, 700), (0, 0, W, H), (H, W, 3))
+    person = box_mask(600, 300, 700, 700)
+    region.update(person, (0, 0, W, H), (H, W, 3))
     rect = region.rect((H, W, 3))
-    for _ in range(REGION_FULL_EVERY):
-        assert region.rect((H, W, 3)) == rect
-        region.update(crop_of(box_mask(600, 300, 700, 700), rect), rect, (H, W, 3))
+    for _ in range(REGION_GLANCE_EVERY):
+        assert not region.glance_due((H, W, 3))
+        region.update(crop_of(person, rect), rect, (H, W, 3))
+    assert region.glance_due((H, W, 3))
+    region.after_glance(person, (H, W, 3))  # the same person, nobody else
+    assert region.rect((H, W, 3)) == rect and not region.glance_due((H, W, 3))
+    newcomer = np.maximum(person, box_mask(40, 300, 160, 700))
+    region.after_glance(newcomer, (H, W, 3))
     assert region.rect((H, W, 3)) == (0, 0, W, H)
+    region.update(newcomer, (0, 0, W, H), (H, W, 3))  # seen whole: a crop around both, or none
+    x, y, w, h = region.rect((H, W, 3))
+    assert x <= 40 and x + w >= 700
+    region.after_glance(None, (H, W, 3))  # a model that cannot glance: the whole frame instead
+    assert region.rect((H, W, 3)) == (0, 0, W, H)
+
+
+def test_the_whole_frame_when_nobody_is_there_or_the_person_fills_it():
+    region = PersonRegion()
     region.update(np.zeros((H // 4, W // 4), np.float32), (0, 0, W, H), (H, W, 3))
     assert region.rect((H, W, 3)) == (0, 0, W, H)
-    region.update(box_mask(0, 0, W, H), (0, 0, W, H), (H, W, 3))  # fills the frame: no crop
+    region.update(box_mask(0, 0, W, H), (0, 0, W, H), (H, W, 3))
     assert region.rect((H, W, 3)) == (0, 0, W, H)
 
 
@@ -117,9 +132,9 @@ def test_someone_coming_in_beside_the_crop_is_seen_within_the_whole_frame_interv
     assert x > 200
     newcomer = ((40, 300), (160, 719))  # beside the crop, which does not cover it
     runs_before, seen_after = pipeline.model_runs, None
-    for _ in range(20 * (REGION_FULL_EVERY + 2)):
+    for _ in range(20 * (REGION_GLANCE_EVERY + 2)):
         pipeline.process(far_scene(newcomer))
         if pipeline.last_alpha[400:700, 60:140].min() == 255:
             seen_after = pipeline.model_runs - runs_before
             break
-    assert seen_after is not None and seen_after <= REGION_FULL_EVERY + 1  # model runs
+    assert seen_after is not None and seen_after <= REGION_GLANCE_EVERY + 2  # model runs
