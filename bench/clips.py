@@ -177,8 +177,10 @@ def prepare_live_clips(source: Path, frame_count: int, resolutions: dict[str, tu
                 continue
             if base is None:
                 frames = _source_frames(source)  # a photo's pan and zoom gives crops of other sizes
-                height, width = frames[0].shape[:2]
-                base = stabilised_frames([cover_resize(f, width, height) for f in frames])
+                # Not (height, width): those name the clip being written, and reusing them wrote the
+                # first clip (the still speaker's "720p") at the source's own 640x360.
+                source_h, source_w = frames[0].shape[:2]
+                base = stabilised_frames([cover_resize(f, source_w, source_h) for f in frames])
                 if len(base) > 1:
                     base = base + base[-2:0:-1]  # ping-pong
             sequence = [base[i % len(base)] for i in range(frame_count)]

@@ -140,6 +140,20 @@ def test_live_clips_still_is_stabilised_and_moving_moves(tmp_path):
     assert np.abs(moved[10].astype(int) - moved[0].astype(int)).mean() > 10  # and simulated motion added
 
 
+def test_live_clips_have_the_size_they_are_named_for(tmp_path):
+    import cv2
+
+    from bench.clips import prepare_live_clips
+    sizes = {"small": (160, 120), "wide": (320, 180)}  # neither is the source's own size
+    clips = prepare_live_clips(PORTRAIT, 4, sizes, cache_dir=tmp_path)
+    for scenario in ("still", "moving"):
+        for name, (width, height) in sizes.items():
+            capture = cv2.VideoCapture(str(clips[scenario][name]))
+            ok, frame = capture.read()
+            capture.release()
+            assert ok and frame.shape[:2] == (height, width), (scenario, name)
+
+
 def test_live_worker_paces_and_measures_latency(tmp_path):
     import sys
 
