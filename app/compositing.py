@@ -8,7 +8,8 @@ import cv2
 import numpy as np
 
 from app.capture import SourceError, VideoFileSource
-from app.matting import alpha_to_uint8, band_pixels, reduce_by_power_of_two, sample_bilinear
+from app.imaging import reduce_by_power_of_two
+from app.matting import alpha_to_uint8, band_pixels, sample_bilinear
 
 BACKGROUND_MODES = ("none", "blur", "image", "color", "video")
 BLUR_MAX = 100.0  # the window's slider range; a larger sigma only costs time (and can hang)
@@ -143,12 +144,11 @@ class Compositor:
         if sigma < 0.5:
             return frame_bgr
         # Blur at reduced size: a strong blur loses nothing there and costs a fraction. The factor is
-        # a power of two, so common frame sizes divide exactly and INTER_AREA takes its fast
-        # integer-ratio path (at 1080p a ratio of 7 cost three times a ratio of 8).
+        # a power of two, reached in halvings (app/imaging.py: at 1080p a ratio of 7 cost three times
+        # a ratio of 8, and one /8 step twice as much as three halvings).
         factor = 1 << int(np.log2(np.clip(sigma / 2.0, 1, 8)))  # and a blur of >= 2 px left to do there
-        small_size = (max(1, width // factor), max(1, height // factor))
-        small = cv2.resize(frame_bgr, small_size, interpolation=cv2.INTER_AREA).astype(np.float32)
-        weight = 1.0 - cv2.resize(alpha_u8, small_size, interpolation=cv2.INTER_AREA).astype(np.float32) * (1.0 / 255.0)
+        small = reduce_by_power_of_two(frame_bgr, height // factor, width // factor).astype(np.float32)
+        weight = 1.0 - reduce_by_power_of_two(alpha_u8, height // factor, width // factor).astype(np.float32) * (1.0 / 255.0)
         # Normalised blur of the background pixels only, so the person does not bleed a halo
         # into the blurred background around them.
         small_sigma = sigma / factor
@@ -243,7 +243,7 @@ def _blur_fusion_means(image: np.ndarray, fg: np.ndarray, bg: np.ndarray, alpha:
 def estimate_foreground_means(frame_bgr: np.ndarray, alpha_u8: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Blur-fusion's two passes at FOREGROUND_WORK_HEIGHT: the person's and the room's local colour
     means (float32 BGR, 0..255, small size), for `foreground_at`."""
-    # A power-of-two reduction: INTER_AREA's integer fast path (a factor of 6 at 720p cost 3x more).
+    # Power-of-two halvings (app/imaging.py): a factor of 6 at 720p cost 3x more.
     image = reduce_by_power_of_two(frame_bgr, FOREGROUND_WORK_HEIGHT).astype(np.float32)
     alpha = reduce_by_power_of_two(alpha_u8, FOREGROUND_WORK_HEIGHT).astype(np.float32) * (1 / 255)
     work_h = image.shape[0]

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from app.imaging import reduce_by_power_of_two
+
 EDGE_MODES = ("guided", "gaussian")
 FEATHER_MAX = 30.0  # the window's slider range; larger radii only cost time (and can hang)
 GUIDED_EPS = 1e-3  # the guided filter's regularisation (guide in 0..1): small, so edges follow the picture
@@ -98,16 +100,6 @@ def sample_bilinear(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarr
     sampled = cv2.remap(image, map_x.reshape(rows, _REMAP_ROW), map_y.reshape(rows, _REMAP_ROW),
                         cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return sampled.reshape(rows * _REMAP_ROW, *image.shape[2:])[:count]
-
-
-def reduce_by_power_of_two(image: np.ndarray, min_height: int) -> np.ndarray:
-    """The image shrunk by the largest power of two that keeps it at least `min_height` rows: OpenCV's
-    INTER_AREA takes its fast integer path only for whole-number ratios."""
-    height, width = image.shape[:2]
-    factor = 1 << int(np.log2(max(1.0, height / max(1, min_height))))
-    if factor == 1:
-        return image
-    return cv2.resize(image, (max(1, width // factor), max(1, height // factor)), interpolation=cv2.INTER_AREA)
 
 
 def _block_spans(work: int, full: int) -> tuple[np.ndarray, np.ndarray]:

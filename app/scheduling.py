@@ -1,9 +1,9 @@
 """When the model runs: on frames where the picture changed (motion-gated), or on every Nth frame.
 
-Motion gating: each frame is reduced to a small grey thumbnail (THUMB_WIDTH px wide: a power-of-two
-INTER_AREA reduction, OpenCV's fast integer path, then INTER_LINEAR to the exact size; ~0.1 ms at
-720p) and compared with the thumbnail of the last frame the model ran on. Pixels that changed by more
-than camera noise are counted, weighted toward the person's edge band (from the last mask), where a
+Motion gating: each frame is reduced to a small grey thumbnail (THUMB_WIDTH px wide: power-of-two
+INTER_AREA halvings, app/imaging.py, then INTER_LINEAR to the exact size; ~0.3 ms at 720p) and
+compared with the thumbnail of the last frame the model ran on. Pixels that changed by more than
+camera noise are counted, weighted toward the person's edge band (from the last mask), where a
 move changes the cut-out most; a talking mouth inside the face or a flicker in the room counts less.
 The model runs when that weighted count passes a threshold, so it runs on every frame while the user
 moves and rarely while they sit still; it still runs at least every `max_interval` frames, so slow
@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+from app.imaging import reduce_by_power_of_two
 
 SCHEDULES = ("motion", "every-n")
 MAX_INTERVAL_RANGE = (1, 300)
@@ -71,10 +73,7 @@ def thumbnail(frame_bgr: np.ndarray, width: int = THUMB_WIDTH) -> np.ndarray:
     height_in, width_in = frame_bgr.shape[:2]
     width = min(width, width_in)
     height = max(1, round(height_in * width / width_in))
-    factor = 1 << int(np.log2(max(1.0, width_in / width)))
-    small = frame_bgr if factor == 1 else cv2.resize(
-        frame_bgr, (max(width, width_in // factor), max(height, height_in // factor)), interpolation=cv2.INTER_AREA)
-    grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+    grey = cv2.cvtColor(reduce_by_power_of_two(frame_bgr, height, width), cv2.COLOR_BGR2GRAY)
     if grey.shape != (height, width):
         grey = cv2.resize(grey, (width, height), interpolation=cv2.INTER_LINEAR)
     return grey.astype(np.float32)
