@@ -18,5 +18,9 @@ def reduce_by_power_of_two(image: np.ndarray, min_height: int, min_width: int = 
     min_width columns), by successive INTER_AREA halvings (the image itself when none fits)."""
     min_height, min_width = max(1, int(min_height)), max(1, int(min_width))
     while image.shape[0] // 2 >= min_height and image.shape[1] // 2 >= min_width:
-        image = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
+        height, width = image.shape[:2]
+        # An odd side drops its last row or column: a ratio of exactly 2 keeps the fast path (a
+        # 1077-px-wide crop took 2.7 ms to reduce, 0.3 ms without its last column).
+        even = image[: height - height % 2, : width - width % 2]
+        image = cv2.resize(even, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
     return image
