@@ -111,7 +111,8 @@ class PersonRegion:
     """The crop of the frame the model runs on next (see the comment above): call rect() before a
     run, update() with its mask after it."""
 
-    def __init__(self) -> None:
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled  # False: always the whole frame (for comparisons)
         self.reset()
 
     def reset(self) -> None:
@@ -124,7 +125,7 @@ class PersonRegion:
         """(x, y, w, h) of the frame that the next run sees."""
         height, width = frame_shape[:2]
         whole = (0, 0, width, height)
-        if (self._whole_frame_next or self._rect is None
+        if (not self.enabled or self._whole_frame_next or self._rect is None
                 or self._rect[0] + self._rect[2] > width or self._rect[1] + self._rect[3] > height):
             return whole
         return self._rect
@@ -155,6 +156,8 @@ class PersonRegion:
         found someone to look at closer (a still photo gets one frame), or the person reached a
         side of the crop that cuts the frame (they would be cut there)."""
         height, width = frame_shape[:2]
+        if not self.enabled:
+            return False
         whole = rect == (0, 0, width, height)
         fresh, self._fresh = self._fresh, False
         self._runs_on_crop = 0 if whole else self._runs_on_crop + 1

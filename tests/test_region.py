@@ -115,7 +115,7 @@ def test_a_far_away_person_gets_twice_the_model_pixels_and_nothing_outside_the_c
     assert (w, h) != (W, H)  # it looked closer, in the first frame already
     closer = pipeline.last_mask.shape[1] / w  # model pixels per frame pixel
     whole = make_pipeline()
-    whole.region.update = lambda *args: False  # never a crop: the whole frame every run
+    whole.region.enabled = False  # never a crop: the whole frame every run
     whole.process(far_scene())
     assert whole.last_rect == (0, 0, W, H)
     assert closer > 1.7 * whole.last_mask.shape[1] / W

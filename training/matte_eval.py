@@ -15,7 +15,8 @@ Held-out data only (eval people, photos, backgrounds; `training.prepare_data`), 
   (RVM's temporal metric) with each method run as on video: PortraitNet through the app's own
   matte stage with its temporal smoothing and model schedule, RVM with its recurrent state.
 
-PortraitNet rows are the app's matte (`app.matting.MatteRefiner` at the app's defaults, at the
+PortraitNet rows are the app's pipeline (`app.pipeline.Pipeline`: the model on its crop around the
+person, `app.segmentation.PersonRegion`; `app.matting.MatteRefiner` at the app's defaults, at the
 picture's resolution) and the app's composite (`app.compositing.Compositor`, foreground estimation
 on); peers are their soft output scaled to the picture (RVM composites with its own `fgr`).
 Metrics: IoU of alpha > 0.5 (mean over pictures, mean of per-person means, mean of the worst 10 %),
@@ -139,7 +140,7 @@ class AppMatte:
     """The app's own stages: Segmenter + MatteRefiner (defaults) + Compositor, as a user runs them."""
 
     def __init__(self, model: Path, threads: int, edge_mode: str | None = None, foreground: bool = True,
-                 margin: int | None = None):
+                 margin: int | None = None, crop: bool = True):
         defaults = AppSettings()  # the app's defaults (window and CLI): matte settings and model schedule
         matte = defaults.matte_settings()
         if edge_mode:
@@ -147,6 +148,7 @@ class AppMatte:
         segmenter = Segmenter(model, threads=threads) if margin is None else Segmenter(model, threads=threads, margin=margin)
         self.pipeline = Pipeline(segmenter, MatteRefiner(matte),
                                  Compositor(), schedule=defaults.schedule_settings())
+        self.pipeline.region.enabled = crop  # False: the model sees the whole frame every run
         self.pipeline.compositor.set_color(GREEN)
         self.pipeline.compositor.estimate_foreground = foreground
 
@@ -204,6 +206,8 @@ def main(argv=None) -> int:
                         help="also score each model with this edge mode (repeatable)")
     parser.add_argument("--margin", action="append", type=int, default=[],
                         help="also score each model with this input margin (Segmenter(margin=...), repeatable)")
+    parser.add_argument("--whole-frame-row", action="store_true",
+                        help="also score each model seeing the whole frame every run (no crop around the person)")
     parser.add_argument("--no-foreground-row", action="store_true",
                         help="also score each model compositing the camera's colour at the edge (no estimate)")
     parser.add_argument("--peers-only", action="store_true",
@@ -262,13 +266,15 @@ def main(argv=None) -> int:
 
     if args.peers_only:
         return 0
-    variants = ([(None, True, None)] + [(mode, True, None) for mode in args.edge_mode]
-                + ([(None, False, None)] if args.no_foreground_row else []) + [(None, True, m) for m in args.margin])
-    for model, (edge_mode, foreground, margin) in ((m, v) for m in models for v in variants):
+    variants = ([(None, True, None, True)] + [(mode, True, None, True) for mode in args.edge_mode]
+                + ([(None, False, None, True)] if args.no_foreground_row else [])
+                + [(None, True, m, True) for m in args.margin]
+                + ([(None, True, None, False)] if args.whole_frame_row else []))
+    for model, (edge_mode, foreground, margin, crop) in ((m, v) for m in models for v in variants):
         name = f"PortraitNet {model.relative_to(ROOT) if model.is_relative_to(ROOT) else model} (app matte"
         name += (f", {edge_mode} edges" if edge_mode else "") + ("" if foreground else ", camera colour at the edge")
-        name += (f", margin {margin}" if margin is not None else "") + ")"
-        app = AppMatte(model, args.threads, edge_mode, foreground, margin)
+        name += (f", margin {margin}" if margin is not None else "") + ("" if crop else ", whole frame") + ")"
+        app = AppMatte(model, args.threads, edge_mode, foreground, margin, crop)
         comp = [app.still(f) for f in comp_frames]
         real_out = [app.still(f)[0] for f in real_frames]
         rows[name] = {"composites": composite_rows([a for a, _ in comp], [o for _, o in comp]),
