@@ -4,9 +4,9 @@
 
 Rows: the bundled portrait (assets/samples/portrait.jpg) and a frame of the bundled sample clip.
 Columns, each zoomed 2x at the hair and at a shoulder, on a plain green (where any fringe shows):
-the previous release (its model and its matte: Gaussian feathering, camera pixels blended), this
-release (the shipped model through the app's default matte and compositor, foreground estimation
-on), and Robust Video Matting (its alpha and its own foreground estimate `fgr`; a teacher and peer,
+the previous release (its model and its matte: whole frame, Gaussian feathering, camera pixels
+blended), this release (the shipped model through the app's pipeline: its crop around the person,
+the default matte and compositor, foreground estimation on), and Robust Video Matting (its alpha and its own foreground estimate `fgr`; a teacher and peer,
 run in Node by training/labels.py, never part of the app).
 """
 from __future__ import annotations
@@ -47,7 +47,9 @@ def app_composite(model: Path, frame: np.ndarray, before: bool) -> np.ndarray:
     compositor = Compositor()
     compositor.set_color(GREEN)
     compositor.estimate_foreground = not before
-    output, _ = Pipeline(Segmenter(model), refiner, compositor).process(frame)
+    pipeline = Pipeline(Segmenter(model), refiner, compositor)
+    pipeline.region.enabled = not before  # the previous release saw the whole frame only
+    output, _ = pipeline.process(frame)
     return output
 
 
