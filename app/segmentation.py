@@ -5,6 +5,10 @@ gets just the content rounded up to a multiple of 32 (224x128 for 16:9: ~40 % le
 square); a fixed 224x224 model gets the square. Either way the padding repeats the picture's edge
 pixels, as in training, so the border of the picture is never a black wall the model reads as the
 end of the person. The mask is cropped back to the content so later stages never see the padding.
+
+PersonRegion chooses what the model sees: the whole frame, or a still crop around the person once
+a run has found them (see the comment above it); app/pipeline.py places the crop's mask back in
+the frame.
 """
 from __future__ import annotations
 
