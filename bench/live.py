@@ -188,7 +188,8 @@ def render(result: dict, context: dict) -> str:
            f"warm-up, sink: {context['sink']}." + (f" Model: {context['model']}." if context.get("model") else ""), "",
            "Each row plays the clip like a camera (frames released at the 30 FPS frame clock, the newest "
            "taken, late ones dropped). Cores busy = process CPU time / wall time, all threads; *pipeline* "
-           "leaves out decoding the clip (the camera's stand-in). Latency = capture (the frame's time on "
+           "leaves out decoding the clip (the camera's stand-in: its CPU per frame measured alone in the same "
+           "process, times the frames read). Latency = capture (the frame's time on "
            "the clock) to the hand-off to the sink.", ""]
     for scenario, title in SCENARIOS.items():
         out += [f"### {title}", "",
