@@ -128,3 +128,48 @@ def test_edge_crops_put_the_pictures_edge_at_the_crops_edge(side):
     red = (edge == (0, 0, 255)).all(axis=-1)
     assert red.mean() > 0.9  # the crop's edge is the picture's frame line...
     assert not (inside == (0, 0, 255)).all(axis=-1).mean() > 0.9  # ...and the picture goes on inside
+
+
+def test_fake_quantisation_rounds_like_int8_and_saves_plain_float_weights():
+    from training import fake_quant
+
+    torch.manual_seed(0)
+    net = PortraitNet("v3").eval()
+    plain = {k: v.clone() for k, v in net.state_dict().items()}
+    images = torch.rand(1, 3, 96, 128)
+    with torch.no_grad():
+        before = net(images)[0]
+    fake_quant.install(net)
+    conv = net.encoder.to_stride4[0][0]  # the first convolution (Keras stride-2 padding)
+    levels = torch.unique(conv.weight[0] / (conv.parametrizations.weight.original[0].abs().max() / 127))
+    assert len(levels) <= 255 and torch.allclose(levels, levels.round(), atol=1e-3)  # int8 steps
+    with torch.no_grad():
+        after = net(images)[0]
+    assert 0 < (after - before).abs().max() < 0.5  # rounded, not broken
+    saved = fake_quant.float_state_dict(net)
+    assert saved.keys() == plain.keys() and all(torch.equal(saved[k], plain[k]) for k in plain)
+    loss = net(images)[0].mean()
+    loss.backward()  # straight-through: the float weights get gradients
+    assert conv.parametrizations.weight.original.grad is not None
+
+
+def test_int8_quantisation_keeps_the_contract_and_the_answer(tmp_path):
+    pytest.importorskip("onnx")
+    import onnxruntime as ort
+
+    from app.segmentation import Segmenter
+    from training.export import export_onnx
+    from training.quantize import quantize_int8
+
+    torch.manual_seed(0)
+    float_path = export_onnx(PortraitNet("v3").eval(), tmp_path / "net.onnx")
+    rng = np.random.default_rng(0)
+    pictures = [rng.integers(0, 256, (180, 320, 3), dtype=np.uint8) for _ in range(4)]
+    int8_path = quantize_int8(float_path, tmp_path / "net_int8.onnx", pictures)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["net.onnx", "net_int8.onnx"]  # no leftovers
+    assert int8_path.stat().st_size < float_path.stat().st_size / 2
+    tensor, _ = Segmenter(float_path, threads=1).preprocess(pictures[0])
+    answers = [ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, {"image": tensor})[0]
+               for p in (float_path, int8_path)]
+    assert np.abs(answers[0] - answers[1]).mean() < 0.05
+    Segmenter(int8_path, threads=1)  # loads and passes the app's own probe (dynamic size, range)

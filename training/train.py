@@ -48,6 +48,7 @@ DEFAULTS = {
     "webcam": 0.0,               # share of samples seen through a 160x120..320x240 webcam, scaled up
     "dark": 0.0,                 # share of samples in a dim room (gamma, gain, sensor noise)
     "init_from": "",             # start from this checkpoint's weights (layers whose shapes differ stay new)
+    "fake_quant": False,         # simulate int8 in training (training/fake_quant.py): quantisation-aware fine-tuning
     "eval_every": 250,
     "eval_samples": 96,
     "threads": 2,
@@ -158,14 +159,23 @@ def main(argv=None) -> int:
         print(f"encoder initialised from {config['pretrained']} ({pretrained['source']})")
     if config["init_from"]:
         print(f"initialised from {config['init_from']}: {init_from_checkpoint(net, config['init_from'])}")
+    if config["fake_quant"]:
+        from training import fake_quant
+        state_dict_of = fake_quant.float_state_dict
+    else:
+        state_dict_of = lambda module: module.state_dict()  # noqa: E731
+    last = run_dir / "last.pt"
+    resume = torch.load(last, map_location="cpu", weights_only=False) if last.exists() else None
+    if resume is not None:
+        net.load_state_dict(resume["model"])  # float weights under plain names, before any fake quantisation
+    if config["fake_quant"]:
+        fake_quant.install(net)
     optimizer = torch.optim.AdamW(parameter_groups(net, config))
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=config["iterations"], pct_start=0.05)
     start, best_iou, history = 0, -1.0, []
-    last = run_dir / "last.pt"
-    if last.exists():
-        state = torch.load(last, map_location="cpu", weights_only=False)
-        net.load_state_dict(state["model"])
+    if resume is not None:
+        state = resume
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start, best_iou, history = state["iteration"], state["best_iou"], state["history"]
@@ -200,9 +210,9 @@ def main(argv=None) -> int:
             progress.write(f"iteration {iteration}: held-out composite IoU {iou:.4f}")
             if iou > best_iou:
                 best_iou = iou
-                torch.save({"model": net.state_dict(), "arch": net.arch, "iteration": iteration, "eval_iou": iou},
+                torch.save({"model": state_dict_of(net), "arch": net.arch, "iteration": iteration, "eval_iou": iou},
                            run_dir / "best.pt")
-            torch.save({"model": net.state_dict(), "arch": net.arch, "optimizer": optimizer.state_dict(),
+            torch.save({"model": state_dict_of(net), "arch": net.arch, "optimizer": optimizer.state_dict(),
                         "scheduler": scheduler.state_dict(), "iteration": iteration, "best_iou": best_iou,
                         "history": history}, last)
             (run_dir / "history.json").write_text(json.dumps(history, indent=2))

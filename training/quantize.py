@@ -1,0 +1,89 @@
+"""Static int8 quantisation of an exported PortraitNet with ONNX Runtime (QDQ format).
+
+    python -m training.quantize --model runs/v4_qat/portraitnet.onnx --output models/portraitnet.onnx
+
+The recipe training/fake_quant.py simulates during quantisation-aware fine-tuning: per-channel
+symmetric int8 weights, per-tensor uint8 activations, ranges from percentile calibration on
+letterboxed pictures as the app feeds them (16:9, the app's input margin). Calibration pictures:
+the training split's real photos and frames (never the held-out ones) and the bundled sample clip.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from app.compositing import cover_resize
+from app.segmentation import INPUT_NAME, Segmenter
+
+ROOT = Path(__file__).resolve().parents[1]
+CALIBRATION_SIZE = (640, 360)  # the app's usual 16:9 input: 224x160 with the margin
+
+
+class CalibrationReader:
+    """onnxruntime CalibrationDataReader over preprocessed model inputs."""
+
+    def __init__(self, tensors: list[np.ndarray]) -> None:
+        self._iterator = iter({INPUT_NAME: t} for t in tensors)
+
+    def get_next(self):
+        return next(self._iterator, None)
+
+    def rewind(self):  # not needed by the percentile calibrator, kept for the reader protocol
+        pass
+
+
+def calibration_pictures(data: Path = ROOT / "data", clip_frames: int = 16) -> list[np.ndarray]:
+    """Training-split real pictures and every 2nd frame of the bundled sample clip, as BGR frames."""
+    pictures = [cv2.imread(str(p)) for p in sorted((data / "real" / "train").glob("*.jpg"))]
+    capture = cv2.VideoCapture(str(ROOT / "assets" / "samples" / "sample_clip.mp4"))
+    for index in range(2 * clip_frames):
+        ok, frame = capture.read()
+        if not ok:
+            break
+        if index % 2 == 0:
+            pictures.append(frame)
+    capture.release()
+    return [p for p in pictures if p is not None]
+
+
+def quantize_int8(model: Path, output: Path, pictures: list[np.ndarray], nodes_to_exclude: list[str] | None = None) -> Path:
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    logging.getLogger().setLevel(logging.ERROR)  # the quantisation tools log every node otherwise
+    preprocess = Segmenter(model, threads=1).preprocess
+    tensors = [preprocess(cover_resize(p, *CALIBRATION_SIZE))[0] for p in pictures]
+    prepared = output.with_suffix(".prep.onnx")
+    partial = output.with_suffix(".partial.onnx")
+    try:
+        quant_pre_process(str(model), str(prepared), skip_symbolic_shape=True)
+        quantize_static(str(prepared), str(partial), CalibrationReader(tensors), quant_format=QuantFormat.QDQ,
+                        per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod.Percentile, nodes_to_exclude=nodes_to_exclude or [])
+        partial.replace(output)
+    finally:
+        prepared.unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)
+    return output
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, required=True, help="float ONNX export (training.export)")
+    parser.add_argument("--output", type=Path, required=True)
+    parser.add_argument("--data", type=Path, default=ROOT / "data")
+    args = parser.parse_args(argv)
+    pictures = calibration_pictures(args.data)
+    path = quantize_int8(args.model, args.output, pictures)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB), calibrated on {len(pictures)} pictures")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
