@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from app.segmentation import INPUT_NAME, Segmenter
 from bench.clips import CACHE_DIR
+from training.quantize import quantize_int8
 
 VARIANTS = ("int8_static", "int8_encoder", "int8_dynamic", "fp16")
-RECIPE = 2  # bump when a recipe changes, so cached exports are rebuilt
+RECIPE = 3  # bump when a recipe changes, so cached exports are rebuilt (3: training/quantize.py's int8)
 ENCODER_PREFIX = "/encoder/"  # node-name prefix of the MobileNetV2 encoder in training/export.py's graph
 
 
@@ -31,24 +31,10 @@ def model_digest(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
 
 
-class _FrameReader:
-    """onnxruntime CalibrationDataReader over letterboxed frames."""
-
-    def __init__(self, tensors: list[np.ndarray]) -> None:
-        self._iterator = iter({INPUT_NAME: t} for t in tensors)
-
-    def get_next(self):
-        return next(self._iterator, None)
-
-    def rewind(self):  # not needed by MinMax, kept for the reader protocol
-        pass
-
-
 def build_variants(model_path: Path, calibration_frames: list[np.ndarray],
                    cache_dir: Path = CACHE_DIR) -> dict[str, dict]:
     """{variant: {"path": str} or {"error": str}}; cached per source-model digest."""
-    from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType, quantize_dynamic,
-                                          quantize_static)
+    from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     model_path = Path(model_path)
@@ -76,12 +62,7 @@ def build_variants(model_path: Path, calibration_frames: list[np.ndarray],
         return prepared
 
     def static(target: Path, keep_float: list[str]) -> None:
-        preprocess = Segmenter(model_path, threads=1).preprocess
-        tensors = [preprocess(frame)[0] for frame in calibration_frames]
-        quantize_static(str(prepare()), str(target), _FrameReader(tensors),
-                        quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.Percentile, nodes_to_exclude=keep_float)
+        quantize_int8(model_path, target, calibration_frames, nodes_to_exclude=keep_float)
 
     def int8_static(target: Path) -> None:
         static(target, [])
