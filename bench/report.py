@@ -246,7 +246,8 @@ def _model_table(model_rows: dict | None, peer_model_rows: dict | None, quality:
         if "error" in entry:
             lines.append(f"| {entry['label']} | {entry.get('input', '')} | failed: {entry['error']} | | | |")
             continue
-        variant = next((v for v in ("int8_static", "int8_encoder", "int8_dynamic", "fp16") if v in entry["label"]), "fp32")
+        variant = next((v for v in ("int8_static", "int8_encoder", "int8_dynamic", "fp16") if v in entry["label"]),
+                       "shipped" if "as shipped" in entry["label"] else "fp32")
         lines.append(f"| {entry['label']} | {entry.get('input', '')} | {entry['median']:.2f} | {entry['p95']:.2f} | "
                      f"{entry['cpu_ms_per_run']:.2f} | {_fmt(portrait_iou.get(variant), 3)} |")
     if model_rows and "error" in model_rows:

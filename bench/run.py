@@ -23,6 +23,8 @@ from pathlib import Path
 
 from app.resources import resource_root
 from app.segmentation import DEFAULT_MODEL_PATH, default_threads
+
+FLOAT_MODEL_PATH = DEFAULT_MODEL_PATH.with_name("portraitnet_fp32.onnx")  # the shipped model's float export
 from app.settings import AppSettings
 from app.matting import MatteSettings
 from bench import report
@@ -197,13 +199,16 @@ def main(argv: list[str] | None = None) -> int:
     ground_truth_paths = [str(PORTRAIT), str(PORTRAIT_MASK)] if PORTRAIT.is_file() and PORTRAIT_MASK.is_file() else None
 
     # --- int8 / fp16 exports (calibrated on frames the quality check does not use) -------------
+    # Built from the float export beside the shipped model (models/portraitnet_fp32.onnx: the
+    # shipped one is itself int8, training/quantize.py), else from the model given.
+    float_model = FLOAT_MODEL_PATH if model_path == DEFAULT_MODEL_PATH and FLOAT_MODEL_PATH.is_file() else model_path
     variant_files: dict[str, dict] = {}
     calibration = read_frames(option_clip or next(iter(clips.values())), 16, step=2, start=0)
     if not args.no_options:
         log("building int8 / fp16 exports ...")
         from bench.variants import build_variants
         with contextlib.redirect_stdout(sys.stderr):  # the calibrator prints progress; stdout is the report
-            variant_files = build_variants(model_path, calibration)
+            variant_files = build_variants(float_model, calibration)
 
     # --- main table: defaults at each resolution, PortraitCam vs peer --------------------------
     rows: list[dict] = []
@@ -272,14 +277,16 @@ def main(argv: list[str] | None = None) -> int:
         import cv2
         frame_path = str(REPO / "runs" / "bench" / "model_input.png")
         cv2.imwrite(frame_path, calibration[0])
-    model_variants = [{"label": f"PortraitNet fp32, {t} thread{'s' if t > 1 else ''}", "model": str(model_path),
-                       "threads": t} for t in (1, 2)]
-    model_variants.append({"label": "PortraitNet fp32, 2 threads, no spinning", "model": str(model_path),
+    model_variants = [{"label": f"PortraitNet as shipped ({model_path.name}), {t} thread{'s' if t > 1 else ''}",
+                       "model": str(model_path), "threads": t} for t in (1, 2)]
+    model_variants += [{"label": f"PortraitNet fp32, {t} thread{'s' if t > 1 else ''}", "model": str(float_model),
+                        "threads": t} for t in (1, 2)]
+    model_variants.append({"label": "PortraitNet fp32, 2 threads, no spinning", "model": str(float_model),
                            "threads": 2, "spinning": False})
     if not args.no_options:
         for level in ("disabled", "basic", "extended"):
             model_variants.append({"label": f"PortraitNet fp32, 1 thread, optimisation '{level}'",
-                                   "model": str(model_path), "threads": 1, "graph_optimization": level})
+                                   "model": str(float_model), "threads": 1, "graph_optimization": level})
         for variant, info in variant_files.items():
             if "path" in info:
                 model_variants.append({"label": f"PortraitNet {variant}, 1 thread", "model": info["path"],
@@ -301,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         from bench.quality import MatteQuality, load_ground_truth, model_quality
         ground_truth = load_ground_truth(PORTRAIT, PORTRAIT_MASK)
         eval_frames = read_frames(option_clip, 18, step=2, start=34)  # none used for calibration
-        models = {"fp32": str(model_path)}
+        models = {"fp32": str(float_model), "shipped": str(model_path)}
         models.update({name: info["path"] for name, info in variant_files.items() if "path" in info})
         quality["models"] = model_quality(models, eval_frames, ground_truth)
         matte_quality = MatteQuality(str(model_path), read_frames(option_clip, MATTE_SEQUENCE_FRAMES), ground_truth)

@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m bench.variants", description=main.__doc__)
     parser.add_argument("variant", choices=VARIANTS)
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_PATH)
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_PATH.with_name("portraitnet_fp32.onnx"),
+                        help="float ONNX model (default: the shipped model's float export)")
     parser.add_argument("--calibration-clip", type=Path, default=SAMPLE_CLIP,
                         help="video whose frames calibrate int8_static (16 frames, every 2nd)")
     parser.add_argument("--out", type=Path, required=True)
