@@ -1,6 +1,8 @@
 """Export a trained PortraitNet checkpoint to ONNX (mask head only) and check it against PyTorch.
 
-    python -m training.export --checkpoint runs/main/best.pt --output models/portraitnet.onnx
+    python -m training.export --checkpoint runs/main/best.pt --output models/portraitnet_fp32.onnx
+
+The app ships the int8 model made from this float export by training/quantize.py.
 """
 from __future__ import annotations
 
@@ -129,7 +131,7 @@ def max_abs_difference(net: PortraitNet, onnx_path: str | Path, images: np.ndarr
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", help="training checkpoint (.pt); omit to export an untrained network")
-    parser.add_argument("--output", default="models/portraitnet.onnx")
+    parser.add_argument("--output", default="models/portraitnet_fp32.onnx")
     args = parser.parse_args(argv)
     net = load_checkpoint(args.checkpoint) if args.checkpoint else PortraitNet().eval()
     path = export_onnx(net, args.output)
