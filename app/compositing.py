@@ -133,9 +133,12 @@ class Compositor:
                 raise BackgroundError(f"Background video stopped: {exc}") from exc
         if self.mode == "blur":
             key = (self.blur_strength, self.mirror, frame_bgr.shape)
-            if not (unchanged and self._blur_cache is not None and self._blur_cache[0] == key):
-                self._blur_cache = (key, self._blurred_background(frame_bgr, alpha_u8))
-            return self._blur_cache[1]
+            if unchanged and self._blur_cache is not None and self._blur_cache[0] == key:
+                return self._blur_cache[1]
+            background = self._blurred_background(frame_bgr, alpha_u8)
+            # A blur too weak to run gives the frame itself: that is never kept for the next frame.
+            self._blur_cache = None if background is frame_bgr else (key, background)
+            return background
         return frame_bgr
 
     def _blurred_background(self, frame_bgr: np.ndarray, alpha_u8: np.ndarray) -> np.ndarray:

@@ -204,6 +204,9 @@ def test_an_unchanged_picture_reuses_the_blurred_room_and_edge_layers_only_when_
     assert not np.array_equal(blur.background_for(brighter, alpha_u8), first)
     blur.set_blur(20)  # a new strength is never "unchanged"
     assert not np.array_equal(blur.background_for(frame, alpha_u8, unchanged=True), first)
+    blur.set_blur(0)  # no blur: the background is this frame's room, never the last one's
+    blur.background_for(frame, alpha_u8)
+    assert np.array_equal(blur.background_for(brighter, alpha_u8, unchanged=True), brighter)
     # Foreground estimation: the edge's colour means are reused, the edge pixels are this frame's.
     colour = Compositor()
     colour.set_color((0, 177, 64))
