@@ -143,3 +143,55 @@ class FaultySegmenter:
         if self.mode == "shape":
             return np.ones((mask.shape[0] // 2, mask.shape[1]), np.float32)
         raise RuntimeError("onnxruntime: simulated failure")
+
+
+def deny_reading(monkeypatch, path) -> None:
+    """Make open() and os.access() refuse `path` as they refuse a user without read permission.
+    Tests run as root, whom chmod 000 does not stop."""
+    import builtins
+
+    real_open, real_access = builtins.open, os.access
+
+    def user_open(file, *args, **kwargs):
+        if str(file) == str(path):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+    monkeypatch.setattr(builtins, "open", user_open)
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if str(p) == str(path) else real_access(p, mode, **kw))
+
+
+class RecordingBackend:
+    """A pyvirtualcam backend (see pyvirtualcam.camera.Backend) that keeps what it is sent."""
+
+    instances: list = []
+
+    def __init__(self, *, width, height, fps, fourcc, device, **kw):
+        self.width, self.height, self.fps, self.fourcc = width, height, fps, fourcc
+        self._device = device or "Recording Camera"
+        self.frames = []
+        self.closed = 0
+        RecordingBackend.instances.append(self)
+
+    def send(self, frame):
+        self.frames.append(frame.copy())
+
+    def close(self):
+        self.closed += 1
+
+    def device(self):
+        return self._device
+
+    def native_fourcc(self):
+        return self.fourcc
+
+
+@pytest.fixture
+def recording_camera(monkeypatch):
+    """pyvirtualcam's own test hook: the backend "recording" keeps every frame it is sent
+    (RecordingBackend.instances); undone after the test."""
+    import pyvirtualcam
+
+    monkeypatch.setattr(pyvirtualcam.camera, "BACKENDS", dict(pyvirtualcam.camera.BACKENDS))
+    RecordingBackend.instances = []
+    pyvirtualcam.register_backend("recording", RecordingBackend)
+    return RecordingBackend

@@ -6,7 +6,7 @@ import pytest
 
 from app.capture import (CameraSource, FrameSource, ImageSource, SourceError, VideoFileSource,
                          list_cameras, open_source)
-from conftest import level_frames, write_video
+from conftest import deny_reading, level_frames, write_video
 
 ABSENT_CAMERA = 63  # V4L2 index with no device on a test machine
 
@@ -247,22 +247,13 @@ def test_a_named_pipe_as_input_is_refused_without_blocking(tmp_path):
 @pytest.mark.parametrize("name", ["clip.mp4", "photo.jpg"])
 def test_an_unreadable_file_says_permission_denied_not_corrupt(tmp_path, monkeypatch, name):
     # Tests run as root, for whom chmod 000 changes nothing: make the OS say what it says to a user.
-    import builtins
-
     path = tmp_path / name
     if name.endswith(".mp4"):
         write_video(path, level_frames(2))
     else:
         cv2.imwrite(str(path), np.zeros((8, 8, 3), np.uint8))
     path.chmod(0o000)
-    real_open, real_access = builtins.open, os.access
-
-    def user_open(file, *args, **kwargs):
-        if str(file) == str(path):
-            raise PermissionError(13, "Permission denied", str(file))
-        return real_open(file, *args, **kwargs)
-    monkeypatch.setattr(builtins, "open", user_open)
-    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if str(p) == str(path) else real_access(p, mode, **kw))
+    deny_reading(monkeypatch, path)
     with pytest.raises(SourceError, match="permission denied") as raised:
         open_source(str(path))
     assert "corrupt" not in str(raised.value)

@@ -3,13 +3,11 @@ lets the room out of the command line (file or virtual camera). The pipeline's o
 test_pipeline.py and the window's worker in test_gui.py; these run the real CLI on real ONNX models."""
 import cv2
 import numpy as np
-import pyvirtualcam
 import pytest
 
 from app import headless
 from conftest import person_frames, write_video
 from test_pipeline import make_hostile_model
-from test_sinks import RecordingBackend
 
 GREEN = np.array([0, 255, 0])
 
@@ -28,15 +26,7 @@ def red_room_frames(count, width=160, height=120):
     return frames
 
 
-@pytest.fixture
-def recording(monkeypatch):
-    monkeypatch.setattr(pyvirtualcam.camera, "BACKENDS", dict(pyvirtualcam.camera.BACKENDS))
-    RecordingBackend.instances = []
-    pyvirtualcam.register_backend("recording", RecordingBackend)
-    return RecordingBackend
-
-
-def test_cli_stops_on_impossible_mask_values_and_writes_no_room(capsys, tmp_path, recording):
+def test_cli_stops_on_impossible_mask_values_and_writes_no_room(capsys, tmp_path, recording_camera):
     model = make_hostile_model(tmp_path / "red.onnx", "red")
     clip = write_video(tmp_path / "red_room.avi", red_room_frames(6))
     output = tmp_path / "out.avi"
@@ -45,11 +35,11 @@ def test_cli_stops_on_impossible_mask_values_and_writes_no_room(capsys, tmp_path
     assert code != 0
     assert "outside" in err.strip().splitlines()[-1]  # named: values outside 0..1, not clipped
     assert not output.exists() and not list(tmp_path.glob("out*.avi"))
-    assert recording.instances[-1].frames == []  # the first frame already failed: nothing went out
+    assert recording_camera.instances[-1].frames == []  # the first frame already failed: nothing went out
 
 
 def test_cli_sends_the_background_alone_for_all_person_masks_and_notes_it_once(
-        capsys, tmp_path, recording, monkeypatch):
+        capsys, tmp_path, recording_camera, monkeypatch):
     import app.pipeline
 
     monkeypatch.setattr(app.pipeline, "ALL_PERSON_RUNS", 5, raising=False)
@@ -60,7 +50,7 @@ def test_cli_sends_the_background_alone_for_all_person_masks_and_notes_it_once(
                            "recording", "--model", model, "--color", "#00ff00")
     assert code == 0, err
     assert err.count("whole picture") == 1  # one note, not one per frame
-    backend = recording.instances[-1]
+    backend = recording_camera.instances[-1]
     assert len(backend.frames) == 12
     for frame in backend.frames:
         assert np.all(np.abs(frame.reshape(-1, 3).astype(int) - GREEN) <= 2), "the room went out"

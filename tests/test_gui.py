@@ -509,18 +509,6 @@ def test_pyside_void_calls_keep_none_alive():
 
 
 # --- privacy: the virtual camera never gets the room (issue 10) --------------------------------
-@pytest.fixture
-def recording_camera(monkeypatch):
-    """pyvirtualcam's test hook: a registered backend that keeps every frame it is sent."""
-    import pyvirtualcam
-    from test_sinks import RecordingBackend
-
-    monkeypatch.setattr(pyvirtualcam.camera, "BACKENDS", dict(pyvirtualcam.camera.BACKENDS))
-    RecordingBackend.instances = []
-    pyvirtualcam.register_backend("recording", RecordingBackend)
-    return RecordingBackend
-
-
 def start_recording_camera(qtbot, window):
     window.settings.virtual_camera_backend = "recording"
     window.controller.apply_settings(window.settings)
@@ -536,15 +524,22 @@ def published_corners(backend, start=0):
             for f in frames]
 
 
-@pytest.mark.parametrize("mode", ["raise", "nan", "huge"])
-def test_virtual_camera_never_gets_the_room_when_processing_fails(qtbot, make_window, clip,
-                                                                  recording_camera, mode):
+def publishing_green(qtbot, make_window, clip, recording_camera):
+    """A window on the clip with a green background, sending to the recording virtual camera,
+    once green frames arrive there: (window, backend)."""
     window = make_window(source=str(clip))
     window.set_background_color(QColor(0, 255, 0))
     start_recording_camera(qtbot, window)
     backend = recording_camera.instances[-1]
     qtbot.waitUntil(lambda: len(backend.frames) >= 3 and close_to(published_corners(backend)[-1], GREEN),
                     timeout=TIMEOUT_MS)
+    return window, backend
+
+
+@pytest.mark.parametrize("mode", ["raise", "nan", "huge"])
+def test_virtual_camera_never_gets_the_room_when_processing_fails(qtbot, make_window, clip,
+                                                                  recording_camera, mode):
+    window, backend = publishing_green(qtbot, make_window, clip, recording_camera)
     pipeline = window.controller.worker.pipeline
     real = pipeline.segmenter
     pipeline.segmenter = FaultySegmenter(real, mode=mode)  # the worker picks it up on its next frame
@@ -653,12 +648,7 @@ def test_all_person_masks_send_the_background_alone_with_a_warning_until_they_re
     import app.pipeline
 
     monkeypatch.setattr(app.pipeline, "ALL_PERSON_RUNS", 4, raising=False)  # the rule, sooner
-    window = make_window(source=str(clip))
-    window.set_background_color(QColor(0, 255, 0))
-    start_recording_camera(qtbot, window)
-    backend = recording_camera.instances[-1]
-    qtbot.waitUntil(lambda: len(backend.frames) >= 3 and close_to(published_corners(backend)[-1], GREEN),
-                    timeout=TIMEOUT_MS)
+    window, backend = publishing_green(qtbot, make_window, clip, recording_camera)
     on_gui_thread = []  # widgets may only be touched on the GUI thread (else Qt crashes painting them)
     show_message = window.banner.show_message
 

@@ -10,8 +10,9 @@ import pytest
 
 import main as entry
 from app import headless, resources, segmentation
-from conftest import REPO_ROOT, FaultySegmenter, count_frames, make_onnx_model, person_frames, write_video
-from test_sinks import BusyBackend, RecordingBackend
+from conftest import (REPO_ROOT, FaultySegmenter, count_frames, deny_reading, make_onnx_model, person_frames,
+                      write_video)
+from test_sinks import BusyBackend
 
 
 def run_cli(capsys, *argv):
@@ -75,14 +76,11 @@ def test_photo_to_photo(capsys, tmp_path, mean_model):
     assert np.all(result[0, 0] == [255, 0, 0])  # R,G,B 0,0,255 -> BGR (255,0,0)
 
 
-def test_virtual_camera_receives_frames(capsys, monkeypatch, clip_path, mean_model):
-    monkeypatch.setattr(pyvirtualcam.camera, "BACKENDS", dict(pyvirtualcam.camera.BACKENDS))
-    pyvirtualcam.register_backend("recording", RecordingBackend)
-    RecordingBackend.instances = []
+def test_virtual_camera_receives_frames(capsys, clip_path, mean_model, recording_camera):
     code, _, err = run_cli(capsys, "-i", clip_path, "--virtual-camera", "--vcam-backend", "recording",
                            "--max-frames", "4", "--model", mean_model)
     assert code == 0, err
-    backend = RecordingBackend.instances[-1]
+    backend = recording_camera.instances[-1]
     assert len(backend.frames) == 4 and backend.frames[0].size == 160 * 120 * 3
     assert backend.closed == 1
 
@@ -585,17 +583,8 @@ def test_help_says_what_no_arguments_do_and_shows_defaults(capsys):
 def test_an_unreadable_file_says_permission_denied_not_corrupt(capsys, monkeypatch, tmp_path, clip_path,
                                                                background_path, mean_model, what):
     # Tests run as root, whom chmod 000 does not stop: make the OS answer as it does a user.
-    import builtins
-
     target = {"-b": background_path, "--model": mean_model, "-i": clip_path}[what]
-    real_open, real_access = builtins.open, os.access
-
-    def user_open(file, *args, **kwargs):
-        if str(file) == str(target):
-            raise PermissionError(13, "Permission denied", str(file))
-        return real_open(file, *args, **kwargs)
-    monkeypatch.setattr(builtins, "open", user_open)
-    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if str(p) == str(target) else real_access(p, mode, **kw))
+    deny_reading(monkeypatch, target)
     code, _, err = run_cli(capsys, "-i", clip_path, "-b", background_path, "--model", mean_model,
                            "-o", tmp_path / "o.mp4")
     assert_one_line_error(code, err, "permission denied", str(target))

@@ -9,32 +9,7 @@ from pyvirtualcam.util import encode_fourcc
 
 from app.sinks import (LINUX_SETUP_COMMAND, FileSink, ImageFileSink, SinkError, VirtualCameraSink,
                        VirtualCameraUnavailable, virtual_camera_setup_hint)
-from conftest import count_frames
-
-
-class RecordingBackend:
-    """A pyvirtualcam backend (see pyvirtualcam.camera.Backend) that keeps what it is sent."""
-
-    instances: list = []
-
-    def __init__(self, *, width, height, fps, fourcc, device, **kw):
-        self.width, self.height, self.fps, self.fourcc = width, height, fps, fourcc
-        self._device = device or "Recording Camera"
-        self.frames = []
-        self.closed = 0
-        RecordingBackend.instances.append(self)
-
-    def send(self, frame):
-        self.frames.append(frame.copy())
-
-    def close(self):
-        self.closed += 1
-
-    def device(self):
-        return self._device
-
-    def native_fourcc(self):
-        return self.fourcc
+from conftest import RecordingBackend, count_frames
 
 
 class BusyBackend(RecordingBackend):
