@@ -173,3 +173,24 @@ def test_int8_quantisation_keeps_the_contract_and_the_answer(tmp_path):
                for p in (float_path, int8_path)]
     assert np.abs(answers[0] - answers[1]).mean() < 0.05
     Segmenter(int8_path, threads=1)  # loads and passes the app's own probe (dynamic size, range)
+
+
+def test_distractors_change_the_room_behind_the_person_and_never_the_label():
+    from training.composites import composite_person
+
+    person = np.zeros((120, 80, 4), np.uint8)
+    person[20:, 20:60] = (40, 160, 220, 255)  # an opaque upright figure
+    plain = np.full((240, 320, 3), 128, np.uint8)
+    stripes = np.zeros((240, 320, 3), np.uint8)
+    stripes[:, ::8] = 255  # a picture to cut objects from, unlike the plain room
+    changed = 0
+    for seed in range(12):
+        image, alpha = composite_person(person, plain, np.random.default_rng(seed))
+        image_d, alpha_d = composite_person(person, plain, np.random.default_rng(seed), distractors=[stripes] * 2)
+        # The label is the opaque person alone (objects add no alpha), and the person is on top.
+        assert set(np.unique(alpha_d)) <= {0.0, 1.0} and alpha_d.sum() > 0
+        assert np.all(np.abs(image_d[alpha_d > 0.99].astype(int) - (40, 160, 220)) <= 1)
+        behind = alpha_d < 0.01
+        assert np.abs(image[alpha < 0.01].astype(int) - 128).max() <= 1  # without: the plain room
+        changed += np.abs(image_d[behind].astype(int) - 128).max() > 60
+    assert changed >= 10  # objects show up in the room (rarely all hidden behind the person)

@@ -31,14 +31,64 @@ def cover_resize(image: np.ndarray, width: int, height: int, rng: np.random.Gene
     return resized[y : y + height, x : x + width]
 
 
+def distractor_shape(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """A random object outline (float 0..1, height x width): a polygon, a blob or a few sticks."""
+    shape = np.zeros((height, width), np.uint8)
+    size = rng.uniform(0.15, 0.6) * min(height, width)
+    cx, cy = rng.uniform(0, width), rng.uniform(0, height)
+    kind = rng.integers(3)
+    if kind == 0:  # a convex or star-like polygon: furniture, lamps, frames
+        angles = np.sort(rng.uniform(0, 2 * np.pi, int(rng.integers(3, 9))))
+        radii = size * rng.uniform(0.3, 1.0, angles.size)
+        points = np.stack([cx + radii * np.cos(angles), cy + radii * np.sin(angles)], 1)
+        cv2.fillPoly(shape, [np.round(points).astype(np.int32)], 255)
+    elif kind == 1:  # a blob with an irregular outline: plants, flowers, clothes on a chair
+        noise = cv2.GaussianBlur(rng.random((height, width), dtype=np.float32), (0, 0), max(1.0, size / 6))
+        yy, xx = np.mgrid[:height, :width]
+        disc = np.hypot(xx - cx, yy - cy) < size
+        shape[disc & (noise > np.median(noise[disc]) if disc.any() else disc)] = 255
+    else:  # thin sticks and stems: a plant's stalks, a lamp's arm, a guitar's neck
+        for _ in range(int(rng.integers(1, 6))):
+            x0, y0 = cx + rng.normal(0, size / 2), cy + rng.normal(0, size / 2)
+            angle = rng.uniform(0, np.pi)
+            length = rng.uniform(0.5, 1.5) * size
+            end = (x0 + length * np.cos(angle), y0 + length * np.sin(angle))
+            cv2.line(shape, (round(x0), round(y0)), (round(end[0]), round(end[1])), 255, int(rng.integers(1, 5)))
+    soft = rng.uniform(0.0, 1.5)
+    alpha = shape.astype(np.float32) / 255.0
+    return cv2.GaussianBlur(alpha, (0, 0), soft) if soft > 0.3 else alpha
+
+
+def paste_distractors(bg: np.ndarray, others: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """Sharp objects that are not people, pasted over a (often defocused) background (float32 BGR).
+
+    A composite's person is always a sharp, pasted-in shape: without this the network may learn that
+    "a crisp object with an outline" is the person, and call a flower in front of bokeh or a lamp by
+    a wall person (the held-out composites' worst cases). Each object's texture is a piece of another
+    background."""
+    height, width = bg.shape[:2]
+    if rng.random() < 0.5:  # the object in focus, the room behind it blurred
+        bg = cv2.GaussianBlur(bg, (0, 0), rng.uniform(2, 6))
+    for source in others:
+        texture = cover_resize(source, width, height, rng).astype(np.float32)
+        texture = texture * rng.uniform(0.6, 1.4) + rng.uniform(-30, 30)
+        alpha = distractor_shape(height, width, rng)[..., None]
+        bg = texture * alpha + bg * (1 - alpha)
+    return np.clip(bg, 0, 255)
+
+
 def composite_person(person_rgba: np.ndarray, background: np.ndarray, rng: np.random.Generator,
-                     long_side: int = CANVAS_LONG_SIDE, small: bool = False, layers: bool = False):
+                     long_side: int = CANVAS_LONG_SIDE, small: bool = False, layers: bool = False,
+                     distractors: list[np.ndarray] | None = None):
     """Paste a person onto a background in video-call framing. Returns (BGR uint8, alpha float32).
     `small`: a person far from the camera (20-55 % of the frame height, anywhere in it), the scale
-    of a full-body framing, which video-call framing alone never shows the network."""
+    of a full-body framing, which video-call framing alone never shows the network.
+    `distractors`: pictures to cut objects from, pasted behind the person (paste_distractors)."""
     width, height = random_canvas_size(rng, long_side)
     bg = cover_resize(background, width, height, rng).astype(np.float32)
-    if rng.random() < 0.3:  # webcams often blur the far background
+    if distractors:
+        bg = paste_distractors(bg, distractors, rng)
+    elif rng.random() < 0.3:  # webcams often blur the far background
         bg = cv2.GaussianBlur(bg, (0, 0), rng.uniform(1, 4))
     ys, xs = np.nonzero(person_rgba[..., 3] > 127)
     person = person_rgba[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]

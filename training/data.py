@@ -178,7 +178,8 @@ class PortraitPairs(Dataset):
 
     def __init__(self, sources: SampleSources, length: int, input_size: int = 224, crop: int | None = None,
                  real_fraction: float = 0.3, seed: int = 0, augment: bool = True, max_shift: int = 0,
-                 edge_crops: float = 0.0, small_people: float = 0.0, webcam: float = 0.0, dark: float = 0.0):
+                 edge_crops: float = 0.0, small_people: float = 0.0, webcam: float = 0.0, dark: float = 0.0,
+                 distractors: float = 0.0):
         self.sources = sources
         self.length = length
         self.input_size = input_size
@@ -192,6 +193,8 @@ class PortraitPairs(Dataset):
         self.small_people = small_people if augment else 0.0
         self.webcam = webcam if augment else 0.0
         self.dark = dark if augment else 0.0
+        # Share of composites with objects that are not people pasted behind the person.
+        self.distractors = distractors if augment else 0.0
         self.cache = ImageCache()
 
     def __len__(self) -> int:
@@ -203,8 +206,13 @@ class PortraitPairs(Dataset):
             mask = self.cache.get(path.with_name(path.stem + "_mask.png"), cv2.IMREAD_GRAYSCALE)
             return real_photo(self.cache.get(path), mask, rng)
         person = self.cache.get(self.sources.people[rng.integers(len(self.sources.people))], cv2.IMREAD_UNCHANGED)
-        background = self.cache.get(self.sources.backgrounds[rng.integers(len(self.sources.backgrounds))])
-        return composite_person(person, background, rng, small=bool(self.small_people and rng.random() < self.small_people))
+        backgrounds = self.sources.backgrounds
+        background = self.cache.get(backgrounds[rng.integers(len(backgrounds))])
+        others = None
+        if self.distractors and rng.random() < self.distractors:
+            others = [self.cache.get(backgrounds[i]) for i in rng.integers(len(backgrounds), size=rng.integers(1, 4))]
+        return composite_person(person, background, rng, small=bool(self.small_people and rng.random() < self.small_people),
+                                distractors=others)
 
     def __getitem__(self, index: int):
         rng = np.random.default_rng((self.seed, index))

@@ -47,6 +47,7 @@ DEFAULTS = {
     "small_people": 0.0,         # share of composites with a far-away person (full-body scale)
     "webcam": 0.0,               # share of samples seen through a 160x120..320x240 webcam, scaled up
     "dark": 0.0,                 # share of samples in a dim room (gamma, gain, sensor noise)
+    "distractors": 0.0,          # share of composites with non-person objects behind the person
     "init_from": "",             # start from this checkpoint's weights (layers whose shapes differ stay new)
     "fake_quant": False,         # simulate int8 in training (training/fake_quant.py): quantisation-aware fine-tuning
     "eval_every": 250,
@@ -148,7 +149,8 @@ def main(argv=None) -> int:
     samples = config["iterations"] * config["batch_size"]
     train_set = PortraitPairs(train_sources, samples, crop=config["crop"], real_fraction=config["real_fraction"],
                               seed=config["seed"], max_shift=config["max_shift"], edge_crops=config["edge_crops"],
-                              small_people=config["small_people"], webcam=config["webcam"], dark=config["dark"])
+                              small_people=config["small_people"], webcam=config["webcam"], dark=config["dark"],
+                              distractors=config["distractors"])
     eval_set = PortraitPairs(eval_sources, config["eval_samples"], real_fraction=0.0, seed=12345, augment=False)
     eval_batches = list(DataLoader(eval_set, batch_size=16))
 
