@@ -194,3 +194,53 @@ def test_distractors_change_the_room_behind_the_person_and_never_the_label():
         assert np.abs(image[alpha < 0.01].astype(int) - 128).max() <= 1  # without: the plain room
         changed += np.abs(image_d[behind].astype(int) - 128).max() > 60
     assert changed >= 10  # objects show up in the room (rarely all hidden behind the person)
+
+
+def test_mined_weights_favour_the_files_the_model_gets_wrong():
+    from training.mine import MAX_WEIGHT, MIN_WEIGHT, PRIOR_SAMPLES, weights_from_errors
+
+    errors = [(0.02, {"people": "easy.png", "backgrounds": "wall.jpg"}),
+              (0.02, {"people": "easy.png", "backgrounds": "flowers.jpg"}),
+              (0.50, {"people": "dark.png", "backgrounds": "flowers.jpg"}),
+              (0.00, {"real": "photo.jpg"})]
+    weights = weights_from_errors(errors)
+    mean = np.mean([e for e, _ in errors])
+
+    def expected(values):  # the file's errors, with PRIOR_SAMPLES at the overall mean
+        return np.clip((sum(values) + PRIOR_SAMPLES * mean) / (len(values) + PRIOR_SAMPLES) / mean, MIN_WEIGHT, MAX_WEIGHT)
+
+    assert weights["people"]["dark.png"] == pytest.approx(expected([0.5])) and expected([0.5]) > 1.5
+    assert weights["people"]["easy.png"] == pytest.approx(expected([0.02, 0.02])) and expected([0.02, 0.02]) < 0.7
+    assert weights["backgrounds"]["flowers.jpg"] == pytest.approx(expected([0.02, 0.5]))
+    assert weights["backgrounds"]["flowers.jpg"] > weights["backgrounds"]["wall.jpg"]
+    assert weights["real"]["photo.jpg"] == pytest.approx(expected([0.0]))
+    # Many bad draws of one file reach the cap; many easy ones the floor.
+    many = weights_from_errors([(0.9, {"people": "dark.png"})] * 30 + [(0.0, {"people": "easy.png"})] * 300)
+    assert many["people"]["dark.png"] == MAX_WEIGHT and many["people"]["easy.png"] == MIN_WEIGHT
+
+
+def test_sampling_weights_change_how_often_a_file_is_picked(tmp_path):
+    import cv2
+
+    from training.data import PortraitPairs, SampleSources
+
+    for kind, count in (("people", 3), ("backgrounds", 2)):
+        (tmp_path / kind / "train").mkdir(parents=True)
+        for i in range(count):
+            image = np.full((40, 30, 4 if kind == "people" else 3), 255, np.uint8)
+            cv2.imwrite(str(tmp_path / kind / "train" / f"{kind}{i}.{'png' if kind == 'people' else 'jpg'}"), image)
+    sources = SampleSources.from_folder(tmp_path, "train")
+
+    def counts(weights):
+        pairs = PortraitPairs(sources, 10, real_fraction=0.0, weights=weights)
+        seen: dict[str, int] = {}
+        for index in range(300):
+            picks: dict = {}
+            pairs.make_image(np.random.default_rng(index), picks)
+            seen[picks["people"]] = seen.get(picks["people"], 0) + 1
+        return seen
+
+    uniform = counts(None)
+    favoured = counts({"people": {"people1.png": 4.0}})
+    assert 70 < uniform["people1.png"] < 130
+    assert favoured["people1.png"] > 160  # 4 / 6 of the draws

@@ -179,7 +179,7 @@ class PortraitPairs(Dataset):
     def __init__(self, sources: SampleSources, length: int, input_size: int = 224, crop: int | None = None,
                  real_fraction: float = 0.3, seed: int = 0, augment: bool = True, max_shift: int = 0,
                  edge_crops: float = 0.0, small_people: float = 0.0, webcam: float = 0.0, dark: float = 0.0,
-                 distractors: float = 0.0):
+                 distractors: float = 0.0, weights: dict[str, dict[str, float]] | None = None):
         self.sources = sources
         self.length = length
         self.input_size = input_size
@@ -195,28 +195,49 @@ class PortraitPairs(Dataset):
         self.dark = dark if augment else 0.0
         # Share of composites with objects that are not people pasted behind the person.
         self.distractors = distractors if augment else 0.0
+        # Sampling weights by file name per kind ("people", "backgrounds", "real"), e.g. the hard
+        # examples training/mine.py found; names not listed weigh 1. None: uniform.
+        self._probabilities = {kind: self._sampling_probabilities(getattr(sources, kind), (weights or {}).get(kind))
+                               for kind in ("people", "backgrounds", "real")}
         self.cache = ImageCache()
 
     def __len__(self) -> int:
         return self.length
 
-    def make_image(self, rng: np.random.Generator):
+    @staticmethod
+    def _sampling_probabilities(paths: list[Path], weights: dict[str, float] | None) -> np.ndarray | None:
+        if not weights or not paths:
+            return None
+        values = np.array([float(weights.get(p.name, 1.0)) for p in paths])
+        return values / values.sum()
+
+    def _pick(self, rng: np.random.Generator, kind: str, picks: dict | None) -> Path:
+        """One file of `kind`, uniformly or by its weight; noted in `picks` (kind -> file name)."""
+        paths = getattr(self.sources, kind)
+        probabilities = self._probabilities[kind]
+        index = rng.integers(len(paths)) if probabilities is None else rng.choice(len(paths), p=probabilities)
+        if picks is not None:
+            picks.setdefault(kind, paths[index].name)
+        return paths[index]
+
+    def make_image(self, rng: np.random.Generator, picks: dict | None = None):
+        """A picture and its alpha; `picks` (optional) collects the files it was made from."""
         if rng.random() < self.real_fraction:
-            path = self.sources.real[rng.integers(len(self.sources.real))]
+            path = self._pick(rng, "real", picks)
             mask = self.cache.get(path.with_name(path.stem + "_mask.png"), cv2.IMREAD_GRAYSCALE)
             return real_photo(self.cache.get(path), mask, rng)
-        person = self.cache.get(self.sources.people[rng.integers(len(self.sources.people))], cv2.IMREAD_UNCHANGED)
+        person = self.cache.get(self._pick(rng, "people", picks), cv2.IMREAD_UNCHANGED)
         backgrounds = self.sources.backgrounds
-        background = self.cache.get(backgrounds[rng.integers(len(backgrounds))])
+        background = self.cache.get(self._pick(rng, "backgrounds", picks))
         others = None
         if self.distractors and rng.random() < self.distractors:
             others = [self.cache.get(backgrounds[i]) for i in rng.integers(len(backgrounds), size=rng.integers(1, 4))]
         return composite_person(person, background, rng, small=bool(self.small_people and rng.random() < self.small_people),
                                 distractors=others)
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, index: int, picks: dict | None = None):
         rng = np.random.default_rng((self.seed, index))
-        image, alpha = self.make_image(rng)
+        image, alpha = self.make_image(rng, picks)
         if self.augment:
             image, alpha = deform(image, alpha, rng)
             # Both views: these are the camera's picture, not a nuisance for the consistency loss.

@@ -48,6 +48,7 @@ DEFAULTS = {
     "webcam": 0.0,               # share of samples seen through a 160x120..320x240 webcam, scaled up
     "dark": 0.0,                 # share of samples in a dim room (gamma, gain, sensor noise)
     "distractors": 0.0,          # share of composites with non-person objects behind the person
+    "hard_weights": "",          # JSON of sampling weights by file (training/mine.py): hard examples more often
     "init_from": "",             # start from this checkpoint's weights (layers whose shapes differ stay new)
     "fake_quant": False,         # simulate int8 in training (training/fake_quant.py): quantisation-aware fine-tuning
     "eval_every": 250,
@@ -150,7 +151,8 @@ def main(argv=None) -> int:
     train_set = PortraitPairs(train_sources, samples, crop=config["crop"], real_fraction=config["real_fraction"],
                               seed=config["seed"], max_shift=config["max_shift"], edge_crops=config["edge_crops"],
                               small_people=config["small_people"], webcam=config["webcam"], dark=config["dark"],
-                              distractors=config["distractors"])
+                              distractors=config["distractors"],
+                              weights=json.loads(Path(config["hard_weights"]).read_text()) if config["hard_weights"] else None)
     eval_set = PortraitPairs(eval_sources, config["eval_samples"], real_fraction=0.0, seed=12345, augment=False)
     eval_batches = list(DataLoader(eval_set, batch_size=16))
 
