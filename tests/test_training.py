@@ -244,3 +244,22 @@ def test_sampling_weights_change_how_often_a_file_is_picked(tmp_path):
     favoured = counts({"people": {"people1.png": 4.0}})
     assert 70 < uniform["people1.png"] < 130
     assert favoured["people1.png"] > 160  # 4 / 6 of the draws
+
+
+def test_a_soup_is_the_mean_of_its_checkpoints_and_refuses_strangers():
+    from training.soup import soup
+
+    nets = [PortraitNet("v3") for _ in range(3)]
+    states = [{"model": n.state_dict(), "arch": "v3"} for n in nets]
+    mixed = soup(states)
+    name = "mask_head.weight"
+    expected = (states[0]["model"][name] + states[1]["model"][name] + states[2]["model"][name]) / 3
+    assert torch.allclose(mixed["model"][name], expected)
+    counter = next(k for k, v in mixed["model"].items() if not v.is_floating_point())
+    assert torch.equal(mixed["model"][counter], states[0]["model"][counter])
+    soup_net = PortraitNet("v3")
+    soup_net.load_state_dict(mixed["model"])  # a loadable checkpoint of the same network
+    with pytest.raises(ValueError):
+        soup(states + [{"model": PortraitNet("v2").state_dict(), "arch": "v2"}])
+    with pytest.raises(ValueError):
+        soup([])

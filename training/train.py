@@ -52,6 +52,7 @@ DEFAULTS = {
     "init_from": "",             # start from this checkpoint's weights (layers whose shapes differ stay new)
     "fake_quant": False,         # simulate int8 in training (training/fake_quant.py): quantisation-aware fine-tuning
     "eval_every": 250,
+    "keep_checkpoints": False,   # also keep each evaluation's weights (iteration_<n>.pt), e.g. for a weight soup
     "eval_samples": 96,
     "threads": 2,
     "workers": 1,
@@ -220,6 +221,9 @@ def main(argv=None) -> int:
                         "scheduler": scheduler.state_dict(), "iteration": iteration, "best_iou": best_iou,
                         "history": history}, last)
             (run_dir / "history.json").write_text(json.dumps(history, indent=2))
+            if config["keep_checkpoints"]:
+                torch.save({"model": state_dict_of(net), "arch": net.arch, "iteration": iteration, "eval_iou": iou},
+                           run_dir / f"iteration_{iteration}.pt")
             dead = dead_stages(activity)
             if dead:
                 raise SystemExit(f"stage(s) {', '.join(dead)} output ~0 for every input (mean |activation| < 1e-3): "
