@@ -7,10 +7,13 @@ calibration on letterboxed pictures as the app feeds them (16:9, the app's input
 recipe training/fake_quant.py simulates in quantisation-aware fine-tuning. Calibration pictures:
 the training split's real photos and frames (never the held-out ones) and the bundled sample clip.
 
-The encoder's stride-4 stem (its first convolution and first two blocks, FLOAT_PREFIXES) stays in
-float: quantised, it lost the person in dark clothes (the portrait's dark jacket corner: 78 % kept
-instead of 100 %, and 82 % even after quantisation-aware fine-tuning); in float, 99.9 %, with the
-rest of the network in int8 running 4.7 instead of 6.9 ms a run (224x160, one thread).
+The encoder's stride-4 stem (its first convolution and first two blocks) stays in float: quantised,
+it lost the person in dark clothes (the portrait's dark jacket corner: 78 % kept instead of 100 %,
+and 82 % even after quantisation-aware fine-tuning); in float, 99.9 %. So do the decoder's last two
+stages and the head (FLOAT_PREFIXES): they work at half and full resolution with 16 and 8 channels,
+where int8 saved no time (7.0 ms a run at 224x224 either way, one thread) and cost the weight soup
+(training/soup.py) its gain (held-out composites' worst decile 0.748 instead of 0.753, dtSSD 3.67
+instead of 3.61). The rest of the network in int8 runs 5.2 instead of 7.3 ms (224x160).
 """
 from __future__ import annotations
 
@@ -26,7 +29,10 @@ from app.segmentation import INPUT_NAME, Segmenter
 
 ROOT = Path(__file__).resolve().parents[1]
 CALIBRATION_SIZE = (640, 360)  # the app's usual 16:9 input: 224x160 with the margin
-FLOAT_PREFIXES = ("/encoder/to_stride4/",)  # ONNX node names (training/export.py) kept in float
+# ONNX node names (training/export.py) kept in float: the encoder's stride-4 stem, and the decoder
+# from its last skip (the stride-4 features) on: the last two D-blocks, their upsamplers and the head.
+FLOAT_PREFIXES = ("/encoder/to_stride4/", "/Add_2", "/dblocks.3/", "/dblocks.4/", "/upsamplers.3/",
+                  "/upsamplers.4/", "/person_head/", "/Sigmoid")
 
 
 class CalibrationReader:
