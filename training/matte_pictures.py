@@ -67,9 +67,12 @@ def zoom(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
 
 
 def label(tile: np.ndarray, text: str) -> np.ndarray:
+    """White text on a dark box. (Not a thick dark outline under thin text: OpenCV 5 draws a thick
+    stroke with wider glyphs, so the two did not line up and the label read as garbled.)"""
     tile = tile.copy()
-    cv2.putText(tile, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
-    cv2.putText(tile, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    (width, height), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+    cv2.rectangle(tile, (2, 2), (10 + width, 8 + height + baseline), (0, 0, 0), cv2.FILLED)
+    cv2.putText(tile, text, (6, 5 + height), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
     return tile
 
 
