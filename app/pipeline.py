@@ -18,6 +18,7 @@ import numpy as np
 
 from app.compositing import BackgroundError, Compositor
 from app.effects import Effects
+from app.imaging import use_opencv_threads_for
 from app.matting import MatteRefiner
 from app.scheduling import ModelSchedule, ScheduleSettings
 from app.segmentation import REGION_GLANCE_SIZE, PersonRegion, Segmenter, mask_in_frame, mask_range_error
@@ -114,6 +115,8 @@ class Pipeline:
         if frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3 or frame_bgr.dtype != np.uint8 or not frame_bgr.size:
             raise ValueError(f"frame of shape {frame_bgr.shape} and type {frame_bgr.dtype} is not a "
                              "BGR picture")
+        if frame_bgr.shape != self._frame_shape:
+            use_opencv_threads_for(frame_bgr.shape)
         frame_bgr = self.effects.before_segmentation(frame_bgr)  # low light: the model sees it too
         due = self.schedule.due(frame_bgr)  # always asked: it keeps the frame's thumbnail
         # A size change makes the old mask's geometry wrong, so segment again at once.

@@ -259,3 +259,19 @@ def test_a_person_filling_most_of_the_frame_is_not_all_person(pipeline):
         out, _ = pipeline.process(frame)
     assert pipeline.warning is None and not pipeline.all_person
     assert np.all(out[:, 8:] == 255)
+
+
+def test_opencv_works_on_one_thread_up_to_720p_and_with_its_pool_above(pipeline):
+    import cv2
+
+    from app.imaging import LIBRARY_THREADS
+
+    try:
+        pipeline.process(np.zeros((720, 1280, 3), np.uint8))
+        assert cv2.getNumThreads() == 1
+        pipeline.process(np.zeros((1080, 1920, 3), np.uint8))
+        assert cv2.getNumThreads() == LIBRARY_THREADS
+        pipeline.process(np.zeros((360, 640, 3), np.uint8))  # a smaller source again: back to one
+        assert cv2.getNumThreads() == 1
+    finally:
+        cv2.setNumThreads(LIBRARY_THREADS)
