@@ -235,7 +235,12 @@ class PortraitPairs(Dataset):
         return composite_person(person, background, rng, small=bool(self.small_people and rng.random() < self.small_people),
                                 distractors=others)
 
-    def __getitem__(self, index: int, picks: dict | None = None):
+    def __getitem__(self, index: int):
+        return self.sample(index)
+
+    def sample(self, index: int, picks: dict | None = None):
+        """Sample `index` (its two views, labels and shift); `picks` (optional) collects the files
+        it was made from (training/mine.py)."""
         rng = np.random.default_rng((self.seed, index))
         image, alpha = self.make_image(rng, picks)
         if self.augment:

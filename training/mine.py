@@ -23,7 +23,7 @@ import torch
 
 from training.data import PortraitPairs, SampleSources
 from training.export import load_checkpoint
-from training.train import load_config
+from training.train import load_config, training_pairs
 
 MIN_WEIGHT, MAX_WEIGHT = 0.5, 4.0
 PRIOR_SAMPLES = 2  # each file's mean error starts as this many samples at the overall mean: one bad draw is not a hard file
@@ -38,7 +38,7 @@ def sample_errors(net, dataset: PortraitPairs, count: int, batch_size: int = 16)
             items, picks = [], []
             for index in range(start, min(count, start + batch_size)):
                 chosen: dict = {}
-                items.append(dataset.__getitem__(index, chosen))
+                items.append(dataset.sample(index, chosen))
                 picks.append(chosen)
             images = torch.stack([item["view_a"] for item in items])
             predicted = torch.softmax(net(images)[0], dim=1)[:, 1] > 0.5
@@ -77,10 +77,7 @@ def main(argv=None) -> int:
     config = load_config(args.config)
     torch.set_num_threads(config["threads"])
     sources = SampleSources.from_folder(config["data"], "train")
-    dataset = PortraitPairs(sources, args.samples, crop=config["crop"], real_fraction=config["real_fraction"],
-                            seed=MINING_SEED, max_shift=0, edge_crops=config["edge_crops"],
-                            small_people=config["small_people"], webcam=config["webcam"], dark=config["dark"],
-                            distractors=config["distractors"])
+    dataset = training_pairs(config, sources, args.samples, MINING_SEED)  # uniform: what the model meets
     net = load_checkpoint(args.checkpoint)
     errors = sample_errors(net, dataset, args.samples)
     weights = weights_from_errors(errors)

@@ -60,6 +60,15 @@ DEFAULTS = {
 }
 
 
+def training_pairs(config: dict, sources: SampleSources, length: int, seed: int,
+                   weights: dict | None = None) -> PortraitPairs:
+    """The training samples a config describes (its augmentation and mix), from `seed` on."""
+    return PortraitPairs(sources, length, crop=config["crop"], real_fraction=config["real_fraction"],
+                         seed=seed, max_shift=config["max_shift"], edge_crops=config["edge_crops"],
+                         small_people=config["small_people"], webcam=config["webcam"], dark=config["dark"],
+                         distractors=config["distractors"], weights=weights)
+
+
 def load_config(path: str | None) -> dict:
     config = dict(DEFAULTS)
     if path:
@@ -149,11 +158,8 @@ def main(argv=None) -> int:
     train_sources = SampleSources.from_folder(config["data"], "train")
     eval_sources = SampleSources.from_folder(config["data"], "eval")
     samples = config["iterations"] * config["batch_size"]
-    train_set = PortraitPairs(train_sources, samples, crop=config["crop"], real_fraction=config["real_fraction"],
-                              seed=config["seed"], max_shift=config["max_shift"], edge_crops=config["edge_crops"],
-                              small_people=config["small_people"], webcam=config["webcam"], dark=config["dark"],
-                              distractors=config["distractors"],
-                              weights=json.loads(Path(config["hard_weights"]).read_text()) if config["hard_weights"] else None)
+    sample_weights = json.loads(Path(config["hard_weights"]).read_text()) if config["hard_weights"] else None
+    train_set = training_pairs(config, train_sources, samples, config["seed"], sample_weights)
     eval_set = PortraitPairs(eval_sources, config["eval_samples"], real_fraction=0.0, seed=12345, augment=False)
     eval_batches = list(DataLoader(eval_set, batch_size=16))
 
