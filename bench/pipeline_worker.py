@@ -22,6 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+import app.imaging
 from app.capture import VideoFileSource
 from app.compositing import Compositor
 from app.matting import MatteRefiner
@@ -108,6 +109,8 @@ def _build_stages(config: dict, settings: AppSettings):
 def run(config: dict) -> dict:
     settings = AppSettings()
     engine = config.get("engine", "portraitcam")
+    if config.get("opencv_pool"):  # the sweep's alternative to the app's rule: OpenCV's pool at every size
+        app.imaging.SINGLE_THREAD_MAX_PIXELS = 0
     warmup, frames = int(config.get("warmup", 10)), int(config["frames"])
     source = VideoFileSource(config["clip"], loop=True)
     width, height = source.size

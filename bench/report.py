@@ -33,7 +33,7 @@ MAX_FPS_LOSS = 0.05
 MAX_P95_GAIN = 0.10
 
 # Option key -> where its quality figures live ("neutral": same arithmetic, nothing to measure).
-NEUTRAL_KEYS = ("threads", "graph_optimization", "opencv_threads")
+NEUTRAL_KEYS = ("threads", "graph_optimization", "opencv_pool")
 # Where each setting lives in the app, for the recommendation.
 SETTING_HOMES = {
     "threads": "AppSettings.threads / Segmenter(threads=)",
@@ -41,7 +41,7 @@ SETTING_HOMES = {
     "work_height": "MatteSettings.work_height",
     "model_every_n": "AppSettings.model_every_n",
     "edge_mode": "AppSettings.edge_mode / MatteSettings.edge_mode",
-    "opencv_threads": "cv2.setNumThreads() at start-up",
+    "opencv_pool": "app/imaging.SINGLE_THREAD_MAX_PIXELS (0: OpenCV's thread pool at every frame size)",
     "model": "models/portraitnet.onnx (ship the export: python -m bench.variants NAME --out ...)",
 }
 DEFAULTS_LABEL = "PortraitCam 720p"
@@ -182,18 +182,9 @@ def combine(candidates: list[dict], app_defaults: dict, evaluate_matte, defaults
 
 
 def config_delta(settings: dict, app_defaults: dict, variant_files: dict) -> dict:
-    """Worker config keys and environment that apply the recommended settings."""
-    config, env = {}, {}
-    for key, value in settings.items():
-        if value == app_defaults.get(key):
-            continue
-        if key == "model":
-            config["model"] = variant_files[value]["path"]
-        elif key == "opencv_threads":
-            env["OPENCV_FOR_THREADS_NUM"] = str(value)
-        else:
-            config[key] = value
-    return {"config": config, "env": env}
+    """Worker config keys that apply the recommended settings (every option is a config key)."""
+    return {key: variant_files[value]["path"] if key == "model" else value
+            for key, value in settings.items() if value != app_defaults.get(key)}
 
 
 # --- Markdown ---------------------------------------------------------------------------------
@@ -444,12 +435,11 @@ def render(context: dict, rows: list[dict], model_rows: dict | None, peer_model_
                 f"within {MAX_P95_GAIN:.0%} of the defaults. Candidates are then added largest saving first, each "
                 "kept only if the settings so far still keep quality together (matte limits above, measured on the "
                 "combined settings).", ""]
-        shown = lambda value: "library default" if value is None else value  # noqa: E731
         for key, value in recommendation["changed"].items():
-            out.append(f"- {SETTING_HOMES.get(key, key)}: {shown(context['app_defaults'].get(key))} -> **{value}** "
+            out.append(f"- {SETTING_HOMES.get(key, key)}: {context['app_defaults'].get(key)} -> **{value}** "
                        f"({recommendation['reasons'].get(key, '')})")
         for key, why in recommendation.get("rejected", {}).items():
-            out.append(f"- {SETTING_HOMES.get(key, key)} stays {shown(context['app_defaults'].get(key))}: {why}")
+            out.append(f"- {SETTING_HOMES.get(key, key)} stays {context['app_defaults'].get(key)}: {why}")
         if not recommendation["changed"]:
             out.append("- The app defaults are already the fastest settings that keep quality on this machine.")
         out.append("")

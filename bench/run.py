@@ -54,12 +54,10 @@ def _last_json_line(text: str) -> dict:
     raise ValueError("no JSON result line")
 
 
-def run_worker(python: str, module: str, config: dict, extra_env: dict | None = None,
-               timeout: float = 300) -> dict:
+def run_worker(python: str, module: str, config: dict, timeout: float = 300) -> dict:
     """One configuration in a fresh process; errors come back as {"error": ...} rather than abort."""
     env = dict(os.environ)
     env.update({"GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONDONTWRITEBYTECODE": "1"})
-    env.update(extra_env or {})
     try:
         completed = subprocess.run([python, "-m", module, json.dumps(config)], cwd=REPO, env=env,
                                    capture_output=True, text=True, timeout=timeout)
@@ -192,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
                     # Motion gating runs the model on every frame that moved: the sweep's alternative to
                     # it is then the fixed every-2nd schedule (bench/live.py has the every-frame rows).
                     "model_every_n": 1 if settings.model_schedule == "motion" else settings.model_every_n,
-                    "edge_mode": settings.edge_mode, "opencv_threads": None, "model": "fp32"}
+                    "edge_mode": settings.edge_mode, "opencv_pool": False, "model": "fp32"}
     model_path = Path(args.model)
     base = {"frames": args.frames, "warmup": args.warmup, "sink": args.sink, "model": str(model_path)}
     main_python = sys.executable
@@ -213,10 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     # --- main table: defaults at each resolution, PortraitCam vs peer --------------------------
     rows: list[dict] = []
 
-    def measure(label: str, group: str, python: str, config: dict, env: dict | None = None,
-                settings_changed: dict | None = None) -> dict:
+    def measure(label: str, group: str, python: str, config: dict, settings_changed: dict | None = None) -> dict:
         log(f"  [{group}] {label} ...")
-        result = run_worker(python, "bench.pipeline_worker", config, env)
+        result = run_worker(python, "bench.pipeline_worker", config)
         result.update(label=label, group=group, config=config, changed=settings_changed or {})
         rows.append(result)
         if "error" in result:
@@ -239,33 +236,34 @@ def main(argv: list[str] | None = None) -> int:
                 {**base, "engine": "portraitcam", "clip": clip})
 
     # --- speed options, one at a time from the defaults, at 720p -------------------------------
-    option_specs: list[tuple[str, dict, dict, dict | None]] = []  # label, config delta, changed, env
+    option_specs: list[tuple[str, dict, dict]] = []  # label, config delta, changed
     if not args.no_options:
         for threads in (1, 2):
             if threads != app_defaults["threads"]:
-                option_specs.append((f"intra-op threads {threads}", {"threads": threads}, {"threads": threads}, None))
+                option_specs.append((f"intra-op threads {threads}", {"threads": threads}, {"threads": threads}))
         for level in ("disabled", "basic", "extended"):
             option_specs.append((f"graph optimisation '{level}'", {"graph_optimization": level},
-                                 {"graph_optimization": level}, None))
+                                 {"graph_optimization": level}))
         for variant, info in variant_files.items():
             if "path" in info:
-                option_specs.append((f"model {variant}", {"model": info["path"]}, {"model": variant}, None))
+                option_specs.append((f"model {variant}", {"model": info["path"]}, {"model": variant}))
         for height in WORK_HEIGHTS:
             if height != app_defaults["work_height"]:
                 option_specs.append((f"matte work height {height}", {"work_height": height},
-                                     {"work_height": height}, None))
+                                     {"work_height": height}))
         other_every = 1 if app_defaults["model_every_n"] != 1 else 2
         option_specs.append((MODEL_EVERY_LABELS[other_every], {"model_every_n": other_every},
-                             {"model_every_n": other_every}, None))
+                             {"model_every_n": other_every}))
         other_edge = "gaussian" if app_defaults["edge_mode"] != "gaussian" else "guided"
-        option_specs.append((f"edge mode '{other_edge}'", {"edge_mode": other_edge}, {"edge_mode": other_edge}, None))
-        option_specs.append(("OpenCV threads 1", {}, {"opencv_threads": 1}, {"OPENCV_FOR_THREADS_NUM": "1"}))
+        option_specs.append((f"edge mode '{other_edge}'", {"edge_mode": other_edge}, {"edge_mode": other_edge}))
+        # The app runs OpenCV on one thread up to 720p (app/imaging.py); the option is its pool there too.
+        option_specs.append(("OpenCV's thread pool at every size", {"opencv_pool": True}, {"opencv_pool": True}))
 
     if option_specs:
         log(f"speed options at {OPTION_RESOLUTION} ...")
-        for label, delta, changed, env in option_specs:
+        for label, delta, changed in option_specs:
             config = {**base, "engine": "portraitcam", "clip": str(option_clip), **delta}
-            measure(label, "option", main_python, config, env, changed)
+            measure(label, "option", main_python, config, changed)
         # The defaults once more: the spread between the two runs is the noise floor of the sweep.
         measure(report.DEFAULTS_REPEAT_LABEL, "option-repeat", main_python,
                 {**base, "engine": "portraitcam", "clip": str(option_clip)})
@@ -330,16 +328,16 @@ def main(argv: list[str] | None = None) -> int:
         candidates = report.recommend(rows, quality, app_defaults)["candidates"]
 
         def evaluate_settings(settings: dict) -> dict:
-            delta = report.config_delta(settings, app_defaults, variant_files)["config"]
+            delta = report.config_delta(settings, app_defaults, variant_files)
             return matte_quality.evaluate({k: v for k, v in delta.items() if k in MATTE_QUALITY_KEYS})
 
         recommendation = report.combine(candidates, app_defaults, evaluate_settings, quality["matte"]["defaults"])
         delta = report.config_delta(recommendation["settings"], app_defaults, variant_files)
-        if delta["config"] or delta["env"]:
+        if delta:
             log("recommended combination ...")
             for name, clip in clips.items():
                 measure(f"recommended {name}", "recommended", main_python,
-                        {**base, "engine": "portraitcam", "clip": str(clip), **delta["config"]}, delta["env"],
+                        {**base, "engine": "portraitcam", "clip": str(clip), **delta},
                         recommendation["changed"])
             if recommendation["quality"] is None:  # only quality-neutral settings changed
                 recommendation["quality"] = quality["matte"]["defaults"]

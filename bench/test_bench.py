@@ -35,7 +35,7 @@ def _row(label, group, cpu, fps, p95, changed=None):
 
 
 DEFAULTS = {"threads": 1, "graph_optimization": "all", "work_height": 360, "model_every_n": 1,
-            "edge_mode": "guided", "opencv_threads": None, "model": "fp32"}
+            "edge_mode": "guided", "opencv_pool": False, "model": "fp32"}
 GOOD = {"iou_vs_reference_mean": 0.99, "iou_vs_reference_min": 0.97, "iou_vs_ground_truth": 0.90,
         "edge_alpha_diff": 0.05}
 QUALITY = {
@@ -99,11 +99,10 @@ def test_edge_abs_diff_looks_only_at_the_soft_band():
     assert edge_abs_diff(soft, hard) > np.abs(soft - hard).mean() * 3
 
 
-def test_config_delta_maps_settings_to_worker_config_and_env():
-    settings = {**DEFAULTS, "model": "int8_static", "opencv_threads": 1, "work_height": 240}
+def test_config_delta_maps_settings_to_worker_config():
+    settings = {**DEFAULTS, "model": "int8_static", "opencv_pool": True, "work_height": 240}
     delta = report.config_delta(settings, DEFAULTS, {"int8_static": {"path": "/m/int8.onnx"}})
-    assert delta == {"config": {"model": "/m/int8.onnx", "work_height": 240},
-                     "env": {"OPENCV_FOR_THREADS_NUM": "1"}}
+    assert delta == {"model": "/m/int8.onnx", "opencv_pool": True, "work_height": 240}
 
 
 @pytest.mark.skipif(not PORTRAIT.is_file(), reason="needs assets/samples/portrait.jpg")
