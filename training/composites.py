@@ -46,7 +46,8 @@ def distractor_shape(height: int, width: int, rng: np.random.Generator) -> np.nd
         noise = cv2.GaussianBlur(rng.random((height, width), dtype=np.float32), (0, 0), max(1.0, size / 6))
         yy, xx = np.mgrid[:height, :width]
         disc = np.hypot(xx - cx, yy - cy) < size
-        shape[disc & (noise > np.median(noise[disc]) if disc.any() else disc)] = 255
+        if disc.any():  # the half of the disc where the smooth noise is highest: a ragged outline
+            shape[disc & (noise > np.median(noise[disc]))] = 255
     else:  # thin sticks and stems: a plant's stalks, a lamp's arm, a guitar's neck
         for _ in range(int(rng.integers(1, 6))):
             x0, y0 = cx + rng.normal(0, size / 2), cy + rng.normal(0, size / 2)
