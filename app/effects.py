@@ -94,7 +94,9 @@ class Effects:
     # --- hooks ------------------------------------------------------------------------------
     def before_segmentation(self, frame_bgr: np.ndarray) -> np.ndarray:
         """Start of a frame: the low-light boost, if on."""
-        self.timings = dict.fromkeys(EFFECTS, 0.0)
+        # Only this half's timings are cleared: composite() may be timing the previous frame
+        # meanwhile, on another thread (app/pipeline.OverlappedFrames).
+        self.timings["low_light"] = self.timings["main_person"] = 0.0
         if not self._settings.low_light:
             return frame_bgr
         start = time.perf_counter()
@@ -116,6 +118,7 @@ class Effects:
         """Framing and light, then the blend over the compositor's background. unchanged: the
         picture and matte are as on the previous frame (Compositor.composite)."""
         s = self._settings
+        self.timings["framing"] = self.timings["lighting"] = self.timings["wrap"] = 0.0
         lighting = s.match_lighting and compositor.mode in LIGHTING_MODES
         if not s.auto_frame and not lighting:
             self.crop = None

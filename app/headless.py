@@ -19,7 +19,7 @@ from app.effects import LIGHTING_MODES, EffectSettings
 from app.framing import ZOOM_MAX, ZOOM_MIN
 from app.matting import EDGE_MODES, FEATHER_MAX, MatteRefiner, MatteSettings
 from app.livestats import LatencyRecorder
-from app.pipeline import STAGES, Pipeline
+from app.pipeline import STAGES, OverlappedFrames, Pipeline
 from app.scheduling import EVERY_N_RANGE, MAX_INTERVAL_RANGE, SCHEDULES, ScheduleSettings
 from app.settings import AppSettings
 from app.segmentation import ModelError, Segmenter
@@ -506,11 +506,23 @@ def _run(args: argparse.Namespace, job: _JobState) -> int:
             totals = dict.fromkeys(STAGES, 0.0)
             latency = LatencyRecorder()  # capture -> hand-off to the sinks (app/livestats.py)
             warned = False
-            while max_frames is None or frames < max_frames:
-                frame = source.read()
-                if frame is None:
-                    break
-                output, timings = pipeline.process(frame)
+
+            def read_frames():
+                read = 0
+                while max_frames is None or read < max_frames:
+                    frame = source.read()
+                    if frame is None:
+                        return
+                    read += 1
+                    yield frame, source.captured_at
+
+            # A file to a file runs flat out: the next frame's model on a thread of its own while this
+            # frame's matte and composite run here. A camera or a virtual camera is paced by the clock,
+            # where that overlap would only hold a frame back.
+            overlap = isinstance(source, PrefetchingSource) and virtual_camera is None
+            processed = (OverlappedFrames(pipeline)(read_frames()) if overlap
+                         else ((*pipeline.process(frame), captured_at) for frame, captured_at in read_frames()))
+            for output, timings, captured_at in processed:
                 if pipeline.last_error is not None:
                     # Fail closed: stop rather than put a broken frame in the file or on the camera.
                     raise SegmentationStopped(f"processing failed on frame {frames + 1} of "
@@ -518,7 +530,7 @@ def _run(args: argparse.Namespace, job: _JobState) -> int:
                 if pipeline.warning and not warned:  # the background alone goes out meanwhile
                     warned = True
                     _note(pipeline.warning)
-                latency.add(source.captured_at)
+                latency.add(captured_at)
                 for sink in sinks:
                     sink.send(output)
                 for stage in STAGES:

@@ -13,6 +13,9 @@ such model runs in a row `warning` says so. Both end with the first plausible ma
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -35,6 +38,19 @@ ALL_PERSON_WARNING = (
     "model file is faulty: reinstall PortraitCam or pick another model.")
 
 
+@dataclass
+class SegmentedFrame:
+    """A frame after the pipeline's first half (Pipeline.segment), all that finish() needs of it."""
+    frame: np.ndarray                       # as segmented: after the low-light boost, when it is on
+    mask: np.ndarray | None = None          # the model's mask for rect: this frame's run or the last
+    rect: tuple[int, int, int, int] | None = None  # (x, y, w, h): where the model looked
+    model_ran: bool = False
+    picture_changed: bool = True            # since the matte was last refined: refine it again
+    all_person: bool = False                # the mask calls the whole picture person (module doc)
+    timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    error: str | None = None                # why this frame failed (finish() gives the safe frame)
+
+
 class Pipeline:
     def __init__(self, segmenter: Segmenter, refiner: MatteRefiner, compositor: Compositor,
                  model_every_n: int | None = None, schedule: ScheduleSettings | None = None) -> None:
@@ -55,6 +71,8 @@ class Pipeline:
         self.model_ran = False      # whether the model ran on the last frame processed
         self.matte_reused = False   # whether the last frame reused the matte (picture unchanged)
         self._refined_with: object = None  # the refiner settings last_alpha was refined with
+        self._matte_rect: tuple[int, int, int, int] | None = None  # the crop the refiner's state is in
+        self._segment_afresh = False  # a frame failed after its segmentation: run the model next
         self._frame_shape: tuple[int, ...] | None = None
         self.last_error: str | None = None   # why the last frame failed; None after a good one
         self.failures = 0
@@ -83,6 +101,8 @@ class Pipeline:
         self._frame_shape = None
         self._last_good = None  # a new source's size and scene: the old picture no longer fits
         self.last_error = None
+        self._matte_rect = None
+        self._segment_afresh = False
         self.refiner.reset()
         self.effects.reset()
         self.schedule.reset()
@@ -95,32 +115,55 @@ class Pipeline:
         the matte is still refined on the current frame, so edges follow the picture.
         A BackgroundError (the background video stopped) is raised to the caller; any other
         failure gives the safe frame described in the module doc and sets last_error.
+        The same as finish(segment(frame)): see OverlappedFrames for the two halves on two threads.
         """
-        timings = dict.fromkeys(STAGES, 0.0)
+        return self.finish(self.segment(frame_bgr))
+
+    def segment(self, frame_bgr: np.ndarray) -> SegmentedFrame:
+        """The first half of process(): the model (when due) and what the matte needs from it.
+        Never raises: a failure is carried to finish() in the result's `error`."""
+        result = SegmentedFrame(frame_bgr)
         try:
-            output = self._process(frame_bgr, timings)
-        except BackgroundError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - whatever failed, the raw frame must not go out
-            self.failures += 1
-            self.last_error = str(exc) or type(exc).__name__
+            self._segment_frame(result)
+        except Exception as exc:  # noqa: BLE001 - finish() turns it into the safe frame
+            result.error = str(exc) or type(exc).__name__
             self.last_mask = None  # segment afresh on the next frame
+        return result
+
+    def finish(self, segmented: SegmentedFrame) -> tuple[np.ndarray, dict[str, float]]:
+        """The second half of process(): the matte on the frame, effects and the composite."""
+        timings = segmented.timings
+        if segmented.error is None:
+            try:
+                output = self._finish(segmented, timings)
+            except BackgroundError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - whatever failed, the raw frame must not go out
+                segmented.error = str(exc) or type(exc).__name__
+                self._segment_afresh = True  # read by segment(), maybe on the other thread
+        self.model_ran = segmented.model_ran and segmented.error is None
+        if segmented.error is not None:
+            self.failures += 1
+            self.last_error = segmented.error
             self.refiner.reset()
-            return self._safe_output(frame_bgr), timings
+            return self._safe_output(segmented.frame), timings
         self.last_error = None
         self._last_good = output
         return output, timings
 
-    def _process(self, frame_bgr: np.ndarray, timings: dict[str, float]) -> np.ndarray:
+    def _segment_frame(self, result: SegmentedFrame) -> None:
+        frame_bgr, timings = result.frame, result.timings
         if frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3 or frame_bgr.dtype != np.uint8 or not frame_bgr.size:
             raise ValueError(f"frame of shape {frame_bgr.shape} and type {frame_bgr.dtype} is not a "
                              "BGR picture")
         if frame_bgr.shape != self._frame_shape:
             use_opencv_threads_for(frame_bgr.shape)
-        frame_bgr = self.effects.before_segmentation(frame_bgr)  # low light: the model sees it too
+        frame_bgr = result.frame = self.effects.before_segmentation(frame_bgr)  # low light: the model sees it too
         due = self.schedule.due(frame_bgr)  # always asked: it keeps the frame's thumbnail
-        # A size change makes the old mask's geometry wrong, so segment again at once.
-        if due or self.last_mask is None or frame_bgr.shape != self._frame_shape:
+        # A size change makes the old mask's geometry wrong, so segment again at once; so does a
+        # frame that failed after its segmentation (finish() sets the flag).
+        if due or self.last_mask is None or frame_bgr.shape != self._frame_shape or self._segment_afresh:
+            self._segment_afresh = False
             if frame_bgr.shape != self._frame_shape:
                 self.region.reset()
             if self.region.glance_due(frame_bgr.shape):  # anyone new beside the crop?
@@ -138,39 +181,47 @@ class Pipeline:
                 self.region.update(mask, rect, frame_bgr.shape)
             in_frame = mask_in_frame(mask, rect, frame_bgr.shape, self._mask_frame_size(mask, rect, frame_bgr.shape))
             self._judge_mask(in_frame)
-            if rect != self.last_rect:
-                self.refiner.reset()  # its temporal state is in the old crop's coordinates
             self.last_rect = rect
             self.last_mask = self.effects.on_mask(np.clip(mask, 0.0, 1.0))  # main person only, if on
             self.model_runs += 1
-            self.model_ran = True
+            result.model_ran = True
             self._frame_shape = frame_bgr.shape
             self.schedule.ran(in_frame)
         else:
-            self.model_ran = False
             self.schedule.skipped()
-
-        start = time.perf_counter()
+        result.mask, result.rect, result.all_person = self.last_mask, self.last_rect, self.all_person
         # Between model runs, a picture unchanged since the last refinement keeps its matte and the
         # compositor its frame-derived layers (app/scheduling.py): a still speaker costs a blend.
-        unchanged = (not self.model_ran and self.last_alpha is not None
+        result.picture_changed = result.model_ran or not self.schedule.unchanged()
+        if result.picture_changed:
+            self.schedule.refined()  # finish() refines this frame's matte
+        effects = self.effects.timings
+        timings["effects"] = effects["low_light"] + effects["main_person"]
+
+    def _finish(self, segmented: SegmentedFrame, timings: dict[str, float]) -> np.ndarray:
+        frame_bgr = segmented.frame
+        start = time.perf_counter()
+        if segmented.rect != self._matte_rect:
+            self.refiner.reset()  # its temporal state is in the old crop's coordinates
+            self._matte_rect = segmented.rect
+        unchanged = (not segmented.picture_changed and self.last_alpha is not None
                      and self.last_alpha.shape == frame_bgr.shape[:2]
-                     and self._refined_with is self.refiner.settings and self.schedule.unchanged())
+                     and self._refined_with is self.refiner.settings)
         if not unchanged:
-            self.last_alpha = self._refine(frame_bgr)  # 0..255
+            self.last_alpha = self._refine(frame_bgr, segmented.mask, segmented.rect)  # 0..255
             self._refined_with = self.refiner.settings
-            self.schedule.refined()
         self.matte_reused = unchanged
         mid = time.perf_counter()
         # The matte is still refined, so smoothing has the current state when the mask recovers.
-        alpha = np.zeros_like(self.last_alpha) if self.all_person else self.last_alpha
+        alpha = np.zeros_like(self.last_alpha) if segmented.all_person else self.last_alpha
         output = self.effects.composite(self.compositor, frame_bgr, alpha, unchanged=unchanged)  # framing, light, blend
         end = time.perf_counter()
         effects = self.effects.timings
-        timings["effects"] = self.effects.total_ms
+        composite_effects = effects["framing"] + effects["lighting"] + effects["wrap"]
+        timings["effects"] += composite_effects
         timings["matte"] = (mid - start) * 1000.0
         # The effects' own share of the composite call is counted under effects.
-        timings["composite"] = (end - mid) * 1000.0 - effects["framing"] - effects["lighting"] - effects["wrap"]
+        timings["composite"] = (end - mid) * 1000.0 - composite_effects
         self.frames_processed += 1
         return output
 
@@ -201,13 +252,13 @@ class Pipeline:
         scale = min(mask.shape[1] / rect[2], 2 * Segmenter.input_size / max(frame_shape[:2]))
         return max(1, round(frame_shape[0] * scale)), max(1, round(frame_shape[1] * scale))
 
-    def _refine(self, frame_bgr: np.ndarray) -> np.ndarray:
+    def _refine(self, frame_bgr: np.ndarray, mask: np.ndarray, rect: tuple[int, int, int, int]) -> np.ndarray:
         """The matte (uint8) at the frame's size: refined inside the model's crop, 0 outside it."""
-        x, y, w, h = self.last_rect
+        x, y, w, h = rect
         if (w, h) == (frame_bgr.shape[1], frame_bgr.shape[0]):
-            return self.refiner.refine(self.last_mask, frame_bgr, np.uint8)
+            return self.refiner.refine(mask, frame_bgr, np.uint8)
         alpha = np.zeros(frame_bgr.shape[:2], np.uint8)
-        alpha[y:y + h, x:x + w] = self.refiner.refine(self.last_mask, frame_bgr[y:y + h, x:x + w], np.uint8)
+        alpha[y:y + h, x:x + w] = self.refiner.refine(mask, frame_bgr[y:y + h, x:x + w], np.uint8)
         return alpha
 
     def _judge_mask(self, mask: np.ndarray) -> None:
@@ -234,3 +285,39 @@ class Pipeline:
         except Exception:  # noqa: BLE001 - even the background failed: black is still safe
             pass
         return np.zeros((*shape, 3), np.uint8)
+
+
+class OverlappedFrames:
+    """A file job's frames through the pipeline's two halves on two threads: the next frame's
+    segment() (the model) on a worker thread while this frame's finish() (matte, composite) runs
+    on the caller's. Each half keeps its own state, so the frames that come out are those of
+    process() called frame by frame, in order; a flat-out job on two cores gets up to twice the
+    throughput. Not for a live camera: it holds one frame back, which a call would see as a
+    frame of latency.
+
+        for output, timings, tag in OverlappedFrames(pipeline)(frames):  # frames: (frame, tag) pairs
+    """
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+
+    def __call__(self, frames: Iterable[tuple[np.ndarray, Any]]) -> Iterator[tuple[np.ndarray, dict[str, float], Any]]:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="portraitcam-segment") as worker:
+            pending = None
+            try:
+                for frame, tag in frames:
+                    submitted = (worker.submit(self.pipeline.segment, frame), tag)
+                    if pending is not None:
+                        yield self._finish(pending)
+                    pending = submitted
+                if pending is not None:
+                    yield self._finish(pending)
+                    pending = None
+            finally:
+                if pending is not None:
+                    pending[0].cancel()
+
+    def _finish(self, pending) -> tuple[np.ndarray, dict[str, float], Any]:
+        future, tag = pending
+        output, timings = self.pipeline.finish(future.result())
+        return output, timings, tag

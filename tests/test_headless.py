@@ -1,4 +1,5 @@
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -286,6 +287,15 @@ def test_failure_mid_job_keeps_the_existing_output_and_names_the_partial_file(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "out.mp4", "out.partial.mp4"]
 
 
+def frames_done_when_interrupted(err, signame):
+    """The frames an interrupted job reports done. The tests' signal comes in frame 4's model run; a
+    file job finishes frame 3 meanwhile on the other thread (app/pipeline.OverlappedFrames), so 2 or
+    3 frames were done when the signal reached it."""
+    match = re.search(rf"interrupted \({signame}\) after ([23]) frames", err)
+    assert match, err
+    return int(match.group(1))
+
+
 @pytest.mark.parametrize("signame, code", [("SIGINT", 130), ("SIGTERM", 143)])
 def test_interrupted_job_exits_non_zero_and_keeps_a_playable_partial_file(
         capsys, tmp_path, clip_path, mean_model, failing_segmenter, signame, code):
@@ -307,9 +317,10 @@ def test_interrupted_job_exits_non_zero_and_keeps_a_playable_partial_file(
         signal.signal(signal.SIGTERM, previous)
     assert exit_code == code, err
     partial = tmp_path / "out.partial.mp4"
-    assert f"interrupted ({signame}) after 3 frames" in err and str(partial) in err
+    done = frames_done_when_interrupted(err, signame)
+    assert str(partial) in err, err
     assert output.read_bytes() == b"precious"
-    assert count_frames(partial) == (3, (160, 120))
+    assert count_frames(partial) == (done, (160, 120))
     assert restored == handlers
 
 
@@ -506,7 +517,7 @@ def test_a_second_signal_during_the_clean_up_does_not_cut_the_partial_file_short
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert code == 130, err
-    assert count_frames(tmp_path / "out.partial.mp4") == (3, (160, 120))
+    assert count_frames(tmp_path / "out.partial.mp4") == (frames_done_when_interrupted(err, "SIGINT"), (160, 120))
 
 
 # --- issue 15: files, numbers and signals as a hostile user gives them ------------------------------

@@ -275,3 +275,57 @@ def test_opencv_works_on_one_thread_up_to_720p_and_with_its_pool_above(pipeline)
         assert cv2.getNumThreads() == 1
     finally:
         cv2.setNumThreads(LIBRARY_THREADS)
+
+
+def sample_clip_frames(count):
+    from app.capture import VideoFileSource
+    from app.resources import SAMPLE_CLIP
+    source = VideoFileSource(str(SAMPLE_CLIP))
+    try:
+        frames = [source.read() for _ in range(count)]
+    finally:
+        source.close()
+    return [f for f in frames if f is not None]
+
+
+def default_pipeline(segmenter=None):
+    from app.settings import AppSettings
+    settings = AppSettings()
+    compositor = Compositor()
+    settings.apply_background(compositor)
+    return Pipeline(segmenter or Segmenter(threads=1), MatteRefiner(settings.matte_settings()), compositor,
+                    schedule=settings.schedule_settings())
+
+
+def test_overlapped_halves_give_the_frames_of_process_in_order():
+    # The shipped model and the app's defaults (motion gating, region crop, temporal matte) on the
+    # sample clip: the next frame's segment() on a worker thread while this one finishes must not
+    # change a single output pixel, nor which frames ran the model.
+    from app.pipeline import OverlappedFrames
+    frames = sample_clip_frames(40)
+    sequential = default_pipeline()
+    expected = [sequential.process(frame)[0] for frame in frames]
+    overlapped = default_pipeline()
+    results = list(OverlappedFrames(overlapped)((frame, index) for index, frame in enumerate(frames)))
+    assert [tag for _, _, tag in results] == list(range(len(frames)))
+    assert all(np.array_equal(out, want) for (out, _, _), want in zip(results, expected))
+    assert overlapped.model_runs == sequential.model_runs and 1 < sequential.model_runs < len(frames)
+    assert all(timings["matte"] > 0 for _, timings, _ in results)
+
+
+def test_overlapped_halves_fail_closed_and_recover():
+    from app.pipeline import OverlappedFrames
+    frames = sample_clip_frames(12)
+    real = Segmenter(threads=1)
+    faulty = FaultySegmenter(real, at=3, mode="nan")
+    pipeline = default_pipeline(faulty)
+    pipeline.model_every_n = 1
+    outputs = []
+    for index, (out, _, frame) in enumerate(OverlappedFrames(pipeline)((f, f) for f in frames)):
+        outputs.append(out)
+        if index == 6:
+            pipeline.segmenter = real  # the model recovers; segment() of frame 7 may already be done
+        if 2 <= index <= 6:
+            assert pipeline.last_error and np.array_equal(out, outputs[1])  # the last good composite
+            assert not np.array_equal(out, frame)
+    assert pipeline.last_error is None and not np.array_equal(outputs[-1], outputs[1])
