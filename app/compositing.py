@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from app.capture import SourceError, VideoFileSource
-from app.imaging import reduce_by_power_of_two
+from app.imaging import FramePyramid, reduce_by_power_of_two
 from app.matting import alpha_to_uint8, band_pixels, sample_bilinear
 
 BACKGROUND_MODES = ("none", "blur", "image", "color", "video")
@@ -108,11 +108,12 @@ class Compositor:
             self._video = None
 
     # --- compositing ----------------------------------------------------------------------
-    def background_for(self, frame_bgr: np.ndarray, alpha_u8: np.ndarray, unchanged: bool = False) -> np.ndarray:
+    def background_for(self, frame_bgr: np.ndarray, alpha_u8: np.ndarray, unchanged: bool = False,
+                       pyramid: FramePyramid | None = None) -> np.ndarray:
         """The background layer at the frame's size (the frame itself in mode 'none').
         alpha_u8 (0..255) is used only by 'blur', which keeps the person out of the blurred room.
         unchanged: the frame and alpha are, up to noise, those of the last call, so the last
-        blurred room may be reused."""
+        blurred room may be reused. pyramid: the frame's shared halvings (app/imaging.py)."""
         height, width = frame_bgr.shape[:2]
         if self.mode == "color":
             # Cached like the image: a fresh 720p fill cost as much as the blend itself.
@@ -135,13 +136,14 @@ class Compositor:
             key = (self.blur_strength, self.mirror, frame_bgr.shape)
             if unchanged and self._blur_cache is not None and self._blur_cache[0] == key:
                 return self._blur_cache[1]
-            background = self._blurred_background(frame_bgr, alpha_u8)
+            background = self._blurred_background(frame_bgr, alpha_u8, pyramid)
             # A blur too weak to run gives the frame itself: that is never kept for the next frame.
             self._blur_cache = None if background is frame_bgr else (key, background)
             return background
         return frame_bgr
 
-    def _blurred_background(self, frame_bgr: np.ndarray, alpha_u8: np.ndarray) -> np.ndarray:
+    def _blurred_background(self, frame_bgr: np.ndarray, alpha_u8: np.ndarray,
+                            pyramid: FramePyramid | None = None) -> np.ndarray:
         height, width = frame_bgr.shape[:2]
         sigma = self.blur_strength * height / 720.0
         if sigma < 0.5:
@@ -150,7 +152,7 @@ class Compositor:
         # a power of two, reached in halvings (app/imaging.py: at 1080p a ratio of 7 cost three times
         # a ratio of 8, and one /8 step twice as much as three halvings).
         factor = 1 << int(np.log2(np.clip(sigma / 2.0, 1, 8)))  # and a blur of >= 2 px left to do there
-        small = reduce_by_power_of_two(frame_bgr, height // factor, width // factor).astype(np.float32)
+        small = reduce_by_power_of_two(frame_bgr, height // factor, width // factor, pyramid).astype(np.float32)
         weight = 1.0 - reduce_by_power_of_two(alpha_u8, height // factor, width // factor).astype(np.float32) * (1.0 / 255.0)
         # Normalised blur of the background pixels only, so the person does not bleed a halo
         # into the blurred background around them.
@@ -165,12 +167,14 @@ class Compositor:
         return cv2.resize(mixed, (width, height), dst=self._buffers.get("background", frame_bgr),
                           interpolation=cv2.INTER_LINEAR)
 
-    def composite(self, frame_bgr: np.ndarray, alpha: np.ndarray, unchanged: bool = False) -> np.ndarray:
+    def composite(self, frame_bgr: np.ndarray, alpha: np.ndarray, unchanged: bool = False,
+                  pyramid: FramePyramid | None = None) -> np.ndarray:
         """frame*alpha + background*(1-alpha) as uint8 BGR; mirrored if self.mirror.
         alpha: float (0..1) or uint8 (0..255), the frame's height x width.
         unchanged: the caller vouches that alpha is the last call's and the frame differs from the
         last one by noise only (app/scheduling.py), so layers derived from them are reused; the
-        blend itself always takes this frame's pixels."""
+        blend itself always takes this frame's pixels. pyramid: the frame's shared halvings
+        (app/imaging.FramePyramid; not used for a mirrored frame, which is another picture)."""
         if alpha.shape != frame_bgr.shape[:2]:
             raise ValueError(f"alpha shape {alpha.shape} does not match frame {frame_bgr.shape[:2]}")
         if self.mirror:
@@ -180,13 +184,13 @@ class Compositor:
             return frame_bgr.copy() if not self.mirror else frame_bgr
         if alpha.dtype != np.uint8:
             alpha = alpha_to_uint8(np.asarray(alpha, np.float32))
-        background = self.background_for(frame_bgr, alpha, unchanged)
+        background = self.background_for(frame_bgr, alpha, unchanged, pyramid)
         output = self._buffers.blend(frame_bgr, background, alpha)
         # Not with blur: there the new background is the same room, so its colour at the edge is right.
         if self.estimate_foreground and self.mode != "blur":
             key = (self.mirror, frame_bgr.shape)
             if not (unchanged and self._edge_cache is not None and self._edge_cache[0] == key):
-                self._edge_cache = (key, edge_layers(frame_bgr, alpha))
+                self._edge_cache = (key, edge_layers(frame_bgr, alpha, pyramid))
             replace_edge_background(output, frame_bgr, background, alpha, self._edge_cache[1])
         return output
 
@@ -243,11 +247,12 @@ def _blur_fusion_means(image: np.ndarray, fg: np.ndarray, bg: np.ndarray, alpha:
     return fg_mean, bg_mean
 
 
-def estimate_foreground_means(frame_bgr: np.ndarray, alpha_u8: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def estimate_foreground_means(frame_bgr: np.ndarray, alpha_u8: np.ndarray,
+                              pyramid: FramePyramid | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Blur-fusion's two passes at FOREGROUND_WORK_HEIGHT: the person's and the room's local colour
     means (float32 BGR, 0..255, small size), for `foreground_at`."""
     # Power-of-two halvings (app/imaging.py): a factor of 6 at 720p cost 3x more.
-    image = reduce_by_power_of_two(frame_bgr, FOREGROUND_WORK_HEIGHT).astype(np.float32)
+    image = reduce_by_power_of_two(frame_bgr, FOREGROUND_WORK_HEIGHT, pyramid=pyramid).astype(np.float32)
     alpha = reduce_by_power_of_two(alpha_u8, FOREGROUND_WORK_HEIGHT).astype(np.float32) * (1 / 255)
     work_h = image.shape[0]
     fg_mean, bg_mean = _blur_fusion_means(image, image, image, alpha, FOREGROUND_WIDE_RADIUS * work_h)
@@ -276,14 +281,14 @@ def foreground_at(frame_bgr: np.ndarray, alpha_u8: np.ndarray, ys: np.ndarray, x
     return np.clip(image, 0.0, 255.0, out=image), a
 
 
-def edge_layers(frame_bgr: np.ndarray, alpha_u8: np.ndarray) -> tuple | None:
+def edge_layers(frame_bgr: np.ndarray, alpha_u8: np.ndarray, pyramid: FramePyramid | None = None) -> tuple | None:
     """What foreground estimation needs besides the frame's own edge pixels: the soft edge's pixel
     positions and blur-fusion's colour means (None without a soft edge). Changes with the matte and
     the scene, not with a frame's noise, so a still picture reuses it."""
     band = band_pixels(alpha_u8, low=EDGE_ALPHA_MIN)
     if band is None:
         return None
-    return band, estimate_foreground_means(frame_bgr, alpha_u8)
+    return band, estimate_foreground_means(frame_bgr, alpha_u8, pyramid)
 
 
 def replace_edge_background(output: np.ndarray, frame_bgr: np.ndarray, background: np.ndarray,

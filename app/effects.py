@@ -18,6 +18,7 @@ import numpy as np
 
 from app.compositing import BlendBuffers, Compositor
 from app.framing import ZOOM_MAX, ZOOM_MIN, AutoFramer, reframe
+from app.imaging import FramePyramid
 from app.lighting import LightMatcher, LightWrap, LowLightBoost
 from app.matting import alpha_to_uint8
 from app.people import MainPersonSelector
@@ -114,7 +115,7 @@ class Effects:
         return mask
 
     def composite(self, compositor: Compositor, frame_bgr: np.ndarray, alpha_u8: np.ndarray,
-                  unchanged: bool = False) -> np.ndarray:
+                  unchanged: bool = False, pyramid: FramePyramid | None = None) -> np.ndarray:
         """Framing and light, then the blend over the compositor's background. unchanged: the
         picture and matte are as on the previous frame (Compositor.composite)."""
         s = self._settings
@@ -122,7 +123,7 @@ class Effects:
         lighting = s.match_lighting and compositor.mode in LIGHTING_MODES
         if not s.auto_frame and not lighting:
             self.crop = None
-            return compositor.composite(frame_bgr, alpha_u8, unchanged=unchanged)
+            return compositor.composite(frame_bgr, alpha_u8, unchanged=unchanged, pyramid=pyramid)
         if alpha_u8.dtype != np.uint8:
             alpha_u8 = alpha_to_uint8(np.asarray(alpha_u8, np.float32))
         if s.auto_frame:
@@ -136,12 +137,12 @@ class Effects:
             alpha_u8 = reframe(alpha_u8, self.crop)
             self.timings["framing"] = (time.perf_counter() - start) * 1000.0
         if not lighting:
-            return compositor.composite(frame_bgr, alpha_u8, unchanged=unchanged)
+            return compositor.composite(frame_bgr, alpha_u8, unchanged=unchanged, pyramid=pyramid)
         if alpha_u8.shape != frame_bgr.shape[:2]:
             raise ValueError(f"alpha shape {alpha_u8.shape} does not match frame {frame_bgr.shape[:2]}")
         if compositor.mirror:
             frame_bgr, alpha_u8 = cv2.flip(frame_bgr, 1), cv2.flip(alpha_u8, 1)
-        background = compositor.background_for(frame_bgr, alpha_u8, unchanged=unchanged)
+        background = compositor.background_for(frame_bgr, alpha_u8, unchanged=unchanged, pyramid=pyramid)
         start = time.perf_counter()
         self.matcher.update(frame_bgr, alpha_u8, background)
         person = self.matcher.apply(frame_bgr)

@@ -14,17 +14,42 @@ import cv2
 import numpy as np
 
 
-def reduce_by_power_of_two(image: np.ndarray, min_height: int, min_width: int = 1) -> np.ndarray:
+def reduce_by_power_of_two(image: np.ndarray, min_height: int, min_width: int = 1,
+                           pyramid: FramePyramid | None = None) -> np.ndarray:
     """The image shrunk by the largest power of two that keeps it at least min_height rows (and
-    min_width columns), by successive INTER_AREA halvings (the image itself when none fits)."""
-    min_height, min_width = max(1, int(min_height)), max(1, int(min_width))
-    while image.shape[0] // 2 >= min_height and image.shape[1] // 2 >= min_width:
-        height, width = image.shape[:2]
-        # An odd side drops its last row or column: a ratio of exactly 2 keeps the fast path (a
-        # 1077-px-wide crop took 2.7 ms to reduce, 0.3 ms without its last column).
-        even = image[: height - height % 2, : width - width % 2]
-        image = cv2.resize(even, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
-    return image
+    min_width columns), by successive INTER_AREA halvings (the image itself when none fits).
+    pyramid: the frame's shared halvings (FramePyramid), used when it is this very image's."""
+    if pyramid is None or pyramid.image is not image:
+        pyramid = FramePyramid(image)
+    return pyramid.reduce(min_height, min_width)
+
+
+class FramePyramid:
+    """A frame and its INTER_AREA halvings, each made at most once. The motion thumbnail, the
+    blurred room and the foreground colour means each want the same frame smaller; sharing the
+    halvings pays the first and costliest one (most of a reduction's cost, above) once per frame
+    instead of once per stage. Stages take it as an optional argument and use it only when it is
+    the pyramid of the very array they were given (a mirrored or reframed frame is another)."""
+
+    def __init__(self, image: np.ndarray) -> None:
+        self.image = image
+        self._levels = [image]
+
+    def reduce(self, min_height: int, min_width: int = 1) -> np.ndarray:
+        """As reduce_by_power_of_two(self.image, min_height, min_width)."""
+        min_height, min_width = max(1, int(min_height)), max(1, int(min_width))
+        level = 0
+        while True:
+            image = self._levels[level]
+            if image.shape[0] // 2 < min_height or image.shape[1] // 2 < min_width:
+                return image
+            level += 1
+            if level == len(self._levels):
+                height, width = image.shape[:2]
+                # An odd side drops its last row or column: a ratio of exactly 2 keeps the fast path
+                # (a 1077-px-wide crop took 2.7 ms to reduce, 0.3 ms without its last column).
+                even = image[: height - height % 2, : width - width % 2]
+                self._levels.append(cv2.resize(even, (width // 2, height // 2), interpolation=cv2.INTER_AREA))
 
 
 # A frame of up to 720p is processed with OpenCV on one thread: each call's work is small, and waking

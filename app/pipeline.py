@@ -21,7 +21,7 @@ import numpy as np
 
 from app.compositing import BackgroundError, Compositor
 from app.effects import Effects
-from app.imaging import use_opencv_threads_for
+from app.imaging import FramePyramid, use_opencv_threads_for
 from app.matting import MatteRefiner
 from app.scheduling import ModelSchedule, ScheduleSettings
 from app.segmentation import REGION_GLANCE_SIZE, PersonRegion, Segmenter, mask_in_frame, mask_range_error
@@ -42,6 +42,7 @@ ALL_PERSON_WARNING = (
 class SegmentedFrame:
     """A frame after the pipeline's first half (Pipeline.segment), all that finish() needs of it."""
     frame: np.ndarray                       # as segmented: after the low-light boost, when it is on
+    pyramid: FramePyramid | None = None     # the frame's halvings, shared by the stages (app/imaging.py)
     mask: np.ndarray | None = None          # the model's mask for rect: this frame's run or the last
     rect: tuple[int, int, int, int] | None = None  # (x, y, w, h): where the model looked
     model_ran: bool = False
@@ -159,7 +160,8 @@ class Pipeline:
         if frame_bgr.shape != self._frame_shape:
             use_opencv_threads_for(frame_bgr.shape)
         frame_bgr = result.frame = self.effects.before_segmentation(frame_bgr)  # low light: the model sees it too
-        due = self.schedule.due(frame_bgr)  # always asked: it keeps the frame's thumbnail
+        result.pyramid = FramePyramid(frame_bgr)
+        due = self.schedule.due(frame_bgr, result.pyramid)  # always asked: it keeps the frame's thumbnail
         # A size change makes the old mask's geometry wrong, so segment again at once; so does a
         # frame that failed after its segmentation (finish() sets the flag).
         if due or self.last_mask is None or frame_bgr.shape != self._frame_shape or self._segment_afresh:
@@ -214,7 +216,8 @@ class Pipeline:
         mid = time.perf_counter()
         # The matte is still refined, so smoothing has the current state when the mask recovers.
         alpha = np.zeros_like(self.last_alpha) if segmented.all_person else self.last_alpha
-        output = self.effects.composite(self.compositor, frame_bgr, alpha, unchanged=unchanged)  # framing, light, blend
+        output = self.effects.composite(self.compositor, frame_bgr, alpha, unchanged=unchanged,  # framing, light, blend
+                                        pyramid=segmented.pyramid)
         end = time.perf_counter()
         effects = self.effects.timings
         composite_effects = effects["framing"] + effects["lighting"] + effects["wrap"]

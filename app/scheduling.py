@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from app.imaging import reduce_by_power_of_two
+from app.imaging import FramePyramid, reduce_by_power_of_two
 
 SCHEDULES = ("motion", "every-n")
 MAX_INTERVAL_RANGE = (1, 300)
@@ -69,12 +69,13 @@ class ScheduleSettings:
             max_interval=int(min(max(int(self.max_interval), MAX_INTERVAL_RANGE[0]), MAX_INTERVAL_RANGE[1])))
 
 
-def thumbnail(frame_bgr: np.ndarray, width: int = THUMB_WIDTH) -> np.ndarray:
-    """Grey float32 thumbnail `width` px wide (height by the frame's aspect, at least 1)."""
+def thumbnail(frame_bgr: np.ndarray, width: int = THUMB_WIDTH, pyramid: FramePyramid | None = None) -> np.ndarray:
+    """Grey float32 thumbnail `width` px wide (height by the frame's aspect, at least 1).
+    pyramid: the frame's shared halvings (app/imaging.py)."""
     height_in, width_in = frame_bgr.shape[:2]
     width = min(width, width_in)
     height = max(1, round(height_in * width / width_in))
-    grey = cv2.cvtColor(reduce_by_power_of_two(frame_bgr, height, width), cv2.COLOR_BGR2GRAY)
+    grey = cv2.cvtColor(reduce_by_power_of_two(frame_bgr, height, width, pyramid), cv2.COLOR_BGR2GRAY)
     if grey.shape != (height, width):
         grey = cv2.resize(grey, (width, height), interpolation=cv2.INTER_LINEAR)
     return grey.astype(np.float32)
@@ -120,13 +121,13 @@ class ModelSchedule:
         self._since_run = 0                         # frames since the last model run
         self.last_change = 0.0                      # the weighted count due() measured last
 
-    def due(self, frame_bgr: np.ndarray) -> bool:
-        """Whether the model should run on this frame."""
+    def due(self, frame_bgr: np.ndarray, pyramid: FramePyramid | None = None) -> bool:
+        """Whether the model should run on this frame. pyramid: its shared halvings."""
         s = self._settings
         if s.mode == "every-n":
             self._current = None
             return self._since_run + 1 >= s.every_n
-        self._current = thumbnail(frame_bgr)
+        self._current = thumbnail(frame_bgr, pyramid=pyramid)
         if self._reference is None or self._reference.shape != self._current.shape:
             return True
         if self._since_run + 1 >= s.max_interval:

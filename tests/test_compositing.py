@@ -250,3 +250,28 @@ def test_cover_resize_memory_is_bounded_by_the_output_size(monkeypatch, source_s
     assert centre[0] == pytest.approx(at_middle(rows), abs=3)
     assert centre[1] == pytest.approx(at_middle(cols), abs=3)
     assert np.all(out[..., 2] == 7)
+
+
+def test_a_frame_pyramid_makes_each_halving_once_and_gives_reduce_by_power_of_two():
+    from app.imaging import FramePyramid, reduce_by_power_of_two
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (181, 323, 3), dtype=np.uint8)  # odd sides: the last row/column drops
+    pyramid = FramePyramid(image)
+    for min_h, min_w in [(40, 1), (90, 160), (1, 1), (181, 1), (100, 1), (45, 81)]:
+        shared = pyramid.reduce(min_h, min_w)
+        assert np.array_equal(shared, reduce_by_power_of_two(image, min_h, min_w))
+        assert pyramid.reduce(min_h, min_w) is shared  # made once, then handed out again
+    assert reduce_by_power_of_two(image, 40, 1, pyramid) is pyramid.reduce(40)
+
+
+@pytest.mark.parametrize("mode", ["blur", "color"])
+def test_composite_with_the_frames_pyramid_is_the_composite_without_it(mode):
+    from app.imaging import FramePyramid
+    frame, _, alpha = exact_alpha_scene((360, 640))  # 640 wide: the blur and the edge means halve it
+    compositor = Compositor()
+    compositor.set_blur(21) if mode == "blur" else compositor.set_color((255, 0, 255))
+    plain = compositor.composite(frame, alpha)
+    assert np.array_equal(compositor.composite(frame, alpha, pyramid=FramePyramid(frame)), plain)
+    # Another picture's pyramid (as a mirrored or reframed frame would have) is not used.
+    other = FramePyramid(np.zeros_like(frame))
+    assert np.array_equal(compositor.composite(frame, alpha, pyramid=other), plain)
