@@ -16,7 +16,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from training.losses import overlap, portraitnet_loss, shifted_consistency_loss  # noqa: E402
+from training.losses import edge_alpha_loss, overlap, portraitnet_loss, shifted_consistency_loss  # noqa: E402
 from training.model import KerasAlignedUpsample, KerasStrideConv, PortraitNet, upsample2x  # noqa: E402
 
 
@@ -263,3 +263,31 @@ def test_a_soup_is_the_mean_of_its_checkpoints_and_refuses_strangers():
         soup(states + [{"model": PortraitNet("v2").state_dict(), "arch": "v2"}])
     with pytest.raises(ValueError):
         soup([])
+
+
+def logits_for(prob: torch.Tensor) -> torch.Tensor:
+    """Two-class logits whose softmax gives `prob` (N x H x W) as the person probability."""
+    prob = prob.clamp(1e-6, 1 - 1e-6)
+    return torch.stack([torch.zeros_like(prob), torch.log(prob / (1 - prob))], dim=1)
+
+
+def test_edge_alpha_loss_scores_the_edge_band_only():
+    # A soft vertical edge (a ramp from x=10 to x=14 of a 32-px picture) and its boundary label.
+    x = torch.arange(32, dtype=torch.float32)
+    alpha = ((x - 10) / 4).clamp(0, 1).expand(1, 32, 32).contiguous()
+    boundary = ((x >= 8) & (x <= 16)).long().expand(1, 32, 32).contiguous()
+    assert edge_alpha_loss(logits_for(alpha), alpha, boundary) < 1e-4  # the label itself
+    shifted = ((x - 12) / 4).clamp(0, 1).expand(1, 32, 32)  # the same edge 2 px into the room
+    assert edge_alpha_loss(logits_for(shifted), alpha, boundary) > 0.2
+    # Errors far from the edge (the person called room at x >= 28) are cross-entropy's, not this loss's.
+    far = alpha.clone()
+    far[..., 28:] = 0.0
+    assert edge_alpha_loss(logits_for(far), alpha, boundary) == pytest.approx(
+        edge_alpha_loss(logits_for(alpha), alpha, boundary).item(), abs=1e-4)
+    # portraitnet_loss adds it only when asked, and only on soft targets.
+    weights = {"boundary": 0.0, "consistency": 0.0, "temperature": 1.0, "edge_alpha": 1.0}
+    logits = logits_for(shifted)
+    _, parts = portraitnet_loss((logits, logits), (logits, logits), alpha, boundary, weights)
+    assert parts["edge_alpha"] > 0.4  # both views
+    with pytest.raises(ValueError, match="soft alpha"):
+        portraitnet_loss((logits, logits), (logits, logits), (alpha > 0.5).long(), boundary, weights)

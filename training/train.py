@@ -41,6 +41,7 @@ DEFAULTS = {
     "boundary_weight": 0.1,      # paper: lambda = 0.1 on the boundary focal loss
     "consistency_weight": 2.0,   # paper: alpha = 2 on the KL consistency loss
     "temperature": 1.0,
+    "edge_alpha_weight": 0.0,    # matting losses in the edge band (losses.edge_alpha_loss): alpha and gradient L1
     "real_fraction": 0.3,
     "max_shift": 0,              # view B cut up to this many px away from view A (shift consistency)
     "edge_crops": 0.0,           # share of crops whose edge is the picture's edge, as at inference
@@ -196,7 +197,8 @@ def main(argv=None) -> int:
     remaining = torch.utils.data.Subset(train_set, range(start * config["batch_size"], samples))
     loader = DataLoader(remaining, batch_size=config["batch_size"], shuffle=False, num_workers=config["workers"],
                         persistent_workers=config["workers"] > 0, drop_last=True)
-    weights = {"boundary": config["boundary_weight"], "consistency": config["consistency_weight"], "temperature": config["temperature"]}
+    weights = {"boundary": config["boundary_weight"], "consistency": config["consistency_weight"],
+               "temperature": config["temperature"], "edge_alpha": config["edge_alpha_weight"]}
     net.train()
     progress = tqdm(loader, initial=start, total=config["iterations"], desc=config["name"], dynamic_ncols=True)
     started = time.time()
