@@ -1,11 +1,12 @@
 """Before/after pictures of the cut-out on a plain colour, zoomed at hair and shoulder, beside RVM.
 
-    python -m training.matte_pictures --before data/models/v3.onnx --out assets/matte_compare.png
+    python -m training.matte_pictures --before previous.onnx --out assets/matte_compare.png
+    python -m training.matte_pictures --before data/models/v3.onnx --before-matte v3   # against v3's release
 
 Rows: the bundled portrait (assets/samples/portrait.jpg) and a frame of the bundled sample clip.
 Columns, each zoomed 2x at the hair and at a shoulder, on a plain green (where any fringe shows):
-the previous release (its model and its matte: whole frame, Gaussian feathering, camera pixels
-blended), this release (the shipped model through the app's pipeline: its crop around the person,
+the previous release (its model through today's matte, or with `--before-matte v3` through v3's:
+whole frame, Gaussian feathering, camera pixels blended), this release (the shipped model through the app's pipeline: its crop around the person,
 the default matte and compositor, foreground estimation on), and Robust Video Matting (its alpha and its own foreground estimate `fgr`; a teacher and peer,
 run in Node by training/labels.py, never part of the app).
 """
@@ -39,8 +40,9 @@ def sample_frame(index: int = 40) -> np.ndarray:
     return frame
 
 
-def app_composite(model: Path, frame: np.ndarray, before: bool) -> np.ndarray:
-    if before:  # the previous release's matte and compositor
+def app_composite(model: Path, frame: np.ndarray, before: bool = False) -> np.ndarray:
+    """The frame on plain green through the app's pipeline; before: through v3's matte instead."""
+    if before:  # v3's matte and compositor
         refiner = MatteRefiner(MatteSettings(edge_mode="gaussian"))
     else:
         refiner = MatteRefiner(AppSettings().matte_settings())
@@ -48,7 +50,7 @@ def app_composite(model: Path, frame: np.ndarray, before: bool) -> np.ndarray:
     compositor.set_color(GREEN)
     compositor.estimate_foreground = not before
     pipeline = Pipeline(Segmenter(model), refiner, compositor)
-    pipeline.region.enabled = not before  # the previous release saw the whole frame only
+    pipeline.region.enabled = not before  # v3 saw the whole frame only
     output, _ = pipeline.process(frame)
     return output
 
@@ -79,6 +81,8 @@ def label(tile: np.ndarray, text: str) -> np.ndarray:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--before", type=Path, required=True, help="the previous release's ONNX model")
+    parser.add_argument("--before-matte", choices=("app", "v3"), default="app",
+                        help="the previous release's matte: today's (since v4) or v3's")
     parser.add_argument("--after", type=Path, default=ROOT / "models" / "portraitnet.onnx")
     parser.add_argument("--store", type=Path, default=ROOT / "data" / "eval_peers" / "pictures")
     parser.add_argument("--out", type=Path, default=ROOT / "assets" / "matte_compare.png")
@@ -90,8 +94,8 @@ def main(argv=None) -> int:
     ]
     rows = []
     for name, frame, hair, shoulder in pictures:
-        columns = [("previous release", app_composite(args.before, frame, before=True)),
-                   ("this release", app_composite(args.after, frame, before=False)),
+        columns = [("previous release", app_composite(args.before, frame, before=args.before_matte == "v3")),
+                   ("this release", app_composite(args.after, frame)),
                    ("RVM (peer)", rvm_composite(frame, args.store))]
         tiles = []
         for title, image in columns:
