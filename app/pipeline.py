@@ -13,6 +13,7 @@ such model runs in a row `warning` says so. Both end with the first plausible ma
 from __future__ import annotations
 
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
@@ -291,34 +292,34 @@ class Pipeline:
 
 
 class OverlappedFrames:
-    """A file job's frames through the pipeline's two halves on two threads: the next frame's
+    """A file job's frames through the pipeline's two halves on two threads: the next frames'
     segment() (the model) on a worker thread while this frame's finish() (matte, composite) runs
     on the caller's. Each half keeps its own state, so the frames that come out are those of
     process() called frame by frame, in order; a flat-out job on two cores gets up to twice the
-    throughput. Not for a live camera: it holds one frame back, which a call would see as a
-    frame of latency.
+    throughput. `ahead` frames are segmented ahead of the one finishing, so the worker does not wait
+    for a slow finish(). Not for a live camera: it holds frames back, which a call would see as
+    latency.
 
         for output, timings, tag in OverlappedFrames(pipeline)(frames):  # frames: (frame, tag) pairs
     """
 
-    def __init__(self, pipeline: Pipeline) -> None:
+    def __init__(self, pipeline: Pipeline, ahead: int = 1) -> None:
         self.pipeline = pipeline
+        self.ahead = max(1, int(ahead))
 
     def __call__(self, frames: Iterable[tuple[np.ndarray, Any]]) -> Iterator[tuple[np.ndarray, dict[str, float], Any]]:
+        pending: deque = deque()  # (future of segment(frame), tag), oldest first
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="portraitcam-segment") as worker:
-            pending = None
             try:
                 for frame, tag in frames:
-                    submitted = (worker.submit(self.pipeline.segment, frame), tag)
-                    if pending is not None:
-                        yield self._finish(pending)
-                    pending = submitted
-                if pending is not None:
-                    yield self._finish(pending)
-                    pending = None
+                    pending.append((worker.submit(self.pipeline.segment, frame), tag))
+                    if len(pending) > self.ahead:
+                        yield self._finish(pending.popleft())
+                while pending:
+                    yield self._finish(pending.popleft())
             finally:
-                if pending is not None:
-                    pending[0].cancel()
+                for future, _ in pending:
+                    future.cancel()
 
     def _finish(self, pending) -> tuple[np.ndarray, dict[str, float], Any]:
         future, tag = pending

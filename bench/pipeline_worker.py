@@ -184,9 +184,10 @@ def run(config: dict) -> dict:
             frame = source.read()
             yield frame, (t0, time.perf_counter())
 
+    overlap_options = {"ahead": int(config["ahead"])} if config.get("ahead") else {}  # else the CLI's
     if file_job and engine == "portraitcam":
         stream = ((output, timings, pipeline.model_ran, read)
-                  for output, timings, read in OverlappedFrames(pipeline)(frames_read()))
+                  for output, timings, read in OverlappedFrames(pipeline, **overlap_options)(frames_read()))
     else:
         stream = ((*process(frame), read) for frame, read in frames_read())
     cpu_start = wall_start = None

@@ -297,7 +297,8 @@ def default_pipeline(segmenter=None):
                     schedule=settings.schedule_settings())
 
 
-def test_overlapped_halves_give_the_frames_of_process_in_order():
+@pytest.mark.parametrize("ahead", [1, 3])
+def test_overlapped_halves_give_the_frames_of_process_in_order(ahead):
     # The shipped model and the app's defaults (motion gating, region crop, temporal matte) on the
     # sample clip: the next frame's segment() on a worker thread while this one finishes must not
     # change a single output pixel, nor which frames ran the model.
@@ -306,7 +307,7 @@ def test_overlapped_halves_give_the_frames_of_process_in_order():
     sequential = default_pipeline()
     expected = [sequential.process(frame)[0] for frame in frames]
     overlapped = default_pipeline()
-    results = list(OverlappedFrames(overlapped)((frame, index) for index, frame in enumerate(frames)))
+    results = list(OverlappedFrames(overlapped, ahead)((frame, index) for index, frame in enumerate(frames)))
     assert [tag for _, _, tag in results] == list(range(len(frames)))
     assert all(np.array_equal(out, want) for (out, _, _), want in zip(results, expected))
     assert overlapped.model_runs == sequential.model_runs and 1 < sequential.model_runs < len(frames)
