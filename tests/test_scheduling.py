@@ -239,5 +239,5 @@ def test_cli_summary_reports_latency_and_model_runs(capsys, tmp_path, mean_model
     err = capsys.readouterr().err
     assert code == 0, err
     line = next(line for line in err.splitlines() if line.startswith("Latency capture to output"))
-    assert "p50" in line and "p95" in line
+    assert "p50" in line and "p95" in line and "flat out" in line  # a file: the overlapped halves
     assert "model ran on 2 of 20 frames (motion)" in line  # frames 0 and 15 of a still picture
