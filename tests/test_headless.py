@@ -288,11 +288,12 @@ def test_failure_mid_job_keeps_the_existing_output_and_names_the_partial_file(
 
 
 def frames_done_when_interrupted(err, signame):
-    """The frames an interrupted job reports done. The tests' signal comes in frame 4's model run; a
-    file job finishes frame 3 meanwhile on the other thread (app/pipeline.OverlappedFrames), so 2 or
-    3 frames were done when the signal reached it."""
-    match = re.search(rf"interrupted \({signame}\) after ([23]) frames", err)
-    assert match, err
+    """The frames an interrupted job reports done. The tests' signal comes in the model's 8th run; a
+    file job finishes earlier frames meanwhile on the other thread, up to FILE_JOB_AHEAD behind the
+    model (app/pipeline.OverlappedFrames), so how many were done varies, but some were and not all
+    20 of the clip."""
+    match = re.search(rf"interrupted \({signame}\) after (\d+) frames?", err)
+    assert match and 1 <= int(match.group(1)) < 20, err
     return int(match.group(1))
 
 
@@ -300,7 +301,7 @@ def frames_done_when_interrupted(err, signame):
 def test_interrupted_job_exits_non_zero_and_keeps_a_playable_partial_file(
         capsys, tmp_path, clip_path, mean_model, failing_segmenter, signame, code):
     import signal
-    failing_segmenter(5, "signal", getattr(signal, signame))  # frame 4: the first frame has two runs
+    failing_segmenter(8, "signal", getattr(signal, signame))  # the 8th model run
     output = tmp_path / "out.mp4"
     output.write_bytes(b"precious")
 
@@ -502,7 +503,7 @@ def test_a_second_signal_during_the_clean_up_does_not_cut_the_partial_file_short
     import signal
 
     from app.sinks import FileSink
-    failing_segmenter(5, "signal", signal.SIGINT)  # frame 4: the first frame has two runs
+    failing_segmenter(8, "signal", signal.SIGINT)  # the 8th model run
     real_abort = FileSink.abort
 
     def impatient_abort(self):  # the user presses Ctrl+C again, or a service manager sends TERM
