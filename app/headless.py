@@ -30,12 +30,6 @@ PROG = "portraitcam"
 FPS_RANGE = (1.0, 240.0)  # camera and still-image rates; FFmpeg hangs on inf and rejects 0
 
 
-# Frames a file job segments ahead of the one finishing (app/pipeline.OverlappedFrames). Measured
-# with bench.pipeline_worker's file job, 720p, the model on every frame, 2 cores: 83 FPS one ahead,
-# 87-88 two, 89-90 three, 88-90 four or six (the decoding and encoding queues' depth changed nothing).
-FILE_JOB_AHEAD = 3
-
-
 def parse_color(text: str) -> tuple[int, int, int]:
     """'#RRGGBB' or 'R,G,B' (0..255) to a BGR tuple."""
     value = text.strip()
@@ -526,7 +520,7 @@ def _run(args: argparse.Namespace, job: _JobState) -> int:
             # frame's matte and composite run here. A camera or a virtual camera is paced by the clock,
             # where that overlap would only hold a frame back.
             overlap = isinstance(source, PrefetchingSource) and virtual_camera is None
-            processed = (OverlappedFrames(pipeline, FILE_JOB_AHEAD)(read_frames()) if overlap
+            processed = (OverlappedFrames(pipeline)(read_frames()) if overlap
                          else ((*pipeline.process(frame), captured_at) for frame, captured_at in read_frames()))
             for output, timings, captured_at in processed:
                 if pipeline.last_error is not None:

@@ -184,7 +184,7 @@ def run(config: dict) -> dict:
             frame = source.read()
             yield frame, (t0, time.perf_counter())
 
-    overlap_options = {"ahead": int(config["ahead"])} if config.get("ahead") else {}  # else the CLI's
+    overlap_options = {"ahead": int(config["ahead"])} if config.get("ahead") else {}  # else the app's
     if file_job and engine == "portraitcam":
         stream = ((output, timings, pipeline.model_ran, read)
                   for output, timings, read in OverlappedFrames(pipeline, **overlap_options)(frames_read()))

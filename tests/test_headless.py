@@ -289,7 +289,7 @@ def test_failure_mid_job_keeps_the_existing_output_and_names_the_partial_file(
 
 def frames_done_when_interrupted(err, signame):
     """The frames an interrupted job reports done. The tests' signal comes in the model's 8th run; a
-    file job finishes earlier frames meanwhile on the other thread, up to FILE_JOB_AHEAD behind the
+    file job finishes earlier frames meanwhile on the other thread, up to SEGMENT_AHEAD behind the
     model (app/pipeline.OverlappedFrames), so how many were done varies, but some were and not all
     20 of the clip."""
     match = re.search(rf"interrupted \({signame}\) after (\d+) frames?", err)
