@@ -26,30 +26,55 @@ def reduce_by_power_of_two(image: np.ndarray, min_height: int, min_width: int = 
 
 class FramePyramid:
     """A frame and its INTER_AREA halvings, each made at most once. The motion thumbnail, the
-    blurred room and the foreground colour means each want the same frame smaller; sharing the
-    halvings pays the first and costliest one (most of a reduction's cost, above) once per frame
-    instead of once per stage. Stages take it as an optional argument and use it only when it is
-    the pyramid of the very array they were given (a mirrored or reframed frame is another)."""
+    model's input, the matte's working image, the blurred room and the foreground colour means each
+    want the same frame smaller; sharing the halvings pays the first and costliest one (most of a
+    reduction's cost, above) once per frame instead of once per stage. Stages take it as an optional
+    argument and use it only when it is the pyramid of the very array they were given (a mirrored
+    or reframed frame is another). region() gives a crop's pyramid, sharing the frame's halvings."""
 
     def __init__(self, image: np.ndarray) -> None:
         self.image = image
         self._levels = [image]
+        self._parent: FramePyramid | None = None
+        self._origin = (0, 0)  # (x, y) of this image in the parent's
+
+    def region(self, x: int, y: int, width: int, height: int) -> FramePyramid:
+        """The pyramid of image[y:y + height, x:x + width]. Its k-th halving is a slice of this
+        pyramid's wherever x and y are multiples of 2**k: the same 2x2 blocks averaged the same way,
+        so the same pixels (app/segmentation.PersonRegion aligns its crops for this); below that it
+        halves on its own."""
+        if (x, y, width, height) == (0, 0, self.image.shape[1], self.image.shape[0]):
+            return self
+        sub = FramePyramid(self.image[y:y + height, x:x + width])
+        sub._parent, sub._origin = self, (x, y)
+        return sub
 
     def reduce(self, min_height: int, min_width: int = 1) -> np.ndarray:
         """As reduce_by_power_of_two(self.image, min_height, min_width)."""
         min_height, min_width = max(1, int(min_height)), max(1, int(min_width))
         level = 0
         while True:
-            image = self._levels[level]
+            image = self.level(level)
             if image.shape[0] // 2 < min_height or image.shape[1] // 2 < min_width:
                 return image
             level += 1
-            if level == len(self._levels):
-                height, width = image.shape[:2]
-                # An odd side drops its last row or column: a ratio of exactly 2 keeps the fast path
-                # (a 1077-px-wide crop took 2.7 ms to reduce, 0.3 ms without its last column).
-                even = image[: height - height % 2, : width - width % 2]
-                self._levels.append(cv2.resize(even, (width // 2, height // 2), interpolation=cv2.INTER_AREA))
+
+    def level(self, k: int) -> np.ndarray:
+        """The image halved k times (each odd side dropping its last row or column first)."""
+        while len(self._levels) <= k:
+            n = len(self._levels)
+            x, y = self._origin
+            if self._parent is not None and x % (1 << n) == 0 and y % (1 << n) == 0:
+                height, width = self.image.shape[0] >> n, self.image.shape[1] >> n
+                self._levels.append(self._parent.level(n)[y >> n:(y >> n) + height, x >> n:(x >> n) + width])
+                continue
+            image = self._levels[-1]
+            height, width = image.shape[:2]
+            # An odd side drops its last row or column: a ratio of exactly 2 keeps the fast path
+            # (a 1077-px-wide crop took 2.7 ms to reduce, 0.3 ms without its last column).
+            even = image[: height - height % 2, : width - width % 2]
+            self._levels.append(cv2.resize(even, (width // 2, height // 2), interpolation=cv2.INTER_AREA))
+        return self._levels[k]
 
 
 # A frame of up to 720p is processed with OpenCV on one thread: each call's work is small, and waking

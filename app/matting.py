@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from app.imaging import reduce_by_power_of_two
+from app.imaging import FramePyramid, reduce_by_power_of_two
 
 EDGE_MODES = ("guided", "gaussian")
 FEATHER_MAX = 30.0  # the window's slider range; larger radii only cost time (and can hang)
@@ -192,11 +192,12 @@ class MatteRefiner:
         self._previous += (1.0 - keep) * (mask - self._previous)
         return self._previous
 
-    def refine(self, mask_small: np.ndarray, frame_bgr: np.ndarray, dtype=np.float32) -> np.ndarray:
+    def refine(self, mask_small: np.ndarray, frame_bgr: np.ndarray, dtype=np.float32,
+               pyramid: FramePyramid | None = None) -> np.ndarray:
         """Alpha matte at the frame's height x width: float32 in [0, 1], or with dtype=np.uint8 in
         0..255, which the pipeline uses: a quarter of the memory to fill at 1080p, and what the
-        compositor's fixed-point blend takes as it is."""
-        alpha, model = self._work_alpha(mask_small, frame_bgr)
+        compositor's fixed-point blend takes as it is. pyramid: the frame's halvings (app/imaging.py)."""
+        alpha, model = self._work_alpha(mask_small, frame_bgr, pyramid)
         frame_h, frame_w = frame_bgr.shape[:2]
         # Clipped at working size: linear upsampling cannot leave the range, so the big array needs no pass.
         as_uint8 = np.dtype(dtype) == np.uint8
@@ -232,7 +233,7 @@ class MatteRefiner:
         value = np.clip(mean_a * grey + mean_b, 0.0, 1.0)
         alpha[ys, xs] = alpha_to_uint8(value) if as_uint8 else value
 
-    def _work_alpha(self, mask_small: np.ndarray, frame_bgr: np.ndarray
+    def _work_alpha(self, mask_small: np.ndarray, frame_bgr: np.ndarray, pyramid: FramePyramid | None = None
                     ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
         """Smoothed, thresholded and feathered alpha at the working resolution (may overshoot [0, 1]),
         and, when the guided filter ran below the frame's size, its linear model (mean_a, mean_b) at
@@ -245,7 +246,7 @@ class MatteRefiner:
         if mask.shape[0] > work_h:  # a model that answers at frame size (MediaPipe's does): smooth small
             mask = cv2.resize(mask, (work_w, work_h), interpolation=cv2.INTER_AREA)
         # One reduction of the frame serves the motion measure and the guided filter's guide.
-        reduced = reduce_by_power_of_two(frame_bgr, work_h if s.edge_mode == "guided" else mask.shape[0])
+        reduced = reduce_by_power_of_two(frame_bgr, work_h if s.edge_mode == "guided" else mask.shape[0], pyramid=pyramid)
         mask = self._smooth(mask, reduced)
 
         prob = cv2.resize(mask, (work_w, work_h), interpolation=cv2.INTER_LINEAR)

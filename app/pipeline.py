@@ -172,15 +172,16 @@ class Pipeline:
             if self.region.glance_due(frame_bgr.shape):  # anyone new beside the crop?
                 whole = (0, 0, frame_bgr.shape[1], frame_bgr.shape[0])
                 can_glance = getattr(self.segmenter, "fit_content", False)  # else: a whole-frame run
-                glance = self._segment(frame_bgr, whole, timings, REGION_GLANCE_SIZE) if can_glance else None
+                glance = (self._segment(frame_bgr, whole, timings, result.pyramid, REGION_GLANCE_SIZE)
+                          if can_glance else None)
                 self.region.after_glance(glance, frame_bgr.shape)
             rect = self.region.rect(frame_bgr.shape)
-            mask = self._segment(frame_bgr, rect, timings)
+            mask = self._segment(frame_bgr, rect, timings, result.pyramid)
             if self.region.update(mask, rect, frame_bgr.shape):
                 # A second look now: the first frame's person, seen closer; or a person who
                 # reached past the crop, seen whole, instead of cut at its side for a frame.
                 rect = self.region.rect(frame_bgr.shape)
-                mask = self._segment(frame_bgr, rect, timings)
+                mask = self._segment(frame_bgr, rect, timings, result.pyramid)
                 self.region.update(mask, rect, frame_bgr.shape)
             in_frame = mask_in_frame(mask, rect, frame_bgr.shape, self._mask_frame_size(mask, rect, frame_bgr.shape))
             self._judge_mask(in_frame)
@@ -211,7 +212,7 @@ class Pipeline:
                      and self.last_alpha.shape == frame_bgr.shape[:2]
                      and self._refined_with is self.refiner.settings)
         if not unchanged:
-            self.last_alpha = self._refine(frame_bgr, segmented.mask, segmented.rect)  # 0..255
+            self.last_alpha = self._refine(segmented)  # 0..255
             self._refined_with = self.refiner.settings
         self.matte_reused = unchanged
         mid = time.perf_counter()
@@ -230,13 +231,17 @@ class Pipeline:
         return output
 
     def _segment(self, frame_bgr: np.ndarray, rect: tuple[int, int, int, int], timings: dict[str, float],
-                 size: int | None = None) -> np.ndarray:
+                 pyramid: FramePyramid, size: int | None = None) -> np.ndarray:
         """The model's mask for `rect` of the frame, checked (raises ValueError when it is faulty);
         size: a smaller input for a glance."""
         x, y, w, h = rect
         start = time.perf_counter()
-        crop = frame_bgr[y:y + h, x:x + w]
-        tensor, content = self.segmenter.preprocess(crop) if size is None else self.segmenter.preprocess(crop, size)
+        if isinstance(self.segmenter, Segmenter):  # ours reduces the crop with the frame's halvings
+            region = pyramid.region(x, y, w, h)
+            tensor, content = self.segmenter.preprocess(region.image, size, pyramid=region)
+        else:  # another engine (the bench's MediaPipe) or a test's wrapper: its own preprocessing
+            crop = frame_bgr[y:y + h, x:x + w]
+            tensor, content = self.segmenter.preprocess(crop) if size is None else self.segmenter.preprocess(crop, size)
         mid = time.perf_counter()
         mask = self.segmenter.infer(tensor, content)
         end = time.perf_counter()
@@ -256,13 +261,14 @@ class Pipeline:
         scale = min(mask.shape[1] / rect[2], 2 * Segmenter.input_size / max(frame_shape[:2]))
         return max(1, round(frame_shape[0] * scale)), max(1, round(frame_shape[1] * scale))
 
-    def _refine(self, frame_bgr: np.ndarray, mask: np.ndarray, rect: tuple[int, int, int, int]) -> np.ndarray:
+    def _refine(self, segmented: SegmentedFrame) -> np.ndarray:
         """The matte (uint8) at the frame's size: refined inside the model's crop, 0 outside it."""
-        x, y, w, h = rect
+        frame_bgr, mask, (x, y, w, h) = segmented.frame, segmented.mask, segmented.rect
+        region = segmented.pyramid.region(x, y, w, h)  # the frame's own pyramid for the whole frame
         if (w, h) == (frame_bgr.shape[1], frame_bgr.shape[0]):
-            return self.refiner.refine(mask, frame_bgr, np.uint8)
+            return self.refiner.refine(mask, frame_bgr, np.uint8, pyramid=region)
         alpha = np.zeros(frame_bgr.shape[:2], np.uint8)
-        alpha[y:y + h, x:x + w] = self.refiner.refine(mask, frame_bgr[y:y + h, x:x + w], np.uint8)
+        alpha[y:y + h, x:x + w] = self.refiner.refine(mask, region.image, np.uint8, pyramid=region)
         return alpha
 
     def _judge_mask(self, mask: np.ndarray) -> None:

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from app.imaging import reduce_by_power_of_two
+from app.imaging import FramePyramid, reduce_by_power_of_two
 from app.resources import resource_root
 
 INPUT_NAME = "image"
@@ -65,16 +65,18 @@ def input_size_for(content_w: int, content_h: int, size: int, fit_content: bool,
 
 
 def letterbox(image: np.ndarray, size: int, fit_content: bool = False,
-              interpolation: int | None = None, margin: int = 0) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+              interpolation: int | None = None, margin: int = 0,
+              pyramid: FramePyramid | None = None) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     """Scale `image` (H x W or H x W x C) into the model input and pad it by repeating its edge
-    pixels. Returns (input picture, content rect (x, y, w, h)). Training uses this same function."""
+    pixels. Returns (input picture, content rect (x, y, w, h)). Training uses this same function.
+    pyramid: the image's halvings (app/imaging.FramePyramid), shared with the other stages."""
     height, width = image.shape[:2]
     x, y, w, h = letterbox_rect(width, height, size, fit_content, margin)
     input_w, input_h = input_size_for(w, h, size, fit_content, margin)
     if interpolation is None:
         interpolation = cv2.INTER_AREA if w < width else cv2.INTER_LINEAR
     if interpolation == cv2.INTER_AREA:  # halvings first, then one small step (app/imaging.py)
-        image = reduce_by_power_of_two(image, h, w)
+        image = reduce_by_power_of_two(image, h, w, pyramid)
     resized = cv2.resize(image, (w, h), interpolation=interpolation)
     canvas = cv2.copyMakeBorder(resized, y, input_h - h - y, x, input_w - w - x, cv2.BORDER_REPLICATE)
     return canvas, (x, y, w, h)
@@ -93,6 +95,10 @@ def letterbox(image: np.ndarray, size: int, fit_content: bool = False,
 # watching the picture outside the crop for change fired on every shake of a hand-held camera.)
 REGION_PAD = 0.15         # the crop's margin around the person's box, a share of the box each side
 REGION_MIN_SIDE = 0.5     # the crop is at least this share of the frame's width and of its height
+# The crop starts on a multiple of 8 px (and ends on one, or at the frame's edge), so its first three
+# halvings are slices of the frame's (app/imaging.FramePyramid.region): the model's input and the
+# matte's working image then cost no reduction of their own.
+REGION_ALIGN = 8
 REGION_PERSON = 0.3       # mask level that counts as person for the box and the side test
 REGION_TOUCH = 0.02       # person within this share of a crop side that cuts the frame: whole frame
 REGION_GLANCE_EVERY = 15  # model runs on a crop between glances at the whole frame
@@ -184,7 +190,7 @@ class PersonRegion:
         crop_h = min(height, max(y1 - y0 + 2 * pad_y, REGION_MIN_SIDE * height))
         left = int(np.clip(round((x0 + x1 - crop_w) / 2), 0, width - round(crop_w)))
         top = int(np.clip(round((y0 + y1 - crop_h) / 2), 0, height - round(crop_h)))
-        candidate = (left, top, int(round(crop_w)), int(round(crop_h)))
+        candidate = aligned_rect(left, top, int(round(crop_w)), int(round(crop_h)), width, height)
         self._rect = None if candidate == (0, 0, width, height) else candidate
         return fresh and whole and self._rect is not None
 
@@ -208,6 +214,15 @@ class PersonRegion:
         x0, y0, x1, y1 = box
         return ((x > 0 and x0 <= x + near_x) or (y > 0 and y0 <= y + near_y)
                 or (x + w < width and x1 >= x + w - near_x) or (y + h < height and y1 >= y + h - near_y))
+
+
+def aligned_rect(x: int, y: int, w: int, h: int, frame_w: int, frame_h: int,
+                 align: int = REGION_ALIGN) -> tuple[int, int, int, int]:
+    """(x, y, w, h) grown to start on multiples of `align` and end on one or at the frame's edge."""
+    x0, y0 = x - x % align, y - y % align
+    x1 = min(frame_w, -(-(x + w) // align) * align)
+    y1 = min(frame_h, -(-(y + h) // align) * align)
+    return x0, y0, x1 - x0, y1 - y0
 
 
 def mask_in_frame(mask: np.ndarray, rect: tuple[int, int, int, int], frame_shape: tuple[int, ...],
@@ -334,17 +349,19 @@ class Segmenter:
         """Content rectangle (x, y, w, h) of a width x height frame inside the model input."""
         return letterbox_rect(width, height, self.input_size, self.fit_content, self.margin if self.fit_content else 0)
 
-    def preprocess(self, frame_bgr: np.ndarray, size: int | None = None) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    def preprocess(self, frame_bgr: np.ndarray, size: int | None = None,
+                   pyramid: FramePyramid | None = None) -> tuple[np.ndarray, tuple[int, int, int, int]]:
         """Scale and edge-pad into a 1x3xHxW float32 RGB tensor in [0,1]; returns it and the content rect.
-        size: a smaller long side than input_size, for a quick glance (dynamic-size models only)."""
+        size: a smaller long side than input_size, for a quick glance (dynamic-size models only).
+        pyramid: the frame's halvings (app/imaging.FramePyramid), shared with the other stages."""
         if size is not None and size != self.input_size:
             if not self.fit_content:
                 raise ValueError(f"{self.model_path.name} takes {self.input_size} px inputs only")
             margin = round(self.margin * size / self.input_size)
-            canvas, rect = letterbox(frame_bgr, size, True, margin=margin)
+            canvas, rect = letterbox(frame_bgr, size, True, margin=margin, pyramid=pyramid)
             return cv2.dnn.blobFromImage(canvas, scalefactor=1.0 / 255.0, swapRB=True), rect
         canvas, rect = letterbox(frame_bgr, self.input_size, self.fit_content,
-                                 margin=self.margin if self.fit_content else 0)
+                                 margin=self.margin if self.fit_content else 0, pyramid=pyramid)
         tensor = cv2.dnn.blobFromImage(canvas, scalefactor=1.0 / 255.0, swapRB=True)
         return tensor, rect
 

@@ -378,9 +378,9 @@ def test_blur_and_feather_are_clamped_to_the_slider_ranges(capsys, monkeypatch, 
         seen["blur"] = strength
         real_blur(self, strength)
 
-    def refine(self, mask, frame, *args):
+    def refine(self, mask, frame, *args, **kwargs):
         seen["feather"] = self.settings.feather
-        return real_refine(self, mask, frame, *args)
+        return real_refine(self, mask, frame, *args, **kwargs)
 
     monkeypatch.setattr(Compositor, "set_blur", set_blur)
     monkeypatch.setattr(MatteRefiner, "refine", refine)

@@ -7,7 +7,8 @@ import pytest
 from app.compositing import Compositor
 from app.matting import MatteRefiner, MatteSettings
 from app.pipeline import Pipeline
-from app.segmentation import REGION_GLANCE_EVERY, REGION_MIN_SIDE, PersonRegion, Segmenter, mask_in_frame
+from app.segmentation import (REGION_ALIGN, REGION_GLANCE_EVERY, REGION_MIN_SIDE, PersonRegion, Segmenter,
+                              mask_in_frame)
 
 W, H = 1280, 720
 
@@ -137,3 +138,33 @@ def test_someone_coming_in_beside_the_crop_is_seen_within_the_whole_frame_interv
             seen_after = pipeline.model_runs - runs_before
             break
     assert seen_after is not None and seen_after <= REGION_GLANCE_EVERY + 2  # model runs
+
+
+@pytest.mark.parametrize("box", [(601, 303, 697, 699), (13, 7, 211, 400), (1000, 500, 1279, 719)])
+def test_crops_are_aligned_so_their_halvings_are_slices_of_the_frames(box):
+    from app.imaging import FramePyramid, reduce_by_power_of_two
+    region = PersonRegion()
+    whole = (0, 0, W, H)
+    region.update(box_mask(*box), whole, (H, W, 3))
+    x, y, w, h = region.rect((H, W, 3))
+    assert (w, h) != (W, H) and x <= box[0] and y <= box[1] and x + w >= box[2] and y + h >= box[3]
+    assert x % REGION_ALIGN == 0 and y % REGION_ALIGN == 0
+    assert (x + w) % REGION_ALIGN == 0 or x + w == W
+    assert (y + h) % REGION_ALIGN == 0 or y + h == H
+    frame = np.random.default_rng(5).integers(0, 256, (H, W, 3), dtype=np.uint8)
+    pyramid = FramePyramid(frame)
+    crop = pyramid.region(x, y, w, h)
+    for k in (1, 2, 3):
+        reduced = crop.reduce(h >> k)
+        assert np.array_equal(reduced, reduce_by_power_of_two(frame[y:y + h, x:x + w], h >> k))
+        assert np.shares_memory(reduced, pyramid.level(k))  # the frame's own k-th halving, sliced
+
+
+def test_an_unaligned_region_still_reduces_exactly():
+    from app.imaging import FramePyramid, reduce_by_power_of_two
+    frame = np.random.default_rng(6).integers(0, 256, (H + 1, W - 3, 3), dtype=np.uint8)
+    pyramid = FramePyramid(frame)
+    for x, y, w, h in [(3, 5, 600, 401), (4, 2, 777, 355), (0, 0, W - 3, H + 1)]:
+        crop = pyramid.region(x, y, w, h)
+        for min_h in (200, 90, 1):
+            assert np.array_equal(crop.reduce(min_h), reduce_by_power_of_two(frame[y:y + h, x:x + w], min_h))
