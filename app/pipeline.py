@@ -172,16 +172,15 @@ class Pipeline:
             if self.region.glance_due(frame_bgr.shape):  # anyone new beside the crop?
                 whole = (0, 0, frame_bgr.shape[1], frame_bgr.shape[0])
                 can_glance = getattr(self.segmenter, "fit_content", False)  # else: a whole-frame run
-                glance = (self._segment(frame_bgr, whole, timings, result.pyramid, REGION_GLANCE_SIZE)
-                          if can_glance else None)
+                glance = self._segment(result.pyramid, whole, timings, REGION_GLANCE_SIZE) if can_glance else None
                 self.region.after_glance(glance, frame_bgr.shape)
             rect = self.region.rect(frame_bgr.shape)
-            mask = self._segment(frame_bgr, rect, timings, result.pyramid)
+            mask = self._segment(result.pyramid, rect, timings)
             if self.region.update(mask, rect, frame_bgr.shape):
                 # A second look now: the first frame's person, seen closer; or a person who
                 # reached past the crop, seen whole, instead of cut at its side for a frame.
                 rect = self.region.rect(frame_bgr.shape)
-                mask = self._segment(frame_bgr, rect, timings, result.pyramid)
+                mask = self._segment(result.pyramid, rect, timings)
                 self.region.update(mask, rect, frame_bgr.shape)
             in_frame = mask_in_frame(mask, rect, frame_bgr.shape, self._mask_frame_size(mask, rect, frame_bgr.shape))
             self._judge_mask(in_frame)
@@ -230,18 +229,14 @@ class Pipeline:
         self.frames_processed += 1
         return output
 
-    def _segment(self, frame_bgr: np.ndarray, rect: tuple[int, int, int, int], timings: dict[str, float],
-                 pyramid: FramePyramid, size: int | None = None) -> np.ndarray:
-        """The model's mask for `rect` of the frame, checked (raises ValueError when it is faulty);
-        size: a smaller input for a glance."""
+    def _segment(self, pyramid: FramePyramid, rect: tuple[int, int, int, int], timings: dict[str, float],
+                 size: int | None = None) -> np.ndarray:
+        """The model's mask for `rect` of the frame (pyramid.image), checked (raises ValueError when
+        it is faulty); size: a smaller input for a glance."""
         x, y, w, h = rect
         start = time.perf_counter()
-        if isinstance(self.segmenter, Segmenter):  # ours reduces the crop with the frame's halvings
-            region = pyramid.region(x, y, w, h)
-            tensor, content = self.segmenter.preprocess(region.image, size, pyramid=region)
-        else:  # another engine (the bench's MediaPipe) or a test's wrapper: its own preprocessing
-            crop = frame_bgr[y:y + h, x:x + w]
-            tensor, content = self.segmenter.preprocess(crop) if size is None else self.segmenter.preprocess(crop, size)
+        region = pyramid.region(x, y, w, h)  # the crop, with the frame's halvings for its reductions
+        tensor, content = self.segmenter.preprocess(region.image, size, pyramid=region)
         mid = time.perf_counter()
         mask = self.segmenter.infer(tensor, content)
         end = time.perf_counter()

@@ -119,33 +119,30 @@ def webcam_frames(limit: int) -> list[np.ndarray]:
 MEAN_FIELDS = ("cores_busy", "pipeline_cores", "cpu_ms_per_frame", "model_runs_per_s", "delivered_fps")
 
 
-def merge_runs(runs: list[dict]) -> dict:
-    """One row from repeated runs of a configuration: the mean of the rates (each run's in
-    `<field>_runs`), the worse latency p95 and the dropped frames of all; a failed run fails it."""
+def mean_of_runs(runs: list[dict], fields: tuple[str, ...]) -> dict:
+    """One row from repeated runs of a configuration: `fields` averaged (each run's values in
+    `<field>_runs`), the rest from the first run; a failed run fails the row."""
     failed = next((r for r in runs if "error" in r), None)
     if failed is not None or len(runs) == 1:
         return dict(failed or runs[0])
     merged = dict(runs[0])
-    for key in MEAN_FIELDS:
+    for key in fields:
         merged[f"{key}_runs"] = [r[key] for r in runs]
         merged[key] = float(np.mean(merged[f"{key}_runs"]))
+    return merged
+
+
+def merge_runs(runs: list[dict]) -> dict:
+    """One live row from repeated runs: the mean of the rates, the mean latency p50, the worse p95
+    and the dropped frames of all."""
+    merged = mean_of_runs(runs, MEAN_FIELDS)
+    if "error" in merged or len(runs) == 1:
+        return merged
     p50s = [r["latency_p50_ms"] for r in runs if r.get("latency_p50_ms") is not None]
     p95s = [r["latency_p95_ms"] for r in runs if r.get("latency_p95_ms") is not None]
     merged["latency_p50_ms"] = float(np.mean(p50s)) if p50s else None
     merged["latency_p95_ms"] = max(p95s) if p95s else None
     merged["dropped"] = sum(r["dropped"] for r in runs)
-    return merged
-
-
-def merge_flat_runs(runs: list[dict]) -> dict:
-    """One flat-out row from repeated runs: mean FPS and CPU per frame (each run's FPS in fps_runs)."""
-    failed = next((r for r in runs if "error" in r), None)
-    if failed is not None or len(runs) == 1:
-        return dict(failed or runs[0])
-    merged = dict(runs[0])
-    merged["fps_runs"] = [r["fps"] for r in runs]
-    merged["fps"] = float(np.mean(merged["fps_runs"]))
-    merged["cpu_ms_per_frame"] = float(np.mean([r["cpu_ms_per_frame"] for r in runs]))
     return merged
 
 
@@ -214,7 +211,7 @@ def measure(args: argparse.Namespace, peer_python: str | None) -> dict:
             for index, (label, python, config) in enumerate(specs):
                 runs[index].append(run_worker(python, "bench.pipeline_worker", config))
         for (label, _, _), results in zip(specs, runs):
-            result = merge_flat_runs(results)
+            result = mean_of_runs(results, ("fps", "cpu_ms_per_frame"))
             result.update(label=label)
             flat.append(result)
 

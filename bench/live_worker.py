@@ -64,13 +64,14 @@ def decode_cpu_ms_per_read(path: str, frames: int = 60) -> float:
 
 class MediaPipeSegmenter:
     """MediaPipe's selfie segmenter with the Segmenter interface the pipeline calls: preprocess
-    gives the RGB frame and its rectangle, infer the full-size mask (MediaPipe resizes inside)."""
+    gives the RGB frame and its rectangle, infer the full-size mask (MediaPipe resizes inside, so
+    preprocess's size and pyramid, which a Segmenter scales with, are not used)."""
 
     def __init__(self, model_selection: int = 0) -> None:
         import mediapipe as mp
         self._solution = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=model_selection)
 
-    def preprocess(self, frame_bgr: np.ndarray):
+    def preprocess(self, frame_bgr: np.ndarray, size: int | None = None, pyramid=None):
         height, width = frame_bgr.shape[:2]
         return cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB), (0, 0, width, height)
 

@@ -186,3 +186,16 @@ def test_live_report_names_the_cpu_and_every_row():
     assert "failed: exit 1: boom" in text and "| moving | 300 | 300 | 1.0000 |" in text
     assert "720p30: 0.11 core (0.08 without decoding) ≤ 0.12: met; 3.2 model runs/s ≤ 5: met" in text
     assert "latency p95, still, 720p30: 20.5 ms ≤ 33: met" in text and "moving speaker" not in text.split("targets")[-1]
+
+
+def test_repeated_live_runs_merge_into_one_row():
+    from bench.live import mean_of_runs, merge_runs
+    run = {"cores_busy": 0.2, "pipeline_cores": 0.15, "cpu_ms_per_frame": 7.0, "model_runs_per_s": 4.0,
+           "delivered_fps": 30.0, "latency_p50_ms": 4.0, "latency_p95_ms": 16.0, "dropped": 1}
+    merged = merge_runs([run, {**run, "cores_busy": 0.3, "latency_p95_ms": 20.0, "dropped": 2}])
+    assert merged["cores_busy"] == pytest.approx(0.25) and merged["cores_busy_runs"] == [0.2, 0.3]
+    assert merged["latency_p95_ms"] == 20.0 and merged["dropped"] == 3  # the worse run, all drops
+    assert merge_runs([run, {"error": "boom"}]) == {"error": "boom"}
+    flat = mean_of_runs([{"fps": 90.0, "cpu_ms_per_frame": 19.0}, {"fps": 94.0, "cpu_ms_per_frame": 20.0}],
+                        ("fps", "cpu_ms_per_frame"))
+    assert flat["fps"] == pytest.approx(92.0) and flat["fps_runs"] == [90.0, 94.0]

@@ -122,8 +122,8 @@ class FaultySegmenter:
     def __init__(self, segmenter, at=1, mode="raise", signum=None):
         self.segmenter, self.at, self.mode, self.signum, self.calls = segmenter, at, mode, signum, 0
 
-    def preprocess(self, frame):
-        return self.segmenter.preprocess(frame)
+    def preprocess(self, frame, size=None, pyramid=None):
+        return self.segmenter.preprocess(frame, size, pyramid=pyramid)
 
     def infer(self, tensor, rect):
         self.calls += 1

@@ -5,7 +5,7 @@ from app.compositing import Compositor
 from app.matting import MatteRefiner, MatteSettings
 from app.pipeline import STAGES, Pipeline
 from app.segmentation import Segmenter
-from conftest import FaultySegmenter
+from conftest import FaultySegmenter, read_frames
 
 
 @pytest.fixture
@@ -278,14 +278,8 @@ def test_opencv_works_on_one_thread_up_to_720p_and_with_its_pool_above(pipeline)
 
 
 def sample_clip_frames(count):
-    from app.capture import VideoFileSource
     from app.resources import SAMPLE_CLIP
-    source = VideoFileSource(str(SAMPLE_CLIP))
-    try:
-        frames = [source.read() for _ in range(count)]
-    finally:
-        source.close()
-    return [f for f in frames if f is not None]
+    return read_frames(SAMPLE_CLIP)[:count]
 
 
 def default_pipeline(segmenter=None):
