@@ -291,3 +291,33 @@ def test_edge_alpha_loss_scores_the_edge_band_only():
     assert parts["edge_alpha"] > 0.4  # both views
     with pytest.raises(ValueError, match="soft alpha"):
         portraitnet_loss((logits, logits), (logits, logits), (alpha > 0.5).long(), boundary, weights)
+
+
+def test_a_range_of_input_sizes_letterboxes_each_sample_at_its_own_size(tmp_path, monkeypatch):
+    """input_sizes letterboxes each sample at a size drawn from the range (people seen at more
+    pixels than 224 gives them); the crop, and so the compute, stays the same; evaluation keeps 224."""
+    import cv2
+    import training.data as data
+    from training.data import PortraitPairs, SampleSources
+
+    for kind in ("people", "backgrounds"):
+        (tmp_path / kind / "train").mkdir(parents=True)
+    person = np.zeros((400, 300, 4), np.uint8)
+    person[80:400, 60:240] = 255
+    cv2.imwrite(str(tmp_path / "people" / "train" / "p.png"), person)
+    cv2.imwrite(str(tmp_path / "backgrounds" / "train" / "b.jpg"), np.full((400, 400, 3), 90, np.uint8))
+    sources = SampleSources.from_folder(tmp_path, "train")
+    sizes: list[int] = []
+    letterbox = data.letterbox
+    monkeypatch.setattr(data, "letterbox", lambda image, size, **kw: (sizes.append(size), letterbox(image, size, **kw))[1])
+
+    def sample_sizes(input_sizes, augment=True):
+        sizes.clear()
+        pairs = PortraitPairs(sources, 60, crop=160, real_fraction=0.0, input_sizes=input_sizes, augment=augment)
+        assert all(pairs[i]["view_a"].shape[-2:] == (160, 160) for i in range(60))
+        return set(sizes)
+
+    assert sample_sizes(None) == {224}
+    ranged = sample_sizes((224, 288))
+    assert min(ranged) >= 224 and max(ranged) <= 288 and len(ranged) > 20
+    assert sample_sizes((224, 288), augment=False) == {224}

@@ -179,10 +179,13 @@ class PortraitPairs(Dataset):
     def __init__(self, sources: SampleSources, length: int, input_size: int = 224, crop: int | None = None,
                  real_fraction: float = 0.3, seed: int = 0, augment: bool = True, max_shift: int = 0,
                  edge_crops: float = 0.0, small_people: float = 0.0, webcam: float = 0.0, dark: float = 0.0,
-                 distractors: float = 0.0, weights: dict[str, dict[str, float]] | None = None):
+                 distractors: float = 0.0, weights: dict[str, dict[str, float]] | None = None,
+                 input_sizes: tuple[int, int] | None = None):
         self.sources = sources
         self.length = length
         self.input_size = input_size
+        # (smallest, largest): each sample letterboxed at a size drawn from this range instead
+        self.input_sizes = tuple(input_sizes) if input_sizes and augment else None
         self.crop = crop
         self.real_fraction = real_fraction if sources.real else 0.0
         self.seed = seed
@@ -250,21 +253,24 @@ class PortraitPairs(Dataset):
                 image = low_light(image, rng)
             if self.webcam and rng.random() < self.webcam:
                 image = webcam_degradation(image, rng)
-        image, rect = letterbox(image, self.input_size, interpolation=cv2.INTER_AREA)
-        alpha, _ = letterbox(alpha, self.input_size, interpolation=cv2.INTER_LINEAR)
-        size = self.crop if self.crop and self.crop < self.input_size else self.input_size
-        y, x = rng.integers(self.input_size - size + 1, size=2)
+        # A range of input sizes: the picture letterboxed larger, the crop the same size (the same
+        # compute), so the network also learns people seen at more pixels than 224 gives them.
+        input_size = self.input_size if self.input_sizes is None else int(rng.integers(*self.input_sizes, endpoint=True))
+        image, rect = letterbox(image, input_size, interpolation=cv2.INTER_AREA)
+        alpha, _ = letterbox(alpha, input_size, interpolation=cv2.INTER_LINEAR)
+        size = self.crop if self.crop and self.crop < input_size else input_size
+        y, x = rng.integers(input_size - size + 1, size=2)
         if self.edge_crops and rng.random() < self.edge_crops:
             side = int(rng.integers(4))
             image, alpha = (flush_to_side(a, rect, side) for a in (image, alpha))
-            y, x = edge_crop_origin(side, self.input_size - size, y, x)
+            y, x = edge_crop_origin(side, input_size - size, y, x)
         # View B is cut a few pixels away from view A (a camera or person that moved slightly): the
         # consistency loss then asks the model for the same mask, shifted. Aimed at flicker; the v3
         # ablation measured no effect of it (models/MODEL_CARD.md). Shifts are not multiples of the
         # network's stride, so the stride-32 grid lands differently.
         dy, dx = rng.integers(-self.max_shift, self.max_shift + 1, size=2) if self.max_shift else (0, 0)
-        yb = int(np.clip(y + dy, 0, self.input_size - size))
-        xb = int(np.clip(x + dx, 0, self.input_size - size))
+        yb = int(np.clip(y + dy, 0, input_size - size))
+        xb = int(np.clip(x + dx, 0, input_size - size))
         view_a, alpha_a = image[y : y + size, x : x + size], alpha[y : y + size, x : x + size]
         view_b, alpha_b = image[yb : yb + size, xb : xb + size], alpha[yb : yb + size, xb : xb + size]
         if self.augment:

@@ -32,6 +32,7 @@ DEFAULTS = {
     "iterations": 1500,
     "batch_size": 12,
     "crop": 160,                 # random crops of the 224 letterboxed input: same pixel scale, less compute
+    "input_sizes": None,         # [smallest, largest]: letterbox each sample at a size drawn from this (people seen larger)
     "lr": 2e-3,
     "encoder_lr_scale": 0.5,     # pretrained encoder moves slower than the fresh decoder
     "weight_decay": 1e-4,        # decoupled (AdamW); BN parameters and biases are excluded
@@ -67,7 +68,7 @@ def training_pairs(config: dict, sources: SampleSources, length: int, seed: int,
     return PortraitPairs(sources, length, crop=config["crop"], real_fraction=config["real_fraction"],
                          seed=seed, max_shift=config["max_shift"], edge_crops=config["edge_crops"],
                          small_people=config["small_people"], webcam=config["webcam"], dark=config["dark"],
-                         distractors=config["distractors"], weights=weights)
+                         distractors=config["distractors"], weights=weights, input_sizes=config["input_sizes"])
 
 
 def load_config(path: str | None) -> dict:
