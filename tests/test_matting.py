@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from app.matting import MatteRefiner, MatteSettings, band_block_pixels, guided_filter, smoothstep_threshold
+from app.matting import MatteRefiner, MatteSettings, band_block_pixels, guided_filter, pixels_at, smoothstep_threshold
 
 FRAME = np.random.default_rng(3).integers(0, 256, (240, 320, 3), dtype=np.uint8)
 
@@ -207,3 +207,12 @@ def test_a_frame_sized_mask_is_smoothed_at_the_working_size():
     assert alpha.shape == (720, 1280)
     assert alpha[:, :600].max() < 0.05 and alpha[:, 680:].min() > 0.95
     assert refiner._previous.shape == (180, 320)
+
+
+def test_pixels_at_reads_a_crop_of_the_frame_in_place_and_any_other_layout():
+    frame = np.random.default_rng(3).integers(0, 256, (60, 90, 3), dtype=np.uint8)
+    crop = frame[10:50, 17:80]  # how the pipeline hands the matte its crop: rows a frame's width apart
+    for image in (frame, crop, frame[::2, ::3], frame[:, :, ::-1], np.asfortranarray(frame)):
+        rng = np.random.default_rng(image.shape[0])
+        ys, xs = rng.integers(0, image.shape[0], 300), rng.integers(0, image.shape[1], 300)
+        assert np.array_equal(pixels_at(image, ys, xs), image[ys, xs])
