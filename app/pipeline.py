@@ -182,7 +182,8 @@ class Pipeline:
                 rect = self.region.rect(frame_bgr.shape)
                 mask = self._segment(result.pyramid, rect, timings)
                 self.region.update(mask, rect, frame_bgr.shape)
-            in_frame = mask_in_frame(mask, rect, frame_bgr.shape, self._mask_frame_size(mask, rect, frame_bgr.shape))
+            in_frame = mask_in_frame(mask, rect, frame_bgr.shape, self._mask_frame_size(
+                mask, rect, frame_bgr.shape, getattr(self.segmenter, "input_size", Segmenter.input_size)))
             self._judge_mask(in_frame)
             self.last_rect = rect
             self.last_mask = self.effects.on_mask(np.clip(mask, 0.0, 1.0))  # main person only, if on
@@ -251,9 +252,10 @@ class Pipeline:
         return mask
 
     @staticmethod
-    def _mask_frame_size(mask: np.ndarray, rect: tuple[int, int, int, int], frame_shape) -> tuple[int, int]:
-        """The whole frame at the mask's own pixel density (at most twice the model's size)."""
-        scale = min(mask.shape[1] / rect[2], 2 * Segmenter.input_size / max(frame_shape[:2]))
+    def _mask_frame_size(mask: np.ndarray, rect: tuple[int, int, int, int], frame_shape,
+                         input_size: int = Segmenter.input_size) -> tuple[int, int]:
+        """The whole frame at the mask's own pixel density (at most twice the model's input size)."""
+        scale = min(mask.shape[1] / rect[2], 2 * input_size / max(frame_shape[:2]))
         return max(1, round(frame_shape[0] * scale)), max(1, round(frame_shape[1] * scale))
 
     def _refine(self, segmented: SegmentedFrame) -> np.ndarray:

@@ -140,12 +140,15 @@ class AppMatte:
     """The app's own stages: Segmenter + MatteRefiner (defaults) + Compositor, as a user runs them."""
 
     def __init__(self, model: Path, threads: int, edge_mode: str | None = None, foreground: bool = True,
-                 margin: int | None = None, crop: bool = True):
+                 margin: int | None = None, crop: bool = True, input_size: int | None = None):
         defaults = AppSettings()  # the app's defaults (window and CLI): matte settings and model schedule
         matte = defaults.matte_settings()
         if edge_mode:
             matte = dataclasses.replace(matte, edge_mode=edge_mode)
         segmenter = Segmenter(model, threads=threads) if margin is None else Segmenter(model, threads=threads, margin=margin)
+        if input_size:  # a larger (or smaller) model input than the app's, its margin in proportion
+            segmenter.margin = round(segmenter.margin * input_size / segmenter.input_size)
+            segmenter.input_size = input_size
         self.pipeline = Pipeline(segmenter, MatteRefiner(matte),
                                  Compositor(), schedule=defaults.schedule_settings())
         self.pipeline.region.enabled = crop  # False: the model sees the whole frame every run
@@ -206,6 +209,8 @@ def main(argv=None) -> int:
                         help="also score each model with this edge mode (repeatable)")
     parser.add_argument("--margin", action="append", type=int, default=[],
                         help="also score each model with this input margin (Segmenter(margin=...), repeatable)")
+    parser.add_argument("--input-size", action="append", type=int, default=[],
+                        help="also a row per PortraitNet model with this model input long side (app: 224; repeatable)")
     parser.add_argument("--whole-frame-row", action="store_true",
                         help="also score each model seeing the whole frame every run (no crop around the person)")
     parser.add_argument("--no-foreground-row", action="store_true",
@@ -266,15 +271,17 @@ def main(argv=None) -> int:
 
     if args.peers_only:
         return 0
-    variants = ([(None, True, None, True)] + [(mode, True, None, True) for mode in args.edge_mode]
-                + ([(None, False, None, True)] if args.no_foreground_row else [])
-                + [(None, True, m, True) for m in args.margin]
-                + ([(None, True, None, False)] if args.whole_frame_row else []))
-    for model, (edge_mode, foreground, margin, crop) in ((m, v) for m in models for v in variants):
+    variants = ([(None, True, None, True, None)] + [(mode, True, None, True, None) for mode in args.edge_mode]
+                + ([(None, False, None, True, None)] if args.no_foreground_row else [])
+                + [(None, True, m, True, None) for m in args.margin]
+                + [(None, True, None, True, size) for size in args.input_size]
+                + ([(None, True, None, False, None)] if args.whole_frame_row else []))
+    for model, (edge_mode, foreground, margin, crop, size) in ((m, v) for m in models for v in variants):
         name = f"PortraitNet {model.relative_to(ROOT) if model.is_relative_to(ROOT) else model} (app matte"
         name += (f", {edge_mode} edges" if edge_mode else "") + ("" if foreground else ", camera colour at the edge")
-        name += (f", margin {margin}" if margin is not None else "") + ("" if crop else ", whole frame") + ")"
-        app = AppMatte(model, args.threads, edge_mode, foreground, margin, crop)
+        name += (f", margin {margin}" if margin is not None else "") + ("" if crop else ", whole frame")
+        name += (f", {size}-px input" if size else "") + ")"
+        app = AppMatte(model, args.threads, edge_mode, foreground, margin, crop, size)
         comp = [app.still(f) for f in comp_frames]
         real_out = [app.still(f)[0] for f in real_frames]
         rows[name] = {"composites": composite_rows([a for a, _ in comp], [o for _, o in comp]),
