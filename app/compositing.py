@@ -211,26 +211,12 @@ class BlendBuffers:
     def blend(self, frame_bgr: np.ndarray, background: np.ndarray, alpha_u8: np.ndarray) -> np.ndarray:
         """frame*a/255 + background*(255-a)/255 in 8-bit fixed point (OpenCV's saturating SIMD ops):
         a = 255 gives the frame and a = 0 the background exactly; in between it is within 1 level of
-        the float blend. The result is a new array (it goes on to other threads); scratch is reused.
-
-        Only the box around the person (alpha > 0) is blended; outside it the result is the
-        background, as the blend would give there: a seated speaker's box is a third of the frame,
-        and the full-frame blend was most of a still frame's cost (1.0 of 1.8 ms at 720p)."""
-        x, y, width, height = cv2.boundingRect(alpha_u8)
-        output = background.copy()
-        if width == 0 or height == 0:
-            return output
-        box = (slice(y, y + height), slice(x, x + width))
-        alpha_box = alpha_u8[box]
-        # Scratch at the frame's size, used through the box's view: a box that changes size every
-        # frame would otherwise cost a fresh allocation each time. (cvtColor, not cv2.merge: merge
-        # copies a view it is given first, 5x the time.)
-        alpha3 = cv2.cvtColor(alpha_box, cv2.COLOR_GRAY2BGR, dst=self.get("alpha3", frame_bgr)[box])
-        person = cv2.multiply(frame_bgr[box], alpha3, dst=self.get("person", frame_bgr)[box], scale=1.0 / 255.0)
+        the float blend. The result is a new array (it goes on to other threads); scratch is reused."""
+        alpha3 = cv2.merge((alpha_u8, alpha_u8, alpha_u8), dst=self.get("alpha3", frame_bgr))
+        person = cv2.multiply(frame_bgr, alpha3, dst=self.get("person", frame_bgr), scale=1.0 / 255.0)
         cv2.bitwise_not(alpha3, dst=alpha3)
-        scene = cv2.multiply(background[box], alpha3, dst=self.get("scene", frame_bgr)[box], scale=1.0 / 255.0)
-        cv2.add(person, scene, dst=output[box])
-        return output
+        scene = cv2.multiply(background, alpha3, dst=self.get("scene", frame_bgr), scale=1.0 / 255.0)
+        return cv2.add(person, scene)
 
 
 # Foreground colour estimation: blur-fusion (Forte & Pitie, "Approximate fast foreground colour
