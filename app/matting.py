@@ -246,11 +246,8 @@ class MatteRefiner:
         mean_a, mean_b = (sample_bilinear(m, x, y) for m in model)
         grey = pixels_at(frame_bgr, ys, xs).astype(np.float32) @ np.float32([0.114 / 255, 0.587 / 255, 0.299 / 255])
         value = np.clip(mean_a * grey + mean_b, 0.0, 1.0)
-        value = alpha_to_uint8(value) if as_uint8 else value
-        if alpha.flags.c_contiguous:
-            np.put(alpha.reshape(-1), ys * frame_w + xs, value)  # half the time of alpha[ys, xs] = ...
-        else:
-            alpha[ys, xs] = value
+        # np.put by flat index (any layout, in place): half the time of alpha[ys, xs] = ...
+        np.put(alpha, ys * frame_w + xs, alpha_to_uint8(value) if as_uint8 else value)
 
     def _work_alpha(self, mask_small: np.ndarray, frame_bgr: np.ndarray, pyramid: FramePyramid | None = None
                     ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:

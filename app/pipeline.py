@@ -253,7 +253,7 @@ class Pipeline:
 
     @staticmethod
     def _mask_frame_size(mask: np.ndarray, rect: tuple[int, int, int, int], frame_shape,
-                         input_size: int = Segmenter.input_size) -> tuple[int, int]:
+                         input_size: int) -> tuple[int, int]:
         """The whole frame at the mask's own pixel density (at most twice the model's input size)."""
         scale = min(mask.shape[1] / rect[2], 2 * input_size / max(frame_shape[:2]))
         return max(1, round(frame_shape[0] * scale)), max(1, round(frame_shape[1] * scale))

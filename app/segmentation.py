@@ -354,6 +354,10 @@ class Segmenter:
         """Content rectangle (x, y, w, h) of a width x height frame inside the model input."""
         return letterbox_rect(width, height, self.input_size, self.fit_content, self.margin if self.fit_content else 0)
 
+    def margin_for(self, size: int) -> int:
+        """The input margin for a model input of `size` px long side: the same share of it."""
+        return round(self.margin * size / self.input_size)
+
     def preprocess(self, frame_bgr: np.ndarray, size: int | None = None,
                    pyramid: FramePyramid | None = None) -> tuple[np.ndarray, tuple[int, int, int, int]]:
         """Scale and edge-pad into a 1x3xHxW float32 RGB tensor in [0,1]; returns it and the content rect.
@@ -362,7 +366,7 @@ class Segmenter:
         if size is not None and size != self.input_size:
             if not self.fit_content:
                 raise ValueError(f"{self.model_path.name} takes {self.input_size} px inputs only")
-            margin = round(self.margin * size / self.input_size)
+            margin = self.margin_for(size)
             canvas, rect = letterbox(frame_bgr, size, True, margin=margin, pyramid=pyramid)
             return cv2.dnn.blobFromImage(canvas, scalefactor=1.0 / 255.0, swapRB=True), rect
         canvas, rect = letterbox(frame_bgr, self.input_size, self.fit_content,

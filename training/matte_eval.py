@@ -147,7 +147,7 @@ class AppMatte:
             matte = dataclasses.replace(matte, edge_mode=edge_mode)
         segmenter = Segmenter(model, threads=threads) if margin is None else Segmenter(model, threads=threads, margin=margin)
         if input_size:  # a larger (or smaller) model input than the app's, its margin in proportion
-            segmenter.margin = round(segmenter.margin * input_size / segmenter.input_size)
+            segmenter.margin = segmenter.margin_for(input_size)
             segmenter.input_size = input_size
         self.pipeline = Pipeline(segmenter, MatteRefiner(matte),
                                  Compositor(), schedule=defaults.schedule_settings())
