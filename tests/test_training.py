@@ -321,3 +321,59 @@ def test_a_range_of_input_sizes_letterboxes_each_sample_at_its_own_size(tmp_path
     ranged = sample_sizes((224, 288))
     assert min(ranged) >= 224 and max(ranged) <= 288 and len(ranged) > 20
     assert sample_sizes((224, 288), augment=False) == {224}
+
+
+def test_scaled_consistency_is_zero_only_for_a_scale_equivariant_prediction():
+    """View B shows the picture at `scale` B pixels per A pixel from `origin` (A's pixels): a
+    prediction that is the same picture seen through that mapping costs nothing; a wrong scale does."""
+    from training.losses import scaled_consistency_loss
+
+    def field(rows, cols):  # smooth two-channel logits as a function of picture position
+        return torch.stack([torch.sin(rows / 5) + torch.cos(cols / 7), torch.cos(rows / 6) - torch.sin(cols / 4)])
+
+    size = 40
+    grid = torch.arange(size, dtype=torch.float32) + 0.5
+    a = field(grid.view(-1, 1).expand(size, size), grid.view(1, -1).expand(size, size)).unsqueeze(0)
+    origin, scale = torch.tensor([[3.0, -2.5]]), torch.tensor([1.15])
+    # B pixel centre q + 0.5 = scale * (A position - origin): A position = (q + 0.5) / scale + origin
+    rows_b = grid.view(-1, 1).expand(size, size) / scale + origin[0, 0]
+    cols_b = grid.view(1, -1).expand(size, size) / scale + origin[0, 1]
+    b = field(rows_b, cols_b).unsqueeze(0)
+    assert scaled_consistency_loss(b, a, origin, scale) < 2e-3
+    assert scaled_consistency_loss(b, a, origin, torch.tensor([1.0])) > 20 * scaled_consistency_loss(b, a, origin, scale)
+    weights = {"boundary": 0.0, "consistency": 1.0, "temperature": 1.0}
+    labels = torch.zeros(1, size, size, dtype=torch.long)
+    _, parts = portraitnet_loss((a, a), (b, b), labels, labels, weights, mask_b=labels, boundary_b=labels,
+                                shifts=origin, scales=scale)
+    assert parts["consistency"] < 2e-3
+
+
+def test_view_b_at_another_scale_shows_the_same_picture(tmp_path):
+    """max_scale: view B is view A's picture seen larger or smaller; its alpha, mapped back through the
+    sample's (origin, scale), lands on view A's alpha, and the scales stay inside the range."""
+    import cv2
+    from training.data import PortraitPairs, SampleSources
+
+    for kind in ("people", "backgrounds"):
+        (tmp_path / kind / "train").mkdir(parents=True)
+    person = np.zeros((400, 300, 4), np.uint8)
+    cv2.ellipse(person, (150, 220), (90, 150), 0, 0, 360, (120, 140, 160, 255), -1)
+    cv2.imwrite(str(tmp_path / "people" / "train" / "p.png"), person)
+    cv2.imwrite(str(tmp_path / "backgrounds" / "train" / "b.jpg"), np.full((400, 400, 3), 90, np.uint8))
+    pairs = PortraitPairs(SampleSources.from_folder(tmp_path, "train"), 30, crop=160, real_fraction=0.0,
+                          max_shift=8, max_scale=0.2)
+    scales = []
+    for i in range(30):
+        sample = pairs[i]
+        scale, (top, left) = float(sample["scale"]), sample["shift"].tolist()
+        scales.append(scale)
+        assert sample["view_b"].shape == sample["view_a"].shape == (3, 160, 160)
+        # A pixel centre p + 0.5 sits at B pixel centre scale * (p + 0.5 - origin)
+        centres = (np.arange(160) + 0.5).astype(np.float32)
+        map_y = np.repeat((scale * (centres - top) - 0.5)[:, None], 160, 1)
+        map_x = np.repeat((scale * (centres - left) - 0.5)[None, :], 160, 0)
+        seen = (map_y > 0) & (map_y < 159) & (map_x > 0) & (map_x < 159)
+        back = cv2.remap(sample["alpha_b"].numpy(), map_x, map_y, cv2.INTER_LINEAR)
+        assert seen.mean() > 0.5
+        assert np.abs(back - sample["alpha"].numpy())[seen].mean() < 0.02
+    assert min(scales) >= 1 / 1.2 - 1e-6 and max(scales) <= 1.2 + 1e-6 and np.ptp(scales) > 0.2

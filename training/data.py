@@ -167,6 +167,17 @@ def edge_crop_origin(side: int, room: int, y: int, x: int) -> tuple[int, int]:
     return {0: (0, x), 1: (room, x), 2: (y, 0), 3: (y, room)}[side]
 
 
+def scaled_view(image: np.ndarray, alpha: np.ndarray, top: float, left: float, scale: float, size: int):
+    """The size x size view whose top-left corner lies at (top, left) of the picture (pixel corners,
+    not centres) and that shows `scale` of its pixels per picture pixel; and the alpha seen the same way."""
+    # Pixel centres: view x + 0.5 = scale * (picture x + 0.5 - left)
+    matrix = np.float32([[scale, 0, scale * (0.5 - left) - 0.5], [0, scale, scale * (0.5 - top) - 0.5]])
+
+    def warp(picture):
+        return cv2.warpAffine(picture, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return warp(image), warp(alpha)
+
+
 def to_tensor(image_bgr: np.ndarray) -> torch.Tensor:
     """BGR uint8 H x W x 3 -> RGB float 3 x H x W in [0, 1], the model's input convention."""
     rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
@@ -180,7 +191,7 @@ class PortraitPairs(Dataset):
                  real_fraction: float = 0.3, seed: int = 0, augment: bool = True, max_shift: int = 0,
                  edge_crops: float = 0.0, small_people: float = 0.0, webcam: float = 0.0, dark: float = 0.0,
                  distractors: float = 0.0, weights: dict[str, dict[str, float]] | None = None,
-                 input_sizes: tuple[int, int] | None = None):
+                 input_sizes: tuple[int, int] | None = None, max_scale: float = 0.0):
         self.sources = sources
         self.length = length
         self.input_size = input_size
@@ -191,6 +202,9 @@ class PortraitPairs(Dataset):
         self.seed = seed
         self.augment = augment
         self.max_shift = max_shift if augment else 0
+        # View B also seen up to (1 + max_scale)x larger or smaller than view A (a person leaning in
+        # or out between frames): the consistency loss then asks for the same mask, rescaled.
+        self.max_scale = max_scale if augment else 0.0
         self.edge_crops = edge_crops if augment else 0.0
         # Shares of samples with a far-away (full-body scale) person, a low-resolution webcam, a dim room.
         self.small_people = small_people if augment else 0.0
@@ -269,10 +283,23 @@ class PortraitPairs(Dataset):
         # ablation measured no effect of it (models/MODEL_CARD.md). Shifts are not multiples of the
         # network's stride, so the stride-32 grid lands differently.
         dy, dx = rng.integers(-self.max_shift, self.max_shift + 1, size=2) if self.max_shift else (0, 0)
-        yb = int(np.clip(y + dy, 0, input_size - size))
-        xb = int(np.clip(x + dx, 0, input_size - size))
         view_a, alpha_a = image[y : y + size, x : x + size], alpha[y : y + size, x : x + size]
-        view_b, alpha_b = image[yb : yb + size, xb : xb + size], alpha[yb : yb + size, xb : xb + size]
+        scale = 1.0
+        if self.max_scale:
+            # View B at `scale` x view A's pixel scale (the network's grid lands differently again).
+            limit = np.log1p(self.max_scale)
+            scale = float(max(np.exp(rng.uniform(-limit, limit)), size / input_size))
+        if scale == 1.0:
+            yb = int(np.clip(y + dy, 0, input_size - size))
+            xb = int(np.clip(x + dx, 0, input_size - size))
+            view_b, alpha_b = image[yb : yb + size, xb : xb + size], alpha[yb : yb + size, xb : xb + size]
+            origin = (float(yb - y), float(xb - x))
+        else:
+            side = size / scale  # the picture's span that view B shows
+            yb, xb = (float(np.clip(start + (size - side) / 2 + shift, 0, input_size - side))
+                      for start, shift in ((y, dy), (x, dx)))
+            view_b, alpha_b = scaled_view(image, alpha, yb, xb, scale, size)
+            origin = (yb - y, xb - x)
         if self.augment:
             view_b = texture(view_b, rng)
         mask_a, mask_b = (alpha_a > 0.5).astype(np.uint8), (alpha_b > 0.5).astype(np.uint8)
@@ -285,5 +312,7 @@ class PortraitPairs(Dataset):
             "mask_b": torch.from_numpy(mask_b).long(),
             "boundary_b": torch.from_numpy(boundary_from_mask(mask_b)).long(),
             "alpha_b": torch.from_numpy(np.ascontiguousarray(alpha_b)),
-            "shift": torch.tensor([yb - y, xb - x]),  # where view B starts, in view A's pixels
+            # View B's pixel grid in view A's: B's top-left corner in A's pixels, and B's pixels per A pixel
+            "shift": torch.tensor(origin, dtype=torch.float32),
+            "scale": torch.tensor(scale, dtype=torch.float32),
         }

@@ -70,9 +70,31 @@ def shifted_consistency_loss(student_logits, teacher_logits, shifts, temperature
     return torch.stack(losses).mean()
 
 
-def portraitnet_loss(out_a, out_b, mask, boundary, weights: dict, mask_b=None, boundary_b=None, shifts=None):
+def scaled_consistency_loss(student_logits, teacher_logits, origins, scales, temperature: float = 1.0) -> torch.Tensor:
+    """consistency_loss where view B (student) starts at `origins[i]` = (top, left) of view A, in A's
+    pixels, and shows `scales[i]` of its pixels per A pixel: B's logits are sampled at each A pixel's
+    place (bilinear), and only the A pixels that B also sees are compared."""
+    height, width = teacher_logits.shape[-2:]
+    rows = torch.arange(height, dtype=torch.float32).view(1, height, 1) + 0.5
+    cols = torch.arange(width, dtype=torch.float32).view(1, 1, width) + 0.5
+    scales = scales.float().view(-1, 1, 1)
+    # An A pixel centre in B's pixels, then in grid_sample's [-1, 1] (align_corners=False)
+    b_rows = scales * (rows - origins[:, 0].float().view(-1, 1, 1))
+    b_cols = scales * (cols - origins[:, 1].float().view(-1, 1, 1))
+    b_rows, b_cols = torch.broadcast_tensors(b_rows, b_cols)
+    grid = torch.stack([b_cols / student_logits.shape[-1] * 2 - 1, b_rows / student_logits.shape[-2] * 2 - 1], dim=-1)
+    seen = ((grid > -1) & (grid < 1)).all(-1)
+    student = F.grid_sample(student_logits, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    t = temperature
+    teacher = F.softmax(teacher_logits.detach() / t, dim=1)
+    per_pixel = F.kl_div(F.log_softmax(student / t, dim=1), teacher, reduction="none").sum(1)
+    return (per_pixel * seen).sum() / seen.sum().clamp(min=1) * (t * t)
+
+
+def portraitnet_loss(out_a, out_b, mask, boundary, weights: dict, mask_b=None, boundary_b=None, shifts=None,
+                     scales=None):
     """Total loss for a pair of views: A (deformation only) and B (deformation + texture, optionally cut
-    `shifts` px away from A, with its own labels mask_b / boundary_b).
+    `shifts` px away from A and, with `scales`, at another pixel scale; with its own labels mask_b / boundary_b).
 
     out_a / out_b: (mask logits, boundary logits). weights: boundary, consistency, temperature and
     optionally edge_alpha (edge_alpha_loss on both views; needs soft targets).
@@ -90,7 +112,9 @@ def portraitnet_loss(out_a, out_b, mask, boundary, weights: dict, mask_b=None, b
         parts["edge_alpha"] = weights["edge_alpha"] * (edge_alpha_loss(mask_a, mask, boundary)
                                                        + edge_alpha_loss(mask_b_logits, mask_b, boundary_b))
     if weights["consistency"] > 0:
-        if shifts is None or not shifts.any():
+        if scales is not None and bool((scales != 1).any()):
+            consistency = scaled_consistency_loss(mask_b_logits, mask_a, shifts, scales, weights["temperature"])
+        elif shifts is None or not shifts.any():
             consistency = consistency_loss(mask_b_logits, mask_a, weights["temperature"])
         else:
             consistency = shifted_consistency_loss(mask_b_logits, mask_a, shifts, weights["temperature"])

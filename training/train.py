@@ -45,6 +45,7 @@ DEFAULTS = {
     "edge_alpha_weight": 0.0,    # matting losses in the edge band (losses.edge_alpha_loss): alpha and gradient L1
     "real_fraction": 0.3,
     "max_shift": 0,              # view B cut up to this many px away from view A (shift consistency)
+    "max_scale": 0.0,            # view B also up to (1 + this)x larger or smaller than view A (scale consistency)
     "edge_crops": 0.0,           # share of crops whose edge is the picture's edge, as at inference
     "small_people": 0.0,         # share of composites with a far-away person (full-body scale)
     "webcam": 0.0,               # share of samples seen through a 160x120..320x240 webcam, scaled up
@@ -68,7 +69,8 @@ def training_pairs(config: dict, sources: SampleSources, length: int, seed: int,
     return PortraitPairs(sources, length, crop=config["crop"], real_fraction=config["real_fraction"],
                          seed=seed, max_shift=config["max_shift"], edge_crops=config["edge_crops"],
                          small_people=config["small_people"], webcam=config["webcam"], dark=config["dark"],
-                         distractors=config["distractors"], weights=weights, input_sizes=config["input_sizes"])
+                         distractors=config["distractors"], weights=weights, input_sizes=config["input_sizes"],
+                         max_scale=config["max_scale"])
 
 
 def load_config(path: str | None) -> dict:
@@ -209,7 +211,8 @@ def main(argv=None) -> int:
         out_b = net(batch["view_b"])
         target_a, target_b = (batch["alpha"], batch["alpha_b"]) if config["soft_labels"] else (batch["mask"], batch["mask_b"])
         loss, parts = portraitnet_loss(out_a, out_b, target_a, batch["boundary"], weights,
-                                       mask_b=target_b, boundary_b=batch["boundary_b"], shifts=batch["shift"])
+                                       mask_b=target_b, boundary_b=batch["boundary_b"], shifts=batch["shift"],
+                                       scales=batch["scale"])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
