@@ -28,7 +28,7 @@ GUIDED_EPS = 1e-3  # the guided filter's regularisation (guide in 0..1): small, 
 class MatteSettings:
     threshold: float = 0.5   # probability that maps to alpha 0.5
     softness: float = 0.15   # width of the soft band around the threshold (0 = hard cut)
-    feather: float = 4.0     # edge feathering radius, pixels at 720p (scaled for other sizes)
+    feather: float = 8.0     # edge feathering radius, pixels at 720p (scaled for other sizes): 2 px at the 180-px work height
     smoothing: float = 0.5   # EMA weight of the previous frames' mask (0 = none, <1)
     edge_mode: str = "guided"     # the app's default: edges finished at the frame's resolution; "gaussian" is cheaper
     work_height: int = 180   # refinement resolution cap (bench/RESULTS.md: 360 costs 6-7 % more CPU; 180 stays within its edge-quality limits)
@@ -38,7 +38,7 @@ class MatteSettings:
         return MatteSettings(
             threshold=float(np.clip(self.threshold, 0.0, 1.0)),
             softness=float(np.clip(self.softness, 0.0, 1.0)),
-            feather=float(np.clip(self.feather, 0.0, FEATHER_MAX)) if np.isfinite(self.feather) else 4.0,
+            feather=float(np.clip(self.feather, 0.0, FEATHER_MAX)) if np.isfinite(self.feather) else MatteSettings.feather,
             smoothing=float(np.clip(self.smoothing, 0.0, 0.99)),
             edge_mode=self.edge_mode if self.edge_mode in EDGE_MODES else "guided",
             work_height=int(max(16, self.work_height)),
@@ -55,29 +55,62 @@ def smoothstep_threshold(prob: np.ndarray, threshold: float, softness: float) ->
 
 
 def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
-    """He et al.'s guided filter (grey guide), built from box filters.
+    """He et al.'s guided filter with a colour guide (H x W x 3, 0..1), built from box filters.
 
     cv2.ximgproc.guidedFilter is not in the opencv-python-headless wheel; box filters are.
     """
-    mean_a, mean_b = guided_coefficients(guide, src, radius, eps)
-    return mean_a * guide + mean_b
+    return apply_linear_model(guided_coefficients(guide, src, radius, eps), guide)
 
 
-def guided_coefficients(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> tuple[np.ndarray, np.ndarray]:
-    """The guided filter's window-averaged linear model: output = mean_a * guide + mean_b. Kept
-    apart so the model fitted on a small image can be applied to a larger one (fast guided filter)."""
+def apply_linear_model(model: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """The guided filter's output from its linear model (last axis: the three colour weights and the
+    offset): model . colour + offset, per pixel, for images (H x W x 4 with H x W x 3) and for lists of
+    pixels (N x 4 with N x 3) alike."""
+    return (model[..., 0] * colour[..., 0] + model[..., 1] * colour[..., 1]
+            + model[..., 2] * colour[..., 2] + model[..., 3])
+
+
+def guided_coefficients(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """The guided filter's window-averaged linear model, H x W x 4 (three colour weights and an
+    offset: alpha = model . colour + offset). Kept apart so the model fitted on a small image can be
+    applied to a larger one (the fast guided filter).
+
+    The guide is colour: alpha is fitted to all three channels (a 3 x 3 solve per window), so an edge
+    between a person and a room of the same brightness but another colour still has a slope to
+    follow, where a grey guide sees none and leaves the network's blurred edge. The solve runs only
+    for windows in which the source varies (a few percent of a matte: its edge); elsewhere the
+    weights are 0 and the offset is the source itself, which is what the solve would give."""
     ksize = (2 * radius + 1, 2 * radius + 1)
 
     def box(image):
         return cv2.boxFilter(image, cv2.CV_32F, ksize, borderType=cv2.BORDER_REFLECT)
 
-    mean_i = box(guide)
-    mean_p = box(src)
-    cov_ip = box(guide * src) - mean_i * mean_p
-    var_i = box(guide * guide) - mean_i * mean_i
-    a = cov_ip / (var_i + eps)
-    b = mean_p - a * mean_i
-    return box(a), box(b)
+    kernel = np.ones(ksize, np.uint8)
+    points = cv2.findNonZero((cv2.dilate(src, kernel) > cv2.erode(src, kernel)).view(np.uint8))
+    weights = [np.zeros_like(src) for _ in range(3)]
+    offset = src.copy()
+    if points is not None:
+        points = points.reshape(-1, 2)
+        at = points[:, 1] * src.shape[1] + points[:, 0]  # flat indices of the windows to solve
+        c0, c1, c2 = cv2.split(guide)
+        # Window means of the guide, the source, their products and the guide's colour products, read
+        # where needed (planes: a box filter of a 13-channel stack costs more than its planes do).
+        m0, m1, m2, mean_p, ip0, ip1, ip2, s00, s01, s02, s11, s12, s22 = (
+            np.take(box(plane), at) for plane in (c0, c1, c2, src, c0 * src, c1 * src, c2 * src,
+                                                  c0 * c0, c0 * c1, c0 * c2, c1 * c1, c1 * c2, c2 * c2))
+        p0, p1, p2 = ip0 - m0 * mean_p, ip1 - m1 * mean_p, ip2 - m2 * mean_p
+        # The window's colour covariance (symmetric), regularised, and its inverse by cofactors.
+        v00, v01, v02 = s00 - m0 * m0 + eps, s01 - m0 * m1, s02 - m0 * m2
+        v11, v12, v22 = s11 - m1 * m1 + eps, s12 - m1 * m2, s22 - m2 * m2 + eps
+        i00, i01, i02 = v11 * v22 - v12 * v12, v12 * v02 - v01 * v22, v01 * v12 - v11 * v02
+        i11, i12, i22 = v00 * v22 - v02 * v02, v02 * v01 - v00 * v12, v00 * v11 - v01 * v01
+        inverse_det = 1.0 / (v00 * i00 + v01 * i01 + v02 * i02)
+        a0 = (i00 * p0 + i01 * p1 + i02 * p2) * inverse_det
+        a1 = (i01 * p0 + i11 * p1 + i12 * p2) * inverse_det
+        a2 = (i02 * p0 + i12 * p1 + i22 * p2) * inverse_det
+        for plane, value in zip((*weights, offset), (a0, a1, a2, mean_p - a0 * m0 - a1 * m1 - a2 * m2)):
+            np.put(plane, at, value)
+    return box(cv2.merge([*weights, offset]))
 
 
 # Motion-adaptive smoothing: a change of the mask-sized grey thumbnail below NOISE_LEVEL grey levels
@@ -230,10 +263,10 @@ class MatteRefiner:
         return alpha
 
     @staticmethod
-    def _finish_band(alpha: np.ndarray, band_small: np.ndarray, model: tuple[np.ndarray, np.ndarray],
+    def _finish_band(alpha: np.ndarray, band_small: np.ndarray, model: np.ndarray,
                      frame_bgr: np.ndarray, as_uint8: bool) -> None:
         """Apply the guided filter's linear model, fitted at working size, to the full-size frame's
-        own grey values in the boundary band (in place)."""
+        own colours in the boundary band (in place)."""
         frame_h, frame_w = frame_bgr.shape[:2]
         work_h, work_w = band_small.shape
         band = band_block_pixels(band_small, (frame_h, frame_w))
@@ -243,16 +276,15 @@ class MatteRefiner:
         # Pixel centres of the full frame in working-image coordinates (what cv2.resize uses).
         x = (xs + 0.5) * (work_w / frame_w) - 0.5
         y = (ys + 0.5) * (work_h / frame_h) - 0.5
-        mean_a, mean_b = (sample_bilinear(m, x, y) for m in model)
-        grey = pixels_at(frame_bgr, ys, xs).astype(np.float32) @ np.float32([0.114 / 255, 0.587 / 255, 0.299 / 255])
-        value = np.clip(mean_a * grey + mean_b, 0.0, 1.0)
+        colour = pixels_at(frame_bgr, ys, xs).astype(np.float32) * np.float32(1.0 / 255.0)
+        value = np.clip(apply_linear_model(sample_bilinear(model, x, y), colour), 0.0, 1.0)
         # np.put by flat index (any layout, in place): half the time of alpha[ys, xs] = ...
         np.put(alpha, ys * frame_w + xs, alpha_to_uint8(value) if as_uint8 else value)
 
     def _work_alpha(self, mask_small: np.ndarray, frame_bgr: np.ndarray, pyramid: FramePyramid | None = None
-                    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+                    ) -> tuple[np.ndarray, np.ndarray | None]:
         """Smoothed, thresholded and feathered alpha at the working resolution (may overshoot [0, 1]),
-        and, when the guided filter ran below the frame's size, its linear model (mean_a, mean_b) at
+        and, when the guided filter ran below the frame's size, its linear model (guided_coefficients) at
         that size, to finish the edge at full size."""
         s = self._settings
         frame_h, frame_w = frame_bgr.shape[:2]
@@ -274,11 +306,11 @@ class MatteRefiner:
             if s.edge_mode == "guided":
                 small = reduced if reduced.shape[:2] == (work_h, work_w) else cv2.resize(
                     reduced, (work_w, work_h), interpolation=cv2.INTER_AREA)
-                guide = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.float32) * (1.0 / 255.0)
-                mean_a, mean_b = guided_coefficients(guide, alpha, max(1, round(radius)), eps=GUIDED_EPS)
-                alpha = mean_a * guide + mean_b
-                if work_h != frame_h:
-                    model = (mean_a, mean_b)
+                guide = small.astype(np.float32) * np.float32(1.0 / 255.0)  # colour: see guided_coefficients
+                model = guided_coefficients(guide, alpha, max(1, round(radius)), eps=GUIDED_EPS)
+                alpha = apply_linear_model(model, guide)
+                if work_h == frame_h:
+                    model = None
             else:
                 alpha = cv2.GaussianBlur(alpha, (0, 0), sigmaX=radius / 2.0)
         return alpha, model

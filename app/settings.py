@@ -31,7 +31,7 @@ class AppSettings:
     blur_strength: float = 21.0
     threshold: float = 0.5
     softness: float = 0.15
-    feather: float = 4.0
+    feather: float = MatteSettings.feather   # px at 720p; the matte stage's default
     smoothing: float = 0.5
     edge_mode: str = "guided"                # edges at the frame's own resolution (app/matting.py); "gaussian" costs less
     mirror: bool = False   # what the call sees; a mirrored outgoing picture shows text reversed

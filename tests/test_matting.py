@@ -70,7 +70,7 @@ def test_feathering_softens_only_the_edge(edge_mode):
 
 def test_guided_filter_snaps_the_edge_to_the_frame():
     # The mask's edge is a few pixels off the frame's real edge; the guided filter pulls it over.
-    guide = np.zeros((100, 100), np.float32)
+    guide = np.zeros((100, 100, 3), np.float32)
     guide[:, 50:] = 1.0
     src = np.zeros((100, 100), np.float32)
     src[:, 46:] = 1.0
@@ -81,9 +81,46 @@ def test_guided_filter_snaps_the_edge_to_the_frame():
 
 
 def test_guided_filter_keeps_a_constant_source():
-    guide = np.random.default_rng(0).uniform(0, 1, (50, 60)).astype(np.float32)
+    guide = np.random.default_rng(0).uniform(0, 1, (50, 60, 3)).astype(np.float32)
     out = guided_filter(guide, np.full((50, 60), 0.7, np.float32), radius=4, eps=1e-3)
     assert np.allclose(out, 0.7, atol=1e-4)
+    # A source that varies only in one corner: the rest is left exactly as it was.
+    src = np.full((50, 60), 0.7, np.float32)
+    src[:10, :10] = 0.2
+    out = guided_filter(guide, src, radius=2, eps=1e-3)
+    assert np.array_equal(out[20:, 20:], src[20:, 20:]) and not np.allclose(out[:12, :12], src[:12, :12])
+
+
+def test_a_colour_guide_follows_an_edge_that_grey_cannot_see():
+    """A person and a room of the same brightness but different colour (a red shirt on a green wall):
+    grey, the picture has no edge to snap to; the colour guide finds it, and keeps a constant source."""
+    guide = np.zeros((60, 100, 3), np.float32)
+    guide[:, :50] = (0.1, 0.3, 0.9)  # BGR: reddish
+    guide[:, 50:] = (0.1, 0.6, 0.31)  # greenish, the same grey level (within 0.005)
+    grey = cv2.cvtColor(cv2.cvtColor(guide, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)  # what a grey guide sees
+    assert np.ptp(grey) < 0.01
+    src = np.zeros((60, 100), np.float32)
+    src[:, :46] = 1.0  # the mask's edge 4 px off the picture's
+    coloured = guided_filter(guide, src, radius=8, eps=1e-4)
+    greyed = guided_filter(grey, src, radius=8, eps=1e-4)
+    # The biggest step: on the picture's edge (49 -> 50) with colour, still on the mask's (45 -> 46) in grey
+    assert np.all(np.argmax(-np.diff(coloured, axis=1), axis=1) == 49)
+    assert np.all(np.argmax(-np.diff(greyed, axis=1), axis=1) == 45)
+    assert np.allclose(coloured[:, 50:], 0.0, atol=0.02) and greyed[:, 50:54].min() > 0.1
+
+
+def test_the_band_finish_applies_the_colour_model_to_the_full_size_frame():
+    """At 4x the working size, the band's alpha comes from the full-size frame's own colours: the
+    edge lands on the frame's colour edge (same brightness both sides), not on a working-size pixel."""
+    frame = np.zeros((360, 480, 3), np.uint8)
+    frame[:, :242] = (26, 77, 230)
+    frame[:, 242:] = (26, 153, 79)
+    mask = np.zeros((90, 120), np.float32)
+    mask[:, :60] = 1.0  # its edge at full-size column 240; the frame's at 242, inside a working pixel
+    alpha = MatteRefiner(plain(feather=8.0, work_height=90)).refine(mask, frame)
+    row = alpha[180]
+    assert np.argmax(-np.diff(row)) == 241  # the cut between columns 241 and 242
+    assert row[241] > 0.5 and np.all(row[242:252] < 0.02) and np.all(row[:230] > 0.95)
 
 
 def flicker_outputs(smoothing, frames=30):

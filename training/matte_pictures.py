@@ -2,6 +2,7 @@
 
     python -m training.matte_pictures --before previous.onnx --out assets/matte_compare.png
     python -m training.matte_pictures --before data/models/v3.onnx --before-matte v3   # against v3's release
+    python -m training.matte_pictures --before models/portraitnet.onnx --before-matte grey  # v4.3's matte
 
 Rows: the bundled portrait (assets/samples/portrait.jpg) and a frame of the bundled sample clip.
 Columns, each zoomed 2x at the hair and at a shoulder, on a plain green (where any fringe shows):
@@ -13,6 +14,7 @@ run in Node by training/labels.py, never part of the app).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import cv2
@@ -40,17 +42,34 @@ def sample_frame(index: int = 40) -> np.ndarray:
     return frame
 
 
-def app_composite(model: Path, frame: np.ndarray, before: bool = False) -> np.ndarray:
-    """The frame on plain green through the app's pipeline; before: through v3's matte instead."""
-    if before:  # v3's matte and compositor
+class GreyGuideRefiner(MatteRefiner):
+    """v4.3's matte: the guided filter's guide grey, its feather 4 px. A guide of three equal channels,
+    each grey / sqrt(3), is exactly a grey guided filter with the same eps (its 3 x 3 solve reduces to
+    the grey one), so today's code draws it."""
+
+    def __init__(self) -> None:
+        super().__init__(dataclasses.replace(AppSettings().matte_settings(), feather=4.0))
+
+    def refine(self, mask_small, frame_bgr, dtype=np.float32, pyramid=None):
+        grey = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY).astype(np.float32) * np.float32(1 / np.sqrt(3))
+        guide = cv2.cvtColor(np.round(grey).astype(np.uint8), cv2.COLOR_GRAY2BGR)
+        return super().refine(mask_small, guide, dtype)
+
+
+def app_composite(model: Path, frame: np.ndarray, before: str | None = None) -> np.ndarray:
+    """The frame on plain green through the app's pipeline; before: through v3's matte ("v3") or
+    v4.3's grey-guided one ("grey") instead."""
+    if before == "v3":  # v3's matte and compositor
         refiner = MatteRefiner(MatteSettings(edge_mode="gaussian"))
+    elif before == "grey":
+        refiner = GreyGuideRefiner()
     else:
         refiner = MatteRefiner(AppSettings().matte_settings())
     compositor = Compositor()
     compositor.set_color(GREEN)
-    compositor.estimate_foreground = not before
+    compositor.estimate_foreground = before != "v3"
     pipeline = Pipeline(Segmenter(model), refiner, compositor)
-    pipeline.region.enabled = not before  # v3 saw the whole frame only
+    pipeline.region.enabled = before != "v3"  # v3 saw the whole frame only
     output, _ = pipeline.process(frame)
     return output
 
@@ -81,8 +100,8 @@ def label(tile: np.ndarray, text: str) -> np.ndarray:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--before", type=Path, required=True, help="the previous release's ONNX model")
-    parser.add_argument("--before-matte", choices=("app", "v3"), default="app",
-                        help="the previous release's matte: today's (since v4) or v3's")
+    parser.add_argument("--before-matte", choices=("app", "grey", "v3"), default="app",
+                        help="the previous release's matte: today's, v4.3's grey-guided one, or v3's")
     parser.add_argument("--after", type=Path, default=ROOT / "models" / "portraitnet.onnx")
     parser.add_argument("--store", type=Path, default=ROOT / "data" / "eval_peers" / "pictures")
     parser.add_argument("--out", type=Path, default=ROOT / "assets" / "matte_compare.png")
@@ -94,7 +113,7 @@ def main(argv=None) -> int:
     ]
     rows = []
     for name, frame, hair, shoulder in pictures:
-        columns = [("previous release", app_composite(args.before, frame, before=args.before_matte == "v3")),
+        columns = [("previous release", app_composite(args.before, frame, before=None if args.before_matte == "app" else args.before_matte)),
                    ("this release", app_composite(args.after, frame)),
                    ("RVM (peer)", rvm_composite(frame, args.store))]
         tiles = []
