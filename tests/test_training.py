@@ -377,3 +377,24 @@ def test_view_b_at_another_scale_shows_the_same_picture(tmp_path):
         assert seen.mean() > 0.5
         assert np.abs(back - sample["alpha"].numpy())[seen].mean() < 0.02
     assert min(scales) >= 1 / 1.2 - 1e-6 and max(scales) <= 1.2 + 1e-6 and np.ptp(scales) > 0.2
+
+
+def test_matte_eval_rows_take_matte_setting_overrides():
+    """`training.matte_eval --matte feather=4,softness=0.3` adds a row with those matte settings: the
+    text is parsed into MatteSettings fields of their own types, typos are refused, and the app's
+    pipeline in that row runs with them (the rest at the app's defaults)."""
+    import argparse
+
+    from app.settings import AppSettings
+    from training.matte_eval import AppMatte, matte_overrides
+
+    assert matte_overrides("feather=4,softness=0.3,edge_mode=gaussian,work_height=240") == {
+        "feather": 4.0, "softness": 0.3, "edge_mode": "gaussian", "work_height": 240}
+    for bad in ("fether=4", "feather=", "work_height=2.5", "softness=soft"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            matte_overrides(bad)
+    settings = AppMatte(REPO_ROOT / "models" / "portraitnet.onnx", 1,
+                        matte_overrides={"feather": 4.0, "softness": 0.3}).pipeline.refiner.settings
+    defaults = AppSettings().matte_settings()
+    assert (settings.feather, settings.softness) == (4.0, 0.3)
+    assert (settings.threshold, settings.work_height) == (defaults.threshold, defaults.work_height)

@@ -33,16 +33,17 @@ TEACHER_PYTHON = ROOT / ".venv-teacher" / "bin" / "python"
 
 
 def build_composite_set(data: Path, out: Path, count: int = 200, seed: int = 2024,
-                        truth_colour: tuple[int, int, int] | None = None) -> list[Path]:
+                        truth_colour: tuple[int, int, int] | None = None, split: str = "eval") -> list[Path]:
     """Deterministic held-out composites with exact alpha (written once, reused). With
     `truth_colour`, also <stem>_truth.png: the same person, same geometry, on that plain colour,
-    the exact truth for replacing the background (training.matte_eval's re-background error)."""
+    the exact truth for replacing the background (training.matte_eval's re-background error).
+    split "train": a validation set of training people and backgrounds, for tuning without the held-out ones."""
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"composite_{i:03d}.jpg" for i in range(count)]
     wanted = ["_alpha.png"] + (["_truth.png"] if truth_colour else [])
     if all(p.exists() and all(p.with_name(p.stem + w).exists() for w in wanted) for p in paths):
         return paths
-    sources = SampleSources.from_folder(data, "eval")
+    sources = SampleSources.from_folder(data, split)
     for i, path in enumerate(paths):
         rng = np.random.default_rng((seed, i))
         person = cv2.imread(str(sources.people[i % len(sources.people)]), cv2.IMREAD_UNCHANGED)

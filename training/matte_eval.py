@@ -23,6 +23,12 @@ Metrics: IoU of alpha > 0.5 (mean over pictures, mean of per-person means, mean 
 boundary F (3 px), in the edge band (within 8 px of the reference's edge or soft alpha): mean
 absolute alpha error (MAD) and gradient error; re-background error: mean |RGB error| in the band on
 a plain green against the exact truth; dtSSD x 100.
+
+Tuning the matte stage without looking at the held-out sets: `--validation` scores PortraitNet
+rows on composites and moving clips of *training* people and backgrounds (other seeds; no real set,
+no peers), and `--matte KEY=VALUE[,KEY=VALUE]` adds a row per matte-setting variant:
+
+    python -m training.matte_eval --validation --matte feather=4 --matte softness=0.3,threshold=0.55
 """
 from __future__ import annotations
 
@@ -35,7 +41,7 @@ import cv2
 import numpy as np
 
 from app.compositing import Compositor
-from app.matting import MatteRefiner
+from app.matting import MatteRefiner, MatteSettings
 from app.pipeline import Pipeline
 from app.segmentation import Segmenter
 from app.settings import AppSettings
@@ -51,9 +57,10 @@ MOVING_CLIPS, MOVING_FRAMES, MOVING_SIZE = 6, 36, (640, 360)
 
 
 # ------------------------------------------------------------------------------------------- sets
-def build_moving_set(data: Path, out: Path, seed: int = 77) -> list[list[Path]]:
-    """Clips of an eval cut-out moving over an eval background, exact alpha per frame."""
-    sources = SampleSources.from_folder(data, "eval")
+def build_moving_set(data: Path, out: Path, seed: int = 77, split: str = "eval") -> list[list[Path]]:
+    """Clips of an eval cut-out moving over an eval background, exact alpha per frame (split
+    "train": training people and backgrounds, for validation)."""
+    sources = SampleSources.from_folder(data, split)
     clips = []
     width, height = MOVING_SIZE
     for c in range(MOVING_CLIPS):
@@ -140,9 +147,10 @@ class AppMatte:
     """The app's own stages: Segmenter + MatteRefiner (defaults) + Compositor, as a user runs them."""
 
     def __init__(self, model: Path, threads: int, edge_mode: str | None = None, foreground: bool = True,
-                 margin: int | None = None, crop: bool = True, input_size: int | None = None):
+                 margin: int | None = None, crop: bool = True, input_size: int | None = None,
+                 matte_overrides: dict | None = None):
         defaults = AppSettings()  # the app's defaults (window and CLI): matte settings and model schedule
-        matte = defaults.matte_settings()
+        matte = dataclasses.replace(defaults.matte_settings(), **(matte_overrides or {}))
         if edge_mode:
             matte = dataclasses.replace(matte, edge_mode=edge_mode)
         segmenter = Segmenter(model, threads=threads) if margin is None else Segmenter(model, threads=threads, margin=margin)
@@ -194,7 +202,62 @@ def node_clip(frames: list[Path], root: Path) -> list[dict]:
     return [node_outputs(root, k, cv2.imread(str(p)).shape[:2]) for k, p in zip(keys, frames)]
 
 
+def peer_rows(composites: list[Path], real: list[Path], clips: list[list[Path]], workers: int, peers_root: Path,
+              composite_rows, real_rows) -> tuple[dict, dict]:
+    """The peers' rows on the stills (scored by composite_rows / real_rows) and their alphas on the
+    moving clips (run as on video), cached under peers_root."""
+    rows: dict[str, dict] = {}
+    moving: dict[str, list] = {}
+    comp_frames = [cv2.imread(str(p)) for p in composites]
+    peer_comp = node_peers(composites, peers_root / "stills", workers)
+    peer_real = node_peers(real, peers_root / "stills", workers)
+    mp_comp = mediapipe_alphas(composites, peers_root / "mediapipe_composites")
+    mp_real = mediapipe_alphas(real, peers_root / "mediapipe_real")
+    peer_alphas = {
+        "MediaPipe selfie (256x256)": (mp_comp, mp_real, [None] * len(mp_comp)),
+        "Google Meet (256x144)": ([p["meet"] for p in peer_comp], [p["meet"] for p in peer_real], [None] * len(peer_comp)),
+        "RVM (MobileNetV3, 512 px base)": ([p["rvm"] for p in peer_comp], [p["rvm"] for p in peer_real],
+                                           [p["rvm_fgr"].astype(np.float32) for p in peer_comp]),
+    }
+    for name, (comp, real_alphas, fgs) in peer_alphas.items():
+        outputs = [naive_green(f, a, fg) for f, a, fg in zip(comp_frames, comp, fgs)]
+        rows[name] = {"composites": composite_rows(comp, outputs), "real": real_rows(real_alphas)}
+
+    # Moving clips: peers as on video.
+    for c, clip in enumerate(clips):
+        outs = node_clip(clip, peers_root / f"moving_{c}")
+        moving.setdefault("RVM (MobileNetV3, 512 px base)", []).append([o["rvm"] for o in outs])
+        moving.setdefault("Google Meet (256x144)", []).append([o["meet"] for o in outs])
+        moving.setdefault("MediaPipe selfie (256x256)", []).append(mediapipe_alphas(clip, peers_root / f"mediapipe_moving_{c}"))
+    return rows, moving
+
+
 # ------------------------------------------------------------------------------------------- main
+VALIDATION_SEED = 515  # the validation sets' seed (training people and backgrounds)
+
+
+def matte_overrides(text: str) -> dict:
+    """--matte "feather=4,softness=0.3" -> {"feather": 4.0, "softness": 0.3}: MatteSettings fields,
+    each coerced to the field's own type."""
+    fields = {f.name: f.type for f in dataclasses.fields(MatteSettings)}
+    overrides = {}
+    for item in filter(None, text.split(",")):
+        key, _, value = item.partition("=")
+        key = key.strip()
+        if key not in fields or not value:
+            raise argparse.ArgumentTypeError(f"{item!r}: expected KEY=VALUE with KEY one of {', '.join(fields)}")
+        kind = {"float": float, "int": int}.get(str(fields[key]), str)
+        try:
+            overrides[key] = kind(value.strip())
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(f"{item!r}: {error}") from None
+    return overrides
+
+
+def _with(row: tuple, index: int, value) -> tuple:
+    return row[:index] + (value,) + row[index + 1:]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", action="append", type=Path, help="ONNX model(s) (repeatable)")
@@ -217,20 +280,28 @@ def main(argv=None) -> int:
                         help="also score each model compositing the camera's colour at the edge (no estimate)")
     parser.add_argument("--peers-only", action="store_true",
                         help="only run (and cache) the peers, e.g. while a model trains")
+    parser.add_argument("--validation", action="store_true",
+                        help="score on training people and backgrounds instead (tuning; no real set, no peers)")
+    parser.add_argument("--matte", action="append", type=matte_overrides, default=[], metavar="KEY=VALUE[,KEY=VALUE]",
+                        help="also a row per PortraitNet model with these matte settings changed (repeatable)")
     args = parser.parse_args(argv)
     models = args.model or [ROOT / "models" / "portraitnet.onnx"]
     data = args.data
     peers_root = data / "eval_peers"
+    split = "train" if args.validation else "eval"
+    sets_root = data / "matte_eval" / ("validation" if args.validation else "")
 
-    composites = build_composite_set(data, data / "matte_eval" / "composites", args.composites, truth_colour=GREEN)
+    composites = build_composite_set(data, sets_root / "composites", args.composites, truth_colour=GREEN, split=split,
+                                     seed=VALIDATION_SEED if args.validation else 2024)
     greens = [p.with_name(p.stem + "_truth.png") for p in composites]
     comp_refs = [read_alpha_png(p.with_name(p.stem + "_alpha.png")) for p in composites]
-    people = SampleSources.from_folder(data, "eval").people
+    people = SampleSources.from_folder(data, split).people
     comp_groups = [people[i % len(people)].stem for i in range(len(composites))]
-    real = SampleSources.from_folder(data, "eval").real[: args.real or None]
+    real = [] if args.validation else SampleSources.from_folder(data, "eval").real[: args.real or None]
     real_refs = [read_alpha_png(p.with_name(p.stem + "_mask.png")) for p in real]
     real_groups = [p.stem.rsplit("_", 1)[0] for p in real]
-    clips = build_moving_set(data, data / "matte_eval" / "moving")[: args.clips]
+    clips = build_moving_set(data, sets_root / "moving", split=split,
+                             seed=VALIDATION_SEED if args.validation else 77)[: args.clips]
 
     def composite_rows(alphas, outputs):
         scores = [picture_scores(a, r) for a, r in zip(alphas, comp_refs)]
@@ -240,52 +311,36 @@ def main(argv=None) -> int:
             s["rebackground"] = float(np.abs(out.astype(np.float32) - truth)[band].mean())
         return summary(scores, comp_groups)
 
-    rows: dict[str, dict] = {}
+    def real_rows(alphas):
+        return summary([picture_scores(a, r) for a, r in zip(alphas, real_refs)], real_groups) if real else None
+
     comp_frames = [cv2.imread(str(p)) for p in composites]
     real_frames = [cv2.imread(str(p)) for p in real]
-
-    # Peers on stills.
-    peer_comp = node_peers(composites, peers_root / "stills", args.workers)
-    peer_real = node_peers(real, peers_root / "stills", args.workers)
-    mp_comp = mediapipe_alphas(composites, peers_root / "mediapipe_composites")
-    mp_real = mediapipe_alphas(real, peers_root / "mediapipe_real")
-    peer_alphas = {
-        "MediaPipe selfie (256x256)": (mp_comp, mp_real, [None] * len(mp_comp)),
-        "Google Meet (256x144)": ([p["meet"] for p in peer_comp], [p["meet"] for p in peer_real], [None] * len(peer_comp)),
-        "RVM (MobileNetV3, 512 px base)": ([p["rvm"] for p in peer_comp], [p["rvm"] for p in peer_real],
-                                           [p["rvm_fgr"].astype(np.float32) for p in peer_comp]),
-    }
-    for name, (comp, real_alphas, fgs) in peer_alphas.items():
-        outputs = [naive_green(f, a, fg) for f, a, fg in zip(comp_frames, comp, fgs)]
-        rows[name] = {"composites": composite_rows(comp, outputs),
-                      "real": summary([picture_scores(a, r) for a, r in zip(real_alphas, real_refs)], real_groups)}
-
-    # Moving clips: peers as on video.
     moving_refs = [[read_alpha_png(f.with_name(f.stem + "_alpha.png")) for f in clip] for clip in clips]
-    moving: dict[str, list[tuple[list, list]]] = {}
-    for c, clip in enumerate(clips):
-        outs = node_clip(clip, peers_root / f"moving_{c}")
-        moving.setdefault("RVM (MobileNetV3, 512 px base)", []).append([o["rvm"] for o in outs])
-        moving.setdefault("Google Meet (256x144)", []).append([o["meet"] for o in outs])
-        moving.setdefault("MediaPipe selfie (256x256)", []).append(mediapipe_alphas(clip, peers_root / f"mediapipe_moving_{c}"))
-
+    rows: dict[str, dict] = {}
+    moving: dict[str, list] = {}
+    if not args.validation:
+        rows, moving = peer_rows(composites, real, clips, args.workers, peers_root, composite_rows, real_rows)
     if args.peers_only:
         return 0
-    variants = ([(None, True, None, True, None)] + [(mode, True, None, True, None) for mode in args.edge_mode]
-                + ([(None, False, None, True, None)] if args.no_foreground_row else [])
-                + [(None, True, m, True, None) for m in args.margin]
-                + [(None, True, None, True, size) for size in args.input_size]
-                + ([(None, True, None, False, None)] if args.whole_frame_row else []))
-    for model, (edge_mode, foreground, margin, crop, size) in ((m, v) for m in models for v in variants):
+    # Rows per model: (edge mode, foreground estimate, margin, crop, input size, matte overrides)
+    default = (None, True, None, True, None, {})
+    variants = ([default] + [_with(default, 0, mode) for mode in args.edge_mode]
+                + ([_with(default, 1, False)] if args.no_foreground_row else [])
+                + [_with(default, 2, m) for m in args.margin]
+                + [_with(default, 4, size) for size in args.input_size]
+                + ([_with(default, 3, False)] if args.whole_frame_row else [])
+                + [_with(default, 5, overrides) for overrides in args.matte])
+    for model, (edge_mode, foreground, margin, crop, size, overrides) in ((m, v) for m in models for v in variants):
         name = f"PortraitNet {model.relative_to(ROOT) if model.is_relative_to(ROOT) else model} (app matte"
         name += (f", {edge_mode} edges" if edge_mode else "") + ("" if foreground else ", camera colour at the edge")
         name += (f", margin {margin}" if margin is not None else "") + ("" if crop else ", whole frame")
-        name += (f", {size}-px input" if size else "") + ")"
-        app = AppMatte(model, args.threads, edge_mode, foreground, margin, crop, size)
+        name += (f", {size}-px input" if size else "") + "".join(f", {k} {v}" for k, v in overrides.items()) + ")"
+        app = AppMatte(model, args.threads, edge_mode, foreground, margin, crop, size, overrides)
         comp = [app.still(f) for f in comp_frames]
         real_out = [app.still(f)[0] for f in real_frames]
         rows[name] = {"composites": composite_rows([a for a, _ in comp], [o for _, o in comp]),
-                      "real": summary([picture_scores(a, r) for a, r in zip(real_out, real_refs)], real_groups)}
+                      "real": real_rows(real_out)}
         clips_alpha = []
         for clip in clips:
             app.pipeline.reset()
@@ -298,16 +353,18 @@ def main(argv=None) -> int:
                                 "mad": float(np.mean([s["mad"] for s in scores])),
                                 "dtssd": float(np.mean([dtssd(a, r) for a, r in zip(clip_alphas, moving_refs)]))}
 
-    print(f"held-out: {len(composites)} composites (exact alpha), {len(real)} real photos/frames "
+    print(f"{'validation (training people and backgrounds)' if args.validation else 'held-out'}: "
+          f"{len(composites)} composites (exact alpha), {len(real)} real photos/frames "
           f"(three-teacher reference), {len(clips)} moving clips x {MOVING_FRAMES} frames (exact alpha)\n")
     print("| method | comp. IoU | per-person | worst 10 % | boundary F | edge MAD | edge grad | re-background err. "
           "| real IoU | real per-person | real worst 10 % | real boundary F | real edge MAD | moving IoU | moving MAD | dtSSD |")
     print("|---|" + "---|" * 15)
     for name, r in rows.items():
         c, q, m = r["composites"], r["real"], r["moving"]
-        print(f"| {name} | {c['iou']:.3f} | {c['person_iou']:.3f} | {c['worst10_iou']:.3f} | {c['boundary_f']:.3f} "
-              f"| {c['mad']:.3f} | {c['grad']:.3f} | {c['rebackground']:.1f} | {q['iou']:.3f} | {q['person_iou']:.3f} "
-              f"| {q['worst10_iou']:.3f} | {q['boundary_f']:.3f} | {q['mad']:.3f} | {m['iou']:.3f} | {m['mad']:.3f} "
+        real_cells = (f"{q['iou']:.3f} | {q['person_iou']:.3f} | {q['worst10_iou']:.3f} | {q['boundary_f']:.3f} | {q['mad']:.3f}"
+                      if q else " | ".join(["–"] * 5))
+        print(f"| {name} | {c['iou']:.4f} | {c['person_iou']:.3f} | {c['worst10_iou']:.3f} | {c['boundary_f']:.4f} "
+              f"| {c['mad']:.4f} | {c['grad']:.3f} | {c['rebackground']:.2f} | {real_cells} | {m['iou']:.4f} | {m['mad']:.4f} "
               f"| {m['dtssd']:.2f} |")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(rows, indent=2))
