@@ -5,7 +5,7 @@ working resolution; a threshold/softness curve (smoothstep); edge feathering wit
 filter (edges snap to the frame's own edges, e.g. hair) or a Gaussian; upsampling to the frame.
 
 With the guided filter the edge is finished at the frame's own resolution: the filter's local
-linear model (alpha = a * grey + b) is fitted at the working size and applied to the full-size
+linear model (alpha = a . colour + b, a colour guide) is fitted at the working size and applied to the full-size
 frame's pixels in the boundary band (He & Sun's fast guided filter, the non-learned form of the
 deep guided filter that Robust Video Matting uses), so a strand of hair that the 180-px working
 image cannot hold still gets its own alpha. Outside the band the alpha is 0 or 1 anyway.
