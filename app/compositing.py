@@ -53,6 +53,9 @@ class Compositor:
         # the edge's colour means). The key holds whatever else they depend on.
         self._blur_cache: tuple[tuple, np.ndarray] | None = None
         self._edge_cache: tuple[tuple, tuple] | None = None
+        self._background_reused = False  # background_for returned the last call's layer
+        self._frames = 0  # background_for calls: one a frame, whichever path composites it
+        self._blended: tuple | None = None  # (frame number, mirror, shape) of composite's last blend
         # Composite the edge with the person's estimated colour, not the camera pixel (which still
         # holds the old room behind hair and soft edges): no fringe of the room on the new background.
         self.estimate_foreground = True
@@ -115,14 +118,20 @@ class Compositor:
         unchanged: the frame and alpha are, up to noise, those of the last call, so the last
         blurred room may be reused. pyramid: the frame's shared halvings (app/imaging.py)."""
         height, width = frame_bgr.shape[:2]
+        # Whether the layer returned is, pixel for pixel, the one the last call returned: with an
+        # unchanged alpha the blend then reuses its share of the output (BlendBuffers.blend).
+        self._background_reused = False
+        self._frames += 1
         if self.mode == "color":
             # Cached like the image: a fresh 720p fill cost as much as the blend itself.
             key = ("color", self.color, frame_bgr.shape)
-            if self._color_cache is None or self._color_cache[0] != key:
+            self._background_reused = self._color_cache is not None and self._color_cache[0] == key
+            if not self._background_reused:
                 self._color_cache = (key, np.full_like(frame_bgr, self.color))
             return self._color_cache[1]
         if self.mode == "image":
-            if self._image_cache is None or self._image_cache[0] != (width, height):
+            self._background_reused = self._image_cache is not None and self._image_cache[0] == (width, height)
+            if not self._background_reused:
                 self._image_cache = ((width, height), cover_resize(self._image, width, height))
             return self._image_cache[1]
         if self.mode == "video":
@@ -135,6 +144,7 @@ class Compositor:
         if self.mode == "blur":
             key = (self.blur_strength, self.mirror, frame_bgr.shape)
             if unchanged and self._blur_cache is not None and self._blur_cache[0] == key:
+                self._background_reused = True
                 return self._blur_cache[1]
             background = self._blurred_background(frame_bgr, alpha_u8, pyramid)
             # A blur too weak to run gives the frame itself: that is never kept for the next frame.
@@ -185,7 +195,12 @@ class Compositor:
         if alpha.dtype != np.uint8:
             alpha = alpha_to_uint8(np.asarray(alpha, np.float32))
         background = self.background_for(frame_bgr, alpha, unchanged, pyramid)
-        output = self._buffers.blend(frame_bgr, background, alpha)
+        # The blend's background share is the last frame's if that frame was blended here too (not by
+        # the effects stage), with the same matte (unchanged), background and orientation.
+        last = (self._frames - 1, self.mirror, frame_bgr.shape)
+        output = self._buffers.blend(frame_bgr, background, alpha,
+                                     same_layers=unchanged and self._background_reused and self._blended == last)
+        self._blended = (self._frames, self.mirror, frame_bgr.shape)
         # Not with blur: there the new background is the same room, so its colour at the edge is right.
         if self.estimate_foreground and self.mode != "blur":
             key = (self.mirror, frame_bgr.shape)
@@ -208,14 +223,19 @@ class BlendBuffers:
             buffer = self._buffers[name] = np.empty_like(like)
         return buffer
 
-    def blend(self, frame_bgr: np.ndarray, background: np.ndarray, alpha_u8: np.ndarray) -> np.ndarray:
+    def blend(self, frame_bgr: np.ndarray, background: np.ndarray, alpha_u8: np.ndarray,
+              same_layers: bool = False) -> np.ndarray:
         """frame*a/255 + background*(255-a)/255 in 8-bit fixed point (OpenCV's saturating SIMD ops):
         a = 255 gives the frame and a = 0 the background exactly; in between it is within 1 level of
-        the float blend. The result is a new array (it goes on to other threads); scratch is reused."""
-        alpha3 = cv2.merge((alpha_u8, alpha_u8, alpha_u8), dst=self.get("alpha3", frame_bgr))
+        the float blend. The result is a new array (it goes on to other threads); scratch is reused.
+        same_layers: the caller vouches that the background and alpha are the last call's, so their
+        product (the scene's share) is too: only the frame's share is computed (half the work)."""
+        scene, alpha3 = self._buffers.get("scene"), self._buffers.get("alpha3")
+        if not (same_layers and scene is not None and scene.shape == frame_bgr.shape):
+            alpha3 = cv2.merge((alpha_u8, alpha_u8, alpha_u8), dst=self.get("alpha3", frame_bgr))
+            inverse = cv2.bitwise_not(alpha3, dst=self.get("inverse", frame_bgr))
+            scene = cv2.multiply(background, inverse, dst=self.get("scene", frame_bgr), scale=1.0 / 255.0)
         person = cv2.multiply(frame_bgr, alpha3, dst=self.get("person", frame_bgr), scale=1.0 / 255.0)
-        cv2.bitwise_not(alpha3, dst=alpha3)
-        scene = cv2.multiply(background, alpha3, dst=self.get("scene", frame_bgr), scale=1.0 / 255.0)
         return cv2.add(person, scene)
 
 

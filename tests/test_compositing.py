@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from app.compositing import BackgroundError, Compositor, cover_resize
+from app.compositing import BackgroundError, BlendBuffers, Compositor, cover_resize
 from conftest import level_frames, write_video
 
 RNG = np.random.default_rng(7)
@@ -275,3 +275,46 @@ def test_composite_with_the_frames_pyramid_is_the_composite_without_it(mode):
     # Another picture's pyramid (as a mirrored or reframed frame would have) is not used.
     other = FramePyramid(np.zeros_like(frame))
     assert np.array_equal(compositor.composite(frame, alpha, pyramid=other), plain)
+
+
+def test_an_unchanged_frame_reuses_the_blends_background_share_only_when_it_is_the_same():
+    """With the matte and the background layer those of the frame before (unchanged), the blend reuses
+    its background share: the output equals a fresh blend of this frame; a new colour, a mirror
+    toggle or a frame that the effects stage blended in between are never served the old share."""
+    frame, _, alpha = exact_alpha_scene()
+    alpha_u8 = (alpha * 255 + 0.5).astype(np.uint8)
+    brighter = cv2.add(frame, 40)
+
+    def compositor(setup, mirror=False):
+        c = Compositor()
+        c.estimate_foreground = False
+        c.mirror = mirror
+        setup(c)
+        return c
+
+    green = lambda c: c.set_color((0, 177, 64))  # noqa: E731
+    reused = compositor(green)
+    reused.composite(frame, alpha_u8)
+    assert np.array_equal(reused.composite(brighter, alpha_u8, unchanged=True),
+                          compositor(green).composite(brighter, alpha_u8))
+    # Blur: the reused room is the first frame's; the person's share is this frame's.
+    blurred = compositor(lambda c: c.set_blur(10))
+    blurred.composite(frame, alpha_u8)
+    room = compositor(lambda c: c.set_blur(10)).background_for(frame, alpha_u8).copy()
+    assert np.array_equal(blurred.composite(brighter, alpha_u8, unchanged=True),
+                          BlendBuffers().blend(brighter, room, alpha_u8))
+    # A new colour, then a mirror toggle, each with the matte "unchanged"
+    reused.set_color((200, 0, 0))
+    assert np.array_equal(reused.composite(brighter, alpha_u8, unchanged=True),
+                          compositor(lambda c: c.set_color((200, 0, 0))).composite(brighter, alpha_u8))
+    reused.mirror = True
+    assert np.array_equal(reused.composite(brighter, alpha_u8, unchanged=True),
+                          compositor(lambda c: c.set_color((200, 0, 0)), mirror=True).composite(brighter, alpha_u8))
+    # The effects stage blends with its own buffers after background_for: the next frame's blend here
+    # must not take the share of the last frame blended here (another matte).
+    reused.mirror = False
+    reused.composite(brighter, alpha_u8)
+    other = np.ascontiguousarray(alpha_u8[:, ::-1])
+    reused.background_for(brighter, other)  # a frame composited by the effects stage
+    assert np.array_equal(reused.composite(brighter, other, unchanged=True),
+                          compositor(lambda c: c.set_color((200, 0, 0))).composite(brighter, other))
