@@ -233,8 +233,10 @@ class BlendBuffers:
         scene, alpha3 = self._buffers.get("scene"), self._buffers.get("alpha3")
         if not (same_layers and scene is not None and scene.shape == frame_bgr.shape):
             alpha3 = cv2.merge((alpha_u8, alpha_u8, alpha_u8), dst=self.get("alpha3", frame_bgr))
-            inverse = cv2.bitwise_not(alpha3, dst=self.get("inverse", frame_bgr))
-            scene = cv2.multiply(background, inverse, dst=self.get("scene", frame_bgr), scale=1.0 / 255.0)
+            # Inverted in place and back (not a fourth frame-sized buffer: more memory traffic cost more)
+            cv2.bitwise_not(alpha3, dst=alpha3)
+            scene = cv2.multiply(background, alpha3, dst=self.get("scene", frame_bgr), scale=1.0 / 255.0)
+            cv2.bitwise_not(alpha3, dst=alpha3)
         person = cv2.multiply(frame_bgr, alpha3, dst=self.get("person", frame_bgr), scale=1.0 / 255.0)
         return cv2.add(person, scene)
 
