@@ -191,6 +191,7 @@ class Compositor:
             frame_bgr = cv2.flip(frame_bgr, 1)
             alpha = cv2.flip(alpha, 1)
         if self.mode == "none":
+            self._blended = None  # the matte may change meanwhile: the next blend starts afresh
             return frame_bgr.copy() if not self.mirror else frame_bgr
         if alpha.dtype != np.uint8:
             alpha = alpha_to_uint8(np.asarray(alpha, np.float32))

@@ -318,3 +318,10 @@ def test_an_unchanged_frame_reuses_the_blends_background_share_only_when_it_is_t
     reused.background_for(brighter, other)  # a frame composited by the effects stage
     assert np.array_equal(reused.composite(brighter, other, unchanged=True),
                           compositor(lambda c: c.set_color((200, 0, 0))).composite(brighter, other))
+    # A frame with no background ("none") while the matte changed, then the colour again, unchanged
+    reused.composite(brighter, alpha_u8)
+    reused.set_none()
+    reused.composite(brighter, other)
+    reused.set_color((200, 0, 0))
+    assert np.array_equal(reused.composite(brighter, other, unchanged=True),
+                          compositor(lambda c: c.set_color((200, 0, 0))).composite(brighter, other))
