@@ -353,9 +353,10 @@ def main(argv=None) -> int:
                                 "mad": float(np.mean([s["mad"] for s in scores])),
                                 "dtssd": float(np.mean([dtssd(a, r) for a, r in zip(clip_alphas, moving_refs)]))}
 
+    real_text = "" if args.validation else f"{len(real)} real photos/frames (three-teacher reference), "
     print(f"{'validation (training people and backgrounds)' if args.validation else 'held-out'}: "
-          f"{len(composites)} composites (exact alpha), {len(real)} real photos/frames "
-          f"(three-teacher reference), {len(clips)} moving clips x {MOVING_FRAMES} frames (exact alpha)\n")
+          f"{len(composites)} composites (exact alpha), {real_text}"
+          f"{len(clips)} moving clips x {MOVING_FRAMES} frames (exact alpha)\n")
     print("| method | comp. IoU | per-person | worst 10 % | boundary F | edge MAD | edge grad | re-background err. "
           "| real IoU | real per-person | real worst 10 % | real boundary F | real edge MAD | moving IoU | moving MAD | dtSSD |")
     print("|---|" + "---|" * 15)
