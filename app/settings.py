@@ -15,6 +15,14 @@ from app.scheduling import EVERY_N_RANGE, MAX_INTERVAL_RANGE, SCHEDULES, Schedul
 
 log = logging.getLogger(__name__)
 
+# The settings' format version, saved with them. When a default changes, the stored value of an
+# older version that still equals the old default is taken as "never chosen" and follows the new
+# one: (version that changed it, field, the old default).
+SETTINGS_VERSION = 2
+_CHANGED_DEFAULTS = (
+    (2, "feather", 4.0),  # the colour-guided matte's 2-px window (models/MODEL_CARD.md)
+)
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -53,6 +61,7 @@ class AppSettings:
     lighting_strength: float = 0.5
     low_light: bool = False
     main_person: bool = False
+    settings_version: int = SETTINGS_VERSION  # the format these were saved in (see _CHANGED_DEFAULTS)
     extra: dict = field(default_factory=dict)  # unknown keys from newer versions, kept verbatim
 
     # Valid ranges; from_dict clamps into them.
@@ -101,6 +110,12 @@ class AppSettings:
                             key, raw, ", ".join(cls._CHOICES[key]), default)
                 continue
             setattr(settings, key, value)
+        # Settings saved before "settings_version" existed are version 1.
+        stored_version = settings.settings_version if "settings_version" in data else 1
+        for version, key, old_default in _CHANGED_DEFAULTS:
+            if stored_version < version and key in data and getattr(settings, key) == old_default:
+                setattr(settings, key, getattr(cls, key))
+        settings.settings_version = max(stored_version, SETTINGS_VERSION)
         return settings
 
     def effect_settings(self) -> EffectSettings:

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from app.compositing import BackgroundError, Compositor
-from app.settings import AppSettings
+from app.matting import MatteSettings
+from app.settings import SETTINGS_VERSION, AppSettings
 
 
 def test_round_trip_keeps_every_value():
@@ -95,3 +96,18 @@ def test_a_damaged_extra_entry_in_the_settings_file_does_not_stop_the_window(tmp
     store.endGroup()
     settings = load_settings(store)
     assert settings.blur_strength == 33.0
+
+
+def test_a_default_that_changed_reaches_settings_saved_before_it():
+    """Settings saved by an older version hold every value, chosen or not: one equal to the default
+    that has since changed (feather 4 px before version 2) follows the new default; a value the user
+    moved, or one saved by this version, stays as it was."""
+    old_default = {"feather": "4.0", "threshold": "0.5"}  # version 1 wrote no settings_version
+    assert AppSettings.from_dict(old_default).feather == AppSettings().feather == MatteSettings.feather != 4.0
+    assert AppSettings.from_dict({"feather": "6.5"}).feather == 6.5
+    assert AppSettings.from_dict({"feather": 4.0, "settings_version": 2}).feather == 4.0
+    migrated = AppSettings.from_dict(old_default)
+    assert migrated.settings_version == SETTINGS_VERSION
+    assert AppSettings.from_dict(migrated.to_dict()) == migrated
+    # A newer version's settings keep their version number (not lowered, so not migrated twice)
+    assert AppSettings.from_dict({"feather": 4.0, "settings_version": 9}).settings_version == 9
