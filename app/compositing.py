@@ -231,8 +231,10 @@ class BlendBuffers:
         the float blend. The result is a new array (it goes on to other threads); scratch is reused.
         same_layers: the caller vouches that the background and alpha are the last call's, so their
         product (the scene's share) is too: only the frame's share is computed (half the work)."""
-        scene, alpha3 = self._buffers.get("scene"), self._buffers.get("alpha3")
-        if not (same_layers and scene is not None and scene.shape == frame_bgr.shape):
+        scene = self._buffers.get("scene")
+        if same_layers and scene is not None and scene.shape == frame_bgr.shape:
+            alpha3 = self._buffers["alpha3"]
+        else:
             alpha3 = cv2.merge((alpha_u8, alpha_u8, alpha_u8), dst=self.get("alpha3", frame_bgr))
             # Inverted in place and back (not a fourth frame-sized buffer: more memory traffic cost more)
             cv2.bitwise_not(alpha3, dst=alpha3)

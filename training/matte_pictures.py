@@ -44,8 +44,9 @@ def sample_frame(index: int = 40) -> np.ndarray:
 
 class GreyGuideRefiner(MatteRefiner):
     """v4.3's matte: the guided filter's guide grey, its feather 4 px. A guide of three equal channels,
-    each grey / sqrt(3), is exactly a grey guided filter with the same eps (its 3 x 3 solve reduces to
-    the grey one), so today's code draws it."""
+    each grey / sqrt(3), reduces the 3 x 3 solve to the grey one with the same eps, so today's code
+    draws it: the same alpha up to the guide's 8-bit rounding and today's narrower full-size band
+    (on the bench's moving clip mean |difference| 1e-4, at most 0.03 against v4.3's own code)."""
 
     def __init__(self) -> None:
         super().__init__(dataclasses.replace(AppSettings().matte_settings(), feather=4.0))
