@@ -398,3 +398,44 @@ def test_matte_eval_rows_take_matte_setting_overrides():
     defaults = AppSettings().matte_settings()
     assert (settings.feather, settings.softness) == (4.0, 0.3)
     assert (settings.threshold, settings.work_height) == (defaults.threshold, defaults.work_height)
+
+
+@pytest.mark.parametrize("effects", [0.0, 1.0])
+def test_person_motion_moves_the_person_over_a_still_room(tmp_path, monkeypatch, effects):
+    """person_motion: view B is the next frame of a still camera. The person's alpha, mapped back through
+    the sample's (origin, scale), lands on view A's; where neither view has the person, the room is the
+    same picture in both (the dim-room and webcam effects drawn once for both); the person did move."""
+    import cv2
+    import training.data as data
+    from training.data import PortraitPairs, SampleSources
+
+    monkeypatch.setattr(data, "texture", lambda image, rng: image)  # view B's own texture off: see the room
+    for kind in ("people", "backgrounds"):
+        (tmp_path / kind / "train").mkdir(parents=True)
+    person = np.zeros((400, 300, 4), np.uint8)
+    cv2.ellipse(person, (150, 220), (90, 150), 0, 0, 360, (40, 200, 90, 255), -1)
+    cv2.imwrite(str(tmp_path / "people" / "train" / "p.png"), person)
+    room = cv2.resize(np.random.default_rng(1).integers(0, 255, (40, 40, 3)).astype(np.uint8), (400, 400))
+    cv2.imwrite(str(tmp_path / "backgrounds" / "train" / "b.jpg"), room, [cv2.IMWRITE_JPEG_QUALITY, 100])
+    pairs = PortraitPairs(SampleSources.from_folder(tmp_path, "train"), 20, crop=160, real_fraction=0.0,
+                          max_shift=10, max_scale=0.1, person_motion=1.0, dark=effects, webcam=effects,
+                          edge_crops=0.3, input_sizes=(224, 288))
+    moved = []
+    for i in range(20):
+        sample = pairs[i]
+        scale, (top, left) = float(sample["scale"]), sample["shift"].tolist()
+        alpha_a, alpha_b = sample["alpha"].numpy(), sample["alpha_b"].numpy()
+        centres = (np.arange(160) + 0.5).astype(np.float32)
+        map_y = np.repeat((scale * (centres - top) - 0.5)[:, None], 160, 1)
+        map_x = np.repeat((scale * (centres - left) - 0.5)[None, :], 160, 0)
+        seen = (map_y > 0) & (map_y < 159) & (map_x > 0) & (map_x < 159)
+        back = cv2.remap(alpha_b, map_x, map_y, cv2.INTER_LINEAR)
+        assert np.abs(back - alpha_a)[seen].mean() < 0.02
+        view_a, view_b = (sample[k].numpy().transpose(1, 2, 0) for k in ("view_a", "view_b"))
+        room_in_both = cv2.erode(((alpha_a < 0.01) & (alpha_b < 0.01)).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        if room_in_both.any():
+            assert np.abs(view_a - view_b)[room_in_both].mean() < 0.02  # webcam JPEG: not bit-exact
+        moved.append(np.abs(alpha_a - alpha_b).mean())
+    assert np.mean(moved) > 0.01
+    shifts = [pairs[i]["shift"].abs().max() for i in range(20)]
+    assert max(shifts) > 2

@@ -113,6 +113,6 @@ def composite_person(person_rgba: np.ndarray, background: np.ndarray, rng: np.ra
         fg[dy0:dy1, dx0:dx1] = patch[..., :3]
     a = alpha[..., None]
     image = fg * a + bg * (1 - a)
-    if layers:  # also the person's colour layer, to put the same person on another background
-        return np.clip(image, 0, 255).astype(np.uint8), alpha, fg
+    if layers:  # also the person's colour and the room's, to move the person or change the room
+        return np.clip(image, 0, 255).astype(np.uint8), alpha, fg, bg
     return np.clip(image, 0, 255).astype(np.uint8), alpha

@@ -3,7 +3,8 @@
 Each sample is a pair of views of one image, as the paper trains:
   view A: deformation augmentation only (flip, rotation, scale, translation);
   view B: view A plus texture augmentation (brightness, contrast, hue, blur, noise, JPEG), optionally
-          cut a few pixels away from view A (max_shift) so the consistency loss also covers small motion.
+          cut a few pixels away from view A (max_shift) so the consistency loss also covers small motion,
+          or (person_motion) showing the person moved over the same, still room, as between two video frames.
 The image is either a composite of a person cut-out onto a real background (its alpha is exact ground
 truth) or a real photo with the teacher's soft pseudo-label. Every image is letterboxed into the square
 model input by the app's own function (app.segmentation.letterbox): long side 224, padded by repeating
@@ -191,7 +192,7 @@ class PortraitPairs(Dataset):
                  real_fraction: float = 0.3, seed: int = 0, augment: bool = True, max_shift: int = 0,
                  edge_crops: float = 0.0, small_people: float = 0.0, webcam: float = 0.0, dark: float = 0.0,
                  distractors: float = 0.0, weights: dict[str, dict[str, float]] | None = None,
-                 input_sizes: tuple[int, int] | None = None, max_scale: float = 0.0):
+                 input_sizes: tuple[int, int] | None = None, max_scale: float = 0.0, person_motion: float = 0.0):
         self.sources = sources
         self.length = length
         self.input_size = input_size
@@ -205,6 +206,10 @@ class PortraitPairs(Dataset):
         # View B also seen up to (1 + max_scale)x larger or smaller than view A (a person leaning in
         # or out between frames): the consistency loss then asks for the same mask, rescaled.
         self.max_scale = max_scale if augment else 0.0
+        # Share of composites whose view B moves the person (by the same shift and scale ranges) over
+        # the room left where it was: the camera is still on a call and the person moves in front of
+        # it, so what the network sees beside an edge changes while the edge only moves.
+        self.person_motion = person_motion if augment else 0.0
         self.edge_crops = edge_crops if augment else 0.0
         # Shares of samples with a far-away (full-body scale) person, a low-resolution webcam, a dim room.
         self.small_people = small_people if augment else 0.0
@@ -237,20 +242,26 @@ class PortraitPairs(Dataset):
             picks.setdefault(kind, paths[index].name)
         return paths[index]
 
-    def make_image(self, rng: np.random.Generator, picks: dict | None = None):
-        """A picture and its alpha; `picks` (optional) collects the files it was made from."""
+    def make_image(self, rng: np.random.Generator, picks: dict | None = None, layers: bool = False):
+        """A picture and its alpha; `picks` (optional) collects the files it was made from. `layers`:
+        also the person's premultiplied colour and the room (None, None for a real photo)."""
         if rng.random() < self.real_fraction:
             path = self._pick(rng, "real", picks)
             mask = self.cache.get(path.with_name(path.stem + "_mask.png"), cv2.IMREAD_GRAYSCALE)
-            return real_photo(self.cache.get(path), mask, rng)
+            image, alpha = real_photo(self.cache.get(path), mask, rng)
+            return (image, alpha, None, None) if layers else (image, alpha)
         person = self.cache.get(self._pick(rng, "people", picks), cv2.IMREAD_UNCHANGED)
         backgrounds = self.sources.backgrounds
         background = self.cache.get(self._pick(rng, "backgrounds", picks))
         others = None
         if self.distractors and rng.random() < self.distractors:
             others = [self.cache.get(backgrounds[i]) for i in rng.integers(len(backgrounds), size=rng.integers(1, 4))]
-        return composite_person(person, background, rng, small=bool(self.small_people and rng.random() < self.small_people),
-                                distractors=others)
+        made = composite_person(person, background, rng, small=bool(self.small_people and rng.random() < self.small_people),
+                                distractors=others, layers=layers)
+        if not layers:
+            return made
+        image, alpha, fg, room = made
+        return image, alpha, fg * alpha[..., None], room
 
     def __getitem__(self, index: int):
         return self.sample(index)
@@ -259,7 +270,13 @@ class PortraitPairs(Dataset):
         """Sample `index` (its two views, labels and shift); `picks` (optional) collects the files
         it was made from (training/mine.py)."""
         rng = np.random.default_rng((self.seed, index))
-        image, alpha = self.make_image(rng, picks)
+        if self.person_motion:
+            image, alpha, premult, room = self.make_image(rng, picks, layers=True)
+            moving = premult is not None and rng.random() < self.person_motion
+        else:
+            (image, alpha), moving = self.make_image(rng, picks), False
+        if moving:
+            return self._moving_person_sample(rng, alpha, premult, room)
         if self.augment:
             image, alpha = deform(image, alpha, rng)
             # Both views: these are the camera's picture, not a nuisance for the consistency loss.
@@ -269,26 +286,19 @@ class PortraitPairs(Dataset):
                 image = webcam_degradation(image, rng)
         # A range of input sizes: the picture letterboxed larger, the crop the same size (the same
         # compute), so the network also learns people seen at more pixels than 224 gives them.
-        input_size = self.input_size if self.input_sizes is None else int(rng.integers(*self.input_sizes, endpoint=True))
+        input_size = self._input_size(rng)
         image, rect = letterbox(image, input_size, interpolation=cv2.INTER_AREA)
         alpha, _ = letterbox(alpha, input_size, interpolation=cv2.INTER_LINEAR)
-        size = self.crop if self.crop and self.crop < input_size else input_size
-        y, x = rng.integers(input_size - size + 1, size=2)
-        if self.edge_crops and rng.random() < self.edge_crops:
-            side = int(rng.integers(4))
+        size, y, x, side = self._crop_window(rng, input_size)
+        if side is not None:
             image, alpha = (flush_to_side(a, rect, side) for a in (image, alpha))
-            y, x = edge_crop_origin(side, input_size - size, y, x)
         # View B is cut a few pixels away from view A (a camera or person that moved slightly): the
         # consistency loss then asks the model for the same mask, shifted. Aimed at flicker; the v3
         # ablation measured no effect of it (models/MODEL_CARD.md). Shifts are not multiples of the
         # network's stride, so the stride-32 grid lands differently.
         dy, dx = rng.integers(-self.max_shift, self.max_shift + 1, size=2) if self.max_shift else (0, 0)
         view_a, alpha_a = image[y : y + size, x : x + size], alpha[y : y + size, x : x + size]
-        scale = 1.0
-        if self.max_scale:
-            # View B at `scale` x view A's pixel scale (the network's grid lands differently again).
-            limit = np.log1p(self.max_scale)
-            scale = float(max(np.exp(rng.uniform(-limit, limit)), size / input_size))
+        scale = self._view_scale(rng, size, input_size)
         if scale == 1.0:
             yb = int(np.clip(y + dy, 0, input_size - size))
             xb = int(np.clip(x + dx, 0, input_size - size))
@@ -300,6 +310,73 @@ class PortraitPairs(Dataset):
                       for start, shift in ((y, dy), (x, dx)))
             view_b, alpha_b = scaled_view(image, alpha, yb, xb, scale, size)
             origin = (yb - y, xb - x)
+        return self._pair(rng, view_a, alpha_a, view_b, alpha_b, origin, scale)
+
+    def _input_size(self, rng: np.random.Generator) -> int:
+        return self.input_size if self.input_sizes is None else int(rng.integers(*self.input_sizes, endpoint=True))
+
+    def _crop_window(self, rng: np.random.Generator, input_size: int):
+        """The crop's size and top-left corner in the letterboxed input, and the side (0-3) the picture
+        is moved flush against for an edge crop (None: not one)."""
+        size = self.crop if self.crop and self.crop < input_size else input_size
+        y, x = rng.integers(input_size - size + 1, size=2)
+        side = None
+        if self.edge_crops and rng.random() < self.edge_crops:
+            side = int(rng.integers(4))
+            y, x = edge_crop_origin(side, input_size - size, y, x)
+        return size, int(y), int(x), side
+
+    def _view_scale(self, rng: np.random.Generator, size: int, input_size: int) -> float:
+        """View B's pixels per view A pixel, log-uniform within max_scale (1.0 without it)."""
+        if not self.max_scale:
+            return 1.0
+        limit = np.log1p(self.max_scale)
+        return float(max(np.exp(rng.uniform(-limit, limit)), size / input_size))
+
+    def _moving_person_sample(self, rng: np.random.Generator, alpha: np.ndarray, premult: np.ndarray,
+                              room: np.ndarray):
+        """Two frames of a still camera: in view B the person (premultiplied colour and alpha) has moved
+        by up to max_shift px and max_scale in size, over the same room; the camera's own effects (dim
+        room, cheap webcam) are the same in both, drawn once."""
+        if self.augment:
+            state = rng.bit_generator.state
+            room, _ = deform(room, alpha, rng)
+            rng.bit_generator.state = state  # the same deformation again, for the person
+            premult, alpha = deform(premult, alpha, rng)
+        input_size = self._input_size(rng)
+        premult, rect = letterbox(np.ascontiguousarray(premult, np.float32), input_size, interpolation=cv2.INTER_AREA)
+        room, _ = letterbox(np.ascontiguousarray(room, np.float32), input_size, interpolation=cv2.INTER_AREA)
+        alpha, _ = letterbox(alpha, input_size, interpolation=cv2.INTER_LINEAR)
+        size, y, x, side = self._crop_window(rng, input_size)
+        if side is not None:
+            premult, room, alpha = (flush_to_side(a, rect, side) for a in (premult, room, alpha))
+        # The person's motion in the crop: B pixel centre q = scale * (A position p - origin), with the
+        # crop's centre moved by (dy, dx). In the whole input the same motion has origin
+        # origin + (y, x) * (1 - 1 / scale) (both crops start at (y, x)).
+        dy, dx = rng.integers(-self.max_shift, self.max_shift + 1, size=2) if self.max_shift else (0, 0)
+        scale = self._view_scale(rng, size, input_size)
+        centre = size / 2
+        origin = (centre - (centre + dy) / scale, centre - (centre + dx) / scale)
+        top, left = (o + start * (1 - 1 / scale) for o, start in zip(origin, (y, x)))
+        matrix = np.float32([[scale, 0, scale * (0.5 - left) - 0.5], [0, scale, scale * (0.5 - top) - 0.5]])
+
+        def move(layer):
+            return cv2.warpAffine(layer, matrix, (input_size, input_size), flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_REPLICATE)
+        moved_alpha = move(alpha)
+        frames = [premult + room * (1 - a[..., None]) for premult, a in ((premult, alpha), (move(premult), moved_alpha))]
+        frames = [np.clip(f, 0, 255).astype(np.uint8) for f in frames]
+        for share, effect in ((self.dark, low_light), (self.webcam, webcam_degradation)):
+            if share and rng.random() < share:
+                state = rng.bit_generator.state
+                for i, frame in enumerate(frames):
+                    rng.bit_generator.state = state
+                    frames[i] = effect(frame, rng)
+        view_a, view_b = (f[y : y + size, x : x + size] for f in frames)
+        alpha_a, alpha_b = alpha[y : y + size, x : x + size], moved_alpha[y : y + size, x : x + size]
+        return self._pair(rng, view_a, alpha_a, view_b, alpha_b, origin, scale)
+
+    def _pair(self, rng, view_a, alpha_a, view_b, alpha_b, origin, scale):
         if self.augment:
             view_b = texture(view_b, rng)
         mask_a, mask_b = (alpha_a > 0.5).astype(np.uint8), (alpha_b > 0.5).astype(np.uint8)

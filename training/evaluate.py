@@ -48,7 +48,7 @@ def build_composite_set(data: Path, out: Path, count: int = 200, seed: int = 202
         rng = np.random.default_rng((seed, i))
         person = cv2.imread(str(sources.people[i % len(sources.people)]), cv2.IMREAD_UNCHANGED)
         background = cv2.imread(str(sources.backgrounds[rng.integers(len(sources.backgrounds))]))
-        image, alpha, fg = composite_person(person, background, rng, layers=True)
+        image, alpha, fg, _ = composite_person(person, background, rng, layers=True)
         if truth_colour:
             a = alpha[..., None]
             truth = np.clip(fg * a + np.float32(truth_colour) * (1 - a), 0, 255).astype(np.uint8)

@@ -46,6 +46,7 @@ DEFAULTS = {
     "real_fraction": 0.3,
     "max_shift": 0,              # view B cut up to this many px away from view A (shift consistency)
     "max_scale": 0.0,            # view B also up to (1 + this)x larger or smaller than view A (scale consistency)
+    "person_motion": 0.0,        # share of composites whose view B moves the person, not the camera (data.py)
     "edge_crops": 0.0,           # share of crops whose edge is the picture's edge, as at inference
     "small_people": 0.0,         # share of composites with a far-away person (full-body scale)
     "webcam": 0.0,               # share of samples seen through a 160x120..320x240 webcam, scaled up
@@ -70,7 +71,7 @@ def training_pairs(config: dict, sources: SampleSources, length: int, seed: int,
                          seed=seed, max_shift=config["max_shift"], edge_crops=config["edge_crops"],
                          small_people=config["small_people"], webcam=config["webcam"], dark=config["dark"],
                          distractors=config["distractors"], weights=weights, input_sizes=config["input_sizes"],
-                         max_scale=config["max_scale"])
+                         max_scale=config["max_scale"], person_motion=config["person_motion"])
 
 
 def load_config(path: str | None) -> dict:
