@@ -53,8 +53,7 @@ class Compositor:
         # the edge's colour means). The key holds whatever else they depend on.
         self._blur_cache: tuple[tuple, np.ndarray] | None = None
         self._edge_cache: tuple[tuple, tuple] | None = None
-        self._background_reused = False  # background_for returned the last call's layer
-        self._frames = 0  # background_for calls: one a frame, whichever path composites it
+        self._frames = 0  # background layers made: one a frame, whichever path composites it
         self._blended: tuple | None = None  # (frame number, mirror, shape) of composite's last blend
         # Composite the edge with the person's estimated colour, not the camera pixel (which still
         # holds the old room behind hair and soft edges): no fringe of the room on the new background.
@@ -117,26 +116,29 @@ class Compositor:
         alpha_u8 (0..255) is used only by 'blur', which keeps the person out of the blurred room.
         unchanged: the frame and alpha are, up to noise, those of the last call, so the last
         blurred room may be reused. pyramid: the frame's shared halvings (app/imaging.py)."""
+        return self._background_layer(frame_bgr, alpha_u8, unchanged, pyramid)[0]
+
+    def _background_layer(self, frame_bgr: np.ndarray, alpha_u8: np.ndarray, unchanged: bool,
+                          pyramid: FramePyramid | None) -> tuple[np.ndarray, bool]:
+        """background_for's layer, and whether it is, pixel for pixel, the one the last call returned
+        (with an unchanged alpha the blend then reuses its share of the output: BlendBuffers.blend)."""
         height, width = frame_bgr.shape[:2]
-        # Whether the layer returned is, pixel for pixel, the one the last call returned: with an
-        # unchanged alpha the blend then reuses its share of the output (BlendBuffers.blend).
-        self._background_reused = False
         self._frames += 1
         if self.mode == "color":
             # Cached like the image: a fresh 720p fill cost as much as the blend itself.
             key = ("color", self.color, frame_bgr.shape)
-            self._background_reused = self._color_cache is not None and self._color_cache[0] == key
-            if not self._background_reused:
+            reused = self._color_cache is not None and self._color_cache[0] == key
+            if not reused:
                 self._color_cache = (key, np.full_like(frame_bgr, self.color))
-            return self._color_cache[1]
+            return self._color_cache[1], reused
         if self.mode == "image":
-            self._background_reused = self._image_cache is not None and self._image_cache[0] == (width, height)
-            if not self._background_reused:
+            reused = self._image_cache is not None and self._image_cache[0] == (width, height)
+            if not reused:
                 self._image_cache = ((width, height), cover_resize(self._image, width, height))
-            return self._image_cache[1]
+            return self._image_cache[1], reused
         if self.mode == "video":
             try:
-                return cover_resize(self._video.read(), width, height)
+                return cover_resize(self._video.read(), width, height), False
             except SourceError as exc:
                 # Fail closed: blur the room rather than show it ("none") until a new choice.
                 self.set_blur(self.blur_strength)
@@ -144,13 +146,12 @@ class Compositor:
         if self.mode == "blur":
             key = (self.blur_strength, self.mirror, frame_bgr.shape)
             if unchanged and self._blur_cache is not None and self._blur_cache[0] == key:
-                self._background_reused = True
-                return self._blur_cache[1]
+                return self._blur_cache[1], True
             background = self._blurred_background(frame_bgr, alpha_u8, pyramid)
             # A blur too weak to run gives the frame itself: that is never kept for the next frame.
             self._blur_cache = None if background is frame_bgr else (key, background)
-            return background
-        return frame_bgr
+            return background, False
+        return frame_bgr, False
 
     def _blurred_background(self, frame_bgr: np.ndarray, alpha_u8: np.ndarray,
                             pyramid: FramePyramid | None = None) -> np.ndarray:
@@ -195,12 +196,12 @@ class Compositor:
             return frame_bgr.copy() if not self.mirror else frame_bgr
         if alpha.dtype != np.uint8:
             alpha = alpha_to_uint8(np.asarray(alpha, np.float32))
-        background = self.background_for(frame_bgr, alpha, unchanged, pyramid)
+        background, reused = self._background_layer(frame_bgr, alpha, unchanged, pyramid)
         # The blend's background share is the last frame's if that frame was blended here too (not by
         # the effects stage), with the same matte (unchanged), background and orientation.
         last = (self._frames - 1, self.mirror, frame_bgr.shape)
         output = self._buffers.blend(frame_bgr, background, alpha,
-                                     same_layers=unchanged and self._background_reused and self._blended == last)
+                                     same_layers=unchanged and reused and self._blended == last)
         self._blended = (self._frames, self.mirror, frame_bgr.shape)
         # Not with blur: there the new background is the same room, so its colour at the edge is right.
         if self.estimate_foreground and self.mode != "blur":
