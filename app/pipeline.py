@@ -47,7 +47,8 @@ class SegmentedFrame:
     mask: np.ndarray | None = None          # the model's mask for rect: this frame's run or the last
     rect: tuple[int, int, int, int] | None = None  # (x, y, w, h): where the model looked
     model_ran: bool = False
-    picture_changed: bool = True            # since the matte was last refined: refine it again
+    matte_changed: bool = True              # the edge band changed since the matte was last refined
+    layers_changed: bool = True             # the picture changed since the frame's layers were built
     all_person: bool = False                # the mask calls the whole picture person (module doc)
     timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     error: str | None = None                # why this frame failed (finish() gives the safe frame)
@@ -194,11 +195,15 @@ class Pipeline:
         else:
             self.schedule.skipped()
         result.mask, result.rect, result.all_person = self.last_mask, self.last_rect, self.all_person
-        # Between model runs, a picture unchanged since the last refinement keeps its matte and the
-        # compositor its frame-derived layers (app/scheduling.py): a still speaker costs a blend.
-        result.picture_changed = result.model_ran or not self.schedule.unchanged()
-        if result.picture_changed:
+        # Between model runs, an edge band unchanged since the last refinement keeps its matte, and a
+        # picture unchanged since the layers were built keeps the compositor's frame-derived layers
+        # (app/scheduling.py): a still speaker costs a blend.
+        result.matte_changed = result.model_ran or not self.schedule.matte_unchanged()
+        result.layers_changed = result.matte_changed or not self.schedule.layers_unchanged()
+        if result.matte_changed:
             self.schedule.refined()  # finish() refines this frame's matte
+        if result.layers_changed:
+            self.schedule.layered()
         effects = self.effects.timings
         timings["effects"] = effects["low_light"] + effects["main_person"]
 
@@ -208,7 +213,7 @@ class Pipeline:
         if segmented.rect != self._matte_rect:
             self.refiner.reset()  # its temporal state is in the old crop's coordinates
             self._matte_rect = segmented.rect
-        unchanged = (not segmented.picture_changed and self.last_alpha is not None
+        unchanged = (not segmented.matte_changed and self.last_alpha is not None
                      and self.last_alpha.shape == frame_bgr.shape[:2]
                      and self._refined_with is self.refiner.settings)
         if not unchanged:
@@ -218,7 +223,8 @@ class Pipeline:
         mid = time.perf_counter()
         # The matte is still refined, so smoothing has the current state when the mask recovers.
         alpha = np.zeros_like(self.last_alpha) if segmented.all_person else self.last_alpha
-        output = self.effects.composite(self.compositor, frame_bgr, alpha, unchanged=unchanged,  # framing, light, blend
+        layers_unchanged = unchanged and not segmented.layers_changed
+        output = self.effects.composite(self.compositor, frame_bgr, alpha, unchanged=layers_unchanged,  # framing, light, blend
                                         pyramid=segmented.pyramid)
         end = time.perf_counter()
         effects = self.effects.timings

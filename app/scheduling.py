@@ -12,11 +12,16 @@ light changes and drifts too small to count are caught.
 Comparing with the last model frame, not the previous frame, means slow motion adds up until it
 triggers a run: a slow lean cannot creep away from the mask a little every frame.
 
-The same measure, with a lower trigger, tells the later stages when the picture is unchanged since
-the matte was last refined (`unchanged()`): then the refined matte and the layers built from the
-frame (the blurred room, the edge's colour means) are reused, and only the blend runs. A still
-speaker's frames differ by sensor noise and a talking mouth inside the face, which change neither
-the cut-out's edge nor a blurred room; that frame-by-frame work was most of the CPU while still.
+The same measure, with a lower trigger, tells the later stages what they may reuse between model
+runs. The matte depends on the model's mask (unchanged between runs) and the frame's pixels around
+its edge, so it is refined again only when the edge band changed since it was last refined
+(`matte_unchanged()`: the band's pixels alone). The layers built from the frame (the blurred room,
+the edge's colour means) also see the room and the person's inside, so they are rebuilt when the
+weighted measure of the whole picture changed (`layers_unchanged()`), and whenever the matte was.
+A still speaker's frames differ by sensor noise, a talking mouth inside the face and a room that
+jitters a little, which change neither the cut-out's edge nor a blurred room much; that frame-by-
+frame work was most of the CPU while still. On the bench's still speaker 46 of 48 refinements came
+from changes outside the edge band (mostly the room), none of which can move the matte.
 """
 from __future__ import annotations
 
@@ -117,7 +122,9 @@ class ModelSchedule:
         self._reference: np.ndarray | None = None   # thumbnail of the last frame the model ran on
         self._weights: np.ndarray | None = None
         self._current: np.ndarray | None = None     # thumbnail of the frame due() saw last
+        self._band: np.ndarray | None = None        # 1 in the last mask's edge band, 0 elsewhere
         self._refined: np.ndarray | None = None     # thumbnail of the frame the matte was refined on
+        self._layered: np.ndarray | None = None     # of the frame the frame-derived layers were built on
         self._since_run = 0                         # frames since the last model run
         self.last_change = 0.0                      # the weighted count due() measured last
 
@@ -135,23 +142,39 @@ class ModelSchedule:
         self.last_change = self.change(self._current)
         return self.last_change >= TRIGGER_COUNT
 
-    def unchanged(self) -> bool:
-        """Whether the frame due() saw last is, for the matte, the frame it was last refined on
-        (see the module doc). Never in the fixed every-Nth mode, which keeps no thumbnails."""
-        if self._current is None or self._refined is None or self._refined.shape != self._current.shape:
+    def matte_unchanged(self) -> bool:
+        """Whether the frame due() saw last is, for the matte, the frame it was last refined on: its
+        edge band changed by less than REFINE_TRIGGER (see the module doc). Never in the fixed
+        every-Nth mode, which keeps no thumbnails."""
+        return self._same_as(self._refined, self._band)
+
+    def layers_unchanged(self) -> bool:
+        """Whether the frame due() saw last is, for the layers built from the frame, the frame they
+        were last built on: the whole picture's weighted change under REFINE_TRIGGER."""
+        return self._same_as(self._layered, None)
+
+    def _same_as(self, reference: np.ndarray | None, weights: np.ndarray | None) -> bool:
+        if self._current is None or reference is None or reference.shape != self._current.shape:
             return False
-        return self.change(self._current, self._refined) < REFINE_TRIGGER
+        return self.change(self._current, reference, weights) < REFINE_TRIGGER
 
     def refined(self) -> None:
         """The matte was refined on the frame due() saw last."""
         self._refined = self._current
 
-    def change(self, thumb: np.ndarray, reference: np.ndarray | None = None) -> float:
+    def layered(self) -> None:
+        """The frame-derived layers were built from the frame due() saw last."""
+        self._layered = self._current
+
+    def change(self, thumb: np.ndarray, reference: np.ndarray | None = None,
+               weights: np.ndarray | None = None) -> float:
         """The weighted count of thumbnail pixels that changed since the last model run (or since
-        `reference`)."""
+        `reference`), weighted by `weights` (default: the edge band's and elsewhere's, change_weights)."""
         diff = cv2.absdiff(thumb, self._reference if reference is None else reference)
         changed = np.clip((diff - NOISE_LEVEL) * (1.0 / (CHANGE_LEVEL - NOISE_LEVEL)), 0.0, 1.0)
-        weights = self._weights if self._weights is not None and self._weights.shape == diff.shape else 1.0
+        weights = self._weights if weights is None else weights
+        if weights is None or weights.shape != diff.shape:
+            weights = 1.0
         return float(np.sum(changed * weights))
 
     def ran(self, mask: np.ndarray | None) -> None:
@@ -160,6 +183,8 @@ class ModelSchedule:
         if self._current is not None:
             self._reference = self._current
             self._weights = change_weights(mask, self._current.shape)
+            # No mask, no band: the matte then goes by the whole picture's measure (change()'s default).
+            self._band = (self._weights == BAND_WEIGHT).astype(np.float32) if mask is not None else None
 
     def skipped(self) -> None:
         """The frame due() saw last reused the previous mask."""

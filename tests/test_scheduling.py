@@ -202,6 +202,33 @@ def test_an_edge_moved_by_one_pixel_is_refined_again_without_a_model_run(make_pi
     assert np.count_nonzero(pipeline.last_alpha != fresh) < 0.001 * fresh.size  # noise aside, the same
 
 
+@pytest.mark.parametrize("where", ["room", "inside"])
+def test_a_change_away_from_the_edge_keeps_the_matte_but_not_the_blurred_room(make_pipeline, where):
+    """The matte depends on the frame only around the cut-out's edge: a change in the room or inside
+    the person (a lamp, a talking mouth) keeps it, with no model run; the blurred room, which sees the
+    room, is built again from the new frame."""
+    rng = np.random.default_rng(6)
+    pipeline = make_pipeline()
+    pipeline.compositor.set_blur(20)
+    pipeline.process(scene(noise=rng))
+    before, _ = pipeline.process(scene(noise=rng))  # noise only: matte and blurred room reused
+    assert pipeline.matte_reused
+    matte = pipeline.last_alpha.copy()
+    frame = scene(noise=rng)
+    # 5 x 8 thumbnail pixels changed: over the layers' trigger, under the model's (0.3 a pixel)
+    patch = (slice(20, 70), slice(20, 100)) if where == "room" else (slice(175, 225), slice(280, 360))
+    frame[patch] = np.clip(frame[patch].astype(int) + 60, 0, 255)
+    out, _ = pipeline.process(frame)
+    assert not pipeline.model_ran and pipeline.matte_reused
+    assert np.array_equal(pipeline.last_alpha, matte)
+    if where == "room":  # the blurred room brightened where the room did
+        assert out[patch].mean() > before[patch].mean() + 20
+    else:  # the person's own new pixels
+        assert np.array_equal(out[patch][matte[patch] == 255], frame[patch][matte[patch] == 255])
+    pipeline.process(frame)  # and the next frame, unchanged since, reuses the rebuilt layers
+    assert pipeline.matte_reused and pipeline.compositor._blur_cache is not None
+
+
 def test_changed_matte_settings_or_the_fixed_schedule_never_reuse_the_matte(make_pipeline):
     rng = np.random.default_rng(5)
     pipeline = make_pipeline()
