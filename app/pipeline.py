@@ -23,7 +23,7 @@ import numpy as np
 from app.compositing import BackgroundError, Compositor
 from app.effects import Effects
 from app.imaging import FramePyramid, use_opencv_threads_for
-from app.matting import MatteRefiner
+from app.matting import MatteRefiner, MotionSmoother
 from app.scheduling import ModelSchedule, ScheduleSettings
 from app.segmentation import REGION_GLANCE_SIZE, PersonRegion, Segmenter, mask_in_frame, mask_range_error
 
@@ -61,6 +61,7 @@ class Pipeline:
         model_every_n means the fixed every-Nth schedule, as before motion gating existed."""
         self.segmenter = segmenter
         self.refiner = refiner
+        self.smoother = MotionSmoother()
         self.compositor = compositor
         self.schedule = ModelSchedule(schedule)
         if model_every_n is not None and schedule is None:
@@ -107,6 +108,7 @@ class Pipeline:
         self._matte_rect = None
         self._segment_afresh = False
         self.refiner.reset()
+        self.smoother.reset()
         self.effects.reset()
         self.schedule.reset()
         self.region.reset()
@@ -149,6 +151,7 @@ class Pipeline:
             self.failures += 1
             self.last_error = segmented.error
             self.refiner.reset()
+            self.smoother.reset()
             return self._safe_output(segmented.frame), timings
         self.last_error = None
         self._last_good = output
@@ -218,6 +221,11 @@ class Pipeline:
                      and self._refined_with is self.refiner.settings)
         if not unchanged:
             self.last_alpha = self._refine(segmented)  # 0..255
+            if self.refiner.settings.steady_edges:  # averaged with the last matte, moved with the person
+                self.last_alpha = self.smoother.smooth(self.last_alpha, segmented.pyramid,
+                                                       self.refiner.settings.smoothing)
+            else:
+                self.smoother.reset()  # no stale history when it is switched on again
             self._refined_with = self.refiner.settings
         self.matte_reused = unchanged
         mid = time.perf_counter()

@@ -41,6 +41,7 @@ class AppSettings:
     softness: float = 0.15
     feather: float = MatteSettings.feather   # px at 720p; the matte stage's default
     smoothing: float = 0.5
+    steady_edges: bool = False               # motion-compensated smoothing (app/matting.MotionSmoother): more CPU
     edge_mode: str = "guided"                # edges at the frame's own resolution (app/matting.py); "gaussian" costs less
     mirror: bool = False   # what the call sees; a mirrored outgoing picture shows text reversed
     model_path: str = ""                     # empty: the bundled model
@@ -129,7 +130,7 @@ class AppSettings:
 
     def matte_settings(self) -> MatteSettings:
         return MatteSettings(threshold=self.threshold, softness=self.softness, feather=self.feather,
-                             smoothing=self.smoothing, edge_mode=self.edge_mode)
+                             smoothing=self.smoothing, edge_mode=self.edge_mode, steady_edges=self.steady_edges)
 
     def apply_background(self, compositor: Compositor) -> None:
         """Configure the compositor; raises BackgroundError (keeping its previous state) on failure."""

@@ -41,6 +41,24 @@ def test_file_to_file_end_to_end(capsys, tmp_path, clip_path, background_path, m
     assert count_frames(output) == (20, (160, 120))
 
 
+def test_steady_edges_flag_reaches_the_matte(capsys, tmp_path, mean_model, monkeypatch):
+    import app.pipeline
+
+    seen = []
+    original = app.pipeline.Pipeline.__init__
+
+    def spy(self, segmenter, refiner, *args, **kwargs):
+        seen.append(refiner.settings.steady_edges)
+        original(self, segmenter, refiner, *args, **kwargs)
+
+    monkeypatch.setattr(app.pipeline.Pipeline, "__init__", spy)
+    clip = write_video(tmp_path / "c.avi", person_frames(3))
+    for flags, expected in (([], False), (["--steady-edges"], True)):
+        code, _, err = run_cli(capsys, "-i", clip, "-o", tmp_path / "o.avi", "--model", mean_model, *flags)
+        assert code == 0, err
+        assert seen[-1] is expected
+
+
 def test_background_actually_replaced(capsys, tmp_path, mean_model):
     frames = person_frames(3)
     clip = write_video(tmp_path / "c.avi", frames)

@@ -229,6 +229,34 @@ def test_a_change_away_from_the_edge_keeps_the_matte_but_not_the_blurred_room(ma
     assert pipeline.matte_reused and pipeline.compositor._blur_cache is not None
 
 
+@pytest.mark.parametrize("steady", [False, True])
+def test_steady_edges_smooth_the_moving_matte_only_when_asked(make_pipeline, steady):
+    """MatteSettings.steady_edges: the refined matte of a moving person is averaged with the last one,
+    moved along (app/matting.MotionSmoother), and only at its edge; off (the default), the matte is
+    the refiner's own and no history is kept."""
+    import dataclasses
+
+    rng = np.random.default_rng(7)
+    pipeline = make_pipeline(model_every_n=1)
+    pipeline.region.enabled = False
+    pipeline.refiner.settings = dataclasses.replace(pipeline.refiner.settings, smoothing=0.5, steady_edges=steady)
+    for i in range(6):
+        frame = scene(300.0 + 4 * i, noise=rng)
+        pipeline.process(frame)
+    own = np.zeros((H, W), np.uint8)
+    x, y, w, h = pipeline.last_rect
+    refiner = MatteRefiner(pipeline.refiner.settings)
+    own[y:y + h, x:x + w] = refiner.refine(pipeline.last_mask, frame[y:y + h, x:x + w], np.uint8)
+    differs = pipeline.last_alpha != own
+    assert (pipeline.smoother._alpha is not None) == steady
+    if steady:
+        assert differs.any()
+        band = cv2.dilate(cv2.inRange(own, 1, 254), np.ones((11, 11), np.uint8)) > 0
+        assert not differs[~band].any()  # nowhere but around the edge
+    else:
+        assert np.count_nonzero(differs) < 0.001 * differs.size  # its own matte (noise aside)
+
+
 def test_changed_matte_settings_or_the_fixed_schedule_never_reuse_the_matte(make_pipeline):
     rng = np.random.default_rng(5)
     pipeline = make_pipeline()

@@ -388,9 +388,9 @@ def test_matte_eval_rows_take_matte_setting_overrides():
     from app.settings import AppSettings
     from training.matte_eval import AppMatte, matte_overrides
 
-    assert matte_overrides("feather=4,softness=0.3,edge_mode=gaussian,work_height=240") == {
-        "feather": 4.0, "softness": 0.3, "edge_mode": "gaussian", "work_height": 240}
-    for bad in ("fether=4", "feather=", "work_height=2.5", "softness=soft"):
+    assert matte_overrides("feather=4,softness=0.3,edge_mode=gaussian,work_height=240,steady_edges=yes") == {
+        "feather": 4.0, "softness": 0.3, "edge_mode": "gaussian", "work_height": 240, "steady_edges": True}
+    for bad in ("fether=4", "feather=", "work_height=2.5", "softness=soft", "steady_edges=maybe"):
         with pytest.raises(argparse.ArgumentTypeError):
             matte_overrides(bad)
     settings = AppMatte(REPO_ROOT / "models" / "portraitnet.onnx", 1,

@@ -217,6 +217,7 @@ class MainWindow(QMainWindow):
     threshold_slider = property(lambda self: self.adjustments_panel.threshold_slider)
     smoothing_slider = property(lambda self: self.adjustments_panel.smoothing_slider)
     mirror_checkbox = property(lambda self: self.adjustments_panel.mirror_checkbox)
+    steady_checkbox = property(lambda self: self.adjustments_panel.steady_checkbox)
     virtual_camera_button = property(lambda self: self.virtual_camera_panel.button)
     virtual_camera_label = property(lambda self: self.virtual_camera_panel.label)
 

@@ -420,7 +420,7 @@ class BackgroundPanel(QGroupBox):
 
 # --- adjustments ---------------------------------------------------------------------------
 class AdjustmentsPanel(QGroupBox):
-    """Blur strength, edge feather, threshold, smoothing and mirror."""
+    """Blur strength, edge feather, threshold, smoothing, steadier edges and mirror."""
 
     changed = Signal()  # the user moved a slider or ticked mirror
 
@@ -445,6 +445,12 @@ class AdjustmentsPanel(QGroupBox):
                        self.smoothing_slider):
             slider.valueChanged.connect(self.changed)
             layout.addWidget(slider)
+        self.steady_checkbox = QCheckBox("Steadier edges in motion", self)
+        self.steady_checkbox.setToolTip(
+            "Smooths the outline along your movement, so it flickers less while you move; "
+            "uses more CPU while you move")
+        self.steady_checkbox.toggled.connect(self.changed)
+        layout.addWidget(self.steady_checkbox)
         self.mirror_checkbox = QCheckBox("Mirror image", self)
         self.mirror_checkbox.setToolTip(
             "Flip left and right, like looking in a mirror; applies to the virtual camera too")
@@ -461,9 +467,10 @@ class AdjustmentsPanel(QGroupBox):
         self.feather_slider.set_value(settings.feather)
         self.threshold_slider.set_value(settings.threshold)
         self.smoothing_slider.set_value(settings.smoothing)
-        blocked = self.mirror_checkbox.blockSignals(True)
-        self.mirror_checkbox.setChecked(settings.mirror)
-        self.mirror_checkbox.blockSignals(blocked)
+        for checkbox, value in ((self.mirror_checkbox, settings.mirror), (self.steady_checkbox, settings.steady_edges)):
+            blocked = checkbox.blockSignals(True)
+            checkbox.setChecked(value)
+            checkbox.blockSignals(blocked)
 
     def store(self, settings: AppSettings) -> None:
         """Write the shown values into settings."""
@@ -472,6 +479,7 @@ class AdjustmentsPanel(QGroupBox):
         settings.threshold = self.threshold_slider.value()
         settings.smoothing = self.smoothing_slider.value()
         settings.mirror = self.mirror_checkbox.isChecked()
+        settings.steady_edges = self.steady_checkbox.isChecked()
 
 
 # --- virtual camera ------------------------------------------------------------------------
