@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 
@@ -199,3 +200,18 @@ def test_repeated_live_runs_merge_into_one_row():
     flat = mean_of_runs([{"fps": 90.0, "cpu_ms_per_frame": 19.0}, {"fps": 94.0, "cpu_ms_per_frame": 20.0}],
                         ("fps", "cpu_ms_per_frame"))
     assert flat["fps"] == pytest.approx(92.0) and flat["fps_runs"] == [90.0, 94.0]
+
+
+def test_steady_edges_bench_runs_both_settings_through_the_app():
+    """bench.steady_edges times the app's own pipeline with the option off and on: both passes run
+    the real model over real frames (a crash or a skipped option would not time anything)."""
+    from app.resources import SAMPLE_CLIP
+    from app.segmentation import DEFAULT_MODEL_PATH, Segmenter
+    from bench.clips import read_frames
+    from bench.steady_edges import WARM_UP, cpu_ms_per_frame
+
+    frames = [cv2.resize(f, (640, 360)) for f in read_frames(SAMPLE_CLIP, WARM_UP + 6)]
+    segmenter = Segmenter(DEFAULT_MODEL_PATH, threads=1)
+    (off, plain), (on, steady) = (cpu_ms_per_frame(frames, segmenter, steady=flag) for flag in (False, True))
+    assert off > 0 and on > 0
+    assert plain.smoother._alpha is None and steady.smoother._alpha is not None  # the option, and only it

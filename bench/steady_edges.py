@@ -1,0 +1,73 @@
+"""What `--steady-edges` (app/matting.MotionSmoother) costs: the app's pipeline on the live bench's
+720p still and moving speakers, one thread, with the option off and on, interleaved in one run.
+
+    python -m bench.steady_edges            # ~1 min on 2 cores; prints CPU ms a frame and the difference
+    python -m bench.steady_edges --frames 40 --rounds 1    # a quick look
+
+CPU time of the process (all threads; OpenCV and ONNX Runtime on one) per frame, decoding excluded
+(the frames are decoded first); the lowest of `rounds` passes per setting, since on a shared machine
+noise only adds. What the option buys is in models/MODEL_CARD.md (training.matte_eval --matte
+steady_edges=true).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+
+import cv2
+
+from app.compositing import Compositor
+from app.imaging import use_opencv_threads_for
+from app.matting import MatteRefiner
+from app.pipeline import Pipeline
+from app.segmentation import DEFAULT_MODEL_PATH, Segmenter
+from app.settings import AppSettings
+from bench.clips import default_source, prepare_live_clips, read_frames
+from bench.live import cpu_model
+
+WARM_UP = 10
+LIVE_FRAMES = 330  # the live bench's clips (30 warm-up + 300 frames), so its cached files serve here too
+
+
+def cpu_ms_per_frame(frames, segmenter: Segmenter, steady: bool) -> tuple[float, Pipeline]:
+    """One pass of the app's defaults (steady_edges as given) over frames, after WARM_UP frames:
+    CPU ms a frame, and the pipeline that ran it."""
+    settings = AppSettings()
+    compositor = Compositor()
+    settings.apply_background(compositor)
+    matte = dataclasses.replace(settings.matte_settings(), steady_edges=steady)
+    pipeline = Pipeline(segmenter, MatteRefiner(matte), compositor, schedule=settings.schedule_settings())
+    for frame in frames[:WARM_UP]:
+        pipeline.process(frame)
+    start = time.process_time()
+    for frame in frames[WARM_UP:]:
+        pipeline.process(frame)
+    return (time.process_time() - start) * 1000.0 / max(1, len(frames) - WARM_UP), pipeline
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--frames", type=int, default=130, help="frames per pass (first 10: warm-up)")
+    parser.add_argument("--rounds", type=int, default=2, help="passes per setting, interleaved")
+    args = parser.parse_args(argv)
+    clips = prepare_live_clips(default_source(), LIVE_FRAMES, {"720p": (1280, 720)})
+    segmenter = Segmenter(DEFAULT_MODEL_PATH, threads=1)
+    print(f"CPU: {cpu_model()}; CPU ms a frame at 720p, decoding excluded, lowest of {args.rounds} interleaved passes")
+    print("| clip | steady edges off | on | difference |")
+    print("|---|---|---|---|")
+    for scenario in ("still", "moving"):
+        frames = read_frames(clips[scenario]["720p"], args.frames)
+        use_opencv_threads_for(frames[0].shape)
+        cv2.setNumThreads(1)
+        passes = {False: [], True: []}
+        for _ in range(max(1, args.rounds)):
+            for steady in (False, True):
+                passes[steady].append(cpu_ms_per_frame(frames, segmenter, steady)[0])
+        off, on = min(passes[False]), min(passes[True])
+        print(f"| {scenario} | {off:.2f} | {on:.2f} | {on - off:+.2f} ({(on / off - 1) * 100:+.0f} %) |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
