@@ -33,7 +33,7 @@ class MatteSettings:
     edge_mode: str = "guided"     # the app's default: edges finished at the frame's resolution; "gaussian" is cheaper
     work_height: int = 180   # refinement resolution cap (bench/RESULTS.md: 360 costs 6-7 % more CPU; 180 stays within its edge-quality limits)
     # Motion-compensated smoothing of the finished matte (MotionSmoother): steadier edges on a moving
-    # person (held-out dtSSD 3.17 -> 2.78), about 4 CPU ms more a moving 720p frame, so off by default.
+    # person (held-out dtSSD 3.17 -> 2.79), about 4.5 CPU ms more a moving 720p frame, so off by default.
     steady_edges: bool = False
 
     def clamped(self) -> "MatteSettings":
@@ -340,7 +340,8 @@ class MatteRefiner:
 # hand), the history cannot leave a ghost farther than that. training.matte_eval --matte
 # steady_edges=true: validation clips (training people) moving IoU 0.9616 -> 0.9621, dtSSD 4.94 ->
 # 4.59; held-out 0.9818 -> 0.9821, 3.17 -> 2.79 (RVM 2.99). The alignment and the band cost about
-# 4.4 CPU ms a moving 720p frame (one core), so it is the user's choice (MatteSettings.steady_edges).
+# 4.5 CPU ms a moving 720p frame (one core; bench.steady_edges), so it is the user's choice
+# (MatteSettings.steady_edges).
 MOTION_MIN_WIDTH = 160   # the grey frames ECC aligns: the frame's halving at least this wide
 HISTORY_CLAMP_PX = 9     # window (frame px) whose min/max bound the moved history
 MOTION_ECC_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 10, 1e-4)
@@ -389,10 +390,8 @@ class MotionSmoother:
             return alpha_u8
         points = points.reshape(-1, 2)
         xs, ys = points[:, 0], points[:, 1]
-        # Where each band pixel was in the last frame: frame px -> grey px (pixel centres), back
-        # through the motion, -> frame px.
-        # One affine map, frame px -> last frame's px: into grey px (pixel centres), back through the
-        # motion, out to frame px again.
+        # Where each band pixel was in the last frame, as one affine map: frame px -> grey px (pixel
+        # centres), back through the motion, -> frame px.
         sx, sy = width / alpha_u8.shape[1], height / alpha_u8.shape[0]
         to_grey = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]])
         back = np.vstack([cv2.invertAffineTransform(warp).astype(np.float64), [0.0, 0.0, 1.0]])

@@ -41,7 +41,7 @@ class AppSettings:
     softness: float = 0.15
     feather: float = MatteSettings.feather   # px at 720p; the matte stage's default
     smoothing: float = 0.5
-    steady_edges: bool = False               # motion-compensated smoothing (app/matting.MotionSmoother): more CPU
+    steady_edges: bool = MatteSettings.steady_edges  # motion-compensated smoothing (app/matting.MotionSmoother): more CPU
     edge_mode: str = "guided"                # edges at the frame's own resolution (app/matting.py); "gaussian" costs less
     mirror: bool = False   # what the call sees; a mirrored outgoing picture shows text reversed
     model_path: str = ""                     # empty: the bundled model
@@ -147,18 +147,23 @@ class AppSettings:
             compositor.set_none()
 
 
+def parse_yes_no(text: str) -> bool:
+    """'1', 'true', 'yes', 'on' (any case) -> True; '0', 'false', 'no', 'off', '' -> False; else ValueError."""
+    word = text.strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise ValueError(f"not a yes/no value: {text!r}")
+
+
 def _coerce(raw: Any, default: Any) -> Any:
     if isinstance(default, bool):
         if isinstance(raw, bool):
             return raw
         if isinstance(raw, (int, float)):
             return bool(raw)
-        text = str(raw).strip().lower()
-        if text in _TRUE:
-            return True
-        if text in _FALSE:
-            return False
-        raise ValueError(raw)
+        return parse_yes_no(str(raw))
     if isinstance(default, int):
         if isinstance(raw, float) and not raw.is_integer():
             raise ValueError(raw)

@@ -1,7 +1,7 @@
 """What `--steady-edges` (app/matting.MotionSmoother) costs: the app's pipeline on the live bench's
 720p still and moving speakers, one thread, with the option off and on, interleaved in one run.
 
-    python -m bench.steady_edges            # ~1 min on 2 cores; prints CPU ms a frame and the difference
+    python -m bench.steady_edges            # ~15 s on 2 cores; prints CPU ms a frame and the difference
     python -m bench.steady_edges --frames 40 --rounds 1    # a quick look
 
 CPU time of the process (all threads; OpenCV and ONNX Runtime on one) per frame, decoding excluded
@@ -15,10 +15,7 @@ import argparse
 import dataclasses
 import time
 
-import cv2
-
 from app.compositing import Compositor
-from app.imaging import use_opencv_threads_for
 from app.matting import MatteRefiner
 from app.pipeline import Pipeline
 from app.segmentation import DEFAULT_MODEL_PATH, Segmenter
@@ -57,9 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| clip | steady edges off | on | difference |")
     print("|---|---|---|---|")
     for scenario in ("still", "moving"):
-        frames = read_frames(clips[scenario]["720p"], args.frames)
-        use_opencv_threads_for(frames[0].shape)
-        cv2.setNumThreads(1)
+        frames = read_frames(clips[scenario]["720p"], args.frames)  # OpenCV's threads: the pipeline sets them
         passes = {False: [], True: []}
         for _ in range(max(1, args.rounds)):
             for steady in (False, True):

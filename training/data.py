@@ -168,11 +168,16 @@ def edge_crop_origin(side: int, room: int, y: int, x: int) -> tuple[int, int]:
     return {0: (0, x), 1: (room, x), 2: (y, 0), 3: (y, room)}[side]
 
 
-def scaled_view(image: np.ndarray, alpha: np.ndarray, top: float, left: float, scale: float, size: int):
-    """The size x size view whose top-left corner lies at (top, left) of the picture (pixel corners,
-    not centres) and that shows `scale` of its pixels per picture pixel; and the alpha seen the same way."""
+def view_matrix(top: float, left: float, scale: float) -> np.ndarray:
+    """cv2.warpAffine's matrix from picture pixels to a view whose top-left corner lies at (top, left)
+    of the picture (pixel corners, not centres) and that shows `scale` of its pixels per picture pixel."""
     # Pixel centres: view x + 0.5 = scale * (picture x + 0.5 - left)
-    matrix = np.float32([[scale, 0, scale * (0.5 - left) - 0.5], [0, scale, scale * (0.5 - top) - 0.5]])
+    return np.float32([[scale, 0, scale * (0.5 - left) - 0.5], [0, scale, scale * (0.5 - top) - 0.5]])
+
+
+def scaled_view(image: np.ndarray, alpha: np.ndarray, top: float, left: float, scale: float, size: int):
+    """The size x size view of view_matrix(top, left, scale), and the alpha seen the same way."""
+    matrix = view_matrix(top, left, scale)
 
     def warp(picture):
         return cv2.warpAffine(picture, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -358,13 +363,13 @@ class PortraitPairs(Dataset):
         centre = size / 2
         origin = (centre - (centre + dy) / scale, centre - (centre + dx) / scale)
         top, left = (o + start * (1 - 1 / scale) for o, start in zip(origin, (y, x)))
-        matrix = np.float32([[scale, 0, scale * (0.5 - left) - 0.5], [0, scale, scale * (0.5 - top) - 0.5]])
+        matrix = view_matrix(top, left, scale)  # the input as view B's person sees it
 
         def move(layer):
             return cv2.warpAffine(layer, matrix, (input_size, input_size), flags=cv2.INTER_LINEAR,
                                   borderMode=cv2.BORDER_REPLICATE)
         moved_alpha = move(alpha)
-        frames = [premult + room * (1 - a[..., None]) for premult, a in ((premult, alpha), (move(premult), moved_alpha))]
+        frames = [colour + room * (1 - a[..., None]) for colour, a in ((premult, alpha), (move(premult), moved_alpha))]
         frames = [np.clip(f, 0, 255).astype(np.uint8) for f in frames]
         for share, effect in ((self.dark, low_light), (self.webcam, webcam_degradation)):
             if share and rng.random() < share:

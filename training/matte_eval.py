@@ -44,7 +44,7 @@ from app.compositing import Compositor
 from app.matting import MatteRefiner, MatteSettings
 from app.pipeline import Pipeline
 from app.segmentation import Segmenter
-from app.settings import AppSettings
+from app.settings import AppSettings, parse_yes_no
 from bench.stats import boundary_f_score, iou
 from training.data import SampleSources
 from training.evaluate import build_composite_set, peer_masks
@@ -236,14 +236,6 @@ def peer_rows(composites: list[Path], real: list[Path], clips: list[list[Path]],
 VALIDATION_SEED = 515  # the validation sets' seed (training people and backgrounds)
 
 
-def _boolean(text: str) -> bool:
-    if text.lower() in ("1", "true", "yes", "on"):
-        return True
-    if text.lower() in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"not a yes/no value: {text!r}")
-
-
 def matte_overrides(text: str) -> dict:
     """--matte "feather=4,softness=0.3" -> {"feather": 4.0, "softness": 0.3}: MatteSettings fields,
     each coerced to the field's own type."""
@@ -254,7 +246,7 @@ def matte_overrides(text: str) -> dict:
         key = key.strip()
         if key not in fields or not value:
             raise argparse.ArgumentTypeError(f"{item!r}: expected KEY=VALUE with KEY one of {', '.join(fields)}")
-        kind = {"float": float, "int": int, "bool": _boolean}.get(str(fields[key]), str)
+        kind = {"float": float, "int": int, "bool": parse_yes_no}.get(str(fields[key]), str)
         try:
             overrides[key] = kind(value.strip())
         except ValueError as error:
