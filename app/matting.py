@@ -33,8 +33,8 @@ class MatteSettings:
     edge_mode: str = "guided"     # the app's default: edges finished at the frame's resolution; "gaussian" is cheaper
     work_height: int = 180   # refinement resolution cap (bench/RESULTS.md: 360 costs 6-7 % more CPU; 180 stays within its edge-quality limits)
     # Motion-compensated smoothing of the finished matte (MotionSmoother): steadier edges on a moving
-    # person (held-out dtSSD 3.17 -> 2.79), about 4.5 CPU ms more a moving 720p frame, so off by default.
-    steady_edges: bool = False
+    # person (held-out dtSSD 3.17 -> 2.79, RVM 2.99) for about 3.3 CPU ms more a moving 720p frame.
+    steady_edges: bool = True
 
     def clamped(self) -> "MatteSettings":
         """A copy with every value inside its valid range."""
@@ -337,14 +337,16 @@ class MatteRefiner:
 # small grey frames over the person), then averaged with this frame's. The moved history is clamped
 # into the range this frame's matte takes within HISTORY_CLAMP_PX (the history rectification of
 # temporal anti-aliasing): where something moved that the affine motion does not follow (a waving
-# hand), the history cannot leave a ghost farther than that. training.matte_eval --matte
-# steady_edges=true: validation clips (training people) moving IoU 0.9616 -> 0.9621, dtSSD 4.94 ->
-# 4.59; held-out 0.9818 -> 0.9821, 3.17 -> 2.79 (RVM 2.99). The alignment and the band cost about
-# 4.5 CPU ms a moving 720p frame (one core; bench.steady_edges), so it is the user's choice
-# (MatteSettings.steady_edges).
+# hand), the history cannot leave a ghost farther than that. training.matte_eval, without and with it
+# (--matte steady_edges=false): validation clips (training people) moving IoU 0.9616 -> 0.9625, dtSSD
+# 4.94 -> 4.56; held-out 0.9818 -> 0.9823, 3.17 -> 2.79 (RVM 2.99). The alignment and the band cost about
+# 3.3 CPU ms a moving 720p frame (one core; bench.steady_edges); on by default, the user can turn it
+# off (MatteSettings.steady_edges).
 MOTION_MIN_WIDTH = 160   # the grey frames ECC aligns: the frame's halving at least this wide
 HISTORY_CLAMP_PX = 9     # window (frame px) whose min/max bound the moved history
-MOTION_ECC_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 10, 1e-4)
+# Three ECC iterations from no motion: validation dtSSD 4.56 (ten: 4.59, one: 4.70) at 0.95 ms instead
+# of 2.5 (each iteration ~0.2 ms on the 160-px frame); starting from the last frame's motion did not help.
+MOTION_ECC_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 3, 1e-4)
 MIN_MOTION_CORRELATION = 0.8  # below: a cut or a change the motion does not explain; no history
 
 
@@ -385,7 +387,7 @@ class MotionSmoother:
         # it is clamped to the matte itself): the edge band, a few percent of the frame.
         window = np.ones((HISTORY_CLAMP_PX, HISTORY_CLAMP_PX), np.uint8)
         low, high = cv2.erode(alpha_u8, window), cv2.dilate(alpha_u8, window)
-        points = cv2.findNonZero(cv2.compare(high, low, cv2.CMP_GT))
+        points = cv2.findNonZero(cv2.absdiff(high, low))
         if points is None:
             return alpha_u8
         points = points.reshape(-1, 2)
