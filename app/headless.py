@@ -163,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="temporal smoothing 0..1 (higher: steadier, slower to follow)")
     parser.add_argument("--steady-edges", action=argparse.BooleanOptionalAction, default=defaults.steady_edges,
                         help="smooth the edge along the person's motion: steadier edges while you "
-                             "move, about 3.3 ms more CPU a moving 720p frame (default: on)")
+                             "move, about 3.3 ms more CPU a moving 720p frame (default: off)")
     parser.add_argument("--edge-mode", choices=EDGE_MODES, default=defaults.edge_mode,
                         help="edge refinement: guided follows the picture's edges, gaussian blurs")
     parser.add_argument("--width", type=_int_in(16, 7680), default=1280, help="camera capture width")

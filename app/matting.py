@@ -33,8 +33,9 @@ class MatteSettings:
     edge_mode: str = "guided"     # the app's default: edges finished at the frame's resolution; "gaussian" is cheaper
     work_height: int = 180   # refinement resolution cap (bench/RESULTS.md: 360 costs 6-7 % more CPU; 180 stays within its edge-quality limits)
     # Motion-compensated smoothing of the finished matte (MotionSmoother): steadier edges on a moving
-    # person (held-out dtSSD 3.17 -> 2.79, RVM 2.99) for about 3.3 CPU ms more a moving 720p frame.
-    steady_edges: bool = True
+    # person (held-out dtSSD 3.17 -> 2.79, RVM 2.99) for about 3.3 CPU ms more a moving 720p frame;
+    # on by default it cost the bench's 1080p rows their targets (models/MODEL_CARD.md), so off.
+    steady_edges: bool = False
 
     def clamped(self) -> "MatteSettings":
         """A copy with every value inside its valid range."""
@@ -337,11 +338,11 @@ class MatteRefiner:
 # small grey frames over the person), then averaged with this frame's. The moved history is clamped
 # into the range this frame's matte takes within HISTORY_CLAMP_PX (the history rectification of
 # temporal anti-aliasing): where something moved that the affine motion does not follow (a waving
-# hand), the history cannot leave a ghost farther than that. training.matte_eval, without and with it
-# (--matte steady_edges=false): validation clips (training people) moving IoU 0.9616 -> 0.9625, dtSSD
+# hand), the history cannot leave a ghost farther than that. training.matte_eval --matte
+# steady_edges=true: validation clips (training people) moving IoU 0.9616 -> 0.9625, dtSSD
 # 4.94 -> 4.56; held-out 0.9818 -> 0.9823, 3.17 -> 2.79 (RVM 2.99). The alignment and the band cost about
-# 3.3 CPU ms a moving 720p frame (one core; bench.steady_edges); on by default, the user can turn it
-# off (MatteSettings.steady_edges).
+# 3.3 CPU ms a moving 720p frame (one core; bench.steady_edges), more at 1080p, so it is the user's
+# choice (MatteSettings.steady_edges).
 MOTION_MIN_WIDTH = 160   # the grey frames ECC aligns: the frame's halving at least this wide
 HISTORY_CLAMP_PX = 9     # window (frame px) whose min/max bound the moved history
 # Three ECC iterations from no motion: validation dtSSD 4.56 (ten: 4.59, one: 4.70) at 0.95 ms instead

@@ -214,9 +214,9 @@ def test_settings_survive_a_restart(qtbot, make_window, clip, isolated_settings)
     window.smoothing_slider.slider.setValue(4)       # 4 steps of 0.05: 0.20
     qtbot.mouseClick(window.mirror_checkbox, Qt.MouseButton.LeftButton)
     mirrored = window.mirror_checkbox.isChecked()
-    assert window.steady_checkbox.isChecked()  # on by default
-    qtbot.mouseClick(window.steady_checkbox, Qt.MouseButton.LeftButton)  # the user turns it off
-    assert not window.settings.steady_edges
+    assert not window.steady_checkbox.isChecked()  # off by default: it costs CPU
+    qtbot.mouseClick(window.steady_checkbox, Qt.MouseButton.LeftButton)
+    assert window.settings.steady_edges
     window.set_background_color(QColor(0, 0, 255))
     qtbot.waitUntil(lambda: window.settings.background_color == BLUE, timeout=TIMEOUT_MS)
     expected = (0.70, 10.5, 40.0, 0.20)
@@ -234,7 +234,7 @@ def test_settings_survive_a_restart(qtbot, make_window, clip, isolated_settings)
     assert restarted.blur_slider.value() == pytest.approx(40)
     assert restarted.smoothing_slider.value() == pytest.approx(0.20)
     assert restarted.mirror_checkbox.isChecked() == mirrored and s.mirror == mirrored
-    assert not (restarted.steady_checkbox.isChecked() or s.steady_edges or s.matte_settings().steady_edges)
+    assert restarted.steady_checkbox.isChecked() and s.steady_edges and s.matte_settings().steady_edges
     assert (s.background_mode, s.background_color) == ("color", BLUE)
     assert restarted.background_list.currentItem() is restarted.color_item
     # ... and the restored background is in effect, not just shown.

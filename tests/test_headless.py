@@ -53,7 +53,7 @@ def test_steady_edges_flag_reaches_the_matte(capsys, tmp_path, mean_model, monke
 
     monkeypatch.setattr(app.pipeline.Pipeline, "__init__", spy)
     clip = write_video(tmp_path / "c.avi", person_frames(3))
-    for flags, expected in (([], True), (["--no-steady-edges"], False), (["--steady-edges"], True)):
+    for flags, expected in (([], False), (["--steady-edges"], True), (["--steady-edges", "--no-steady-edges"], False)):
         code, _, err = run_cli(capsys, "-i", clip, "-o", tmp_path / "o.avi", "--model", mean_model, *flags)
         assert code == 0, err
         assert seen[-1] is expected
