@@ -16,7 +16,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from training.losses import edge_alpha_loss, overlap, portraitnet_loss, shifted_consistency_loss  # noqa: E402
+from training.losses import (edge_alpha_loss, overlap, portraitnet_loss, shifted_consistency_loss,  # noqa: E402
+                             temporal_difference_loss)
 from training.model import KerasAlignedUpsample, KerasStrideConv, PortraitNet, upsample2x  # noqa: E402
 
 
@@ -436,6 +437,43 @@ def test_person_motion_moves_the_person_over_a_still_room(tmp_path, monkeypatch,
         if room_in_both.any():
             assert np.abs(view_a - view_b)[room_in_both].mean() < 0.02  # webcam JPEG: not bit-exact
         moved.append(np.abs(alpha_a - alpha_b).mean())
+        assert bool(sample["still_camera"])  # the temporal loss may compare them pixel for pixel
     assert np.mean(moved) > 0.01
     shifts = [pairs[i]["shift"].abs().max() for i in range(20)]
     assert max(shifts) > 2
+
+
+def _logits(prob: torch.Tensor) -> torch.Tensor:
+    """Two-class logits whose softmax gives `prob` (N x H x W) as the person class."""
+    prob = prob.clamp(1e-4, 1 - 1e-4)
+    return torch.stack([torch.zeros_like(prob), torch.log(prob / (1 - prob))], dim=1)
+
+
+def test_temporal_difference_loss_scores_flicker_not_a_steady_error():
+    """The mask's change between two frames of a still camera against the alpha's: an edge that moves
+    with the alpha costs nothing, even beside an error that stays put in both frames; an edge that
+    changes where the alpha did not (flicker) costs; pairs not from a still camera are not scored."""
+    alpha_a = torch.zeros(1, 16, 16)
+    alpha_a[:, :, :8] = 1.0
+    alpha_b = torch.roll(alpha_a, 1, dims=2)  # the person moved a pixel
+    alpha_b[:, :, 0] = 1.0
+    def biased(alpha):  # the same error in both frames: a patch of the room taken for person
+        out = alpha.clone()
+        out[:, 12:15, 11:14] = 0.7
+        return out
+    still = torch.tensor([True])
+    assert float(temporal_difference_loss(_logits(biased(alpha_a)), _logits(biased(alpha_b)), alpha_a, alpha_b, still)) \
+        == pytest.approx(0.0, abs=1e-3)
+    flicker = alpha_a.clone()
+    flicker[:, 4:12, 7:10] = 0.5  # the edge wobbles in frame B while the alpha did not move
+    steady = float(temporal_difference_loss(_logits(alpha_a), _logits(alpha_a), alpha_a, alpha_a, still))
+    wobbly = temporal_difference_loss(_logits(alpha_a), _logits(flicker).requires_grad_(), alpha_a, alpha_a, still)
+    assert steady == pytest.approx(0.0, abs=1e-3) and float(wobbly) > 0.2
+    assert float(temporal_difference_loss(_logits(alpha_a), _logits(flicker), alpha_a, alpha_a, torch.tensor([False]))) == 0.0
+    # In the total loss only with its weight.
+    out_a, out_b = (_logits(alpha_a), torch.zeros(1, 2, 16, 16)), (_logits(flicker), torch.zeros(1, 2, 16, 16))
+    weights = {"boundary": 0.0, "consistency": 0.0, "temperature": 1.0}
+    _, parts = portraitnet_loss(out_a, out_b, alpha_a, alpha_a.long(), {**weights, "temporal": 1.0}, still_camera=still)
+    assert parts["temporal"] == pytest.approx(float(wobbly))
+    _, parts = portraitnet_loss(out_a, out_b, alpha_a, alpha_a.long(), weights, still_camera=still)
+    assert "temporal" not in parts

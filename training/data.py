@@ -379,9 +379,9 @@ class PortraitPairs(Dataset):
                     frames[i] = effect(frame, rng)
         view_a, view_b = (f[y : y + size, x : x + size] for f in frames)
         alpha_a, alpha_b = alpha[y : y + size, x : x + size], moved_alpha[y : y + size, x : x + size]
-        return self._pair(rng, view_a, alpha_a, view_b, alpha_b, origin, scale)
+        return self._pair(rng, view_a, alpha_a, view_b, alpha_b, origin, scale, still_camera=True)
 
-    def _pair(self, rng, view_a, alpha_a, view_b, alpha_b, origin, scale):
+    def _pair(self, rng, view_a, alpha_a, view_b, alpha_b, origin, scale, still_camera: bool = False):
         if self.augment:
             view_b = texture(view_b, rng)
         mask_a, mask_b = (alpha_a > 0.5).astype(np.uint8), (alpha_b > 0.5).astype(np.uint8)
@@ -397,4 +397,7 @@ class PortraitPairs(Dataset):
             # View B's pixel grid in view A's: B's top-left corner in A's pixels, and B's pixels per A pixel
             "shift": torch.tensor(origin, dtype=torch.float32),
             "scale": torch.tensor(scale, dtype=torch.float32),
+            # Two frames of one still camera (person_motion): both views share a pixel grid, so the
+            # change between their masks can be compared with the change between their alphas.
+            "still_camera": torch.tensor(still_camera),
         }

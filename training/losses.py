@@ -51,6 +51,25 @@ def edge_alpha_loss(logits: torch.Tensor, alpha: torch.Tensor, boundary: torch.T
     return (((prob - target).abs() + grad_error) * band).sum() / count
 
 
+def temporal_difference_loss(logits_a, logits_b, alpha_a, alpha_b, still_camera) -> torch.Tensor:
+    """For pairs that are two frames of one still camera (the person moved, the room did not): L1
+    between the change of the person probability from A to B and the change of the alpha, per pixel,
+    in the band where either changes or is soft. This is what dtSSD scores on video: an error that
+    stays put between frames costs nothing here, one that comes and goes (flicker) does. 0 for a
+    batch without such pairs."""
+    if not bool(still_camera.any()):
+        return logits_a.new_zeros(())
+    pick = still_camera.bool()
+    prob_a = F.softmax(logits_a[pick], dim=1)[:, 1]
+    prob_b = F.softmax(logits_b[pick], dim=1)[:, 1]
+    alpha_a, alpha_b = alpha_a[pick].to(prob_a.dtype), alpha_b[pick].to(prob_a.dtype)
+    error = ((prob_b - prob_a) - (alpha_b - alpha_a)).abs()
+    soft = lambda a: (a > 0.02) & (a < 0.98)  # noqa: E731
+    band = soft(alpha_a) | soft(alpha_b) | ((alpha_b - alpha_a).abs() > 0.02) | ((prob_b - prob_a).detach().abs() > 0.02)
+    band = band.to(error.dtype)
+    return ((error * band).flatten(1).sum(1) / band.flatten(1).sum(1).clamp(min=1.0)).mean()
+
+
 def overlap(size: int, offset: int) -> tuple[slice, slice]:
     """Along one axis, view B starts `offset` px into view A (both `size` long): the common part as
     (slice in A, slice in B)."""
@@ -92,12 +111,13 @@ def scaled_consistency_loss(student_logits, teacher_logits, origins, scales, tem
 
 
 def portraitnet_loss(out_a, out_b, mask, boundary, weights: dict, mask_b=None, boundary_b=None, shifts=None,
-                     scales=None):
+                     scales=None, still_camera=None):
     """Total loss for a pair of views: A (deformation only) and B (deformation + texture, optionally cut
     `shifts` px away from A and, with `scales`, at another pixel scale; with its own labels mask_b / boundary_b).
 
     out_a / out_b: (mask logits, boundary logits). weights: boundary, consistency, temperature and
-    optionally edge_alpha (edge_alpha_loss on both views; needs soft targets).
+    optionally edge_alpha (edge_alpha_loss on both views; needs soft targets) and temporal
+    (temporal_difference_loss on the pairs flagged still_camera; soft targets).
     Returns (total, {part: float}).
     """
     (mask_a, edge_a), (mask_b_logits, edge_b) = out_a, out_b
@@ -119,5 +139,7 @@ def portraitnet_loss(out_a, out_b, mask, boundary, weights: dict, mask_b=None, b
         else:
             consistency = shifted_consistency_loss(mask_b_logits, mask_a, shifts, weights["temperature"])
         parts["consistency"] = weights["consistency"] * consistency
+    if weights.get("temporal", 0) > 0 and still_camera is not None:
+        parts["temporal"] = weights["temporal"] * temporal_difference_loss(mask_a, mask_b_logits, mask, mask_b, still_camera)
     total = sum(parts.values())
     return total, {k: float(v.detach()) for k, v in parts.items()}

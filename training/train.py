@@ -47,6 +47,7 @@ DEFAULTS = {
     "max_shift": 0,              # view B cut up to this many px away from view A (shift consistency)
     "max_scale": 0.0,            # view B also up to (1 + this)x larger or smaller than view A (scale consistency)
     "person_motion": 0.0,        # share of composites whose view B moves the person, not the camera (data.py)
+    "temporal_weight": 0.0,      # on those pairs: the mask's change A -> B against the alpha's (losses.temporal_difference_loss)
     "edge_crops": 0.0,           # share of crops whose edge is the picture's edge, as at inference
     "small_people": 0.0,         # share of composites with a far-away person (full-body scale)
     "webcam": 0.0,               # share of samples seen through a 160x120..320x240 webcam, scaled up
@@ -202,7 +203,8 @@ def main(argv=None) -> int:
     loader = DataLoader(remaining, batch_size=config["batch_size"], shuffle=False, num_workers=config["workers"],
                         persistent_workers=config["workers"] > 0, drop_last=True)
     weights = {"boundary": config["boundary_weight"], "consistency": config["consistency_weight"],
-               "temperature": config["temperature"], "edge_alpha": config["edge_alpha_weight"]}
+               "temperature": config["temperature"], "edge_alpha": config["edge_alpha_weight"],
+               "temporal": config["temporal_weight"]}
     net.train()
     progress = tqdm(loader, initial=start, total=config["iterations"], desc=config["name"], dynamic_ncols=True)
     started = time.time()
@@ -213,7 +215,7 @@ def main(argv=None) -> int:
         target_a, target_b = (batch["alpha"], batch["alpha_b"]) if config["soft_labels"] else (batch["mask"], batch["mask_b"])
         loss, parts = portraitnet_loss(out_a, out_b, target_a, batch["boundary"], weights,
                                        mask_b=target_b, boundary_b=batch["boundary_b"], shifts=batch["shift"],
-                                       scales=batch["scale"])
+                                       scales=batch["scale"], still_camera=batch["still_camera"])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
