@@ -10,8 +10,8 @@
 // node_modules (@tensorflow/tfjs and -backend-wasm 4.22.0, pngjs 7.0.0); nothing is fetched.
 // Prints one JSON line: per model, wall ms per run (median, p95) and process CPU ms per run.
 import path from "node:path";
-import fs from "node:fs";
 import { createRequire } from "node:module";
+import { localModel, readRgbPng } from "../training/tfjs_files.mjs";
 
 const [modelsDir, framePng, runsArg = "30", threadsArg = "1"] = process.argv.slice(2);
 if (!modelsDir || !framePng) {
@@ -25,37 +25,6 @@ const require = createRequire(path.join(process.cwd(), "package.json"));
 const tf = require("@tensorflow/tfjs");
 const wasm = require("@tensorflow/tfjs-backend-wasm");
 const { PNG } = require("pngjs");
-
-function loadModel(jsonPath) {
-  return tf.loadGraphModel({
-    load: async () => {
-      const model = JSON.parse(fs.readFileSync(jsonPath, "utf8"));
-      const weightSpecs = [];
-      const buffers = [];
-      for (const group of model.weightsManifest) {
-        weightSpecs.push(...group.weights);
-        for (const file of group.paths) buffers.push(fs.readFileSync(path.join(path.dirname(jsonPath), file)));
-      }
-      const data = Buffer.concat(buffers);
-      return {
-        modelTopology: model.modelTopology, format: model.format, generatedBy: model.generatedBy,
-        convertedBy: model.convertedBy, signature: model.signature, userDefinedMetadata: model.userDefinedMetadata,
-        weightSpecs, weightData: data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength),
-      };
-    },
-  });
-}
-
-function readFrame(file) {
-  const png = PNG.sync.read(fs.readFileSync(file));
-  const rgb = new Float32Array(png.width * png.height * 3);
-  for (let i = 0, j = 0; i < png.data.length; i += 4, j += 3) {
-    rgb[j] = png.data[i] / 255;
-    rgb[j + 1] = png.data[i + 1] / 255;
-    rgb[j + 2] = png.data[i + 2] / 255;
-  }
-  return tf.tensor4d(rgb, [1, png.height, png.width, 3]);
-}
 
 async function time(call) {
   for (let i = 0; i < WARMUP; i++) await call();
@@ -77,11 +46,11 @@ async function main() {
   await tf.setBackend("wasm");
   await tf.ready();
   const threads = typeof wasm.getThreadsCount === "function" ? wasm.getThreadsCount() : null;
-  const src = readFrame(framePng);
+  const src = readRgbPng(tf, PNG, framePng);
   const [height, width] = src.shape.slice(1, 3);
   const results = [];
 
-  const rvm = await loadModel(path.join(modelsDir, "rvm.json"));
+  const rvm = await tf.loadGraphModel(localModel(path.join(modelsDir, "rvm.json")));
   const ratio = tf.tensor(Math.min(1, RVM_BASE_SIDE / Math.max(height, width)));
   let state = [tf.tensor(0), tf.tensor(0), tf.tensor(0), tf.tensor(0)];
   const rvmRun = async () => {
@@ -96,7 +65,7 @@ async function main() {
   };
   results.push({ model: "rvm", input: `${width}x${height} RGB, base ${Math.round(Math.max(height, width) * ratio.dataSync()[0])} px`, ...(await time(rvmRun)) });
 
-  const meet = await loadModel(path.join(modelsDir, "meet.json"));
+  const meet = await tf.loadGraphModel(localModel(path.join(modelsDir, "meet.json")));
   const meetRun = async () => {
     const prob = tf.tidy(() => {
       const logits = meet.execute(tf.image.resizeBilinear(src, [144, 256]));

@@ -11,6 +11,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { createRequire } from "node:module";
+import { localModel, readRgbPng } from "./tfjs_files.mjs";
 
 const [modelsDir, labelsDir, todoList, mode = "stills"] = process.argv.slice(2);
 if (!modelsDir || !labelsDir || !todoList || !["stills", "clip"].includes(mode)) {
@@ -29,42 +30,6 @@ const { PNG } = require("pngjs");
 // the full resolution.
 const RVM_BASE_SIDE = 512;
 const STILL_REPEATS = 3; // a still is a clip of one frame: let the recurrent state settle
-
-function fileHandler(jsonPath) {
-  return {
-    load: async () => {
-      const model = JSON.parse(fs.readFileSync(jsonPath, "utf8"));
-      const weightSpecs = [];
-      const buffers = [];
-      for (const group of model.weightsManifest) {
-        weightSpecs.push(...group.weights);
-        for (const file of group.paths) buffers.push(fs.readFileSync(path.join(path.dirname(jsonPath), file)));
-      }
-      const data = Buffer.concat(buffers);
-      return {
-        modelTopology: model.modelTopology,
-        format: model.format,
-        generatedBy: model.generatedBy,
-        convertedBy: model.convertedBy,
-        signature: model.signature,
-        userDefinedMetadata: model.userDefinedMetadata,
-        weightSpecs,
-        weightData: data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength),
-      };
-    },
-  };
-}
-
-function readPng(file) {
-  const png = PNG.sync.read(fs.readFileSync(file));
-  const rgb = new Float32Array(png.width * png.height * 3);
-  for (let i = 0, j = 0; i < png.data.length; i += 4, j += 3) {
-    rgb[j] = png.data[i] / 255;
-    rgb[j + 1] = png.data[i + 1] / 255;
-    rgb[j + 2] = png.data[i + 2] / 255;
-  }
-  return tf.tensor4d(rgb, [1, png.height, png.width, 3]);
-}
 
 function writePng(file, tensor, channels) {
   const [height, width] = tensor.shape.slice(1, 3);
@@ -86,8 +51,8 @@ function writePng(file, tensor, channels) {
 async function main() {
   await tf.setBackend("wasm");
   await tf.ready();
-  const rvm = await tf.loadGraphModel(fileHandler(path.join(modelsDir, "rvm.json")));
-  const meet = await tf.loadGraphModel(fileHandler(path.join(modelsDir, "meet.json")));
+  const rvm = await tf.loadGraphModel(localModel(path.join(modelsDir, "rvm.json")));
+  const meet = await tf.loadGraphModel(localModel(path.join(modelsDir, "meet.json")));
   const todo = fs.readFileSync(todoList, "utf8").split("\n").filter(Boolean);
   let done = 0;
   let state = [tf.tensor(0), tf.tensor(0), tf.tensor(0), tf.tensor(0)];
@@ -96,7 +61,7 @@ async function main() {
     const outputs = ["rvm", "rvm_fgr", "meet"].map((t) => path.join(labelsDir, t, name));
     if (!clip && outputs.every((f) => fs.existsSync(f))) continue;
     const started = Date.now();
-    const src = readPng(input);
+    const src = readRgbPng(tf, PNG, input);
     const [height, width] = src.shape.slice(1, 3);
     const ratio = Math.min(1, RVM_BASE_SIDE / Math.max(height, width));
     if (!clip) {
