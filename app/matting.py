@@ -341,8 +341,8 @@ class MatteRefiner:
 # hand), the history cannot leave a ghost farther than that. training.matte_eval --matte
 # steady_edges=true: validation clips (training people) moving IoU 0.9616 -> 0.9625, dtSSD
 # 4.94 -> 4.56; held-out 0.9818 -> 0.9823, 3.17 -> 2.79 (RVM 2.99). The alignment and the band cost about
-# 3.3 CPU ms a moving 720p frame (one core; bench.steady_edges), more at 1080p, so it is the user's
-# choice (MatteSettings.steady_edges).
+# 3.3 CPU ms a moving 720p frame and 10.3 at 1080p (bench.steady_edges), so it is the user's choice
+# (MatteSettings.steady_edges).
 MOTION_MIN_WIDTH = 160   # the grey frames ECC aligns: the frame's halving at least this wide
 HISTORY_CLAMP_PX = 9     # window (frame px) whose min/max bound the moved history
 # Three ECC iterations from no motion: validation dtSSD 4.56 (ten: 4.59, one: 4.70) at 0.95 ms instead

@@ -1,10 +1,11 @@
 """What `--steady-edges` (app/matting.MotionSmoother) costs: the app's pipeline on the live bench's
-720p still and moving speakers, one thread, with the option off and on, interleaved in one run.
+still and moving speakers at 720p and 1080p, with the option off and on, interleaved.
 
-    python -m bench.steady_edges            # ~15 s on 2 cores; prints CPU ms a frame and the difference
+    python -m bench.steady_edges            # ~40 s on 2 cores; prints CPU ms a frame and the difference
     python -m bench.steady_edges --frames 40 --rounds 1    # a quick look
 
-CPU time of the process (all threads; OpenCV and ONNX Runtime on one) per frame, decoding excluded
+CPU time of the process (all threads: ONNX Runtime on one, OpenCV on one up to 720p and on its pool
+above, as the app sets it, app/imaging.use_opencv_threads_for) per frame, decoding excluded
 (the frames are decoded first); the lowest of `rounds` passes per setting, since on a shared machine
 noise only adds. What the option buys is in models/MODEL_CARD.md (training.matte_eval --matte
 steady_edges=true).
@@ -47,20 +48,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=130, help="frames per pass (first 10: warm-up)")
     parser.add_argument("--rounds", type=int, default=2, help="passes per setting, interleaved")
+    parser.add_argument("--resolutions", default="720p,1080p", help="of the live bench's: 720p, 1080p")
     args = parser.parse_args(argv)
-    clips = prepare_live_clips(default_source(), LIVE_FRAMES, {"720p": (1280, 720)})
+    sizes = {"720p": (1280, 720), "1080p": (1920, 1080)}
+    wanted = [r.strip() for r in args.resolutions.split(",") if r.strip()]
+    unknown = [r for r in wanted if r not in sizes]
+    if unknown or not wanted:
+        parser.error(f"--resolutions: choose from {', '.join(sizes)}")
+    clips = prepare_live_clips(default_source(), LIVE_FRAMES, {r: sizes[r] for r in wanted})
     segmenter = Segmenter(DEFAULT_MODEL_PATH, threads=1)
-    print(f"CPU: {cpu_model()}; CPU ms a frame at 720p, decoding excluded, lowest of {args.rounds} interleaved passes")
+    print(f"CPU: {cpu_model()}; CPU ms a frame, decoding excluded, lowest of {args.rounds} interleaved passes")
     print("| clip | steady edges off | on | difference |")
     print("|---|---|---|---|")
-    for scenario in ("still", "moving"):
-        frames = read_frames(clips[scenario]["720p"], args.frames)  # OpenCV's threads: the pipeline sets them
-        passes = {False: [], True: []}
-        for _ in range(max(1, args.rounds)):
-            for steady in (False, True):
-                passes[steady].append(cpu_ms_per_frame(frames, segmenter, steady)[0])
-        off, on = min(passes[False]), min(passes[True])
-        print(f"| {scenario} | {off:.2f} | {on:.2f} | {on - off:+.2f} ({(on / off - 1) * 100:+.0f} %) |")
+    for resolution in wanted:
+        for scenario in ("still", "moving"):
+            frames = read_frames(clips[scenario][resolution], args.frames)  # OpenCV's threads: the pipeline sets them
+            passes = {False: [], True: []}
+            for _ in range(max(1, args.rounds)):
+                for steady in (False, True):
+                    passes[steady].append(cpu_ms_per_frame(frames, segmenter, steady)[0])
+            off, on = min(passes[False]), min(passes[True])
+            print(f"| {scenario} {resolution} | {off:.2f} | {on:.2f} | {on - off:+.2f} ({(on / off - 1) * 100:+.0f} %) |")
     return 0
 
 
