@@ -301,12 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     # The stronger peers (RVM, Meet) for cost, as the web runs them (bench/stronger_peers.py).
     from bench import stronger_peers
     log("stronger peers (RVM, Meet; TF.js in Node) ...")
-    peer_frame = frame_path
-    if option_clip:
-        import cv2
-        peer_frame = str(REPO / "runs" / "bench" / f"frame_{OPTION_RESOLUTION}.png")
-        cv2.imwrite(peer_frame, read_frames(option_clip, 1)[0])
-    stronger_rows = stronger_peers.measure(Path(peer_frame), runs=max(3, min(args.model_runs, 20)))
+    peer_frame = stronger_peers.first_frame_png(Path(option_clip)) if option_clip else Path(frame_path)
+    stronger_rows = stronger_peers.measure(peer_frame, runs=max(3, min(args.model_runs, 20)))
 
     # --- quality of the options ----------------------------------------------------------------
     quality: dict = {}

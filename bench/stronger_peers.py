@@ -21,10 +21,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from app.resources import resource_root
 from training.labels import MODELS_DIR, NODE_DIR
 
-REPO = resource_root()
 SCRIPT = Path(__file__).with_name("tfjs_peers.mjs")
 LABELS = {"rvm": "RVM (MobileNetV3), TF.js WASM in Node, 1 thread",
           "meet": "Google Meet segmentation, TF.js WASM in Node, 1 thread"}
@@ -65,20 +63,27 @@ def measure(frame_png: Path, runs: int = 20, node_dir: Path = NODE_DIR, models_d
     return report
 
 
-def main(argv: list[str] | None = None) -> int:
+def first_frame_png(clip: Path) -> Path:
+    """The clip's first frame as a PNG beside the bench's cached clips: what Node reads."""
     import cv2
 
-    from bench.clips import default_source, prepare_live_clips, read_frames
+    from bench.clips import CACHE_DIR, read_frames
+    path = CACHE_DIR / f"{clip.stem}_frame0.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), read_frames(clip, 1)[0])
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bench.clips import default_source, prepare_live_clips
     from bench.live import cpu_model
+    from bench.steady_edges import LIVE_FRAMES
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=20, help="timed runs per model (after 5 warm-up runs)")
     args = parser.parse_args(argv)
-    clips = prepare_live_clips(default_source(), 330, {"720p": (1280, 720)})
-    frame_png = REPO / "runs" / "bench" / "frame_720p.png"
-    frame_png.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(frame_png), read_frames(clips["still"]["720p"], 1)[0])
-    report = measure(frame_png, args.runs)
+    clips = prepare_live_clips(default_source(), LIVE_FRAMES, {"720p": (1280, 720)})
+    report = measure(first_frame_png(clips["still"]["720p"]), args.runs)
     if "error" in report:
         print(f"stronger peers not measured: {report['error']}")
         return 1
