@@ -31,9 +31,14 @@ def consistency_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
     return F.kl_div(student_log, teacher, reduction="none").sum(1).mean() * (t * t)
 
 
+def soft(alpha: torch.Tensor) -> torch.Tensor:
+    """Where the alpha is neither background nor person: hair, soft edges."""
+    return (alpha > 0.02) & (alpha < 0.98)
+
+
 def edge_band(alpha: torch.Tensor, boundary: torch.Tensor) -> torch.Tensor:
     """Pixels where the edge is decided: the boundary label's band and wherever the alpha is soft (hair)."""
-    return (boundary > 0) | ((alpha > 0.02) & (alpha < 0.98))
+    return (boundary > 0) | soft(alpha)
 
 
 def edge_alpha_loss(logits: torch.Tensor, alpha: torch.Tensor, boundary: torch.Tensor) -> torch.Tensor:
@@ -64,7 +69,6 @@ def temporal_difference_loss(logits_a, logits_b, alpha_a, alpha_b, still_camera)
     prob_b = F.softmax(logits_b[pick], dim=1)[:, 1]
     alpha_a, alpha_b = alpha_a[pick].to(prob_a.dtype), alpha_b[pick].to(prob_a.dtype)
     error = ((prob_b - prob_a) - (alpha_b - alpha_a)).abs()
-    soft = lambda a: (a > 0.02) & (a < 0.98)  # noqa: E731
     band = soft(alpha_a) | soft(alpha_b) | ((alpha_b - alpha_a).abs() > 0.02) | ((prob_b - prob_a).detach().abs() > 0.02)
     band = band.to(error.dtype)
     return ((error * band).flatten(1).sum(1) / band.flatten(1).sum(1).clamp(min=1.0)).mean()
