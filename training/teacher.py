@@ -26,13 +26,27 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app.matting import guided_filter
 
 # The models work on 256-px inputs, so very large pictures only cost time.
 MAX_TEACHER_SIDE = 1024
 # Views are resized to at most this long side before MediaPipe sees them (it resizes to 256 itself).
 VIEW_SIDE = 512
 
+
+
+def grey_guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """He et al.'s guided filter with a grey guide (H x W, 0..1), from box filters: the teacher's own
+    edge refinement, the one every cached label was made with. (The app's matte moved to a colour
+    guide, app/matting.guided_filter; the labels must not change with it.)"""
+    ksize = (2 * radius + 1, 2 * radius + 1)
+
+    def box(image: np.ndarray) -> np.ndarray:
+        return cv2.boxFilter(image, cv2.CV_32F, ksize, borderType=cv2.BORDER_REFLECT)
+
+    mean_i, mean_p = box(guide), box(src)
+    a = (box(guide * src) - mean_i * mean_p) / (box(guide * guide) - mean_i * mean_i + eps)
+    b = mean_p - a * mean_i
+    return box(a) * guide + box(b)
 
 @dataclass(frozen=True)
 class EnsembleConfig:
@@ -253,7 +267,7 @@ class Teacher:
         if refine:
             radius = max(2, round(max(rgb.shape[:2]) / 256))
             guide = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
-            mask = np.clip(guided_filter(guide, mask, radius=radius, eps=1e-3), 0.0, 1.0)
+            mask = np.clip(grey_guided_filter(guide, mask, radius=radius, eps=1e-3), 0.0, 1.0)
         return mask
 
     def person_mask(self, rgb: np.ndarray, isolate: bool = False) -> np.ndarray:
