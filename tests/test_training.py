@@ -92,6 +92,10 @@ def test_shifted_consistency_is_zero_only_for_a_shift_equivariant_prediction():
     labels = torch.zeros(1, 30, 30, dtype=torch.long)
     _, parts = portraitnet_loss((a, a), (b, b), labels, labels, weights, mask_b=labels, boundary_b=labels, shifts=shifts)
     assert parts["consistency"] < 1e-5
+    # As the data set gives it: B's origin as float32 (PortraitPairs' "shift"), scale 1.
+    _, parts = portraitnet_loss((a, a), (b, b), labels, labels, weights, mask_b=labels, boundary_b=labels,
+                                shifts=shifts.float(), scales=torch.ones(1))
+    assert parts["consistency"] < 1e-5
 
 
 def test_export_folds_keras_padding_into_the_convs_and_keeps_the_numbers(tmp_path):

@@ -87,7 +87,8 @@ def shifted_consistency_loss(student_logits, teacher_logits, shifts, temperature
     the pixels both views see are compared, each against the same picture pixel."""
     height, width = teacher_logits.shape[-2:]
     losses = []
-    for i, (dy, dx) in enumerate(shifts.tolist()):
+    # Samples carry B's origin as floats (shared with scaled views); unscaled, it is whole pixels.
+    for i, (dy, dx) in enumerate(shifts.round().long().tolist()):
         (ya, yb), (xa, xb) = overlap(height, dy), overlap(width, dx)
         losses.append(consistency_loss(student_logits[i : i + 1, :, yb, xb], teacher_logits[i : i + 1, :, ya, xa], temperature))
     return torch.stack(losses).mean()
