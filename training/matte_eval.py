@@ -57,13 +57,14 @@ MOVING_CLIPS, MOVING_FRAMES, MOVING_SIZE = 6, 36, (640, 360)
 
 
 # ------------------------------------------------------------------------------------------- sets
-def build_moving_set(data: Path, out: Path, seed: int = 77, split: str = "eval") -> list[list[Path]]:
-    """Clips of an eval cut-out moving over an eval background, exact alpha per frame (split
-    "train": training people and backgrounds, for validation)."""
+def build_moving_set(data: Path, out: Path, seed: int = 77, split: str = "eval",
+                     count: int = MOVING_CLIPS) -> list[list[Path]]:
+    """`count` clips of an eval cut-out moving over an eval background, exact alpha per frame (split
+    "train": training people and backgrounds, for validation). Clip c is the same for any count."""
     sources = SampleSources.from_folder(data, split)
     clips = []
     width, height = MOVING_SIZE
-    for c in range(MOVING_CLIPS):
+    for c in range(count):
         folder = out / f"clip_{c}"
         frames = [folder / f"frame_{t:03d}.jpg" for t in range(MOVING_FRAMES)]
         clips.append(frames)
@@ -301,7 +302,7 @@ def main(argv=None) -> int:
     real_refs = [read_alpha_png(p.with_name(p.stem + "_mask.png")) for p in real]
     real_groups = [p.stem.rsplit("_", 1)[0] for p in real]
     clips = build_moving_set(data, sets_root / "moving", split=split,
-                             seed=VALIDATION_SEED if args.validation else 77)[: args.clips]
+                             seed=VALIDATION_SEED if args.validation else 77, count=args.clips)
 
     def composite_rows(alphas, outputs):
         scores = [picture_scores(a, r) for a, r in zip(alphas, comp_refs)]
