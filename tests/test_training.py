@@ -481,3 +481,16 @@ def test_temporal_difference_loss_scores_flicker_not_a_steady_error():
     assert parts["temporal"] == pytest.approx(float(wobbly))
     _, parts = portraitnet_loss(out_a, out_b, alpha_a, alpha_a.long(), weights, still_camera=still)
     assert "temporal" not in parts
+
+
+def test_teacher_grey_guided_filter_follows_a_grey_guide():
+    # The teacher's own edge refinement (its cached labels were made with it): a grey guide, which the
+    # app's colour-guided filter no longer takes. A blurred label edge snaps to the picture's edge.
+    from training.teacher import grey_guided_filter
+    guide = np.zeros((40, 60), np.float32)
+    guide[:, 30:] = 1.0
+    constant = grey_guided_filter(guide, np.full((40, 60), 0.6, np.float32), radius=4, eps=1e-3)
+    assert np.allclose(constant, 0.6, atol=1e-5)
+    blurred = np.clip((np.arange(60, dtype=np.float32) - 24) / 12, 0, 1)[None, :].repeat(40, 0)
+    out = grey_guided_filter(guide, blurred, radius=6, eps=1e-4)
+    assert out[20, 28] < blurred[20, 28] - 0.1 and out[20, 31] > blurred[20, 31] + 0.1
