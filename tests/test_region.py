@@ -54,6 +54,34 @@ def test_reaching_past_a_cut_side_of_the_crop_sends_this_frame_to_the_whole_fram
     assert region.rect((H, W, 3))[0] < rect[0] - 200
 
 
+def test_a_speck_or_a_faint_smear_at_a_cut_side_does_not_send_the_run_to_the_whole_frame():
+    """The model's few noisy pixels or a faint (< 0.5) smear at the crop's side are not the person
+    leaving it: no whole-frame run (it sees the person at half the pixels: a worse matte, a pulse)."""
+    def crop_after(extra):
+        region = PersonRegion()
+        region.update(box_mask(600, 300, 700, 700), (0, 0, W, H), (H, W, 3))
+        rect = region.rect((H, W, 3))
+        assert rect[0] > 0  # the crop's left side cuts the frame
+        mask = crop_of(box_mask(600, 300, 700, 700), rect).copy()
+        extra(mask, rect[0] // 4)
+        second_look = region.update(mask, rect, (H, W, 3))
+        return second_look, region.rect((H, W, 3))
+
+    def speck(mask, left):  # two pixels at the left side
+        mask[50, 0:2] = 1.0
+
+    def smear(mask, left):  # faint, from the person to the side
+        mask[75:100, : 600 // 4 - left] = 0.4
+
+    def hand(mask, left):  # a confident part the size of a hand at the side
+        mask[75:85, 0:10] = 0.9
+
+    for extra in (speck, smear):
+        second_look, rect = crop_after(extra)
+        assert not second_look and rect != (0, 0, W, H)
+    assert crop_after(hand) == (True, (0, 0, W, H))
+
+
 def test_a_glance_at_the_whole_frame_keeps_the_crop_unless_someone_is_beside_it():
     region = PersonRegion()
     person = box_mask(600, 300, 700, 700)
