@@ -116,14 +116,19 @@ def person_box(mask: np.ndarray, rect: tuple[int, int, int, int], level: float =
     lies in the frame. None when nobody is there. min_share: blobs under this share of the mask's
     pixels do not count (specks)."""
     person = (mask > level).astype(np.uint8)
-    if min_share > 0.0:
-        _, labels, stats, _ = cv2.connectedComponentsWithStats(person, connectivity=8)
-        specks = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] < min_share * mask.size)
-        person[np.isin(labels, specks[specks > 0])] = 0
-    points = cv2.findNonZero(person)
-    if points is None:
-        return None
-    bx, by, bw, bh = cv2.boundingRect(points)
+    if min_share > 0.0:  # the union of the boxes of the blobs that are not specks
+        _, _, stats, _ = cv2.connectedComponentsWithStats(person, connectivity=8)
+        blobs = stats[1:][stats[1:, cv2.CC_STAT_AREA] >= min_share * mask.size]
+        if not len(blobs):
+            return None
+        bx, by = blobs[:, cv2.CC_STAT_LEFT].min(), blobs[:, cv2.CC_STAT_TOP].min()
+        bw = (blobs[:, cv2.CC_STAT_LEFT] + blobs[:, cv2.CC_STAT_WIDTH]).max() - bx
+        bh = (blobs[:, cv2.CC_STAT_TOP] + blobs[:, cv2.CC_STAT_HEIGHT]).max() - by
+    else:
+        points = cv2.findNonZero(person)
+        if points is None:
+            return None
+        bx, by, bw, bh = cv2.boundingRect(points)
     sx, sy = rect[2] / mask.shape[1], rect[3] / mask.shape[0]
     return rect[0] + bx * sx, rect[1] + by * sy, rect[0] + (bx + bw) * sx, rect[1] + (by + bh) * sy
 
@@ -187,8 +192,7 @@ class PersonRegion:
         if box is None:
             self._rect = None
             return False
-        confident = None if whole else person_box(mask, rect, REGION_TOUCH_LEVEL, REGION_SPECK)
-        if confident is not None and self._touches_a_cut_side(confident, rect, width, height):
+        if not whole and self._reaches_a_cut_side(mask, rect, width, height):
             self._whole_frame_next = True
             return True
         x0, y0, x1, y1 = box
@@ -219,8 +223,18 @@ class PersonRegion:
         x0, y0, x1, y1 = max(0.0, box[0]), max(0.0, box[1]), min(width, box[2]), min(height, box[3])
         return x <= x0 and y <= y0 and x + w >= x1 and y + h >= y1
 
+    @classmethod
+    def _reaches_a_cut_side(cls, mask, rect, width, height) -> bool:
+        """Whether a confident part of the person (not a speck) is at a side of the crop `rect` that
+        cuts the frame. Specks are told apart (0.2 ms) only when the plain test says yes."""
+        return (cls._touches_a_cut_side(person_box(mask, rect, REGION_TOUCH_LEVEL), rect, width, height)
+                and cls._touches_a_cut_side(person_box(mask, rect, REGION_TOUCH_LEVEL, REGION_SPECK),
+                                            rect, width, height))
+
     @staticmethod
     def _touches_a_cut_side(box, rect, width, height) -> bool:
+        if box is None:
+            return False
         x, y, w, h = rect
         near_x, near_y = REGION_TOUCH * width, REGION_TOUCH * height
         x0, y0, x1, y1 = box
