@@ -90,7 +90,8 @@ def letterbox(image: np.ndarray, size: int, fit_content: bool = False,
 # sampling grid every run: flicker), and gives way to the whole frame when the person reaches a side
 # of the crop that cuts the frame (at once, in the same frame). Every REGION_GLANCE_EVERY runs the
 # model also glances at the whole frame at REGION_GLANCE_SIZE px (a third of a run's work): when
-# someone new or a part of the person shows up beside the crop, the next run sees the whole frame.
+# someone new or a part of the person shows up beside the crop, the next run sees the whole frame
+# (and when that run finds nobody outside the crop after all, the frame is seen through the crop).
 # (Running the whole frame at full size instead changed the matte for that frame: a visible pulse;
 # watching the picture outside the crop for change fired on every shake of a hand-held camera.)
 REGION_PAD = 0.15         # the crop's margin around the person's box, a share of the box each side
@@ -146,6 +147,7 @@ class PersonRegion:
         self._runs_on_crop = 0
         self._whole_frame_next = True
         self._fresh = True  # no run since the reset
+        self._checking_glance = False  # this whole-frame run checks what a glance saw beside the crop
 
     def rect(self, frame_shape: tuple[int, ...]) -> tuple[int, int, int, int]:
         """(x, y, w, h) of the frame that the next run sees."""
@@ -175,6 +177,7 @@ class PersonRegion:
             pad_x, pad_y = REGION_PAD * (x1 - x0) / 2, REGION_PAD * (y1 - y0) / 2
             if not self._contains(self._rect, (x0 + pad_x, y0 + pad_y, x1 - pad_x, y1 - pad_y), width, height):
                 self._whole_frame_next = True
+                self._checking_glance = True
 
     def update(self, mask: np.ndarray, rect: tuple[int, int, int, int], frame_shape: tuple[int, ...]) -> bool:
         """The run on `rect` of the frame answered `mask` (for that rect): choose the next crop.
@@ -186,6 +189,7 @@ class PersonRegion:
             return False
         whole = rect == (0, 0, width, height)
         fresh, self._fresh = self._fresh, False
+        checking_glance, self._checking_glance = self._checking_glance, False
         self._runs_on_crop = 0 if whole else self._runs_on_crop + 1
         self._whole_frame_next = False
         box = person_box(mask, rect)
@@ -201,7 +205,10 @@ class PersonRegion:
         current = self._rect
         if current is not None and self._contains(current, inner, width, height) \
                 and current[2] * current[3] <= 2.0 * self._area(box, pad_x, pad_y, width, height):
-            return False  # the person is still well inside the crop: keep it (no flicker)
+            # The person is still well inside the crop: keep it (no flicker). When this whole-frame
+            # run only checked a glance's alarm, look again through the crop for this frame: the
+            # whole frame, at half the pixels, gives a worse matte and a visible pulse.
+            return checking_glance and whole
         crop_w = min(width, max(x1 - x0 + 2 * pad_x, REGION_MIN_SIDE * width))
         crop_h = min(height, max(y1 - y0 + 2 * pad_y, REGION_MIN_SIDE * height))
         left = int(np.clip(round((x0 + x1 - crop_w) / 2), 0, width - round(crop_w)))

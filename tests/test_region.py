@@ -103,6 +103,29 @@ def test_a_glance_at_the_whole_frame_keeps_the_crop_unless_someone_is_beside_it(
     assert region.rect((H, W, 3)) == (0, 0, W, H)
 
 
+def test_a_glance_that_saw_too_much_gives_this_frame_its_crop_back():
+    """A coarse glance sees the person reaching past the crop; the whole-frame run that checks it
+    finds them inside after all: the crop stays, and this frame is looked at again through it
+    (not left with the whole frame's matte, which has half the pixels)."""
+    region = PersonRegion()
+    person = box_mask(600, 300, 700, 700)
+    region.update(person, (0, 0, W, H), (H, W, 3))
+    rect = region.rect((H, W, 3))
+    for _ in range(REGION_GLANCE_EVERY):
+        region.update(crop_of(person, rect), rect, (H, W, 3))
+    region.after_glance(np.maximum(person, box_mask(700, 300, rect[0] + rect[2] + 100, 400)), (H, W, 3))
+    assert region.rect((H, W, 3)) == (0, 0, W, H)  # the alarm is checked on the whole frame
+    assert region.update(person, (0, 0, W, H), (H, W, 3))  # a false alarm: look again, through the crop
+    assert region.rect((H, W, 3)) == rect
+    assert not region.update(crop_of(person, rect), rect, (H, W, 3))
+    # A whole-frame run that is not a glance's check (here: after an arm reached the crop's side)
+    # gives no further look.
+    arm = box_mask(rect[0], 400, 700, 500)
+    assert region.update(crop_of(np.maximum(person, arm), rect), rect, (H, W, 3))
+    assert region.rect((H, W, 3)) == (0, 0, W, H)
+    assert not region.update(person, (0, 0, W, H), (H, W, 3))
+
+
 def test_the_whole_frame_when_nobody_is_there_or_the_person_fills_it():
     region = PersonRegion()
     region.update(np.zeros((H // 4, W // 4), np.float32), (0, 0, W, H), (H, W, 3))
