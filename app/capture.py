@@ -176,6 +176,7 @@ class FrameSource:
 
     fps: float = 30.0
     is_live: bool = False
+    is_still: bool = False  # one picture served again and again (a photo): time to spare on it
     frame_count: int | None = None
     description: str = ""
 
@@ -215,7 +216,7 @@ class PrefetchingSource(FrameSource):
     def __init__(self, source: FrameSource, depth: int = 1) -> None:
         super().__init__()
         self.source = source
-        self.fps, self.is_live = source.fps, source.is_live
+        self.fps, self.is_live, self.is_still = source.fps, source.is_live, source.is_still
         self.frame_count, self.description = source.frame_count, source.description
         self._size = source.size
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
@@ -268,7 +269,7 @@ class LatestFrameSource(FrameSource):
     def __init__(self, source: FrameSource) -> None:
         super().__init__()
         self.source = source
-        self.fps, self.is_live = source.fps, source.is_live
+        self.fps, self.is_live, self.is_still = source.fps, source.is_live, source.is_still
         self.frame_count, self.description = source.frame_count, source.description
         self._size = source.size
         self._ready = threading.Condition()
@@ -506,6 +507,8 @@ class VideoFileSource(FrameSource):
 
 class ImageSource(FrameSource):
     """A still image served as an endless stream (for previews and single-photo processing)."""
+
+    is_still = True
 
     def __init__(self, path: str | os.PathLike, fps: float = 30) -> None:
         super().__init__()

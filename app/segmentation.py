@@ -341,6 +341,12 @@ class Segmenter:
                 f"Model file {self.model_path} is not a usable ONNX model (truncated or corrupt): {reason}"
             ) from exc
         self.fit_content = self._check_signature()
+        # Mirror averaging: each run also sees the picture mirrored, and the two answers (the second
+        # mirrored back) are averaged. Twice the model's time for a steadier, better-placed edge: on
+        # for a photo, where time is to spare (held-out composites IoU 0.956 -> 0.959, boundary F
+        # 0.923 -> 0.930, edge error 0.064 -> 0.061); off for video, where it would double the model's
+        # share of the CPU (models/MODEL_CARD.md, session 13).
+        self.mirror_average = False
         # Runs at start-up validate the output (shape, finite values in [0, 1]) and take the first-call cost now:
         # a model that answers NaN would otherwise composite garbage on every frame.
         probe_sizes = [(self.input_size, self.input_size)] + ([(self.input_size, 128)] if self.fit_content else [])
@@ -412,7 +418,11 @@ class Segmenter:
         Raises ModelError if the model fails or answers NaN or values outside [0, 1], so callers
         can fail closed; only rounding slack (MASK_RANGE_TOLERANCE) is clipped."""
         x, y, w, h = content_rect
-        mask = self._run_checked(tensor, failure=f"Model {self.model_path.name} failed on a frame")[0, 0]
+        failure = f"Model {self.model_path.name} failed on a frame"
+        mask = self._run_checked(tensor, failure=failure)[0, 0]
+        if self.mirror_average:
+            mirrored = self._run_checked(np.ascontiguousarray(tensor[..., ::-1]), failure=failure)[0, 0, :, ::-1]
+            mask = (mask + mirrored) * 0.5
         return np.clip(mask[y:y + h, x:x + w], 0.0, 1.0).astype(np.float32, copy=False)
 
     def segment(self, frame_bgr: np.ndarray) -> np.ndarray:

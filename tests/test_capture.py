@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from app.capture import (CameraSource, FrameSource, ImageSource, SourceError, VideoFileSource,
+from app.capture import (CameraSource, FrameSource, ImageSource, PrefetchingSource, SourceError, VideoFileSource,
                          list_cameras, open_source)
 from conftest import deny_reading, level_frames, write_video
 
@@ -127,6 +127,11 @@ def test_open_source_dispatch(tmp_path):
         assert isinstance(source, VideoFileSource) and source.loop is False
     with open_source(str(image), fps=10, loop=True) as source:
         assert isinstance(source, ImageSource) and source.fps == 10
+        assert source.is_still  # a photo: the segmenter may take two looks at it
+    with PrefetchingSource(open_source(str(video), loop=False)) as source:
+        assert not source.is_still and not source.source.is_still
+    with PrefetchingSource(ImageSource(image)) as source:
+        assert source.is_still  # wrappers pass it on
     with pytest.raises(SourceError, match=f"Camera {ABSENT_CAMERA}"):
         open_source(str(ABSENT_CAMERA))
     with pytest.raises(SourceError, match=f"Camera {ABSENT_CAMERA}"):

@@ -59,6 +59,28 @@ def test_steady_edges_flag_reaches_the_matte(capsys, tmp_path, mean_model, monke
         assert seen[-1] is expected
 
 
+def test_a_photo_gets_mirror_averaged_model_runs_and_a_video_only_when_asked(capsys, tmp_path, mean_model, monkeypatch):
+    import app.pipeline
+
+    seen = []
+    original = app.pipeline.Pipeline.__init__
+
+    def spy(self, segmenter, *args, **kwargs):
+        seen.append(segmenter.mirror_average)
+        original(self, segmenter, *args, **kwargs)
+
+    monkeypatch.setattr(app.pipeline.Pipeline, "__init__", spy)
+    photo = tmp_path / "me.png"
+    cv2.imwrite(str(photo), person_frames(1)[0])
+    clip = write_video(tmp_path / "c.avi", person_frames(3))
+    for source, output, flags, expected in ((photo, "o.png", [], True), (clip, "o.avi", [], False),
+                                            (clip, "o.avi", ["--mirror-average"], True),
+                                            (photo, "o.png", ["--no-mirror-average"], False)):
+        code, _, err = run_cli(capsys, "-i", source, "-o", tmp_path / output, "--model", mean_model, *flags)
+        assert code == 0, err
+        assert seen[-1] is expected
+
+
 def test_background_actually_replaced(capsys, tmp_path, mean_model):
     frames = person_frames(3)
     clip = write_video(tmp_path / "c.avi", frames)

@@ -217,3 +217,19 @@ def test_big_reductions_go_through_halvings_to_block_averages(size, k):
     content = two_step[y : y + direct.shape[0]]
     # Not identical (the second step weighs block means, not pixels) but close on a real, sharp photo.
     assert np.abs(content.astype(int) - direct).mean() < 4.0
+
+
+@pytest.mark.skipif(not segmentation.DEFAULT_MODEL_PATH.is_file(), reason="bundled model not present")
+def test_mirror_averaging_answers_a_mirrored_picture_with_the_mirrored_mask():
+    """With mirror averaging (photos) the answer no longer depends on which way the picture faces:
+    the real network alone is not mirror-symmetric, so this fails without it."""
+    frame = cv2.imread(str(PORTRAIT))
+    seg = Segmenter(segmentation.DEFAULT_MODEL_PATH, threads=1)
+    plain, plain_mirrored = seg.segment(frame), seg.segment(frame[:, ::-1].copy())
+    assert np.abs(plain - plain_mirrored[:, ::-1]).max() > 0.01  # the network alone is not symmetric
+    seg.mirror_average = True
+    mask, mirrored = seg.segment(frame), seg.segment(frame[:, ::-1].copy())
+    assert mask.shape == plain.shape and mask.dtype == np.float32
+    np.testing.assert_allclose(mask, mirrored[:, ::-1], atol=1e-5)
+    # ... and it is the mean of the two plain answers, not some other blend.
+    np.testing.assert_allclose(mask, (plain + plain_mirrored[:, ::-1]) / 2, atol=1e-5)
