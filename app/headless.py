@@ -167,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mirror-average", action=argparse.BooleanOptionalAction, default=None,
                         help="each model run also sees the picture mirrored, and the two answers are "
                              "averaged: a better-placed, steadier edge for twice the model's time "
-                             "(default: on for a photo, off for a camera or video)")
+                             "(default: off for a camera or video; a photo gets it, and a second "
+                             "input size, unless --no-mirror-average)")
     parser.add_argument("--edge-mode", choices=EDGE_MODES, default=defaults.edge_mode,
                         help="edge refinement: guided follows the picture's edges, gaussian blurs")
     parser.add_argument("--width", type=_int_in(16, 7680), default=1280, help="camera capture width")
@@ -466,8 +467,10 @@ def _run(args: argparse.Namespace, job: _JobState) -> int:
             model_path = args.model or segmentation.DEFAULT_MODEL_PATH
             with _NativeStderrSilenced():
                 segmenter = Segmenter(model_path, threads=args.threads)
-            # A photo: two looks at it, one mirrored (time is to spare); video only when asked.
-            segmenter.mirror_average = source.is_still if args.mirror_average is None else args.mirror_average
+            if args.mirror_average is None:  # a photo: more looks at it (time is to spare); video: one
+                segmenter.use_photo_looks(source.is_still)
+            else:
+                segmenter.mirror_average = args.mirror_average
             refiner = MatteRefiner(MatteSettings(
                 threshold=args.threshold, softness=args.softness, feather=args.feather,
                 smoothing=args.smoothing, edge_mode=args.edge_mode, steady_edges=args.steady_edges))

@@ -254,6 +254,8 @@ class Pipeline:
         tensor, content = self.segmenter.preprocess(region.image, size, pyramid=region)
         mid = time.perf_counter()
         mask = self.segmenter.infer(tensor, content)
+        if size is None and getattr(self.segmenter, "extra_input_sizes", ()):  # a photo's other looks
+            mask = self.segmenter.average_other_sizes(mask, region.image, pyramid=region)
         end = time.perf_counter()
         if mask.shape != (content[3], content[2]):
             raise ValueError(f"the model returned a mask of shape {mask.shape}, "

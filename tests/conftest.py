@@ -122,6 +122,9 @@ class FaultySegmenter:
     def __init__(self, segmenter, at=1, mode="raise", signum=None):
         self.segmenter, self.at, self.mode, self.signum, self.calls = segmenter, at, mode, signum, 0
 
+    def __getattr__(self, name):  # the rest of the Segmenter's interface: the real one's
+        return getattr(self.segmenter, name)
+
     def preprocess(self, frame, size=None, pyramid=None):
         return self.segmenter.preprocess(frame, size, pyramid=pyramid)
 

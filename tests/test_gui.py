@@ -112,14 +112,15 @@ def test_video_source_frames_reach_the_preview_with_real_model(qtbot, make_windo
 def test_a_photo_source_gets_mirror_averaged_model_runs_and_a_clip_does_not(qtbot, make_window, clip, tmp_path):
     photo = tmp_path / "me.png"
     cv2.imwrite(str(photo), person_frames(1)[0])
-    window = make_window(source=str(photo))
+    window = make_window(source=str(photo), model_path=None)  # None: the bundled model (dynamic sizes)
+    qtbot.waitUntil(lambda: "portraitnet" in window.model_status.text(), timeout=3 * TIMEOUT_MS)
     qtbot.waitUntil(lambda: window.frames_shown >= 3, timeout=TIMEOUT_MS)
     segmenter = window.controller.worker.pipeline.segmenter
-    assert segmenter.mirror_average
+    assert segmenter.mirror_average and segmenter.extra_input_sizes
     window.open_source(str(clip))
     qtbot.waitUntil(lambda: window.source_combo.currentText() == "person.mp4", timeout=TIMEOUT_MS)
     wait_for_more_frames(qtbot, window)
-    assert not segmenter.mirror_average
+    assert not segmenter.mirror_average and not segmenter.extra_input_sizes
 
 
 def test_ui_thread_that_falls_behind_gets_the_latest_frame_not_a_backlog(qtbot, make_window, clip):

@@ -233,3 +233,24 @@ def test_mirror_averaging_answers_a_mirrored_picture_with_the_mirrored_mask():
     np.testing.assert_allclose(mask, mirrored[:, ::-1], atol=1e-5)
     # ... and it is the mean of the two plain answers, not some other blend.
     np.testing.assert_allclose(mask, (plain + plain_mirrored[:, ::-1]) / 2, atol=1e-5)
+
+
+@pytest.mark.skipif(not segmentation.DEFAULT_MODEL_PATH.is_file(), reason="bundled model not present")
+def test_a_photos_looks_average_the_answers_at_both_input_sizes():
+    frame = cv2.imread(str(PORTRAIT))
+    seg = Segmenter(segmentation.DEFAULT_MODEL_PATH, threads=1)
+    seg.mirror_average = True
+    tensor, rect = seg.preprocess(frame)
+    first = seg.infer(tensor, rect)
+    assert seg.average_other_sizes(first, frame) is first  # no other sizes: the first answer
+    big_tensor, big_rect = seg.preprocess(frame, segmentation.PHOTO_EXTRA_INPUT_SIZES[0])
+    big = seg.infer(big_tensor, big_rect)
+    assert big.shape[1] > first.shape[1]  # the picture is seen larger there
+    seg.use_photo_looks(True)
+    assert seg.mirror_average and seg.extra_input_sizes == segmentation.PHOTO_EXTRA_INPUT_SIZES
+    averaged = seg.average_other_sizes(first, frame)
+    expected = (first + cv2.resize(big, (first.shape[1], first.shape[0]), interpolation=cv2.INTER_LINEAR)) / 2
+    assert averaged.shape == first.shape and averaged.dtype == np.float32
+    np.testing.assert_allclose(averaged, expected, atol=1e-6)
+    seg.use_photo_looks(False)  # video: one plain run
+    assert not seg.mirror_average and seg.extra_input_sizes == ()

@@ -149,7 +149,7 @@ class AppMatte:
 
     def __init__(self, model: Path, threads: int, edge_mode: str | None = None, foreground: bool = True,
                  margin: int | None = None, crop: bool = True, input_size: int | None = None,
-                 matte_overrides: dict | None = None, mirror_average: bool = False):
+                 matte_overrides: dict | None = None, photo: bool = False):
         defaults = AppSettings()  # the app's defaults (window and CLI): matte settings and model schedule
         matte = dataclasses.replace(defaults.matte_settings(), **(matte_overrides or {}))
         if edge_mode:
@@ -158,7 +158,7 @@ class AppMatte:
         if input_size:  # a larger (or smaller) model input than the app's, its margin in proportion
             segmenter.margin = segmenter.margin_for(input_size)
             segmenter.input_size = input_size
-        segmenter.mirror_average = mirror_average  # what the app does for a photo
+        segmenter.use_photo_looks(photo)  # what the app does for a photo
         self.pipeline = Pipeline(segmenter, MatteRefiner(matte),
                                  Compositor(), schedule=defaults.schedule_settings())
         self.pipeline.region.enabled = crop  # False: the model sees the whole frame every run
@@ -278,9 +278,10 @@ def main(argv=None) -> int:
                         help="also a row per PortraitNet model with this model input long side (app: 224; repeatable)")
     parser.add_argument("--whole-frame-row", action="store_true",
                         help="also score each model seeing the whole frame every run (no crop around the person)")
-    parser.add_argument("--mirror-average-row", action="store_true",
-                        help="also score each model with mirror-averaged runs (the app's photo path; on "
-                             "the moving clips: what video would get with it)")
+    parser.add_argument("--photo-row", action="store_true",
+                        help="also score each model with a photo's looks (mirror-averaged runs at two "
+                             "input sizes, the app's path for a still image; on the moving clips: what a "
+                             "video would get with them)")
     parser.add_argument("--no-foreground-row", action="store_true",
                         help="also score each model compositing the camera's colour at the edge (no estimate)")
     parser.add_argument("--peers-only", action="store_true",
@@ -329,7 +330,7 @@ def main(argv=None) -> int:
     if args.peers_only:
         return 0
     # Rows per model: (edge mode, foreground estimate, margin, crop, input size, matte overrides,
-    # mirror averaging)
+    # a photo's looks)
     default = (None, True, None, True, None, {}, False)
     variants = ([default] + [_with(default, 0, mode) for mode in args.edge_mode]
                 + ([_with(default, 1, False)] if args.no_foreground_row else [])
@@ -337,14 +338,14 @@ def main(argv=None) -> int:
                 + [_with(default, 4, size) for size in args.input_size]
                 + ([_with(default, 3, False)] if args.whole_frame_row else [])
                 + [_with(default, 5, overrides) for overrides in args.matte]
-                + ([_with(default, 6, True)] if args.mirror_average_row else []))
-    for model, (edge_mode, foreground, margin, crop, size, overrides, mirror) in ((m, v) for m in models for v in variants):
+                + ([_with(default, 6, True)] if args.photo_row else []))
+    for model, (edge_mode, foreground, margin, crop, size, overrides, photo) in ((m, v) for m in models for v in variants):
         name = f"PortraitNet {model.relative_to(ROOT) if model.is_relative_to(ROOT) else model} (app matte"
         name += (f", {edge_mode} edges" if edge_mode else "") + ("" if foreground else ", camera colour at the edge")
         name += (f", margin {margin}" if margin is not None else "") + ("" if crop else ", whole frame")
         name += (f", {size}-px input" if size else "") + "".join(f", {k} {v}" for k, v in overrides.items())
-        name += (", mirror-averaged as for a photo" if mirror else "") + ")"
-        app = AppMatte(model, args.threads, edge_mode, foreground, margin, crop, size, overrides, mirror)
+        name += (", a photo's looks" if photo else "") + ")"
+        app = AppMatte(model, args.threads, edge_mode, foreground, margin, crop, size, overrides, photo)
         comp = [app.still(f) for f in comp_frames]
         real_out = [app.still(f)[0] for f in real_frames]
         rows[name] = {"composites": composite_rows([a for a, _ in comp], [o for _, o in comp]),

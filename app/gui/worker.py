@@ -241,8 +241,8 @@ class PipelineWorker(QObject):
                 f"{str(exc).rstrip('.')}. The preview shows the camera without background "
                 "replacement; the virtual camera gets the background alone.")
             return
-        # A photo opened before the model was ready gets its two looks too.
-        segmenter.mirror_average = self._capture is not None and self._capture.source.is_still
+        # A photo opened before the model was ready gets its looks too.
+        segmenter.use_photo_looks(self._capture is not None and self._capture.source.is_still)
         self.pipeline = Pipeline(segmenter, self.refiner, self.compositor,
                                  schedule=self.settings.schedule_settings())
         self.pipeline.effects.settings = self.settings.effect_settings()
@@ -288,7 +288,7 @@ class PipelineWorker(QObject):
         self._last_output_time = None
         if self.pipeline is not None:
             self.pipeline.reset()
-            self.pipeline.segmenter.mirror_average = source.is_still  # a photo: two looks, one mirrored
+            self.pipeline.segmenter.use_photo_looks(source.is_still)  # a photo: more looks at it
         capture = CaptureThread(source, self._generation, self._input_slot)
         capture.frameAvailable.connect(self._on_frame_available)
         capture.failed.connect(self._on_capture_failed)
