@@ -400,6 +400,13 @@ class Segmenter:
         self.mirror_average = bool(on)
         self.extra_input_sizes = PHOTO_EXTRA_INPUT_SIZES if on and self.fit_content else ()
 
+    def use_looks(self, still: bool, mirror_video: bool = False) -> None:
+        """A photo's looks for a still picture; for a camera or video one run, or two (mirrored)
+        when mirror_video is asked for (twice the model's CPU)."""
+        self.use_photo_looks(still)
+        if not still:
+            self.mirror_average = bool(mirror_video)
+
     def average_other_sizes(self, mask: np.ndarray, image: np.ndarray,
                             pyramid: FramePyramid | None = None) -> np.ndarray:
         """`mask` (the answer for `image` at input_size) averaged with the answers at

@@ -42,6 +42,7 @@ class AppSettings:
     feather: float = MatteSettings.feather   # px at 720p; the matte stage's default
     smoothing: float = 0.5
     steady_edges: bool = MatteSettings.steady_edges  # motion-compensated smoothing (app/matting.MotionSmoother): more CPU
+    mirror_average: bool = False  # video's model runs also see the frame mirrored (a photo always does): twice the model's CPU
     edge_mode: str = "guided"                # edges at the frame's own resolution (app/matting.py); "gaussian" costs less
     mirror: bool = False   # what the call sees; a mirrored outgoing picture shows text reversed
     model_path: str = ""                     # empty: the bundled model

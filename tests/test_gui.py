@@ -18,7 +18,7 @@ from pathlib import Path  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from PySide6.QtCore import QSettings, Qt  # noqa: E402
+from PySide6.QtCore import QPoint, QSettings, Qt  # noqa: E402
 from PySide6.QtGui import QColor  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
@@ -109,7 +109,7 @@ def test_video_source_frames_reach_the_preview_with_real_model(qtbot, make_windo
     assert window.banner.messages() == {}
 
 
-def test_a_photo_source_gets_mirror_averaged_model_runs_and_a_clip_does_not(qtbot, make_window, clip, tmp_path):
+def test_a_photo_source_gets_more_looks_and_a_clip_only_when_asked(qtbot, make_window, clip, tmp_path):
     photo = tmp_path / "me.png"
     cv2.imwrite(str(photo), person_frames(1)[0])
     window = make_window(source=str(photo), model_path=None)  # None: the bundled model (dynamic sizes)
@@ -121,6 +121,10 @@ def test_a_photo_source_gets_mirror_averaged_model_runs_and_a_clip_does_not(qtbo
     qtbot.waitUntil(lambda: window.source_combo.currentText() == "person.mp4", timeout=TIMEOUT_MS)
     wait_for_more_frames(qtbot, window)
     assert not segmenter.mirror_average and not segmenter.extra_input_sizes
+    looks = window.looks_checkbox  # video too, when asked (a click on its box: the text is short)
+    qtbot.mouseClick(looks, Qt.MouseButton.LeftButton, pos=QPoint(8, looks.height() // 2))
+    qtbot.waitUntil(lambda: segmenter.mirror_average, timeout=TIMEOUT_MS)
+    assert not segmenter.extra_input_sizes  # the second size stays a photo's
 
 
 def test_ui_thread_that_falls_behind_gets_the_latest_frame_not_a_backlog(qtbot, make_window, clip):
@@ -231,6 +235,10 @@ def test_settings_survive_a_restart(qtbot, make_window, clip, isolated_settings)
     assert not window.steady_checkbox.isChecked()  # off by default: it costs CPU
     qtbot.mouseClick(window.steady_checkbox, Qt.MouseButton.LeftButton)
     assert window.settings.steady_edges
+    assert not window.looks_checkbox.isChecked()  # off by default: twice the model's CPU
+    looks = window.looks_checkbox  # a click on its box (the text is shorter than the row)
+    qtbot.mouseClick(looks, Qt.MouseButton.LeftButton, pos=QPoint(8, looks.height() // 2))
+    assert window.settings.mirror_average
     window.set_background_color(QColor(0, 0, 255))
     qtbot.waitUntil(lambda: window.settings.background_color == BLUE, timeout=TIMEOUT_MS)
     expected = (0.70, 10.5, 40.0, 0.20)
@@ -249,6 +257,7 @@ def test_settings_survive_a_restart(qtbot, make_window, clip, isolated_settings)
     assert restarted.smoothing_slider.value() == pytest.approx(0.20)
     assert restarted.mirror_checkbox.isChecked() == mirrored and s.mirror == mirrored
     assert restarted.steady_checkbox.isChecked() and s.steady_edges and s.matte_settings().steady_edges
+    assert restarted.looks_checkbox.isChecked() and s.mirror_average
     assert (s.background_mode, s.background_color) == ("color", BLUE)
     assert restarted.background_list.currentItem() is restarted.color_item
     # ... and the restored background is in effect, not just shown.

@@ -74,6 +74,7 @@ def test_a_photo_gets_mirror_averaged_model_runs_and_a_video_only_when_asked(cap
     cv2.imwrite(str(photo), person_frames(1)[0])
     clip = write_video(tmp_path / "c.avi", person_frames(3))
     for source, output, flags, expected in ((photo, "o.png", [], True), (clip, "o.avi", [], False),
+                                            (photo, "o.png", ["--mirror-average"], True),
                                             (clip, "o.avi", ["--mirror-average"], True),
                                             (photo, "o.png", ["--no-mirror-average"], False)):
         code, _, err = run_cli(capsys, "-i", source, "-o", tmp_path / output, "--model", mean_model, *flags)

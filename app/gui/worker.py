@@ -241,10 +241,9 @@ class PipelineWorker(QObject):
                 f"{str(exc).rstrip('.')}. The preview shows the camera without background "
                 "replacement; the virtual camera gets the background alone.")
             return
-        # A photo opened before the model was ready gets its looks too.
-        segmenter.use_photo_looks(self._capture is not None and self._capture.source.is_still)
         self.pipeline = Pipeline(segmenter, self.refiner, self.compositor,
                                  schedule=self.settings.schedule_settings())
+        self._apply_looks()  # a photo opened before the model was ready gets its looks too
         self.pipeline.effects.settings = self.settings.effect_settings()
         self.ready.emit(f"{self.model_path.name}, {segmenter.threads} thread(s)")
 
@@ -288,12 +287,12 @@ class PipelineWorker(QObject):
         self._last_output_time = None
         if self.pipeline is not None:
             self.pipeline.reset()
-            self.pipeline.segmenter.use_photo_looks(source.is_still)  # a photo: more looks at it
         capture = CaptureThread(source, self._generation, self._input_slot)
         capture.frameAvailable.connect(self._on_frame_available)
         capture.failed.connect(self._on_capture_failed)
         capture.ended.connect(self._on_capture_ended)
         self._capture = capture
+        self._apply_looks()
         capture.start()
         self.sourceOpened.emit(spec, source.description, source.is_live)
 
@@ -337,6 +336,13 @@ class PipelineWorker(QObject):
         if self.pipeline is not None:
             self.pipeline.schedule.settings = settings.schedule_settings()
             self.pipeline.effects.settings = settings.effect_settings()
+        self._apply_looks()
+
+    def _apply_looks(self) -> None:
+        """How many looks the model takes: a photo's for a still picture, else the setting's."""
+        if self.pipeline is not None:
+            still = self._capture is not None and self._capture.source.is_still
+            self.pipeline.segmenter.use_looks(still, mirror_video=self.settings.mirror_average)
 
     @Slot(str, object)
     def setBackground(self, mode: str, value) -> None:
