@@ -1,7 +1,9 @@
-"""What `--steady-edges` (app/matting.MotionSmoother) costs: the app's pipeline on the live bench's
-still and moving speakers at 720p and 1080p, with the option off and on, interleaved.
+"""What `--steady-edges` (app/matting.MotionSmoother) or `--mirror-average` (two looks per model run,
+app/segmentation.Segmenter.mirror_average) costs: the app's pipeline on the live bench's still and
+moving speakers at 720p and 1080p, with the option off and on, interleaved.
 
     python -m bench.steady_edges            # ~40 s on 2 cores; prints CPU ms a frame and the difference
+    python -m bench.steady_edges --option mirror-average    # the same for two looks per model run
     python -m bench.steady_edges --frames 40 --rounds 1    # a quick look
 
 CPU time of the process (all threads: ONNX Runtime on one, OpenCV on one up to 720p and on its pool
@@ -49,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=130, help="frames per pass (first 10: warm-up)")
     parser.add_argument("--rounds", type=int, default=2, help="passes per setting, interleaved")
     parser.add_argument("--resolutions", default="720p,1080p", help="of the live bench's: 720p, 1080p")
+    parser.add_argument("--option", choices=("steady-edges", "mirror-average"), default="steady-edges",
+                        help="the option to measure off and on")
     args = parser.parse_args(argv)
     sizes = {"720p": (1280, 720), "1080p": (1920, 1080)}
     wanted = [r.strip() for r in args.resolutions.split(",") if r.strip()]
@@ -58,15 +62,17 @@ def main(argv: list[str] | None = None) -> int:
     clips = prepare_live_clips(default_source(), LIVE_FRAMES, {r: sizes[r] for r in wanted})
     segmenter = Segmenter(DEFAULT_MODEL_PATH, threads=1)
     print(f"CPU: {cpu_model()}; CPU ms a frame, decoding excluded, lowest of {args.rounds} interleaved passes")
-    print("| clip | steady edges off | on | difference |")
+    print(f"| clip | {args.option.replace('-', ' ')} off | on | difference |")
     print("|---|---|---|---|")
     for resolution in wanted:
         for scenario in ("still", "moving"):
             frames = read_frames(clips[scenario][resolution], args.frames)  # OpenCV's threads: the pipeline sets them
             passes = {False: [], True: []}
             for _ in range(max(1, args.rounds)):
-                for steady in (False, True):
-                    passes[steady].append(cpu_ms_per_frame(frames, segmenter, steady)[0])
+                for on in (False, True):
+                    segmenter.mirror_average = on and args.option == "mirror-average"
+                    steady = on and args.option == "steady-edges"
+                    passes[on].append(cpu_ms_per_frame(frames, segmenter, steady)[0])
             off, on = min(passes[False]), min(passes[True])
             print(f"| {scenario} {resolution} | {off:.2f} | {on:.2f} | {on - off:+.2f} ({(on / off - 1) * 100:+.0f} %) |")
     return 0
