@@ -445,23 +445,25 @@ class AdjustmentsPanel(QGroupBox):
                        self.smoothing_slider):
             slider.valueChanged.connect(self.changed)
             layout.addWidget(slider)
-        self.steady_checkbox = QCheckBox("Steadier edges in motion", self)
-        self.steady_checkbox.setToolTip(
+        self.steady_checkbox = self._checkbox(
+            layout, "Steadier edges in motion",
             "Smooths the outline along your movement, so it flickers less while you move; "
             "uses more CPU while you move")
-        self.steady_checkbox.toggled.connect(self.changed)
-        layout.addWidget(self.steady_checkbox)
-        self.looks_checkbox = QCheckBox("Two looks per model run", self)
-        self.looks_checkbox.setToolTip(
+        self.looks_checkbox = self._checkbox(
+            layout, "Two looks per model run",
             "The model also sees each frame mirrored: a steadier, better-placed outline for about "
             "twice the model's CPU (a photo always gets it)")
-        self.looks_checkbox.toggled.connect(self.changed)
-        layout.addWidget(self.looks_checkbox)
-        self.mirror_checkbox = QCheckBox("Mirror image", self)
-        self.mirror_checkbox.setToolTip(
+        self.mirror_checkbox = self._checkbox(
+            layout, "Mirror image",
             "Flip left and right, like looking in a mirror; applies to the virtual camera too")
-        self.mirror_checkbox.toggled.connect(self.changed)
-        layout.addWidget(self.mirror_checkbox)
+
+    def _checkbox(self, layout, text: str, tooltip: str) -> QCheckBox:
+        """A checkbox in the panel's layout that reports a change like the sliders do."""
+        checkbox = QCheckBox(text, self)
+        checkbox.setToolTip(tooltip)
+        checkbox.toggled.connect(self.changed)
+        layout.addWidget(checkbox)
+        return checkbox
 
     def set_background_mode(self, mode: str) -> None:
         """Blur strength does something only for the blur background: greyed out otherwise."""
