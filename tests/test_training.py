@@ -98,12 +98,15 @@ def test_shifted_consistency_is_zero_only_for_a_shift_equivariant_prediction():
     assert parts["consistency"] < 1e-5
 
 
-def test_export_folds_keras_padding_into_the_convs_and_keeps_the_numbers(tmp_path):
+def test_export_folds_keras_padding_and_the_head_into_the_convs_and_keeps_the_numbers(tmp_path):
     onnx = pytest.importorskip("onnx")
     from training.export import export_onnx, max_abs_difference
 
     torch.manual_seed(0)
     net = PortraitNet("v3").eval()
+    with torch.no_grad():  # trained kernels are not symmetric: a swapped tap or phase must show
+        for upsampler in net.upsamplers:
+            upsampler.weight.copy_(torch.randn_like(upsampler.weight))
     path = export_onnx(net, tmp_path / "net.onnx")
     nodes = onnx.load(str(path)).graph.node
     zero_pads = [n for n in nodes if n.op_type == "Pad"
@@ -111,6 +114,9 @@ def test_export_folds_keras_padding_into_the_convs_and_keeps_the_numbers(tmp_pat
     assert not zero_pads
     assert not [n for n in nodes if n.op_type == "Softmax"]
     assert any(list(a.ints) == [0, 0, 1, 1] for n in nodes if n.op_type == "Conv" for a in n.attribute if a.name == "pads")
+    # The person head is folded into the last upsampler: no full-resolution 8-channel map is made.
+    assert [n.op_type for n in nodes][-3:] == ["Conv", "DepthToSpace", "Sigmoid"]
+    assert len([n for n in nodes if n.op_type == "ConvTranspose"]) == len(net.upsamplers) - 1
     images = np.random.default_rng(0).random((1, 3, 96, 160), dtype=np.float32)
     assert max_abs_difference(net, path, images) < 1e-5
 
@@ -178,6 +184,10 @@ def test_int8_quantisation_keeps_the_contract_and_the_answer(tmp_path):
                for p in (float_path, int8_path)]
     assert np.abs(answers[0] - answers[1]).mean() < 0.05
     Segmenter(int8_path, threads=1)  # loads and passes the app's own probe (dynamic size, range)
+    import onnx
+
+    int8_nodes = onnx.load(str(int8_path)).graph.node  # the folded head stays in float, as it was exported
+    assert [n.op_type for n in int8_nodes][-3:] == ["Conv", "DepthToSpace", "Sigmoid"]
 
 
 def test_distractors_change_the_room_behind_the_person_and_never_the_label():
