@@ -11,17 +11,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import signal
 import sys
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QSettings, Qt, QTimer
+from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt, QTimer
 from PySide6.QtGui import QColor, QIcon
 from PySide6.QtWidgets import QApplication, QHBoxLayout, QLabel, QMainWindow, QScrollArea, QVBoxLayout, QWidget
 
 from app import resources, sinks
-from app.capture import VIDEO_EXTENSIONS
+from app.capture import VIDEO_EXTENSIONS, SourceError, parse_camera_index
 from app.livestats import LiveStats
 from app.settings import AppSettings
 from app.sinks import virtual_camera_setup_hint
@@ -33,6 +34,8 @@ from app.gui.worker import TIMING_STAGES, FramePacket, PipelineController
 
 __all__ = ["MainWindow", "open_settings_store", "run_gui", "bgr_to_qcolor", "qcolor_to_bgr",
            "thumbnail_for_file"]
+
+log = logging.getLogger(__name__)
 
 ORGANIZATION = "PortraitCam"
 APPLICATION = "PortraitCam"
@@ -80,6 +83,9 @@ def save_settings(store: QSettings, settings: AppSettings) -> None:
     finally:
         store.endGroup()
     store.sync()
+    if store.status() != QSettings.Status.NoError:
+        raise OSError(f"Cannot save settings to {store.fileName()} "
+                      f"({'not writable' if store.status() == QSettings.Status.AccessError else 'format error'})")
 
 
 _FIELD_NAMES = {f.name for f in dataclasses.fields(AppSettings)} - {"extra"}
@@ -104,6 +110,7 @@ class MainWindow(QMainWindow):
         self._fallback_to_sample = False    # an automatic camera choice failed: use the sample clip
         self._showing_sample_notice = False
         self._background_applied = False    # no background confirmed by the worker yet
+        self._background_fallback = False   # blur requested for a saved background that failed
         self._virtual_camera_pending = False
         self._last_stats_time = 0.0
         self._source_description = ""
@@ -131,22 +138,31 @@ class MainWindow(QMainWindow):
         self._build_ui()
         self._restore_widgets()
         self._wire()
-        geometry = self.store.value(GEOMETRY_KEY)
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        else:
-            self.resize(1200, 720)
+        self._restore_geometry()
 
         self.controller.start(self.settings)
-        self._request_background(self.settings.background_mode, self._background_value(self.settings))
-        if self._initial_source is not None:
-            self.open_source(self._initial_source)
-            self.controller.list_cameras()
-        else:
-            self._fallback_to_sample = True
-            self.controller.list_cameras()  # the source is chosen when the cameras are known
+        try:
+            self._request_background(self.settings.background_mode, self._background_value(self.settings))
+            if self._initial_source is not None:
+                self.open_source(self._initial_source)
+                self.controller.list_cameras()
+            else:
+                self._fallback_to_sample = True
+                self.controller.list_cameras()  # the source is chosen when the cameras are known
+        except BaseException:
+            # A running worker thread destroyed with the window aborts the process: stop it first.
+            self.controller.shutdown()
+            raise
         # Started once the first source is open, so the device gets that source's size and rate.
         self._virtual_camera_pending = self.settings.virtual_camera_enabled
+
+    def _restore_geometry(self) -> None:
+        geometry = self.store.value(GEOMETRY_KEY)
+        # A damaged value (text, an empty line) is not a saved geometry: the default size instead.
+        if not (isinstance(geometry, (QByteArray, bytes)) and self.restoreGeometry(geometry)):
+            if geometry is not None:
+                log.warning("Ignoring the saved window geometry in %s: it is not one", self.store.fileName())
+            self.resize(1200, 720)
 
     # --- layout -----------------------------------------------------------------------------
     def _build_ui(self) -> None:
@@ -261,7 +277,14 @@ class MainWindow(QMainWindow):
     # --- settings ---------------------------------------------------------------------------
     def save_settings(self) -> None:
         self._save_timer.stop()
-        save_settings(self.store, self.settings)
+        try:
+            save_settings(self.store, self.settings)
+        except OSError as exc:
+            # The window keeps working with the changes; they only last until it closes.
+            self.banner.show_message("settings", f"{exc}: changes last until PortraitCam closes.", "warning")
+            log.warning("%s", exc)
+        else:
+            self.banner.clear_message("settings")
 
     def _settings_changed(self) -> None:
         self.controller.apply_settings(self.settings)
@@ -281,10 +304,15 @@ class MainWindow(QMainWindow):
 
     def open_source(self, spec) -> None:
         """Switch to a camera index, a video/image path or a FrameSource (used by tests)."""
-        if isinstance(spec, str) and spec.strip().isdigit():
-            spec = int(spec)
-        elif isinstance(spec, (str, Path)):
-            spec = str(Path(spec).expanduser().absolute())  # one spelling per file for the list
+        if isinstance(spec, str):
+            try:
+                index = parse_camera_index(spec)
+            except SourceError:
+                index = spec.strip()  # out of range: the worker's opening says so in the banner
+            # ASCII digits only name a camera; anything else ("²", "٣") is a file name.
+            spec = index if index is not None else str(Path(spec).expanduser().absolute())
+        elif isinstance(spec, Path):
+            spec = str(spec.expanduser().absolute())  # one spelling per file for the list
         self.statusBar().showMessage(f"Opening {spec}…")
         self.controller.open_source(spec)
 
@@ -429,6 +457,13 @@ class MainWindow(QMainWindow):
 
     def _on_background_changed(self, mode: str, value) -> None:
         self._background_applied = True
+        if self._background_fallback:
+            # Blur stands in for a saved background that could not be loaded at start (a drive not
+            # mounted yet): show it, but keep the saved choice for the next start.
+            self._background_fallback = False
+            self.background_panel.select(mode, value)
+            self.adjustments_panel.set_background_mode(mode)
+            return
         s = self.settings
         s.background_mode = mode
         if mode == "color":
@@ -445,6 +480,7 @@ class MainWindow(QMainWindow):
             # The saved background is gone (e.g. the picture was deleted): blur instead of nothing.
             self.banner.show_message(
                 "background", f"{message}. Using a blurred background instead.", "error")
+            self._background_fallback = True
             self._request_background("blur")
             return
         self.banner.show_message(
@@ -547,12 +583,7 @@ def run_gui(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "portraitcam", *qt_args])
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
-    source = args.source
-    # ASCII digits only ("²" is a file name to open_source; int() would raise), and short enough
-    # for int(): a longer number reaches open_source as text, which says it is out of range.
-    if source is not None and source.strip().isascii() and source.strip().isdecimal() and len(source.strip()) <= 9:
-        source = int(source)
-    window = MainWindow(source=source, model_path=args.model)
+    window = MainWindow(source=args.source, model_path=args.model)  # open_source tells cameras from files
     # Quitting by other means than the close button (e.g. logout) still stops the threads cleanly.
     app.aboutToQuit.connect(window.close)
     # Ctrl+C in the terminal and SIGTERM (logout, kill, a service manager) close the window
