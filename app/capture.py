@@ -31,6 +31,7 @@ else:
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm"}
+ESTIMATED_COUNT_EXTENSIONS = {".mkv", ".webm"}  # containers whose frame count OpenCV estimates
 # Linux numbers video devices 0..255 (/dev/videoN); no OS has more cameras than that.
 MAX_CAMERA_INDEX = 255
 # A file's frame rate outside this is a damaged header, not a real rate (an encoder told inf hangs).
@@ -178,6 +179,7 @@ class FrameSource:
     is_live: bool = False
     is_still: bool = False  # one picture served again and again (a photo): time to spare on it
     frame_count: int | None = None
+    count_is_estimate: bool = False  # frame_count is the container's estimate, not a stored count
     description: str = ""
 
     def __init__(self) -> None:
@@ -218,6 +220,7 @@ class PrefetchingSource(FrameSource):
         self.source = source
         self.fps, self.is_live, self.is_still = source.fps, source.is_live, source.is_still
         self.frame_count, self.description = source.frame_count, source.description
+        self.count_is_estimate = source.count_is_estimate
         self._size = source.size
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
@@ -271,6 +274,7 @@ class LatestFrameSource(FrameSource):
         self.source = source
         self.fps, self.is_live, self.is_still = source.fps, source.is_live, source.is_still
         self.frame_count, self.description = source.frame_count, source.description
+        self.count_is_estimate = source.count_is_estimate
         self._size = source.size
         self._ready = threading.Condition()
         self._item: tuple[np.ndarray, float | None] | None = None
@@ -331,6 +335,7 @@ class PacedSource(FrameSource):
         self.source = source
         self.fps = float(fps or source.fps or 30.0)
         self.frame_count, self.description = source.frame_count, source.description
+        self.count_is_estimate = source.count_is_estimate
         self._size = source.size
         self._start: float | None = None
         self._index = 0  # the next tick
@@ -430,7 +435,8 @@ class VideoFileSource(FrameSource):
     """A video file. loop=True restarts at the end; loop=False makes read() return None there.
 
     A read failure before the container's frame count is reached means the file is truncated,
-    corrupt or gone, and raises SourceError rather than passing for a normal end.
+    corrupt or gone, and raises SourceError rather than passing for a normal end (where the count
+    is only an estimate, Matroska/WebM, only when the file is gone).
     """
 
     def __init__(self, path: str | os.PathLike, loop: bool = True) -> None:
@@ -447,6 +453,9 @@ class VideoFileSource(FrameSource):
         self.fps = float(fps) if fps and math.isfinite(fps) and 0 < fps <= MAX_FPS else 30.0
         count = self._capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0
         self.frame_count = int(count) if math.isfinite(count) and count > 0 else None
+        # Matroska/WebM store no frame count: OpenCV's is duration x rate, an estimate that a
+        # variable-rate recording can overshoot, so falling short of it is no proof of a cut file.
+        self.count_is_estimate = self.path.suffix.lower() in ESTIMATED_COUNT_EXTENSIONS
         self._frames_read = 0  # frames handed out in the current pass
 
     def _open(self):
@@ -487,7 +496,8 @@ class VideoFileSource(FrameSource):
             self._frames_read += 1
             self.captured_at = time.monotonic()
             return frame
-        if self.frame_count is not None and self._frames_read < self.frame_count - 1:
+        if (self.frame_count is not None and self._frames_read < self.frame_count - 1
+                and (not self.count_is_estimate or file_problem(self.path))):
             raise SourceError(
                 f"Reading {self.path} failed after {self._frames_read} of {self.frame_count} frames "
                 f"(file truncated, corrupt or removed)"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import math
 import os
 import signal
@@ -33,12 +34,13 @@ FPS_RANGE = (1.0, 240.0)  # camera and still-image rates; FFmpeg hangs on inf an
 def parse_color(text: str) -> tuple[int, int, int]:
     """'#RRGGBB' or 'R,G,B' (0..255) to a BGR tuple."""
     value = text.strip()
-    try:
-        if value.startswith("#") and len(value) == 7:
-            rgb = tuple(int(value[i:i + 2], 16) for i in (1, 3, 5))
-        else:
-            rgb = tuple(int(part) for part in value.replace(" ", "").split(","))
-    except ValueError:
+    # Plain ASCII hex digits and decimal numbers only: int() would also take "+1", "1_0" and other
+    # scripts' digits.
+    if re.fullmatch(r"#[0-9a-fA-F]{6}", value):
+        rgb = tuple(int(value[i:i + 2], 16) for i in (1, 3, 5))
+    elif re.fullmatch(r"\d{1,3}( *, *\d{1,3}){2}", value, re.ASCII):
+        rgb = tuple(int(part) for part in value.split(","))
+    else:
         rgb = ()
     if len(rgb) != 3 or not all(0 <= c <= 255 for c in rgb):
         raise argparse.ArgumentTypeError(f"invalid colour '{text}': use #RRGGBB or R,G,B")
@@ -559,9 +561,15 @@ def _run(args: argparse.Namespace, job: _JobState) -> int:
         for sink in sinks:
             sink.close()
         average = ", ".join(f"{stage} {totals[stage] / frames:.1f}" for stage in STAGES)
+        if total and frames < total - 1 and getattr(source, "count_is_estimate", False):
+            _note(f"the input ended after {frames} of about {total} frames (its container gives only an "
+                  "estimate of the count; if the file was cut short, the rest of it is missing)")
         if args.output:
             job.completed = args.output
-            print(f"Wrote {frames} frame{'s' if frames != 1 else ''} to {args.output}")
+            if frames > 1 and Path(args.output).suffix.lower() in IMAGE_EXTENSIONS:
+                print(f"Wrote the last of {frames} frames to {args.output} (a picture holds one frame)")
+            else:
+                print(f"Wrote {frames} frame{'s' if frames != 1 else ''} to {args.output}")
         print(f"Average ms per frame: {average}", file=sys.stderr)
         runs = f"model ran on {pipeline.model_runs} of {frames} frames ({pipeline.schedule.settings.mode})"
         # A file runs flat out: a frame decoded ahead waits for the model and finishing threads.
