@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app.capture import SourceError, VideoFileSource
+from app.capture import SourceError, VideoFileSource, file_problem, image_problem
 from app.imaging import FramePyramid, reduce_by_power_of_two
 from app.matting import alpha_to_uint8, band_pixels, sample_bilinear
 
@@ -80,10 +80,11 @@ class Compositor:
 
     def set_image(self, path: str | os.PathLike) -> None:
         path = Path(path)
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.is_file() else None
+        # The file's own checks first: OpenCV would half-decode a truncated JPEG into a grey band.
+        reason = file_problem(path) or image_problem(path)
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR) if reason is None else None
         if image is None:
-            reason = "not found" if not path.is_file() else "unsupported format or corrupt"
-            raise BackgroundError(f"Cannot load background image {path}: {reason}")
+            raise BackgroundError(f"Cannot load background image {path}: {reason or 'unsupported format or corrupt'}")
         self._close_video()
         self._image = image
         self._image_cache = None

@@ -257,10 +257,10 @@ class LightWrap:
 
     def apply(self, person_bgr: np.ndarray, alpha_u8: np.ndarray, background_bgr: np.ndarray,
               amount: float, width_720p: float) -> np.ndarray:
-        if amount <= 0.0:
-            return person_bgr
         height, width = alpha_u8.shape
         f = self.FACTOR
+        if amount <= 0.0 or min(height, width) <= f // 2:  # no sample of the eighth-size grid lies inside
+            return person_bgr
         alpha_small = alpha_u8[f // 2::f, f // 2::f].astype(np.float32) * (1.0 / 255.0)
         sigma = max(0.7, width_720p * height / 720.0 / f)
         band = amount * (1.0 - cv2.GaussianBlur(alpha_small, (0, 0), sigma))

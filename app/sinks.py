@@ -355,6 +355,22 @@ class VirtualCameraSink(Sink):
 
 
 _FOURCC_BY_SUFFIX = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "XVID"}
+# The largest side each writer takes: FFmpeg's MPEG-4 encoder refuses 8192 and up (its headers'
+# 13-bit sizes), JPEG (MJPEG .avi too) stores 16-bit sizes and WebP 14-bit ones. Past them the
+# writer fails with only its own log lines, or (MJPEG) wraps the width and writes a wrong picture.
+_MAX_SIDE_BY_SUFFIX = {".mp4": 8190, ".m4v": 8190, ".mov": 8190, ".mkv": 8190, ".avi": 65535,
+                       ".jpg": 65535, ".jpeg": 65535, ".jpe": 65535, ".webp": 16383}
+
+
+def size_problem(path: Path, width: int, height: int) -> str | None:
+    """Why a width x height picture cannot be written to `path`'s format, or None when it can."""
+    limit = _MAX_SIDE_BY_SUFFIX.get(path.suffix.lower())
+    if limit is None or max(width, height) <= limit:
+        return None
+    roomier = ".avi" if path.suffix.lower() in _FOURCC_BY_SUFFIX else ".png"  # .png has no such limit
+    other = f"{roomier} or " if max(width, height) <= _MAX_SIDE_BY_SUFFIX.get(roomier, max(width, height)) else ""
+    return (f"{width}x{height} is too large for {path.suffix} (at most {limit} pixels a side); "
+            f"use {other}a smaller input")
 
 
 class FileSink(Sink):
@@ -390,6 +406,9 @@ class FileSink(Sink):
             # FFmpeg's encoder loops forever on an infinite rate; a 0 or NaN one makes no file.
             raise SinkError(f"Cannot write video file {self.path}: frame rate {fps:g} is not "
                             "between 0.1 and 1000")
+        problem = size_problem(self.path, self.width + self.width % 2, self.height + self.height % 2)
+        if problem:
+            raise SinkError(f"Cannot write video file {self.path}: {problem}")
         self._target = prepare_output_path(self.path)
         self.leftovers_removed = remove_leftover_temporaries(self._target)
         free = free_bytes(self._target.parent)
@@ -540,6 +559,9 @@ class ImageFileSink(Sink):
         self.leftovers_removed = remove_leftover_temporaries(self._target)
 
     def send(self, frame_bgr: np.ndarray) -> None:
+        problem = size_problem(self.path, frame_bgr.shape[1], frame_bgr.shape[0])
+        if problem:  # said before the job's end, not after it
+            raise SinkError(f"Cannot write image file {self.path}: {problem}")
         self._last = frame_bgr
 
     def close(self) -> None:

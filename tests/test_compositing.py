@@ -325,3 +325,17 @@ def test_an_unchanged_frame_reuses_the_blends_background_share_only_when_it_is_t
     reused.set_color((200, 0, 0))
     assert np.array_equal(reused.composite(brighter, other, unchanged=True),
                           compositor(lambda c: c.set_color((200, 0, 0))).composite(brighter, other))
+
+
+def test_a_truncated_jpeg_background_is_refused_not_half_decoded(tmp_path, capfd):
+    import cv2
+
+    ok, data = cv2.imencode(".jpg", RNG.integers(0, 256, (90, 160, 3), dtype=np.uint8))
+    half = tmp_path / "half.jpg"
+    half.write_bytes(data.tobytes()[: len(data) // 2])
+    compositor = Compositor()
+    with pytest.raises(BackgroundError, match="half.jpg: truncated"):  # was a grey lower half, no word
+        compositor.set_image(half)
+    with pytest.raises(BackgroundError, match="folder"):
+        compositor.set_image(tmp_path)
+    assert "Premature end" not in capfd.readouterr().err

@@ -334,3 +334,11 @@ def test_cli_says_light_matching_needs_a_replaced_background(tmp_path, capsys):
     assert headless.run(["--input", str(clip_frames.__globals__["SAMPLE_CLIP"]), "--blur", "--max-frames",
                          "1", "--no-progress", "--output", str(out), "--match-lighting"]) == 0
     assert "needs an image, video or colour background" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("height, width", [(1, 1), (2, 2), (4, 4000), (4000, 3)])
+def test_light_wrap_leaves_frames_smaller_than_its_grid_alone(height, width):
+    person = np.full((height, width, 3), 100, np.uint8)
+    alpha = np.full((height, width), 128, np.uint8)  # an edge everywhere
+    out = LightWrap().apply(person, alpha, np.full_like(person, 250), 0.5, 12.0)  # raised in GaussianBlur
+    assert out.shape == person.shape

@@ -514,3 +514,19 @@ def test_a_temporary_file_carries_its_process_id(tmp_path):
     hidden = [p.name for p in tmp_path.iterdir()]
     sink.abort()
     assert len(hidden) == 1 and hidden[0].startswith(f".out.{os.getpid()}.")
+
+
+@pytest.mark.parametrize("name, width, limit", [("wide.mp4", 8192, "8190"), ("wide.mkv", 9000, "8190"),
+                                                 ("wide.avi", 70000, "65535")])
+def test_a_video_too_large_for_its_format_is_refused_with_the_limit(tmp_path, name, width, limit):
+    with pytest.raises(SinkError, match=f"too large for .{name.split('.')[1]} \\(at most {limit}"):
+        FileSink(tmp_path / name, width, 4, 30)
+    assert not list(tmp_path.iterdir())  # nothing left behind
+    FileSink(tmp_path / "fits.mp4", 8190, 4, 30).abort()  # the largest that the writer takes
+
+
+@pytest.mark.parametrize("name, width", [("wide.webp", 16384), ("wide.jpg", 65536)])
+def test_a_picture_too_large_for_its_format_is_refused_with_the_limit(tmp_path, name, width):
+    sink = ImageFileSink(tmp_path / name)
+    with pytest.raises(SinkError, match="too large.*use .png"):
+        sink.send(np.zeros((2, width, 3), np.uint8))
