@@ -26,7 +26,7 @@ from app.capture import FrameSource, list_cameras  # noqa: E402
 from app.gui.main_window import MainWindow, open_settings_store  # noqa: E402
 from app.gui.worker import LatestSlot, qimage_to_bgr  # noqa: E402
 from app.sinks import LINUX_SETUP_COMMAND, virtual_camera_setup_hint  # noqa: E402
-from conftest import FaultySegmenter, person_frames, write_video  # noqa: E402
+from conftest import FaultySegmenter, level_frames, person_frames, write_video  # noqa: E402
 
 TIMEOUT_MS = 10_000  # generous: two shared cores, the model and the test runner compete
 GREEN, RED, BLUE = (0, 255, 0), (0, 0, 255), (255, 0, 0)  # BGR
@@ -446,6 +446,20 @@ def test_saved_background_that_vanished_falls_back_to_blur(qtbot, make_window, c
     assert third.banner.message("background") == ""
 
 
+def test_a_background_video_that_vanishes_mid_stream_is_blurred_for_now_and_stays_chosen(
+        qtbot, make_window, clip, tmp_path):
+    background = write_video(tmp_path / "beach.mp4", level_frames(3), fps=15.0)
+    window = make_window(source=str(clip))
+    window.choose_background("video", background)
+    qtbot.waitUntil(lambda: window.settings.background_mode == "video", timeout=TIMEOUT_MS)
+    background.unlink()  # played to its end, it cannot restart
+    qtbot.waitUntil(lambda: "beach.mp4" in window.banner.message("background"), timeout=TIMEOUT_MS)
+    assert "blurred background instead" in window.banner.message("background")  # said "keeping" before
+    qtbot.waitUntil(lambda: selected_background(window) == "Blur", timeout=TIMEOUT_MS)
+    window.save_settings()
+    assert (window.settings.background_mode, window.settings.background_path) == ("video", str(background))
+
+
 def test_a_damaged_saved_window_geometry_is_ignored(qtbot, make_window, clip):
     for damaged in ("hello", ""):
         store = open_settings_store()
@@ -828,20 +842,27 @@ def test_mouse_wheel_over_a_slider_scrolls_the_panel_instead_of_changing_it(qtbo
     assert window.smoothing_slider.value() != pytest.approx(smoothing)
 
 
-def test_blur_strength_is_enabled_only_for_the_blur_background(qtbot, make_window, clip, tmp_path):
+def test_blur_strength_and_match_lighting_are_enabled_only_where_they_act(qtbot, make_window, clip, tmp_path):
     picture = tmp_path / "wall.png"
     cv2.imwrite(str(picture), np.full((90, 160, 3), 200, np.uint8))
     window = make_window(source=str(clip))
-    for mode, value, enabled in (("none", None, False), ("blur", None, True), ("color", GREEN, False),
-                                 ("image", picture, False), ("blur", None, True)):
+    lighting = window.effects_panel.lighting_checkbox
+    lighting.setChecked(True)
+    for mode, value, blur, lit in (("none", None, False, False), ("blur", None, True, False),
+                                   ("color", GREEN, False, True), ("image", picture, False, True),
+                                   ("blur", None, True, False)):
         window.choose_background(mode, value)
         qtbot.waitUntil(lambda: window.settings.background_mode == mode, timeout=TIMEOUT_MS)
-        assert window.blur_slider.isEnabled() is enabled, mode
+        assert window.blur_slider.isEnabled() is blur, mode
+        assert lighting.isEnabled() is lit and window.effects_panel.strength_slider.isEnabled() is lit, mode
+        assert lighting.isChecked() and window.settings.match_lighting  # the choice is kept while greyed
     window.choose_background("color", GREEN)
     qtbot.waitUntil(lambda: window.settings.background_mode == "color", timeout=TIMEOUT_MS)
+    window.choose_background("blur")
+    qtbot.waitUntil(lambda: window.settings.background_mode == "blur", timeout=TIMEOUT_MS)
     window.close()
-    restarted = make_window(source=str(clip))  # the saved mode greys it out from the start
-    assert not restarted.blur_slider.isEnabled()
+    restarted = make_window(source=str(clip))  # the saved mode greys them out from the start
+    assert restarted.blur_slider.isEnabled() and not restarted.effects_panel.lighting_checkbox.isEnabled()
 
 
 def test_refresh_cameras_says_what_it_found(qtbot, make_window, clip):

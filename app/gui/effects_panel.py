@@ -8,6 +8,7 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QGroupBox, QVBoxLayout, QWidget
 
+from app.effects import LIGHTING_MODES
 from app.framing import ZOOM_MAX, ZOOM_MIN
 from app.gui.widgets import LabeledSlider
 from app.settings import AppSettings
@@ -60,9 +61,15 @@ class EffectsPanel(QGroupBox):
         self.changed.emit()
 
     def _enable_sliders(self) -> None:
-        # An amount only means something while its effect is on.
+        # An amount only means something while its effect is on (and can act).
         self.zoom_slider.setEnabled(self.auto_frame_checkbox.isChecked())
-        self.strength_slider.setEnabled(self.lighting_checkbox.isChecked())
+        self.strength_slider.setEnabled(self.lighting_checkbox.isChecked() and self.lighting_checkbox.isEnabled())
+
+    def set_background_mode(self, mode: str) -> None:
+        """Match lighting acts only over a picture, video or colour: greyed out over blur or the room
+        itself (their light is the room's already), keeping the user's choice for when it can act."""
+        self.lighting_checkbox.setEnabled(mode in LIGHTING_MODES)
+        self._enable_sliders()
 
     def load(self, settings: AppSettings) -> None:
         """Show settings' values (without emitting changed)."""

@@ -240,9 +240,14 @@ class MainWindow(QMainWindow):
 
     def _restore_widgets(self) -> None:
         self.adjustments_panel.load(self.settings)
-        self.adjustments_panel.set_background_mode(self.settings.background_mode)
         self.effects_panel.load(self.settings)
+        self._show_background_mode(self.settings.background_mode)
         self._select_current_background()
+
+    def _show_background_mode(self, mode: str) -> None:
+        """Grey out what the background in use leaves without effect (blur strength, match lighting)."""
+        self.adjustments_panel.set_background_mode(mode)
+        self.effects_panel.set_background_mode(mode)
 
     def _wire(self) -> None:
         """Panels and banner to the window, the worker's signals to the window's handlers."""
@@ -270,6 +275,7 @@ class MainWindow(QMainWindow):
         worker.sourceEnded.connect(self._on_source_ended)
         worker.backgroundChanged.connect(self._on_background_changed)
         worker.backgroundFailed.connect(self._on_background_failed)
+        worker.backgroundLost.connect(self._use_blur_for_now)
         worker.virtualCameraStarted.connect(self._on_virtual_camera_started)
         worker.virtualCameraStopped.connect(self._on_virtual_camera_stopped)
         worker.virtualCameraFailed.connect(self._on_virtual_camera_failed)
@@ -462,7 +468,7 @@ class MainWindow(QMainWindow):
             # mounted yet): show it, but keep the saved choice for the next start.
             self._background_fallback = False
             self.background_panel.select(mode, value)
-            self.adjustments_panel.set_background_mode(mode)
+            self._show_background_mode(mode)
             return
         s = self.settings
         s.background_mode = mode
@@ -472,20 +478,24 @@ class MainWindow(QMainWindow):
         elif mode in ("image", "video") and value:
             s.background_path = str(value)
         self.background_panel.select(mode, value)
-        self.adjustments_panel.set_background_mode(mode)
+        self._show_background_mode(mode)
         self._save_timer.start()
 
     def _on_background_failed(self, message: str) -> None:
         if not self._background_applied:
             # The saved background is gone (e.g. the picture was deleted): blur instead of nothing.
-            self.banner.show_message(
-                "background", f"{message}. Using a blurred background instead.", "error")
-            self._background_fallback = True
+            self._use_blur_for_now(message)
             self._request_background("blur")
             return
         self.banner.show_message(
             "background", f"{message}. Keeping the previous background.", "error")
         self._select_current_background()
+
+    def _use_blur_for_now(self, message: str) -> None:
+        """Blur stands in for a background that failed at start or stopped (a video background on a
+        drive that went away); the user's choice stays saved for when it is back."""
+        self.banner.show_message("background", f"{message}. Using a blurred background instead.", "error")
+        self._background_fallback = True
 
     def _select_current_background(self) -> None:
         self.background_panel.select(self.settings.background_mode, self._background_value(self.settings))
@@ -570,7 +580,7 @@ class MainWindow(QMainWindow):
 
 
 def _parse_gui_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
-    parser = argparse.ArgumentParser(prog="portraitcam", add_help=False)
+    parser = argparse.ArgumentParser(prog="portraitcam", add_help=False, allow_abbrev=False)
     parser.add_argument("--source", help="camera index, video or photo to show at start")
     parser.add_argument("--model", help="ONNX model (default: the bundled one)")
     return parser.parse_known_args(argv)
@@ -580,9 +590,17 @@ def run_gui(argv: list[str] | None = None) -> int:
     """Start the GUI; argv are extra arguments (--source, --model and Qt's own options)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args, qt_args = _parse_gui_args(argv)
-    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "portraitcam", *qt_args])
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication([sys.argv[0] if sys.argv else "portraitcam", *qt_args])
+        ignored = app.arguments()[1:]  # what neither this parser nor Qt took
+    else:
+        ignored = qt_args  # an application made before (tests) takes no options from here
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
+    if ignored:
+        print(f"portraitcam: note: the window ignores {' '.join(ignored)} (options of a headless job, "
+              "which -i/--input, -o/--output or --headless start; see --help)", file=sys.stderr)
     window = MainWindow(source=args.source, model_path=args.model)  # open_source tells cameras from files
     # Quitting by other means than the close button (e.g. logout) still stops the threads cleanly.
     app.aboutToQuit.connect(window.close)

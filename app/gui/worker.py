@@ -202,6 +202,7 @@ class PipelineWorker(QObject):
     sourceEnded = Signal()
     backgroundChanged = Signal(str, object)  # mode, value (path or BGR tuple or None)
     backgroundFailed = Signal(str)           # message; the previous background is still in use
+    backgroundLost = Signal(str)             # message; the background in use stopped, blur replaces it
     virtualCameraStarted = Signal(str)       # device
     virtualCameraStopped = Signal()
     virtualCameraFailed = Signal(str)        # message with the setup command for this OS
@@ -438,8 +439,8 @@ class PipelineWorker(QObject):
         if self.pipeline is not None:
             try:
                 output, stage_ms = self.pipeline.process(frame)
-            except BackgroundError as exc:  # e.g. a background video vanished
-                self.backgroundFailed.emit(str(exc))
+            except BackgroundError as exc:  # e.g. a background video vanished: the compositor blurs now
+                self.backgroundLost.emit(str(exc))
                 self.backgroundChanged.emit(self.compositor.mode, None)
                 return
             timings.update(stage_ms)
