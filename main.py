@@ -95,7 +95,7 @@ def run_demo(options: list[str] | None = None) -> int:
     print("No display found: processing the input headless "
           f"({' '.join(options) or f'the sample clip {clip}'})", file=sys.stderr)
     code = headless.run(argv + options)
-    if code == 0:
+    if code == 0 and not any(is_headless_flag(a) for a in options):  # else the job named its own output
         print(f"Demo video written to {DEMO_OUTPUT.resolve()}")
     return code
 
@@ -145,9 +145,15 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signum, handler)
 
 
+def is_headless_flag(arg: str) -> bool:
+    """--output, --output=FILE, and the short forms with the value attached (-ofile, -i0)."""
+    return arg.split("=")[0] in HEADLESS_FLAGS or (
+        not arg.startswith("--") and len(arg) > 2 and arg[:2] in HEADLESS_FLAGS)
+
+
 def _main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if any(arg.split("=")[0] in HEADLESS_FLAGS for arg in argv):
+    if any(is_headless_flag(arg) for arg in argv):
         from app import headless
 
         return headless.run([a for a in argv if a != "--headless"])

@@ -18,7 +18,7 @@ from app.capture import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, LatestFrameSource, 
 from app.compositing import BLUR_MAX, BackgroundError, Compositor
 from app.effects import LIGHTING_MODES, EffectSettings
 from app.framing import ZOOM_MAX, ZOOM_MIN
-from app.matting import EDGE_MODES, FEATHER_MAX, MatteRefiner, MatteSettings
+from app.matting import EDGE_MODES, FEATHER_MAX, MAX_SMOOTHING, MatteRefiner, MatteSettings
 from app.livestats import LatencyRecorder
 from app.pipeline import STAGES, OverlappedFrames, Pipeline
 from app.scheduling import EVERY_N_RANGE, MAX_INTERVAL_RANGE, SCHEDULES, ScheduleSettings
@@ -105,7 +105,8 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=PROG, formatter_class=_HelpFormatter,
+        # No abbreviations: main.py tells a headless job from the window by its options' full names.
+        prog=PROG, formatter_class=_HelpFormatter, allow_abbrev=False,
         description="Replace the background of a webcam, video or photo; write a file and/or "
                     "publish to a virtual camera. With no arguments, PortraitCam opens its window "
                     "(or, with no display, processes the bundled sample clip headless); "
@@ -148,12 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
                              f"every --model-every-n-th frame (default: {app_defaults.model_schedule}; "
                              "every-n when only --model-every-n is given)")
     parser.add_argument("--model-every-n", type=_positive_int, default=None,
-                        help="run the model on every Nth frame and reuse its mask in between "
+                        help=f"run the model on every Nth frame ({EVERY_N_RANGE[0]}..{EVERY_N_RANGE[1]}) and "
+                             "reuse its mask in between "
                              f"(default: {app_defaults.model_every_n}, with --model-schedule every-n)")
-    parser.add_argument("--model-max-interval", type=_int_in(*MAX_INTERVAL_RANGE),
-                        default=app_defaults.model_max_interval,
+    parser.add_argument("--model-max-interval", type=_int_in(*MAX_INTERVAL_RANGE), default=None,
                         help="with --model-schedule motion: run the model at least every N frames, so "
-                             "light changes are caught")
+                             f"light changes are caught (default: {app_defaults.model_max_interval})")
     defaults = MatteSettings()
     parser.add_argument("--threshold", type=_unit_float, default=defaults.threshold,
                         help="person probability that counts as foreground (0..1)")
@@ -216,11 +217,15 @@ def schedule_settings(args: argparse.Namespace) -> tuple[ScheduleSettings, str |
     defaults = AppSettings()
     mode = args.model_schedule or ("every-n" if args.model_every_n is not None else defaults.model_schedule)
     every_n = args.model_every_n if args.model_every_n is not None else defaults.model_every_n
+    max_interval = args.model_max_interval if args.model_max_interval is not None else defaults.model_max_interval
     note = None
     if mode == "motion" and args.model_every_n is not None:
         note = (f"--model-every-n {args.model_every_n} applies to --model-schedule every-n; "
                 "with motion the model runs on frames that changed")
-    return ScheduleSettings(mode=mode, every_n=every_n, max_interval=args.model_max_interval), note
+    elif mode == "every-n" and args.model_max_interval is not None:
+        note = (f"--model-max-interval {args.model_max_interval} applies to --model-schedule motion; "
+                f"with every-n the model runs on one frame in {every_n}")
+    return ScheduleSettings(mode=mode, every_n=every_n, max_interval=max_interval), note
 
 
 def effect_settings(args: argparse.Namespace) -> EffectSettings:
@@ -371,6 +376,9 @@ def run(argv: list[str] | None = None) -> int:
     if args.check_camera:
         from app.vcam_check import main as check_camera
 
+        others = [a for a in argv if a != "--check-camera"]
+        if others:
+            _note(f"--check-camera checks the virtual camera only; ignoring {' '.join(others)}")
         return check_camera()
     if not args.output and not args.virtual_camera:
         return _error("nothing to do: give --output FILE and/or --virtual-camera")
@@ -391,6 +399,9 @@ def run(argv: list[str] | None = None) -> int:
     _clamp_option(args, "model_every_n", *EVERY_N_RANGE)  # the window's range
     _clamp_option(args, "auto_frame", ZOOM_MIN, ZOOM_MAX)
     _clamp_option(args, "match_lighting", 0.0, 1.0)
+    _clamp_option(args, "smoothing", 0.0, MAX_SMOOTHING)
+    if not args.virtual_camera and (args.vcam_backend or args.vcam_device):
+        _note("--vcam-backend and --vcam-device apply to --virtual-camera, which was not given")
     _SIGNALS.interruptible, _SIGNALS.pending, _SIGNALS.received = False, None, None
     previous_handlers = _install_signal_handlers()
     job = _JobState()

@@ -836,6 +836,58 @@ def test_the_window_takes_unicode_digits_as_a_file_name_not_a_camera(monkeypatch
         assert seen[-1] == text
 
 
+@pytest.mark.parametrize("options, note", [
+    (["--smoothing", "1"], "--smoothing 1 is outside 0..0.99; using 0.99"),
+    (["--vcam-device", "/dev/video10"], "apply to --virtual-camera, which was not given"),
+    (["--model-schedule", "every-n", "--model-max-interval", "5"], "applies to --model-schedule motion"),
+])
+def test_options_that_cannot_act_as_given_say_so(capsys, tmp_path, clip_path, mean_model, options, note):
+    code, _, err = run_cli(capsys, "-i", clip_path, "-o", tmp_path / "o.avi", "--max-frames", 2, "--model",
+                           mean_model, "--no-progress", *options)
+    assert code == 0 and note in err, err
+
+
+def test_check_camera_names_the_job_options_it_ignores(capsys, monkeypatch):
+    import app.vcam_check
+
+    monkeypatch.setattr(app.vcam_check, "main", lambda: 0)
+    code, _, err = run_cli(capsys, "--check-camera", "-o", "x.mp4")
+    assert code == 0 and "ignoring -o x.mp4" in err
+
+
+def test_the_window_names_the_options_it_ignores(monkeypatch, capsys):
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QWidget
+
+    from app.gui import main_window
+
+    class Window(QWidget):
+        def __init__(self, source=None, model_path=None):
+            super().__init__()
+
+        def show(self):
+            QTimer.singleShot(0, QApplication.instance().quit)
+    monkeypatch.setattr(main_window, "MainWindow", Window)
+    main_window.run_gui(["--source", "clip.mp4", "--color", "#00ff00", "--sour", "x"])
+    err = capsys.readouterr().err
+    assert "the window ignores --color #00ff00 --sour x" in err  # no abbreviation of --source either
+
+
+@pytest.mark.parametrize("argv", [["--out", "x.mp4"], ["--inp", "0"]])
+def test_abbreviated_options_are_refused_not_guessed(capsys, argv):
+    # main.py tells a headless job by its options' full names; an abbreviation went to the demo,
+    # which then named its default output instead of the one asked for.
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2 and "unrecognized arguments" in err
+
+
+def test_attached_short_options_start_a_headless_job(monkeypatch):
+    seen = []
+    monkeypatch.setattr(headless, "run", lambda argv: seen.append(argv) or 0)
+    assert entry.main(["-i/some/clip.mp4", "-o/tmp/out.mp4"]) == 0
+    assert seen == [["-i/some/clip.mp4", "-o/tmp/out.mp4"]]
+
+
 def test_a_signal_that_a_library_turns_into_its_own_error_is_still_the_signal(capsys, monkeypatch, tmp_path,
                                                                                clip_path, mean_model):
     # Raised inside a native callback, our exception comes out as the library's own error
