@@ -147,7 +147,7 @@ class Effects:
         self.matcher.update(frame_bgr, alpha_u8, background)
         person = self.matcher.apply(frame_bgr)
         mid = time.perf_counter()
-        person = self.wrap.apply(person, alpha_u8, background, self.matcher.settings.wrap,
+        person = self.wrap.apply(person, alpha_u8, background, self.matcher.settings.wrap_amount,
                                  self.matcher.settings.wrap_width)
         end = time.perf_counter()
         self.timings["lighting"] = (mid - start) * 1000.0

@@ -22,6 +22,7 @@ from app.imaging import FramePyramid, reduce_by_power_of_two
 EDGE_MODES = ("guided", "gaussian")
 FEATHER_MAX = 30.0  # the window's slider range; larger radii only cost time (and can hang)
 GUIDED_EPS = 1e-3  # the guided filter's regularisation (guide in 0..1): small, so edges follow the picture
+MAX_SMOOTHING = 0.99  # at 1 the first mask would stay forever
 
 
 @dataclass
@@ -43,7 +44,7 @@ class MatteSettings:
             threshold=float(np.clip(self.threshold, 0.0, 1.0)),
             softness=float(np.clip(self.softness, 0.0, 1.0)),
             feather=float(np.clip(self.feather, 0.0, FEATHER_MAX)) if np.isfinite(self.feather) else MatteSettings.feather,
-            smoothing=float(np.clip(self.smoothing, 0.0, 0.99)),
+            smoothing=float(np.clip(self.smoothing, 0.0, MAX_SMOOTHING)),
             edge_mode=self.edge_mode if self.edge_mode in EDGE_MODES else "guided",
             work_height=int(max(16, self.work_height)),
             steady_edges=bool(self.steady_edges),

@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.capture import MAX_CAMERA_INDEX
 from app.compositing import BACKGROUND_MODES, BLUR_MAX, Compositor
 from app.effects import EffectSettings
 from app.framing import ZOOM_MAX, ZOOM_MIN
@@ -68,7 +69,7 @@ class AppSettings:
 
     # Valid ranges; from_dict clamps into them.
     _RANGES = {
-        "camera_index": (0, 63), "width": (160, 3840), "height": (120, 2160), "fps": (1, 120),
+        "camera_index": (0, MAX_CAMERA_INDEX), "width": (160, 3840), "height": (120, 2160), "fps": (1, 120),
         "blur_strength": (0.0, BLUR_MAX), "threshold": (0.0, 1.0), "softness": (0.0, 1.0),
         "feather": (0.0, FEATHER_MAX), "smoothing": (0.0, 0.95), "model_every_n": EVERY_N_RANGE,
         "model_max_interval": MAX_INTERVAL_RANGE,

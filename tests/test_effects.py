@@ -187,6 +187,17 @@ def test_light_matching_strength_zero_leaves_the_person_as_shot(portrait, segmen
     assert np.array_equal(matcher.apply(portrait), portrait)
 
 
+def test_match_lighting_at_strength_zero_adds_no_light_wrap_either(frames, alphas):
+    from app.compositing import BlendBuffers
+
+    compositor = Compositor()
+    compositor.set_color((255, 255, 255))
+    effects = Effects(EffectSettings(match_lighting=True, lighting_strength=0.0))
+    out = effects.composite(compositor, frames[0], alphas[0])  # the wrap stayed at 0.35 before
+    plain = BlendBuffers().blend(frames[0], np.full_like(frames[0], 255), alphas[0])
+    assert np.array_equal(out, plain)
+
+
 def test_light_matching_does_not_pulse_over_the_clip(frames, alphas):
     background = cover_resize(cv2.imread(str(BACKGROUNDS[0])), *SIZE)
     matcher = LightMatcher()
