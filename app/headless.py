@@ -170,9 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mirror-average", action=argparse.BooleanOptionalAction, default=None,
                         help="each model run also sees the picture mirrored, and the two answers are "
                              "averaged: a better-placed, steadier edge for twice the model's time "
-                             "(default: off for a camera or video, as the window's 'Two looks per "
-                             "model run'; a photo gets it, and a second input size, unless "
-                             "--no-mirror-average)")
+                             "(default for a camera or video: only on the rare runs while you sit "
+                             "still, as the window with 'Two looks per model run' off; a photo gets "
+                             "it, and a second input size; --no-mirror-average: one plain run always)")
     parser.add_argument("--edge-mode", choices=EDGE_MODES, default=defaults.edge_mode,
                         help="edge refinement: guided follows the picture's edges, gaussian blurs")
     parser.add_argument("--width", type=_int_in(16, 7680), default=1280, help="camera capture width")
@@ -481,9 +481,9 @@ def _run(args: argparse.Namespace, job: _JobState) -> int:
             model_path = args.model or segmentation.DEFAULT_MODEL_PATH
             with _NativeStderrSilenced():
                 segmenter = Segmenter(model_path, threads=args.threads)
-            if args.mirror_average is False:  # one plain run, even for a photo
-                segmenter.use_photo_looks(False)
-            else:  # a photo: more looks at it (time is to spare); video: one run unless asked
+            if args.mirror_average is False:  # one plain run, even for a photo or a calm scene
+                segmenter.use_looks(False, calm=False)
+            else:  # a photo: more looks at it (time is to spare); video: two on calm runs, or every run if asked
                 segmenter.use_looks(source.is_still, mirror_video=bool(args.mirror_average))
             refiner = MatteRefiner(MatteSettings(
                 threshold=args.threshold, softness=args.softness, feather=args.feather,

@@ -179,12 +179,13 @@ class Pipeline:
                 glance = self._segment(result.pyramid, whole, timings, REGION_GLANCE_SIZE) if can_glance else None
                 self.region.after_glance(glance, frame_bgr.shape)
             rect = self.region.rect(frame_bgr.shape)
-            mask = self._segment(result.pyramid, rect, timings)
+            calm = self.schedule.calm  # the model runs rarely: a run may take two looks
+            mask = self._segment(result.pyramid, rect, timings, calm=calm)
             if self.region.update(mask, rect, frame_bgr.shape):
                 # A second look now: the first frame's person, seen closer; or a person who
                 # reached past the crop, seen whole, instead of cut at its side for a frame.
                 rect = self.region.rect(frame_bgr.shape)
-                mask = self._segment(result.pyramid, rect, timings)
+                mask = self._segment(result.pyramid, rect, timings, calm=calm)
                 self.region.update(mask, rect, frame_bgr.shape)
             in_frame = mask_in_frame(mask, rect, frame_bgr.shape, self._mask_frame_size(
                 mask, rect, frame_bgr.shape, getattr(self.segmenter, "input_size", Segmenter.input_size)))
@@ -245,15 +246,18 @@ class Pipeline:
         return output
 
     def _segment(self, pyramid: FramePyramid, rect: tuple[int, int, int, int], timings: dict[str, float],
-                 size: int | None = None) -> np.ndarray:
+                 size: int | None = None, calm: bool = False) -> np.ndarray:
         """The model's mask for `rect` of the frame (pyramid.image), checked (raises ValueError when
-        it is faulty); size: a smaller input for a glance."""
+        it is faulty); size: a smaller input for a glance; calm: the scene is calm (Segmenter.infer)."""
         x, y, w, h = rect
         start = time.perf_counter()
         region = pyramid.region(x, y, w, h)  # the crop, with the frame's halvings for its reductions
         tensor, content = self.segmenter.preprocess(region.image, size, pyramid=region)
         mid = time.perf_counter()
-        mask = self.segmenter.infer(tensor, content)
+        if calm and getattr(self.segmenter, "mirror_when_calm", False):  # others (a peer's) take no `calm`
+            mask = self.segmenter.infer(tensor, content, calm=True)
+        else:
+            mask = self.segmenter.infer(tensor, content)
         if size is None and getattr(self.segmenter, "extra_input_sizes", ()):  # a photo's other looks
             mask = self.segmenter.average_other_sizes(mask, region.image, pyramid=region)
         end = time.perf_counter()

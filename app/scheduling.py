@@ -58,6 +58,12 @@ TRIGGER_COUNT = 30.0
 # reused the matte on 49 % of frames, 8 on 60 %, 12 on 65 %; against refining every frame the IoU
 # stayed 0.999 and the edge band's mean alpha error went 0.008 -> 0.010 -> 0.012.
 REFINE_TRIGGER = 8.0
+# A model run is "calm" when it comes at least this many frames after the last one (or is the first):
+# the motion gate lets the model run rarely, a speaker sitting still. Such runs may take more looks
+# (app/segmentation.Segmenter.mirror_when_calm); while the model runs on every frame they stay single.
+# A gap, not the reason the gate ran: a talking head's occasional motion runs must not be single
+# among mirrored ones, where the two answers would alternate and flicker.
+CALM_GAP = 3
 
 
 @dataclass
@@ -141,6 +147,13 @@ class ModelSchedule:
             return True
         self.last_change = self.change(self._current)
         return self.last_change >= TRIGGER_COUNT
+
+    @property
+    def calm(self) -> bool:
+        """Whether a run on the frame due() saw last is a calm one (CALM_GAP): with motion gating,
+        the first run, or one at least CALM_GAP frames after the last. Never with the fixed
+        every-Nth schedule, whose runs are spaced by choice, to save CPU."""
+        return self._settings.mode == "motion" and (self._reference is None or self._since_run + 1 >= CALM_GAP)
 
     def matte_unchanged(self) -> bool:
         """Whether the frame due() saw last is, for the matte, the frame it was last refined on: its

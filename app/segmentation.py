@@ -350,6 +350,9 @@ class Segmenter:
         # and the answers averaged, each scaled to the first's size.
         self.mirror_average = False
         self.extra_input_sizes: tuple[int, ...] = ()
+        # mirror_when_calm: a run the caller marks calm (app/scheduling.CALM_GAP: the model runs
+        # rarely, a speaker sitting still) is mirror-averaged too, where it costs little.
+        self.mirror_when_calm = True
         # Runs at start-up validate the output (shape, finite values in [0, 1]) and take the first-call cost now:
         # a model that answers NaN would otherwise composite garbage on every frame.
         probe_sizes = [(self.input_size, self.input_size)] + ([(self.input_size, 128)] if self.fit_content else [])
@@ -400,10 +403,11 @@ class Segmenter:
         self.mirror_average = bool(on)
         self.extra_input_sizes = PHOTO_EXTRA_INPUT_SIZES if on and self.fit_content else ()
 
-    def use_looks(self, still: bool, mirror_video: bool = False) -> None:
-        """A photo's looks for a still picture; for a camera or video one run, or two (mirrored)
-        when mirror_video is asked for (twice the model's CPU)."""
+    def use_looks(self, still: bool, mirror_video: bool = False, calm: bool = True) -> None:
+        """A photo's looks for a still picture; for a camera or video two looks (mirrored) on calm
+        runs (calm), and on every run when mirror_video is asked for (twice the model's CPU)."""
         self.use_photo_looks(still)
+        self.mirror_when_calm = bool(calm)
         if not still:
             self.mirror_average = bool(mirror_video)
 
@@ -444,14 +448,15 @@ class Segmenter:
         tensor = cv2.dnn.blobFromImage(canvas, scalefactor=1.0 / 255.0, swapRB=True)
         return tensor, rect
 
-    def infer(self, tensor: np.ndarray, content_rect: tuple[int, int, int, int]) -> np.ndarray:
-        """Run the model on a preprocessed tensor and crop the mask to the content rect.
-        Raises ModelError if the model fails or answers NaN or values outside [0, 1], so callers
-        can fail closed; only rounding slack (MASK_RANGE_TOLERANCE) is clipped."""
+    def infer(self, tensor: np.ndarray, content_rect: tuple[int, int, int, int], calm: bool = False) -> np.ndarray:
+        """Run the model on a preprocessed tensor and crop the mask to the content rect; calm: the
+        caller's scene is calm (mirror_when_calm). Raises ModelError if the model fails or answers
+        NaN or values outside [0, 1], so callers can fail closed; only rounding slack
+        (MASK_RANGE_TOLERANCE) is clipped."""
         x, y, w, h = content_rect
         failure = f"Model {self.model_path.name} failed on a frame"
         mask = self._run_checked(tensor, failure=failure)[0, 0]
-        if self.mirror_average:
+        if self.mirror_average or (calm and self.mirror_when_calm):
             mirrored = self._run_checked(np.ascontiguousarray(tensor[..., ::-1]), failure=failure)[0, 0, :, ::-1]
             mask = (mask + mirrored) * 0.5
         return np.clip(mask[y:y + h, x:x + w], 0.0, 1.0).astype(np.float32, copy=False)

@@ -1,9 +1,11 @@
-"""What `--steady-edges` (app/matting.MotionSmoother) or `--mirror-average` (two looks per model run,
-app/segmentation.Segmenter.mirror_average) costs: the app's pipeline on the live bench's still and
-moving speakers at 720p and 1080p, with the option off and on, interleaved.
+"""What `--steady-edges` (app/matting.MotionSmoother), `--mirror-average` (two looks per model run,
+app/segmentation.Segmenter.mirror_average) or the default two looks on calm runs only
+(Segmenter.mirror_when_calm, app/scheduling.CALM_GAP) costs: the app's pipeline on the live bench's
+still and moving speakers at 720p and 1080p, with the option off and on, interleaved.
 
     python -m bench.steady_edges            # ~40 s on 2 cores; prints CPU ms a frame and the difference
     python -m bench.steady_edges --option mirror-average    # the same for two looks per model run
+    python -m bench.steady_edges --option calm-looks        # two looks on calm runs (the default) vs none
     python -m bench.steady_edges --frames 40 --rounds 1    # a quick look
 
 CPU time of the process (all threads: ONNX Runtime on one, OpenCV on one up to 720p and on its pool
@@ -51,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=130, help="frames per pass (first 10: warm-up)")
     parser.add_argument("--rounds", type=int, default=2, help="passes per setting, interleaved")
     parser.add_argument("--resolutions", default="720p,1080p", help="of the live bench's: 720p, 1080p")
-    parser.add_argument("--option", choices=("steady-edges", "mirror-average"), default="steady-edges",
+    parser.add_argument("--option", choices=("steady-edges", "mirror-average", "calm-looks"), default="steady-edges",
                         help="the option to measure off and on")
     args = parser.parse_args(argv)
     sizes = {"720p": (1280, 720), "1080p": (1920, 1080)}
@@ -71,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             for _ in range(max(1, args.rounds)):
                 for on in (False, True):
                     segmenter.mirror_average = on and args.option == "mirror-average"
+                    segmenter.mirror_when_calm = on or args.option != "calm-looks"  # else the app's default
                     steady = on and args.option == "steady-edges"
                     passes[on].append(cpu_ms_per_frame(frames, segmenter, steady)[0])
             off, on = min(passes[False]), min(passes[True])

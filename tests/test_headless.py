@@ -44,7 +44,7 @@ def test_file_to_file_end_to_end(capsys, tmp_path, clip_path, background_path, m
 def test_steady_edges_flag_reaches_the_matte(capsys, tmp_path, mean_model, monkeypatch):
     import app.pipeline
 
-    seen = []
+    seen, calm = [], []
     original = app.pipeline.Pipeline.__init__
 
     def spy(self, segmenter, refiner, *args, **kwargs):
@@ -62,11 +62,12 @@ def test_steady_edges_flag_reaches_the_matte(capsys, tmp_path, mean_model, monke
 def test_a_photo_gets_mirror_averaged_model_runs_and_a_video_only_when_asked(capsys, tmp_path, mean_model, monkeypatch):
     import app.pipeline
 
-    seen = []
+    seen, calm = [], []
     original = app.pipeline.Pipeline.__init__
 
     def spy(self, segmenter, *args, **kwargs):
         seen.append(segmenter.mirror_average)
+        calm.append(segmenter.mirror_when_calm)
         original(self, segmenter, *args, **kwargs)
 
     monkeypatch.setattr(app.pipeline.Pipeline, "__init__", spy)
@@ -76,10 +77,12 @@ def test_a_photo_gets_mirror_averaged_model_runs_and_a_video_only_when_asked(cap
     for source, output, flags, expected in ((photo, "o.png", [], True), (clip, "o.avi", [], False),
                                             (photo, "o.png", ["--mirror-average"], True),
                                             (clip, "o.avi", ["--mirror-average"], True),
-                                            (photo, "o.png", ["--no-mirror-average"], False)):
+                                            (photo, "o.png", ["--no-mirror-average"], False),
+                                            (clip, "o.avi", ["--no-mirror-average"], False)):
         code, _, err = run_cli(capsys, "-i", source, "-o", tmp_path / output, "--model", mean_model, *flags)
         assert code == 0, err
         assert seen[-1] is expected
+        assert calm[-1] is ("--no-mirror-average" not in flags)  # a video's calm runs: two looks by default
 
 
 def test_background_actually_replaced(capsys, tmp_path, mean_model):

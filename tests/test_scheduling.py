@@ -115,6 +115,23 @@ def test_every_n_mode_and_reset():
     assert motion.due(scene())  # nothing to compare with after a reset
 
 
+def test_runs_are_calm_when_the_model_runs_rarely_and_never_in_the_fixed_schedule():
+    def calm_runs(frames, settings=None):
+        schedule, calm = ModelSchedule(settings), []
+        for index, frame in enumerate(frames):
+            run = schedule.due(frame) or index == 0
+            if run:
+                calm.append(schedule.calm)
+            schedule.ran(disc_mask()) if run else schedule.skipped()
+        return calm
+
+    rng = np.random.default_rng(2)
+    still = [scene(noise=rng) for _ in range(16)]            # runs on frames 0 and 15: far apart
+    moving = [scene(320 + 6 * i, noise=rng) for i in range(1, 6)]  # runs on every frame
+    assert calm_runs(still + moving) == [True, True, False, False, False, False, False]
+    assert not any(calm_runs(still, ScheduleSettings(mode="every-n", every_n=5))[1:])  # spaced by choice
+
+
 def test_settings_are_clamped():
     s = ScheduleSettings(mode="sometimes", every_n=0, max_interval=10_000).clamped()
     assert (s.mode, s.every_n, s.max_interval) == ("motion", 1, 300)
@@ -147,6 +164,21 @@ def test_pipeline_defaults_to_motion_gating(make_pipeline):
     assert pipeline.model_runs == 2  # frames 0 and 15
     pipeline.model_every_n = 2  # the fixed schedule, as before
     assert pipeline.schedule.settings.mode == "every-n"
+
+
+def test_the_pipeline_takes_two_looks_on_calm_runs_only(make_pipeline):
+    pipeline = make_pipeline()
+    looks = []
+    infer = pipeline.segmenter.infer
+    pipeline.segmenter.infer = lambda tensor, rect, calm=False: looks.append(calm) or infer(tensor, rect, calm=calm)
+    rng = np.random.default_rng(3)
+    for frame in [scene(noise=rng) for _ in range(16)] + [scene(320 + 6 * i, noise=rng) for i in range(1, 4)]:
+        pipeline.process(frame)
+    # Frame 0 (a whole look, then a closer one) and frame 15 are calm; then motion, a run every frame.
+    assert looks == [True, True, True, False, False, False]
+    pipeline.segmenter.mirror_when_calm = False  # --no-mirror-average: never asked
+    pipeline.process(scene(340, noise=rng))
+    assert looks[-1] is False
 
 
 def test_gated_matte_follows_motion_like_the_model_on_every_frame(make_pipeline):

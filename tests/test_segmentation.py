@@ -252,5 +252,11 @@ def test_a_photos_looks_average_the_answers_at_both_input_sizes():
     expected = (first + cv2.resize(big, (first.shape[1], first.shape[0]), interpolation=cv2.INTER_LINEAR)) / 2
     assert averaged.shape == first.shape and averaged.dtype == np.float32
     np.testing.assert_allclose(averaged, expected, atol=1e-6)
-    seg.use_photo_looks(False)  # video: one plain run
+    seg.use_photo_looks(False)  # video: one plain run, two looks only on a run its caller calls calm
     assert not seg.mirror_average and seg.extra_input_sizes == ()
+    np.testing.assert_allclose(seg.infer(tensor, rect), first_plain := seg.infer(tensor, rect))
+    calm = seg.infer(tensor, rect, calm=True)
+    np.testing.assert_allclose(calm, first, atol=1e-6)  # the mirror-averaged answer
+    assert np.abs(calm - first_plain).max() > 0.01
+    seg.use_looks(False, calm=False)  # --no-mirror-average
+    np.testing.assert_allclose(seg.infer(tensor, rect, calm=True), first_plain)

@@ -452,7 +452,7 @@ class AdjustmentsPanel(QGroupBox):
         self.looks_checkbox = self._checkbox(
             layout, "Two looks per model run",
             "The model also sees each frame mirrored: a steadier, better-placed outline for about "
-            "twice the model's CPU (a photo always gets it)")
+            "twice the model's CPU (a photo, and the rare runs while you sit still, always get it)")
         self.mirror_checkbox = self._checkbox(
             layout, "Mirror image",
             "Flip left and right, like looking in a mirror; applies to the virtual camera too")
