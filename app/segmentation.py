@@ -13,6 +13,7 @@ the frame.
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -42,6 +43,16 @@ def default_threads() -> int:
 
 
 MODEL_STRIDE = 32  # the network downsamples 5 times: its input sides must be multiples of 32
+
+_SECOND_LOOK: ThreadPoolExecutor | None = None
+
+
+def _second_look() -> ThreadPoolExecutor:
+    """One worker thread, shared by all segmenters, for the mirrored look of a two-look run."""
+    global _SECOND_LOOK
+    if _SECOND_LOOK is None:
+        _SECOND_LOOK = ThreadPoolExecutor(max_workers=1, thread_name_prefix="portraitcam-second-look")
+    return _SECOND_LOOK
 
 
 def letterbox_rect(width: int, height: int, size: int, fit_content: bool = False,
@@ -455,10 +466,17 @@ class Segmenter:
         (MASK_RANGE_TOLERANCE) is clipped."""
         x, y, w, h = content_rect
         failure = f"Model {self.model_path.name} failed on a frame"
-        mask = self._run_checked(tensor, failure=failure)[0, 0]
         if self.mirror_average or (calm and self.mirror_when_calm):
-            mirrored = self._run_checked(np.ascontiguousarray(tensor[..., ::-1]), failure=failure)[0, 0, :, ::-1]
-            mask = (mask + mirrored) * 0.5
+            # The mirrored look runs beside the plain one (onnxruntime releases the GIL; a session
+            # takes concurrent runs): the frame waits for about one run, not two, when a core is free.
+            mirrored = _second_look().submit(self._run_checked, np.ascontiguousarray(tensor[..., ::-1]), failure)
+            try:
+                mask = self._run_checked(tensor, failure=failure)[0, 0]
+            finally:
+                mirrored_mask = mirrored.result()[0, 0, :, ::-1]  # waited for even when the plain run failed
+            mask = (mask + mirrored_mask) * 0.5
+        else:
+            mask = self._run_checked(tensor, failure=failure)[0, 0]
         return np.clip(mask[y:y + h, x:x + w], 0.0, 1.0).astype(np.float32, copy=False)
 
     def segment(self, frame_bgr: np.ndarray) -> np.ndarray:

@@ -235,6 +235,32 @@ def test_mirror_averaging_answers_a_mirrored_picture_with_the_mirrored_mask():
     np.testing.assert_allclose(mask, (plain + plain_mirrored[:, ::-1]) / 2, atol=1e-5)
 
 
+def test_the_mirrored_look_runs_beside_the_plain_one_and_its_failure_is_the_runs(mean_model):
+    import threading
+
+    seg = Segmenter(mean_model, threads=1)
+    seg.mirror_average = True
+    tensor, rect = seg.preprocess(np.zeros((90, 160, 3), np.uint8))
+    threads, run = [], seg._run_checked
+
+    def recording(tensor, failure):
+        threads.append(threading.current_thread().name)
+        return run(tensor, failure)
+    seg._run_checked = recording
+    seg.infer(tensor, rect)
+    assert len(threads) == 2 and threads[0] != threads[1]  # the frame waits for about one run
+    calls = []
+
+    def failing_mirror(tensor, failure):
+        calls.append(tensor)
+        if len(calls) == 1:  # whichever look fails first (they race), the run fails with it
+            raise segmentation.ModelError(f"{failure}: broken")
+        return run(tensor, failure)
+    seg._run_checked = failing_mirror
+    with pytest.raises(segmentation.ModelError, match="broken"):
+        seg.infer(tensor, rect)
+
+
 @pytest.mark.skipif(not segmentation.DEFAULT_MODEL_PATH.is_file(), reason="bundled model not present")
 def test_a_photos_looks_average_the_answers_at_both_input_sizes():
     frame = cv2.imread(str(PORTRAIT))
