@@ -450,7 +450,9 @@ class VideoFileSource(FrameSource):
         self._size = _frame_size(first)
         fps = self._capture.get(cv2.CAP_PROP_FPS)
         # A damaged header's rate (0, NaN, inf, 1e308) would hang the encoder of an output file.
-        self.fps = float(fps) if fps and math.isfinite(fps) and 0 < fps <= MAX_FPS else 30.0
+        usable = bool(fps) and math.isfinite(fps) and 0 < fps <= MAX_FPS
+        self.fps = float(fps) if usable else 30.0
+        self.rate_note = None if usable else f"its header's frame rate ({fps:g}) is not usable; timed at 30 FPS"
         count = self._capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0
         self.frame_count = int(count) if math.isfinite(count) and count > 0 else None
         # Matroska/WebM store no frame count: OpenCV's is duration x rate, an estimate that a

@@ -850,6 +850,22 @@ def test_options_that_cannot_act_as_given_say_so(capsys, tmp_path, clip_path, me
     assert code == 0 and note in err, err
 
 
+def test_a_frame_rate_the_header_cannot_have_is_named_when_replaced(capsys, tmp_path, mean_model):
+    import struct
+
+    fast = tmp_path / "fast.avi"
+    writer = cv2.VideoWriter(str(fast), cv2.VideoWriter_fourcc(*"MJPG"), 30, (64, 48))
+    for level in range(3):
+        writer.write(np.full((48, 64, 3), 60 * level, np.uint8))
+    writer.release()
+    data = bytearray(fast.read_bytes())  # OpenCV writes at most 600 FPS: the header says 2000 here
+    struct.pack_into("<II", data, data.index(b"strh") + 28, 1, 2000)  # the stream's scale and rate
+    struct.pack_into("<I", data, data.index(b"avih") + 8, 500)  # microseconds a frame
+    fast.write_bytes(data)
+    code, _, err = run_cli(capsys, "-i", fast, "-o", tmp_path / "o.avi", "--model", mean_model, "--no-progress")
+    assert code == 0 and "frame rate (2000) is not usable; timed at 30 FPS" in err, err
+
+
 def test_check_camera_names_the_job_options_it_ignores(capsys, monkeypatch):
     import app.vcam_check
 
