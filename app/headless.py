@@ -571,8 +571,17 @@ def _run(args: argparse.Namespace, job: _JobState) -> int:
         progress.close()
         if frames == 0:
             return _error(f"no frames could be read from {source.description}")
-        for sink in sinks:
-            sink.close()
+        # The file first: a virtual camera that fails to close must not cost the finished video.
+        closing_problem = None
+        for sink in sorted(sinks, key=lambda sink: isinstance(sink, VirtualCameraSink)):
+            try:
+                sink.close()
+            except SinkError as exc:
+                if not isinstance(sink, VirtualCameraSink):
+                    raise
+                closing_problem = str(exc)
+        if closing_problem:
+            _note(closing_problem)
         average = ", ".join(f"{stage} {totals[stage] / frames:.1f}" for stage in STAGES)
         if total and frames < total - 1 and getattr(source, "count_is_estimate", False):
             _note(f"the input ended after {frames} of about {total} frames (its container gives only an "
@@ -592,8 +601,7 @@ def _run(args: argparse.Namespace, job: _JobState) -> int:
     except Interrupted as exc:
         if progress is not None:
             progress.close()
-        partial = _abort_sinks(sinks)
-        kept = f"; the {frames} frames written so far are in {partial}" if partial else ""
+        kept = _kept(sinks, frames, "so far")
         print(f"{PROG}: interrupted ({exc}) after {frames} frame{'s' if frames != 1 else ''}"
               f"{kept}", file=sys.stderr)
         return 128 + exc.signum
@@ -601,13 +609,10 @@ def _run(args: argparse.Namespace, job: _JobState) -> int:
             MemoryError) as exc:
         if progress is not None:
             progress.close()
-        partial = _abort_sinks(sinks)
         if _SIGNALS.received is not None and _SIGNALS.pending is None:
             # Raised by a library while our Interrupted went through it: it is the signal.
-            kept = f"; the {frames} frames written so far are in {partial}" if partial else ""
-            return _report_interrupted(_SIGNALS.received, job, kept)
-        kept = f"; the {frames} frames written before it are in {partial}" if partial else ""
-        return _error(f"{_describe(exc).rstrip('.')}{kept}")
+            return _report_interrupted(_SIGNALS.received, job, _kept(sinks, frames, "so far"))
+        return _error(f"{_describe(exc).rstrip('.')}{_kept(sinks, frames, 'before it')}")
     finally:
         _abort_sinks(sinks)  # no-op for sinks already closed
         if source is not None:
@@ -632,10 +637,21 @@ def _abort_sinks(sinks: list) -> Path | None:
     for sink in sinks:
         try:
             sink.abort()
-        except (SinkError, OSError):
+        except Exception:  # noqa: BLE001 - ending the others and naming the first error matters more
             pass
         partial = partial or getattr(sink, "partial_path", None)
     return partial
+
+
+def _kept(sinks: list, frames: int, when: str) -> str:
+    """Abort the sinks; what the user is told of the partial file kept, if any. Its own count of
+    frames, not the job's: a file encoded on a thread of its own may be a frame behind the job."""
+    partial = _abort_sinks(sinks)
+    if partial is None:
+        return ""
+    written = next((getattr(s, "frames_written", None) for s in sinks if getattr(s, "partial_path", None)), None)
+    count = frames if written is None else written
+    return f"; the {count} frame{'s' if count != 1 else ''} written {when} {'is' if count == 1 else 'are'} in {partial}"
 
 
 if __name__ == "__main__":

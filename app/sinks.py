@@ -349,9 +349,16 @@ class VirtualCameraSink(Sink):
             self._camera.sleep_until_next_frame()
 
     def close(self) -> None:
-        if self._camera is not None:
-            self._camera.close()
-            self._camera = None
+        camera, self._camera = self._camera, None  # dropped whatever close() does: closed once only
+        if camera is not None:
+            try:
+                camera.close()
+            except Exception as exc:  # a backend's own error, which pyvirtualcam passes on
+                raise SinkError(f"Virtual camera {camera.device} did not close cleanly: {exc}") from exc
+            finally:
+                # pyvirtualcam keeps a backend whose close() raised and its __del__ closes it again;
+                # the backend's contract is one close.
+                camera._backend = None
 
 
 _FOURCC_BY_SUFFIX = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "XVID"}

@@ -180,6 +180,49 @@ def test_unavailable_virtual_camera_gives_setup_command(capsys, monkeypatch, cli
     assert_one_line_error(code, err, "busy", virtual_camera_setup_hint())
 
 
+def test_a_virtual_camera_that_fails_to_close_costs_neither_the_video_nor_a_traceback(
+        capsys, monkeypatch, tmp_path, clip_path, mean_model):
+    from conftest import RecordingBackend
+
+    class CloseFails(RecordingBackend):
+        def close(self):
+            super().close()
+            raise RuntimeError("device went away")
+
+    monkeypatch.setattr(pyvirtualcam.camera, "BACKENDS", dict(pyvirtualcam.camera.BACKENDS))
+    pyvirtualcam.register_backend("closefails", CloseFails)
+    RecordingBackend.instances.clear()
+    out = tmp_path / "kept.avi"
+    code, printed, err = run_cli(capsys, "-i", clip_path, "-o", out, "--virtual-camera", "--vcam-backend",
+                                 "closefails", "--model", mean_model, "--no-progress", "--max-frames", 4)
+    assert code == 0 and out.is_file() and "Wrote 4 frames" in printed, err
+    assert "did not close cleanly: device went away" in err and "Traceback" not in err
+    import gc
+
+    gc.collect()  # pyvirtualcam's __del__ must not close it a second time
+    assert [backend.closed for backend in RecordingBackend.instances] == [1]
+
+
+def test_a_write_that_fails_mid_job_names_the_frames_the_partial_file_holds(capsys, monkeypatch, tmp_path,
+                                                                            clip_path, mean_model):
+    import errno
+
+    from app.sinks import FileSink
+
+    send = FileSink.send
+
+    def fills_the_disk(self, frame):
+        if self.frames_written == 8:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        send(self, frame)
+    monkeypatch.setattr(FileSink, "send", fills_the_disk)
+    code, _, err = run_cli(capsys, "-i", clip_path, "-o", tmp_path / "full.avi", "--model", mean_model,
+                           "--no-progress")
+    # The file is encoded on a thread of its own, a frame behind the job: the job's count said 9.
+    assert code == 1 and "the 8 frames written before it are in" in err, err
+    assert count_frames(tmp_path / "full.partial.avi")[0] == 8
+
+
 def test_bad_arguments_are_usage_errors(capsys):
     code, _, err = run_cli(capsys, "-o", "x.mp4", "--color", "purple")
     assert code == 2 and "invalid colour" in err
