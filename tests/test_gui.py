@@ -577,6 +577,21 @@ def test_camera_that_goes_silent_shows_a_warning_that_clears_when_frames_return(
         camera.resume.set()
 
 
+def test_closing_with_a_camera_stuck_in_read_keeps_its_thread_instead_of_aborting(qtbot, make_window):
+    from app.gui.worker import STUCK_THREADS, threads_left_stuck
+
+    camera = StallingCamera()
+    window = make_window(source=camera)
+    try:
+        qtbot.waitUntil(lambda: window.frames_shown >= 2, timeout=TIMEOUT_MS)
+        time.sleep(0.3)  # the camera is now blocked in read()
+        window.close()  # took its capture thread's object down with it: Qt aborted the process
+        assert threads_left_stuck() and any(getattr(t, "source", None) is camera for t in STUCK_THREADS)
+    finally:
+        camera.resume.set()
+    qtbot.waitUntil(lambda: not threads_left_stuck(), timeout=TIMEOUT_MS)  # it ends on its own
+
+
 def test_pyside_void_calls_keep_none_alive():
     """PySide6 6.12.0 on Python 3.11 dropped a reference to None per void C++ call, aborting the
     window after ~30 s of frames; the pinned version must not (None is immortal from 3.12 on)."""

@@ -12,6 +12,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -30,7 +31,7 @@ from app.gui.panels import (AdjustmentsPanel, BackgroundPanel, DialogFolders, So
                             VirtualCameraPanel, bgr_to_qcolor, qcolor_to_bgr, thumbnail_for_file)
 from app.gui.widgets import MessageBanner, PreviewLabel
 from app.gui.effects_panel import EffectsPanel
-from app.gui.worker import TIMING_STAGES, FramePacket, PipelineController
+from app.gui.worker import TIMING_STAGES, FramePacket, PipelineController, threads_left_stuck
 
 __all__ = ["MainWindow", "open_settings_store", "run_gui", "bgr_to_qcolor", "qcolor_to_bgr",
            "thumbnail_for_file"]
@@ -614,7 +615,16 @@ def run_gui(argv: list[str] | None = None) -> int:
     wake.start(250)
     window.show()
     try:
-        return app.exec()
+        code = app.exec()
     finally:
         for signum, handler in previous_handlers.items():
             signal.signal(signum, handler)
+    if threads_left_stuck():
+        # A device call that never returns cannot be waited for, and tearing its thread down aborts
+        # the process (Qt): settings are saved and every other thread has ended, so leave now.
+        print("portraitcam: note: a camera or virtual camera did not answer; exiting without waiting "
+              "for it", file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code

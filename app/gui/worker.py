@@ -127,6 +127,18 @@ def virtual_camera_problem(exc: Exception, backend: str = "", device: str = "",
     return f"No virtual camera device was found. To set one up, {virtual_camera_setup_hint()}, {again}."
 
 
+# Threads stuck in a device call (a camera's read, a virtual camera's send) that did not end when
+# asked. Qt aborts the process when a running QThread object is destroyed, so they stay referenced
+# here until the process ends, and run_gui exits without tearing them down (threads_left_stuck).
+STUCK_THREADS: list[QThread] = []
+
+
+def threads_left_stuck() -> bool:
+    """Whether a thread of this process is still stuck in a device call."""
+    STUCK_THREADS[:] = [thread for thread in STUCK_THREADS if thread.isRunning()]
+    return bool(STUCK_THREADS)
+
+
 class CaptureThread(QThread):
     """Reads one source until stopped; owns the source and closes it when done."""
 
@@ -253,6 +265,7 @@ class PipelineWorker(QObject):
         self._stop_capture()
         for thread in self._retired:
             thread.wait(3000)
+        STUCK_THREADS.extend(thread for thread in self._retired if thread.isRunning())
         self._retired.clear()
         self._close_sink()
         self.compositor.close()
@@ -544,4 +557,7 @@ class PipelineController(QObject):
         self._shutdownRequested.emit()
         if not self.worker_thread.wait(timeout_ms):
             self.worker_thread.quit()
-            self.worker_thread.wait(timeout_ms)
+            if not self.worker_thread.wait(timeout_ms):
+                # e.g. a virtual camera's send that never returns; its worker object stays alive with it
+                self.worker_thread.stuck_worker = self.worker
+                STUCK_THREADS.append(self.worker_thread)
