@@ -307,6 +307,12 @@ class BackgroundSink(Sink):
         self.sink.abort()
 
 
+def refused_format(reason: str) -> bool:
+    """Whether a virtual camera's error (lower case) says it refused the size, rate or pixel format:
+    a device is there, so setting one up is not the fix."""
+    return any(word in reason for word in ("size", "resolution", "format", "fourcc", "fps", "frame rate"))
+
+
 class VirtualCameraSink(Sink):
     """Publishes BGR frames to a virtual camera that video-call apps can select."""
 
@@ -326,9 +332,16 @@ class VirtualCameraSink(Sink):
                 backend=backend, device=device)
         except Exception as exc:  # pyvirtualcam raises RuntimeError, backends may raise others
             reason = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+            lowered = reason.lower()
+            if "busy" in lowered or "in use" in lowered:  # there is a device: setting one up is not the fix
+                fix = "close the program that is sending to it"
+            elif refused_format(lowered):
+                fix = (f"set the device up for {self.width}x{self.height} at {self.fps:g} FPS or use an "
+                       "input of a size it takes")
+            else:
+                fix = f"to set it up, {virtual_camera_setup_hint()}"
             raise VirtualCameraUnavailable(
-                f"Virtual camera unavailable ({reason or type(exc).__name__}); "
-                f"to set it up, {virtual_camera_setup_hint()}") from exc
+                f"Virtual camera unavailable ({reason or type(exc).__name__}); {fix}") from exc
         self.backend = self._camera.backend
 
     @property

@@ -979,6 +979,7 @@ def test_virtual_camera_message_is_one_sentence_and_the_fix(qtbot, make_window, 
     ("missing_backend", "The virtual camera backend 'nonesuch' is not available here."),
     ("device", "The virtual camera device /dev/video42 could not be opened."),
     ("stopped", "The virtual camera stopped accepting frames, so publishing stopped."),
+    ("refused", "The virtual camera refused the picture's size or format (160x120 at 15 FPS)."),
 ])
 def test_virtual_camera_problems_are_named_with_their_fix(case, expected):
     from app.gui.worker import virtual_camera_problem
@@ -998,6 +999,8 @@ def test_virtual_camera_problems_are_named_with_their_fix(case, expected):
         "missing_backend": lambda: virtual_camera_problem(VirtualCameraUnavailable("x"), backend="nonesuch"),
         "device": lambda: virtual_camera_problem(unavailable("'v4l2loopback' backend: Device /dev/video42 "
                                                              "does not exist."), device="/dev/video42"),
+        "refused": lambda: virtual_camera_problem(unavailable("'v4l2loopback' backend: unsupported size 160x120"),
+                                                  size=(160, 120, 15.0)),
         "stopped": lambda: virtual_camera_problem(SinkError("Virtual camera /dev/video9 stopped accepting "
                                                             "frames: [Errno 19]\\nNo such device"), started=True),
     }[case]()

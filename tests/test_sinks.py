@@ -530,3 +530,19 @@ def test_a_picture_too_large_for_its_format_is_refused_with_the_limit(tmp_path, 
     sink = ImageFileSink(tmp_path / name)
     with pytest.raises(SinkError, match="too large.*use .png"):
         sink.send(np.zeros((2, width, 3), np.uint8))
+
+
+@pytest.mark.parametrize("error, fix", [("device /dev/video9 is busy", "close the program that is sending to it"),
+                                        ("unsupported size 160x120", "set the device up for 160x120 at 15 FPS"),
+                                        ("no device found", "to set it up, ")])
+def test_a_virtual_camera_that_is_there_but_refuses_is_not_told_to_set_one_up(monkeypatch, error, fix):
+    class Refusing:
+        def __init__(self, **kw):
+            raise RuntimeError(error)
+
+    monkeypatch.setattr(pyvirtualcam.camera, "BACKENDS", dict(pyvirtualcam.camera.BACKENDS))
+    pyvirtualcam.register_backend("refusing", Refusing)
+    with pytest.raises(SinkError) as raised:
+        VirtualCameraSink(160, 120, 15, backend="refusing")
+    assert fix in str(raised.value)
+    assert ("v4l2loopback" in str(raised.value)) is (fix == "to set it up, ") or sys.platform != "linux"

@@ -31,7 +31,7 @@ from app.matting import MatteRefiner
 from app.pipeline import STAGES, Pipeline
 from app.segmentation import ModelError, Segmenter
 from app.settings import AppSettings
-from app.sinks import SinkError, VirtualCameraSink, virtual_camera_setup_hint
+from app.sinks import SinkError, VirtualCameraSink, refused_format, virtual_camera_setup_hint
 
 # Per-frame timings shown to the user, in pipeline order.
 TIMING_STAGES = ("capture",) + STAGES
@@ -107,14 +107,19 @@ def qimage_to_bgr(image: QImage) -> np.ndarray:
 
 
 def virtual_camera_problem(exc: Exception, backend: str = "", device: str = "",
-                           started: bool = False) -> str:
+                           started: bool = False, size: tuple[int, int, float] | None = None) -> str:
     """What went wrong with the virtual camera and the fix, for the window's message: a sentence or
-    two instead of pyvirtualcam's per-backend lines (one per backend it tried, up to five)."""
+    two instead of pyvirtualcam's per-backend lines (one per backend it tried, up to five).
+    size: the width, height and rate it was asked for."""
     reason = " ".join(str(exc.__cause__ or exc).split()).lower()
     again = "then start the virtual camera again"
     if "busy" in reason or "in use" in reason:
         return ("The virtual camera is busy: another program is sending to it. Close that program, "
                 f"{again}.")
+    if not started and refused_format(reason):
+        asked = f" ({size[0]}x{size[1]} at {size[2]:g} FPS)" if size else ""
+        return (f"The virtual camera refused the picture's size or format{asked}. Set the device up "
+                f"for it, or pick a source of a size it takes, {again}.")
     if started:
         return ("The virtual camera stopped accepting frames, so publishing stopped. Close any other "
                 f"program using it, {again}.")
@@ -400,7 +405,7 @@ class PipelineWorker(QObject):
             self._sink = VirtualCameraSink(width, height, fps or self.settings.fps,
                                            backend=backend or None, device=device or None)
         except SinkError as exc:  # VirtualCameraUnavailable included
-            self.virtualCameraFailed.emit(virtual_camera_problem(exc, backend, device))
+            self.virtualCameraFailed.emit(virtual_camera_problem(exc, backend, device, size=(width, height, fps)))
             return
         self.virtualCameraStarted.emit(self._sink.device)
 
