@@ -13,7 +13,7 @@ import main as entry
 from app import headless, resources, segmentation
 from conftest import (REPO_ROOT, FaultySegmenter, count_frames, deny_reading, make_onnx_model, person_frames,
                       write_video)
-from test_sinks import BusyBackend
+from test_sinks import BusyBackend, NoDeviceBackend
 
 
 def run_cli(capsys, *argv):
@@ -173,11 +173,11 @@ def test_bad_input_gives_one_line_error(capsys, tmp_path, clip_path, mean_model,
 
 def test_unavailable_virtual_camera_gives_setup_command(capsys, monkeypatch, clip_path, mean_model):
     monkeypatch.setattr(pyvirtualcam.camera, "BACKENDS", dict(pyvirtualcam.camera.BACKENDS))
-    pyvirtualcam.register_backend("busy", BusyBackend)
-    code, _, err = run_cli(capsys, "-i", clip_path, "--virtual-camera", "--vcam-backend", "busy",
+    pyvirtualcam.register_backend("nodevice", NoDeviceBackend)
+    code, _, err = run_cli(capsys, "-i", clip_path, "--virtual-camera", "--vcam-backend", "nodevice",
                            "--model", mean_model)
     from app.sinks import virtual_camera_setup_hint
-    assert_one_line_error(code, err, "busy", virtual_camera_setup_hint())
+    assert_one_line_error(code, err, "No v4l2 loopback device", virtual_camera_setup_hint())
 
 
 def test_a_virtual_camera_that_fails_to_close_costs_neither_the_video_nor_a_traceback(

@@ -17,6 +17,11 @@ class BusyBackend(RecordingBackend):
         raise RuntimeError("device /dev/video9 is busy")
 
 
+class NoDeviceBackend(RecordingBackend):
+    def __init__(self, **kw):
+        raise RuntimeError("No v4l2 loopback device found at /dev/video[0-99]")
+
+
 class FailingSendBackend(RecordingBackend):
     def send(self, frame):
         raise OSError("device unplugged")
@@ -65,11 +70,12 @@ def test_frames_of_another_size_are_fitted(backends):
     assert received.size == 64 * 48 * 3 and np.all(received == 77)
 
 
-def test_busy_device_is_reported_with_setup_hint(backends):
+def test_busy_device_is_reported_with_its_fix_not_a_setup_hint(backends):
     with pytest.raises(VirtualCameraUnavailable) as info:
         VirtualCameraSink(64, 48, 30, backend="busy")
     message = str(info.value)
-    assert "busy" in message and virtual_camera_setup_hint() in message
+    assert "busy" in message and "close the program that is sending to it" in message
+    assert virtual_camera_setup_hint() not in message  # there is a device: setting one up is not the fix
     assert "\n" not in message
 
 
