@@ -49,8 +49,15 @@ def virtual_camera_setup_hint(platform: str = sys.platform) -> str:
 
 
 def _fit(frame: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The frame at the device's size: scaled to fit whole and centred between black bars, so a
+    frame of another shape is not squeezed (the device keeps the size it was opened at)."""
     if frame.shape[1] != width or frame.shape[0] != height:
-        frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_LINEAR)
+        scale = min(width / frame.shape[1], height / frame.shape[0])
+        inner = (max(1, min(width, round(frame.shape[1] * scale))), max(1, min(height, round(frame.shape[0] * scale))))
+        frame = cv2.resize(frame, inner, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        left, top = (width - inner[0]) // 2, (height - inner[1]) // 2
+        frame = cv2.copyMakeBorder(frame, top, height - inner[1] - top, left, width - inner[0] - left,
+                                   cv2.BORDER_CONSTANT, value=(0, 0, 0))
     return np.ascontiguousarray(frame, dtype=np.uint8)
 
 

@@ -632,6 +632,19 @@ def publishing_green(qtbot, make_window, clip, recording_camera):
     return window, backend
 
 
+def test_the_virtual_camera_follows_a_new_source_of_another_size(qtbot, make_window, clip, recording_camera,
+                                                                 tmp_path):
+    window, first = publishing_green(qtbot, make_window, clip, recording_camera)
+    assert (first.width, first.height) == (160, 120)
+    wide = write_video(tmp_path / "wide.mp4", person_frames(20, width=320, height=180), fps=15.0)
+    window.open_source(str(wide))
+    qtbot.waitUntil(lambda: len(recording_camera.instances) == 2 and len(recording_camera.instances[-1].frames) >= 2,
+                    timeout=TIMEOUT_MS)  # kept 160x120 and squeezed every frame before
+    second = recording_camera.instances[-1]
+    assert (second.width, second.height) == (320, 180) and first.closed == 1
+    assert window.virtual_camera_button.text() == "Stop virtual camera"
+
+
 @pytest.mark.parametrize("mode", ["raise", "nan", "huge"])
 def test_virtual_camera_never_gets_the_room_when_processing_fails(qtbot, make_window, clip,
                                                                   recording_camera, mode):
@@ -650,8 +663,10 @@ def test_virtual_camera_never_gets_the_room_when_processing_fails(qtbot, make_wi
     other = write_video(clip.parent / "other.avi", person_frames(20, width=200, height=150))
     window.open_source(str(other))
     qtbot.waitUntil(lambda: window.source_combo.currentText() == "other.avi", timeout=TIMEOUT_MS)
-    switched_at = len(backend.frames)
-    qtbot.waitUntil(lambda: len(backend.frames) >= switched_at + 5, timeout=TIMEOUT_MS)
+    # The device is opened again at the new source's size (200x150): its frames from then on.
+    qtbot.waitUntil(lambda: len(recording_camera.instances) == 2, timeout=TIMEOUT_MS)
+    backend = recording_camera.instances[-1]
+    qtbot.waitUntil(lambda: len(backend.frames) >= 5, timeout=TIMEOUT_MS)
     for corner in published_corners(backend):
         assert close_to(corner, GREEN), "the room reached the virtual camera after a restart"
     pipeline.segmenter = real

@@ -63,11 +63,13 @@ def test_frames_reach_the_virtual_camera(backends):
     assert backend.closed == 1
 
 
-def test_frames_of_another_size_are_fitted(backends):
+def test_frames_of_another_size_are_fitted_whole_not_squeezed(backends):
     with VirtualCameraSink(64, 48, 30, backend="recording") as sink:
-        sink.send(np.full((96, 128, 3), 77, np.uint8))
-    received = RecordingBackend.instances[-1].frames[0]
-    assert received.size == 64 * 48 * 3 and np.all(received == 77)
+        sink.send(np.full((96, 128, 3), 77, np.uint8))  # the same shape, larger: fills the device
+        sink.send(np.full((36, 64, 3), 77, np.uint8))   # 16:9 on a 4:3 device: black bars, not a stretch
+    same_shape, wider = (f.reshape(48, 64, 3) for f in RecordingBackend.instances[-1].frames)
+    assert np.all(same_shape == 77)
+    assert np.all(wider[6:42] == 77) and np.all(wider[:6] == 0) and np.all(wider[42:] == 0)
 
 
 def test_busy_device_is_reported_with_its_fix_not_a_setup_hint(backends):

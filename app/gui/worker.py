@@ -314,6 +314,11 @@ class PipelineWorker(QObject):
         self._apply_looks()
         capture.start()
         self.sourceOpened.emit(spec, source.description, source.is_live)
+        if self._sink is not None and (self._sink.width, self._sink.height) != tuple(source.size):
+            # The device was opened at the last source's size: opened again at this one's (a call
+            # app sees the camera restart once), instead of every frame squeezed into the old size.
+            self._close_sink()
+            self.setVirtualCamera(True)
 
     @Slot()
     def closeSource(self) -> None:
