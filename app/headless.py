@@ -559,8 +559,16 @@ def _run(args: argparse.Namespace, job: _JobState) -> int:
                     warned = True
                     _note(pipeline.warning)
                 latency.add(captured_at)
-                for sink in sinks:
-                    sink.send(output)
+                for sink in list(sinks):
+                    try:
+                        sink.send(output)
+                    except SinkError as exc:
+                        if sink is not virtual_camera or len(sinks) == 1:
+                            raise
+                        # Publishing stopped; the file is the job too, and it goes on.
+                        _note(f"{_describe(exc).rstrip('.')}; publishing stopped, the file goes on")
+                        sinks.remove(sink)
+                        virtual_camera = _quietly_closed(sink)
                 for stage in STAGES:
                     totals[stage] += timings[stage]
                 frames += 1
@@ -641,6 +649,15 @@ def _abort_sinks(sinks: list) -> Path | None:
             pass
         partial = partial or getattr(sink, "partial_path", None)
     return partial
+
+
+def _quietly_closed(sink) -> None:
+    """Close a sink that already failed (its own error has been told); None for the caller's name."""
+    try:
+        sink.abort()
+    except Exception:  # noqa: BLE001 - a device that failed may fail to close too
+        pass
+    return None
 
 
 def _kept(sinks: list, frames: int, when: str) -> str:

@@ -223,6 +223,29 @@ def test_a_write_that_fails_mid_job_names_the_frames_the_partial_file_holds(caps
     assert count_frames(tmp_path / "full.partial.avi")[0] == 8
 
 
+def test_a_virtual_camera_that_fails_mid_job_stops_publishing_and_the_file_goes_on(
+        capsys, monkeypatch, tmp_path, clip_path, mean_model):
+    from conftest import RecordingBackend
+
+    class FailsAfterThree(RecordingBackend):
+        def send(self, frame):
+            if len(self.frames) == 3:
+                raise OSError("device unplugged")
+            super().send(frame)
+
+    monkeypatch.setattr(pyvirtualcam.camera, "BACKENDS", dict(pyvirtualcam.camera.BACKENDS))
+    pyvirtualcam.register_backend("unplugged", FailsAfterThree)
+    out = tmp_path / "whole.avi"
+    code, printed, err = run_cli(capsys, "-i", clip_path, "-o", out, "--virtual-camera", "--vcam-backend",
+                                 "unplugged", "--model", mean_model, "--no-progress", "--max-frames", 8)
+    assert code == 0 and "Wrote 8 frames" in printed, err  # the job stopped at frame 4 before
+    assert "device unplugged; publishing stopped, the file goes on" in err
+    assert count_frames(out)[0] == 8
+    code, _, err = run_cli(capsys, "-i", clip_path, "--virtual-camera", "--vcam-backend", "unplugged",
+                           "--model", mean_model, "--no-progress", "--max-frames", 8)
+    assert_one_line_error(code, err, "device unplugged")  # publishing was the whole job
+
+
 def test_bad_arguments_are_usage_errors(capsys):
     code, _, err = run_cli(capsys, "-o", "x.mp4", "--color", "purple")
     assert code == 2 and "invalid colour" in err
