@@ -961,6 +961,23 @@ def test_file_dialogs_open_in_pictures_videos_or_the_last_folder(qtbot, make_win
     assert DialogFolders(backgrounds_dir=tmp_path / "shipped").start("background") == str(tmp_path / "shipped")
 
 
+def test_the_label_under_the_button_names_the_virtual_cameras_problem(qtbot, make_window, clip, monkeypatch):
+    import pyvirtualcam
+    from test_sinks import BusyBackend
+
+    monkeypatch.setattr(pyvirtualcam.camera, "BACKENDS", dict(pyvirtualcam.camera.BACKENDS))
+    pyvirtualcam.register_backend("busy", BusyBackend)
+    window = make_window(source=str(clip))
+    window.settings.virtual_camera_backend = "busy"
+    window.controller.apply_settings(window.settings)
+    qtbot.mouseClick(window.virtual_camera_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "busy" in window.banner.message("virtual_camera"), timeout=TIMEOUT_MS)
+    # It said "no virtual camera device" for every failure, under a banner that said busy.
+    assert window.virtual_camera_label.text() == "Not publishing: the virtual camera is busy (see the message)"
+    window.banner.clear_message("virtual_camera")
+    assert window.virtual_camera_label.text() == "Not publishing: the virtual camera is busy"
+
+
 class FiveLineBackend:
     """A pyvirtualcam backend that fails to open with a long, several-line error."""
 

@@ -31,7 +31,8 @@ from app.gui.panels import (AdjustmentsPanel, BackgroundPanel, DialogFolders, So
                             VirtualCameraPanel, bgr_to_qcolor, qcolor_to_bgr, thumbnail_for_file)
 from app.gui.widgets import MessageBanner, PreviewLabel
 from app.gui.effects_panel import EffectsPanel
-from app.gui.worker import TIMING_STAGES, FramePacket, PipelineController, threads_left_stuck
+from app.gui.worker import (TIMING_STAGES, FramePacket, PipelineController, threads_left_stuck,
+                            virtual_camera_problem_label)
 
 __all__ = ["MainWindow", "open_settings_store", "run_gui", "bgr_to_qcolor", "qcolor_to_bgr",
            "thumbnail_for_file"]
@@ -525,7 +526,7 @@ class MainWindow(QMainWindow):
 
     def _on_virtual_camera_failed(self, message: str) -> None:
         """message: what is wrong and the fix, in a sentence or two (see worker.virtual_camera_problem)."""
-        self.virtual_camera_panel.set_failed()
+        self.virtual_camera_panel.set_failed(virtual_camera_problem_label(message))
         if sys.platform.startswith("linux"):
             copy_text, copy_label = sinks.LINUX_SETUP_COMMAND, "Copy command"
         else:

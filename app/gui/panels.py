@@ -39,7 +39,7 @@ from app.gui.worker import bgr_to_qimage
 
 THUMBNAIL_SIZE = QSize(96, 54)
 BACKGROUND_COLUMNS = 3
-VCAM_FAILED_TEXT = "Not publishing: no virtual camera device"
+VCAM_FAILED_PREFIX, SEE_MESSAGE = "Not publishing: ", " (see the message)"
 
 
 # --- icons ---------------------------------------------------------------------------------
@@ -528,9 +528,10 @@ class VirtualCameraPanel(QGroupBox):
         self.button.setText("Start virtual camera")
         self.label.setText(text)
 
-    def set_failed(self) -> None:
-        self.set_stopped(VCAM_FAILED_TEXT + " (see the message)")
+    def set_failed(self, reason: str = "no virtual camera device") -> None:
+        self.set_stopped(VCAM_FAILED_PREFIX + reason + SEE_MESSAGE)
 
     def message_dismissed(self) -> None:
-        if self.label.text().startswith(VCAM_FAILED_TEXT):
-            self.label.setText(VCAM_FAILED_TEXT)  # the message it pointed to is gone
+        text = self.label.text()
+        if text.startswith(VCAM_FAILED_PREFIX) and text.endswith(SEE_MESSAGE):
+            self.label.setText(text[:-len(SEE_MESSAGE)])  # the message it pointed to is gone

@@ -132,6 +132,20 @@ def virtual_camera_problem(exc: Exception, backend: str = "", device: str = "",
     return f"No virtual camera device was found. To set one up, {virtual_camera_setup_hint()}, {again}."
 
 
+# The short form of each of virtual_camera_problem's messages, for the label under the button.
+_PROBLEM_LABELS = {"The virtual camera is busy": "the virtual camera is busy",
+                   "The virtual camera refused": "the virtual camera refused the size or format",
+                   "The virtual camera stopped": "the virtual camera stopped",
+                   "The virtual camera backend": "that virtual camera backend is not here",
+                   "The virtual camera device": "the virtual camera device could not be opened"}
+
+
+def virtual_camera_problem_label(message: str) -> str:
+    """A few words for virtual_camera_problem's message (the label; the banner has the whole)."""
+    return next((label for start, label in _PROBLEM_LABELS.items() if message.startswith(start)),
+                "no virtual camera device")
+
+
 # Threads stuck in a device call (a camera's read, a virtual camera's send) that did not end when
 # asked. Qt aborts the process when a running QThread object is destroyed, so they stay referenced
 # here until the process ends, and run_gui exits without tearing them down (threads_left_stuck).
