@@ -961,15 +961,22 @@ def test_file_dialogs_open_in_pictures_videos_or_the_last_folder(qtbot, make_win
     assert DialogFolders(backgrounds_dir=tmp_path / "shipped").start("background") == str(tmp_path / "shipped")
 
 
-def test_the_label_under_the_button_names_the_virtual_cameras_problem(qtbot, make_window, clip, monkeypatch):
+def window_with_virtual_camera_backend(make_window, clip, monkeypatch, name, backend):
+    """A window on the clip whose virtual camera uses the fake pyvirtualcam backend `backend`."""
     import pyvirtualcam
-    from test_sinks import BusyBackend
 
     monkeypatch.setattr(pyvirtualcam.camera, "BACKENDS", dict(pyvirtualcam.camera.BACKENDS))
-    pyvirtualcam.register_backend("busy", BusyBackend)
+    pyvirtualcam.register_backend(name, backend)
     window = make_window(source=str(clip))
-    window.settings.virtual_camera_backend = "busy"
+    window.settings.virtual_camera_backend = name
     window.controller.apply_settings(window.settings)
+    return window
+
+
+def test_the_label_under_the_button_names_the_virtual_cameras_problem(qtbot, make_window, clip, monkeypatch):
+    from test_sinks import BusyBackend
+
+    window = window_with_virtual_camera_backend(make_window, clip, monkeypatch, "busy", BusyBackend)
     qtbot.mouseClick(window.virtual_camera_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "busy" in window.banner.message("virtual_camera"), timeout=TIMEOUT_MS)
     # It said "no virtual camera device" for every failure, under a banner that said busy.
@@ -988,13 +995,7 @@ class FiveLineBackend:
 
 
 def test_virtual_camera_message_is_one_sentence_and_the_fix(qtbot, make_window, clip, monkeypatch):
-    import pyvirtualcam
-
-    monkeypatch.setattr(pyvirtualcam.camera, "BACKENDS", dict(pyvirtualcam.camera.BACKENDS))
-    pyvirtualcam.register_backend("fiveline", FiveLineBackend)
-    window = make_window(source=str(clip))
-    window.settings.virtual_camera_backend = "fiveline"
-    window.controller.apply_settings(window.settings)
+    window = window_with_virtual_camera_backend(make_window, clip, monkeypatch, "fiveline", FiveLineBackend)
     qtbot.waitUntil(lambda: window.frames_shown >= 1, timeout=TIMEOUT_MS)
     qtbot.mouseClick(window.virtual_camera_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window.banner.message("virtual_camera") != "", timeout=TIMEOUT_MS)
