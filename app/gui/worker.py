@@ -420,9 +420,9 @@ class PipelineWorker(QObject):
             fps = self.settings.fps
         backend = self.settings.virtual_camera_backend
         device = self.settings.virtual_camera_device
+        fps = fps or self.settings.fps
         try:
-            self._sink = VirtualCameraSink(width, height, fps or self.settings.fps,
-                                           backend=backend or None, device=device or None)
+            self._sink = VirtualCameraSink(width, height, fps, backend=backend or None, device=device or None)
         except SinkError as exc:  # VirtualCameraUnavailable included
             self.virtualCameraFailed.emit(virtual_camera_problem(exc, backend, device, size=(width, height, fps)))
             return
