@@ -95,7 +95,7 @@ def run_demo(options: list[str] | None = None) -> int:
     print("No display found: processing the input headless "
           f"({' '.join(options) or f'the sample clip {clip}'})", file=sys.stderr)
     code = headless.run(argv + options)
-    if code == 0 and not any(is_headless_flag(a) for a in options):  # else the job named its own output
+    if code == 0:
         print(f"Demo video written to {DEMO_OUTPUT.resolve()}")
     return code
 

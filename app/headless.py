@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import re
 import math
 import os
+import re
 import signal
 import sys
 import threading
@@ -568,7 +568,8 @@ def _run(args: argparse.Namespace, job: _JobState) -> int:
                         # Publishing stopped; the file is the job too, and it goes on.
                         _note(f"{_describe(exc).rstrip('.')}; publishing stopped, the file goes on")
                         sinks.remove(sink)
-                        virtual_camera = _quietly_closed(sink)
+                        _abort_sinks([sink])  # a device that failed may fail to close too
+                        virtual_camera = None
                 for stage in STAGES:
                     totals[stage] += timings[stage]
                 frames += 1
@@ -649,15 +650,6 @@ def _abort_sinks(sinks: list) -> Path | None:
             pass
         partial = partial or getattr(sink, "partial_path", None)
     return partial
-
-
-def _quietly_closed(sink) -> None:
-    """Close a sink that already failed (its own error has been told); None for the caller's name."""
-    try:
-        sink.abort()
-    except Exception:  # noqa: BLE001 - a device that failed may fail to close too
-        pass
-    return None
 
 
 def _kept(sinks: list, frames: int, when: str) -> str:

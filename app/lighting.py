@@ -104,13 +104,13 @@ class LightMatchSettings:
     contrast_range: tuple[float, float] = (0.9, 1.11)    # L spread ratio around the mean, at strength 1
     smoothing: float = 0.85      # EMA weight of the previous colour matrix, per update
     wrap: float = 0.35           # light-wrap opacity at the very edge (0 = off), from strength 0.5 up
+    wrap_width: float = 10.0     # light-wrap band width, pixels at 720p
 
     @property
     def wrap_amount(self) -> float:
         """The wrap's opacity at this strength: full from the default 0.5 up, fading to none at 0,
         so strength 0 leaves the person exactly as shot."""
         return self.wrap * float(np.clip(2.0 * self.strength, 0.0, 1.0))
-    wrap_width: float = 10.0     # light-wrap band width, pixels at 720p
 
 
 def _lab(bgr_u8: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ the frame.
 """
 from __future__ import annotations
 
+import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -44,15 +45,10 @@ def default_threads() -> int:
 
 MODEL_STRIDE = 32  # the network downsamples 5 times: its input sides must be multiples of 32
 
-_SECOND_LOOK: ThreadPoolExecutor | None = None
-
-
+@functools.cache
 def _second_look() -> ThreadPoolExecutor:
     """One worker thread, shared by all segmenters, for the mirrored look of a two-look run."""
-    global _SECOND_LOOK
-    if _SECOND_LOOK is None:
-        _SECOND_LOOK = ThreadPoolExecutor(max_workers=1, thread_name_prefix="portraitcam-second-look")
-    return _SECOND_LOOK
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="portraitcam-second-look")
 
 
 def letterbox_rect(width: int, height: int, size: int, fit_content: bool = False,

@@ -314,6 +314,11 @@ class BackgroundSink(Sink):
         self.sink.abort()
 
 
+def device_busy(reason: str) -> bool:
+    """Whether a virtual camera's error (lower case) says another program is using the device."""
+    return "busy" in reason or "in use" in reason
+
+
 def refused_format(reason: str) -> bool:
     """Whether a virtual camera's error (lower case) says it refused the size, rate or pixel format:
     a device is there, so setting one up is not the fix."""
@@ -340,7 +345,7 @@ class VirtualCameraSink(Sink):
         except Exception as exc:  # pyvirtualcam raises RuntimeError, backends may raise others
             reason = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
             lowered = reason.lower()
-            if "busy" in lowered or "in use" in lowered:  # there is a device: setting one up is not the fix
+            if device_busy(lowered):  # there is a device: setting one up is not the fix
                 fix = "close the program that is sending to it"
             elif refused_format(lowered):
                 fix = (f"set the device up for {self.width}x{self.height} at {self.fps:g} FPS or use an "

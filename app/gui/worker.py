@@ -31,7 +31,7 @@ from app.matting import MatteRefiner
 from app.pipeline import STAGES, Pipeline
 from app.segmentation import ModelError, Segmenter
 from app.settings import AppSettings
-from app.sinks import SinkError, VirtualCameraSink, refused_format, virtual_camera_setup_hint
+from app.sinks import SinkError, VirtualCameraSink, device_busy, refused_format, virtual_camera_setup_hint
 
 # Per-frame timings shown to the user, in pipeline order.
 TIMING_STAGES = ("capture",) + STAGES
@@ -113,7 +113,7 @@ def virtual_camera_problem(exc: Exception, backend: str = "", device: str = "",
     size: the width, height and rate it was asked for."""
     reason = " ".join(str(exc.__cause__ or exc).split()).lower()
     again = "then start the virtual camera again"
-    if "busy" in reason or "in use" in reason:
+    if device_busy(reason):
         return ("The virtual camera is busy: another program is sending to it. Close that program, "
                 f"{again}.")
     if not started and refused_format(reason):
