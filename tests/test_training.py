@@ -211,6 +211,26 @@ def test_distractors_change_the_room_behind_the_person_and_never_the_label():
     assert changed >= 10  # objects show up in the room (rarely all hidden behind the person)
 
 
+def test_camouflage_brings_the_room_to_the_person_outline_colour_and_never_changes_the_label():
+    from training.composites import composite_person
+
+    person = np.zeros((120, 80, 4), np.uint8)
+    person[20:, 20:60] = (40, 160, 220, 255)  # an opaque orange figure
+    room = np.zeros((240, 320, 3), np.uint8)
+    room[:, :, 0] = 200  # a blue room: far from the person's colour
+    room[:, (np.arange(320) // 40) % 2 == 1] = (120, 40, 20)  # with a texture of its own: broad bands
+    room_colour = room.reshape(-1, 3).mean(0)
+    for seed in range(6):
+        image, alpha = composite_person(person, room, np.random.default_rng(seed), camouflaged=True)
+        # The label is the person alone and the person is untouched: the room changed, not them.
+        assert set(np.unique(alpha)) <= {0.0, 1.0} and alpha.sum() > 0
+        assert np.all(np.abs(image[alpha > 0.99].astype(int) - (40, 160, 220)) <= 1)
+        behind = image[alpha < 0.01].astype(float)
+        before = np.abs(room_colour - (40, 160, 220)).sum()
+        assert np.abs(behind.mean(0) - (40, 160, 220)).sum() < 0.5 * before  # the room took their colour
+        assert behind.std(0).max() > 3  # and kept a texture of its own
+
+
 def test_mined_weights_favour_the_files_the_model_gets_wrong():
     from training.mine import MAX_WEIGHT, MIN_WEIGHT, PRIOR_SAMPLES, weights_from_errors
 

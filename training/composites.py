@@ -78,19 +78,43 @@ def paste_distractors(bg: np.ndarray, others: list[np.ndarray], rng: np.random.G
     return np.clip(bg, 0, 255)
 
 
+def camouflage(bg: np.ndarray, person_rgba: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The room recoloured toward the person's own colours at their outline (Lab mean and spread,
+    by a random share): a beige sweater on a beige wall, dark clothes in a dark room. Where colour
+    no longer tells them apart, only shape does; the held-out clip of arms raised over a wall of
+    the sweater's colour had the holes between arm and head filled."""
+    opaque = (person_rgba[..., 3] > 127).astype(np.uint8)
+    inner = cv2.erode(opaque, np.ones((3, 3), np.uint8), iterations=6)
+    rim = (opaque > 0) & (inner == 0)  # the person's outer 6 px: hair, shoulders, sleeves
+    if rim.sum() < 16:
+        return bg
+    person_lab = cv2.cvtColor(np.ascontiguousarray(person_rgba[..., :3]), cv2.COLOR_BGR2LAB)[rim].astype(np.float32)
+    room_lab = cv2.cvtColor(np.clip(bg, 0, 255).astype(np.uint8), cv2.COLOR_BGR2LAB).astype(np.float32)
+    room_mean, room_std = room_lab.reshape(-1, 3).mean(0), room_lab.reshape(-1, 3).std(0) + 1.0
+    # The room keeps some of its own texture (spread at least half of its own), so it stays a room.
+    target_std = np.maximum(person_lab.std(0), 0.5 * room_std)
+    moved = (room_lab - room_mean) / room_std * target_std + person_lab.mean(0)
+    share = rng.uniform(0.6, 1.0)
+    lab = np.clip(room_lab + share * (moved - room_lab), 0, 255).astype(np.uint8)
+    return cv2.cvtColor(lab, cv2.COLOR_LAB2BGR).astype(np.float32)
+
+
 def composite_person(person_rgba: np.ndarray, background: np.ndarray, rng: np.random.Generator,
                      long_side: int = CANVAS_LONG_SIDE, small: bool = False, layers: bool = False,
-                     distractors: list[np.ndarray] | None = None):
+                     distractors: list[np.ndarray] | None = None, camouflaged: bool = False):
     """Paste a person onto a background in video-call framing. Returns (BGR uint8, alpha float32).
     `small`: a person far from the camera (20-55 % of the frame height, anywhere in it), the scale
     of a full-body framing, which video-call framing alone never shows the network.
-    `distractors`: pictures to cut objects from, pasted behind the person (paste_distractors)."""
+    `distractors`: pictures to cut objects from, pasted behind the person (paste_distractors).
+    `camouflaged`: the room recoloured like the person's outline (camouflage)."""
     width, height = random_canvas_size(rng, long_side)
     bg = cover_resize(background, width, height, rng).astype(np.float32)
     if distractors:
         bg = paste_distractors(bg, distractors, rng)
     elif rng.random() < 0.3:  # webcams often blur the far background
         bg = cv2.GaussianBlur(bg, (0, 0), rng.uniform(1, 4))
+    if camouflaged:
+        bg = camouflage(bg, person_rgba, rng)
     ys, xs = np.nonzero(person_rgba[..., 3] > 127)
     person = person_rgba[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
     ph, pw = person.shape[:2]

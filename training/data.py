@@ -197,7 +197,8 @@ class PortraitPairs(Dataset):
                  real_fraction: float = 0.3, seed: int = 0, augment: bool = True, max_shift: int = 0,
                  edge_crops: float = 0.0, small_people: float = 0.0, webcam: float = 0.0, dark: float = 0.0,
                  distractors: float = 0.0, weights: dict[str, dict[str, float]] | None = None,
-                 input_sizes: tuple[int, int] | None = None, max_scale: float = 0.0, person_motion: float = 0.0):
+                 input_sizes: tuple[int, int] | None = None, max_scale: float = 0.0, person_motion: float = 0.0,
+                 camouflage: float = 0.0):
         self.sources = sources
         self.length = length
         self.input_size = input_size
@@ -222,6 +223,8 @@ class PortraitPairs(Dataset):
         self.dark = dark if augment else 0.0
         # Share of composites with objects that are not people pasted behind the person.
         self.distractors = distractors if augment else 0.0
+        # Share of composites whose room takes the colours of the person's outline (composites.camouflage).
+        self.camouflage = camouflage if augment else 0.0
         # Sampling weights by file name per kind ("people", "backgrounds", "real"), e.g. the hard
         # examples training/mine.py found; names not listed weigh 1. None: uniform.
         self._probabilities = {kind: self._sampling_probabilities(getattr(sources, kind), (weights or {}).get(kind))
@@ -262,7 +265,8 @@ class PortraitPairs(Dataset):
         if self.distractors and rng.random() < self.distractors:
             others = [self.cache.get(backgrounds[i]) for i in rng.integers(len(backgrounds), size=rng.integers(1, 4))]
         made = composite_person(person, background, rng, small=bool(self.small_people and rng.random() < self.small_people),
-                                distractors=others, layers=layers)
+                                distractors=others, layers=layers,
+                                camouflaged=bool(self.camouflage and rng.random() < self.camouflage))
         if not layers:
             return made
         image, alpha, fg, room = made

@@ -53,6 +53,7 @@ DEFAULTS = {
     "webcam": 0.0,               # share of samples seen through a 160x120..320x240 webcam, scaled up
     "dark": 0.0,                 # share of samples in a dim room (gamma, gain, sensor noise)
     "distractors": 0.0,          # share of composites with non-person objects behind the person
+    "camouflage": 0.0,           # share of composites whose room takes the person's outline colours
     "hard_weights": "",          # JSON of sampling weights by file (training/mine.py): hard examples more often
     "init_from": "",             # start from this checkpoint's weights (layers whose shapes differ stay new)
     "fake_quant": False,         # simulate int8 in training (training/fake_quant.py): quantisation-aware fine-tuning
@@ -72,7 +73,8 @@ def training_pairs(config: dict, sources: SampleSources, length: int, seed: int,
                          seed=seed, max_shift=config["max_shift"], edge_crops=config["edge_crops"],
                          small_people=config["small_people"], webcam=config["webcam"], dark=config["dark"],
                          distractors=config["distractors"], weights=weights, input_sizes=config["input_sizes"],
-                         max_scale=config["max_scale"], person_motion=config["person_motion"])
+                         max_scale=config["max_scale"], person_motion=config["person_motion"],
+                         camouflage=config["camouflage"])
 
 
 def load_config(path: str | None) -> dict:
