@@ -632,6 +632,22 @@ def publishing_green(qtbot, make_window, clip, recording_camera):
     return window, backend
 
 
+def test_the_virtual_camera_label_says_when_no_source_feeds_it(qtbot, make_window, clip, recording_camera, tmp_path):
+    vanishing = tmp_path / "vanishing.mp4"
+    shutil.copy(clip, vanishing)
+    window = make_window(source=str(vanishing))
+    start_recording_camera(qtbot, window)
+    assert window.virtual_camera_label.text().startswith("Publishing to")
+    vanishing.unlink()  # the source stops mid-stream: nothing more goes out
+    qtbot.waitUntil(lambda: "vanishing.mp4" in window.banner.message("source"), timeout=TIMEOUT_MS)
+    # It said "Publishing to ..." while calls showed a frozen frame.
+    assert "has no source: calls see its last frame" in window.virtual_camera_label.text()
+    window.open_source(str(clip))
+    qtbot.waitUntil(lambda: window.virtual_camera_label.text().startswith("Publishing to"), timeout=TIMEOUT_MS)
+    qtbot.mouseClick(window.virtual_camera_button, Qt.MouseButton.LeftButton)  # stopped: no device named
+    qtbot.waitUntil(lambda: window.virtual_camera_label.text() == "Not publishing", timeout=TIMEOUT_MS)
+
+
 def test_the_virtual_camera_follows_a_new_source_of_another_size(qtbot, make_window, clip, recording_camera,
                                                                  tmp_path):
     window, first = publishing_green(qtbot, make_window, clip, recording_camera)

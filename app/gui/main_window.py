@@ -309,6 +309,7 @@ class MainWindow(QMainWindow):
     # --- sources ----------------------------------------------------------------------------
     def _show_current_source(self) -> None:
         self.source_panel.set_current(self._current_source)
+        self.virtual_camera_panel.set_source_present(self._current_source is not None)
 
     def open_source(self, spec) -> None:
         """Switch to a camera index, a video/image path or a FrameSource (used by tests)."""

@@ -507,6 +507,8 @@ class VirtualCameraPanel(QGroupBox):
         self.button.clicked.connect(self.toggled)
         layout.addWidget(self.button)
         self.label = QLabel("Not publishing", self)
+        self._device: str | None = None  # the device published to, while it is open
+        self._has_source = False  # until the window says a source plays
         self.label.setWordWrap(True)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.label)
@@ -520,9 +522,26 @@ class VirtualCameraPanel(QGroupBox):
         self.button.setEnabled(True)
         self.button.setChecked(True)
         self.button.setText("Stop virtual camera")
-        self.label.setText(f"Publishing to <b>{device}</b>")
+        self._device = device
+        self._show_device()
+
+    def set_source_present(self, present: bool) -> None:
+        """Whether a source plays. Without one no frames go out, and a call app keeps showing the
+        last frame it got: the label says so instead of "Publishing"."""
+        self._has_source = present
+        self._show_device()
+
+    def _show_device(self) -> None:
+        if self._device is None:
+            return
+        if self._has_source:
+            self.label.setText(f"Publishing to <b>{self._device}</b>")
+        else:
+            self.label.setText(f"<b>{self._device}</b> is open but has no source: calls see its last "
+                               "frame until you pick one")
 
     def set_stopped(self, text: str = "Not publishing") -> None:
+        self._device = None
         self.button.setEnabled(True)
         self.button.setChecked(False)
         self.button.setText("Start virtual camera")
