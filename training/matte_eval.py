@@ -29,6 +29,11 @@ rows on composites and moving clips of *training* people and backgrounds (other 
 no peers), and `--matte KEY=VALUE[,KEY=VALUE]` adds a row per matte-setting variant:
 
     python -m training.matte_eval --validation --matte feather=4 --matte softness=0.3,threshold=0.55
+
+Sets that choose between models many times end up partly fitted by the model they chose. `--fresh
+SEED` draws new composites and moving clips of the held-out people and backgrounds with SEED and
+scores the PortraitNet rows on them (no real set, no peers): a confirmation that no earlier choice
+has seen.
 """
 from __future__ import annotations
 
@@ -288,6 +293,9 @@ def main(argv=None) -> int:
                         help="only run (and cache) the peers, e.g. while a model trains")
     parser.add_argument("--validation", action="store_true",
                         help="score on training people and backgrounds instead (tuning; no real set, no peers)")
+    parser.add_argument("--fresh", type=int, metavar="SEED",
+                        help="held-out people and backgrounds in new composites and clips drawn with SEED: sets "
+                             "that no earlier choice between models has seen (no real set, no peers)")
     parser.add_argument("--matte", action="append", type=matte_overrides, default=[], metavar="KEY=VALUE[,KEY=VALUE]",
                         help="also a row per PortraitNet model with these matte settings changed (repeatable)")
     args = parser.parse_args(argv)
@@ -295,19 +303,23 @@ def main(argv=None) -> int:
     data = args.data
     peers_root = data / "eval_peers"
     split = "train" if args.validation else "eval"
-    sets_root = data / "matte_eval" / ("validation" if args.validation else "")
+    sets_root = data / "matte_eval" / ("validation" if args.validation else f"fresh_{args.fresh}" if args.fresh is not None else "")
+    # Only our rows on sets not used before: a set that has chosen between models many times is
+    # partly fitted by the one it chose (a winner's curse; models/MODEL_CARD.md, session 15).
+    own_only = args.validation or args.fresh is not None
+    composite_seed = VALIDATION_SEED if args.validation else args.fresh if args.fresh is not None else 2024
+    moving_seed = VALIDATION_SEED if args.validation else args.fresh if args.fresh is not None else 77
 
     composites = build_composite_set(data, sets_root / "composites", args.composites, truth_colour=GREEN, split=split,
-                                     seed=VALIDATION_SEED if args.validation else 2024)
+                                     seed=composite_seed)
     greens = [p.with_name(p.stem + "_truth.png") for p in composites]
     comp_refs = [read_alpha_png(p.with_name(p.stem + "_alpha.png")) for p in composites]
     people = SampleSources.from_folder(data, split).people
     comp_groups = [people[i % len(people)].stem for i in range(len(composites))]
-    real = [] if args.validation else SampleSources.from_folder(data, "eval").real[: args.real or None]
+    real = [] if own_only else SampleSources.from_folder(data, "eval").real[: args.real or None]
     real_refs = [read_alpha_png(p.with_name(p.stem + "_mask.png")) for p in real]
     real_groups = [p.stem.rsplit("_", 1)[0] for p in real]
-    clips = build_moving_set(data, sets_root / "moving", split=split,
-                             seed=VALIDATION_SEED if args.validation else 77, count=args.clips)
+    clips = build_moving_set(data, sets_root / "moving", split=split, seed=moving_seed, count=args.clips)
 
     def composite_rows(alphas, outputs):
         scores = [picture_scores(a, r) for a, r in zip(alphas, comp_refs)]
@@ -325,7 +337,7 @@ def main(argv=None) -> int:
     moving_refs = [[read_alpha_png(f.with_name(f.stem + "_alpha.png")) for f in clip] for clip in clips]
     rows: dict[str, dict] = {}
     moving: dict[str, list] = {}
-    if not args.validation:
+    if not own_only:
         rows, moving = peer_rows(composites, real, clips, args.workers, peers_root, composite_rows, real_rows)
     if args.peers_only:
         return 0
@@ -362,8 +374,10 @@ def main(argv=None) -> int:
                                 "mad": float(np.mean([s["mad"] for s in scores])),
                                 "dtssd": float(np.mean([dtssd(a, r) for a, r in zip(clip_alphas, moving_refs)]))}
 
-    real_text = "" if args.validation else f"{len(real)} real photos/frames (three-teacher reference), "
-    print(f"{'validation (training people and backgrounds)' if args.validation else 'held-out'}: "
+    real_text = "" if own_only else f"{len(real)} real photos/frames (three-teacher reference), "
+    kind = ("validation (training people and backgrounds)" if args.validation
+            else f"held-out, fresh sets (seed {args.fresh})" if args.fresh is not None else "held-out")
+    print(f"{kind}: "
           f"{len(composites)} composites (exact alpha), {real_text}"
           f"{len(clips)} moving clips x {MOVING_FRAMES} frames (exact alpha)\n")
     print("| method | comp. IoU | per-person | worst 10 % | boundary F | edge MAD | edge grad | re-background err. "
