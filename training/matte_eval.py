@@ -291,11 +291,12 @@ def main(argv=None) -> int:
                         help="also score each model compositing the camera's colour at the edge (no estimate)")
     parser.add_argument("--peers-only", action="store_true",
                         help="only run (and cache) the peers, e.g. while a model trains")
-    parser.add_argument("--validation", action="store_true",
-                        help="score on training people and backgrounds instead (tuning; no real set, no peers)")
-    parser.add_argument("--fresh", type=int, metavar="SEED",
-                        help="held-out people and backgrounds in new composites and clips drawn with SEED: sets "
-                             "that no earlier choice between models has seen (no real set, no peers)")
+    sets = parser.add_mutually_exclusive_group()
+    sets.add_argument("--validation", action="store_true",
+                      help="score on training people and backgrounds instead (tuning; no real set, no peers)")
+    sets.add_argument("--fresh", type=int, metavar="SEED",
+                      help="held-out people and backgrounds in new composites and clips drawn with SEED: sets "
+                           "that no earlier choice between models has seen (no real set, no peers)")
     parser.add_argument("--matte", action="append", type=matte_overrides, default=[], metavar="KEY=VALUE[,KEY=VALUE]",
                         help="also a row per PortraitNet model with these matte settings changed (repeatable)")
     args = parser.parse_args(argv)
