@@ -304,12 +304,13 @@ def main(argv=None) -> int:
     data = args.data
     peers_root = data / "eval_peers"
     split = "train" if args.validation else "eval"
-    sets_root = data / "matte_eval" / ("validation" if args.validation else f"fresh_{args.fresh}" if args.fresh is not None else "")
+    fresh = args.fresh is not None
+    sets_root = data / "matte_eval" / ("validation" if args.validation else f"fresh_{args.fresh}" if fresh else "")
     # Only our rows on sets not used before: a set that has chosen between models many times is
     # partly fitted by the one it chose (a winner's curse; models/MODEL_CARD.md, session 15).
-    own_only = args.validation or args.fresh is not None
-    composite_seed = VALIDATION_SEED if args.validation else args.fresh if args.fresh is not None else 2024
-    moving_seed = VALIDATION_SEED if args.validation else args.fresh if args.fresh is not None else 77
+    own_only = args.validation or fresh
+    composite_seed = VALIDATION_SEED if args.validation else args.fresh if fresh else 2024
+    moving_seed = VALIDATION_SEED if args.validation else args.fresh if fresh else 77
 
     composites = build_composite_set(data, sets_root / "composites", args.composites, truth_colour=GREEN, split=split,
                                      seed=composite_seed)
@@ -377,7 +378,7 @@ def main(argv=None) -> int:
 
     real_text = "" if own_only else f"{len(real)} real photos/frames (three-teacher reference), "
     kind = ("validation (training people and backgrounds)" if args.validation
-            else f"held-out, fresh sets (seed {args.fresh})" if args.fresh is not None else "held-out")
+            else f"held-out, fresh sets (seed {args.fresh})" if fresh else "held-out")
     print(f"{kind}: "
           f"{len(composites)} composites (exact alpha), {real_text}"
           f"{len(clips)} moving clips x {MOVING_FRAMES} frames (exact alpha)\n")
