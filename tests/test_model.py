@@ -29,9 +29,10 @@ MIN_PORTRAIT_IOU = 0.94
 JACKET_KEPT, FLAG_LEAKED = 0.98, 0.05
 # A soft hole is a hole too: on a plain background a patch of alpha 0.5-0.9 inside the dark jacket
 # shows the new colour through it, and alpha > 0.5 does not see it. Share of the body's interior
-# (the stored mask eroded by 4 px, rows 400 and below) under 0.9: v4.4 0.9 % on both paths; a
-# candidate (v4.5, session 15) 6.1 % with a photo's looks, a green blob under the ribbons.
-JACKET_SOFT = 0.02
+# (the stored mask eroded by 4 px, rows 400 and below) under 0.9: v4.4 0.87 % on both paths; a
+# candidate (v4.5, session 15) 6.1 % with a photo's looks, a green blob under the ribbons, and one
+# at 1.5 % already showed a faint green tint there.
+JACKET_SOFT = 0.012
 # Share of the door-wedge box's room (RVM's reference) that the app's matte calls person, mean over
 # every 10th frame and worst frame: v3 3.6 % / 7.2 % (the grey wedge), v4 0.4 % / 0.6 %.
 WEDGE_MEAN, WEDGE_WORST = 0.015, 0.03
