@@ -106,6 +106,34 @@ def image_problem(path: str | os.PathLike) -> str | None:
     return "unsupported format or corrupt (not a JPEG, PNG, BMP, WebP or TIFF picture)"
 
 
+def picture_transparency(path: str | os.PathLike, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The picture's own alpha (float32, 0..1, `shape`'s height and width) when it has one and it is
+    not opaque everywhere, else None. OpenCV's colour read (which also applies a JPEG's EXIF
+    orientation) drops the alpha channel, and the colours that transparent pixels hide (often black,
+    sometimes an editor's leftovers) would show as if they were the picture."""
+    try:
+        with open(path, "rb") as file:
+            if file.read(3) == b"\xff\xd8\xff":
+                return None  # a JPEG has no alpha: no second decode of a large photo
+    except OSError:
+        return None
+    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if raw is None or raw.ndim != 3 or raw.shape[2] != 4 or raw.shape[:2] != tuple(shape[:2]):
+        return None
+    alpha = raw[..., 3].astype(np.float32) * (1.0 / np.iinfo(raw.dtype).max if raw.dtype.kind == "u" else 1.0)
+    return None if float(alpha.min()) >= 1.0 else np.clip(alpha, 0.0, 1.0)
+
+
+def flatten_onto(image_bgr: np.ndarray, alpha: np.ndarray | None, backdrop) -> np.ndarray:
+    """`image_bgr` over `backdrop` (a BGR colour or an image of the same size) by `alpha` (0..1);
+    the image itself when alpha is None."""
+    if alpha is None:
+        return image_bgr
+    a = alpha[..., None]
+    under = np.broadcast_to(np.asarray(backdrop, np.float32), image_bgr.shape)
+    return np.clip(image_bgr.astype(np.float32) * a + under * (1.0 - a) + 0.5, 0, 255).astype(np.uint8)
+
+
 def _jpeg_problem(data: bytes) -> str | None:
     """Walk the marker segments to the first scan; the compressed data after it must end with EOI."""
     position = 2
@@ -535,7 +563,9 @@ class ImageSource(FrameSource):
         image = cv2.imread(str(self.path), cv2.IMREAD_COLOR)
         if image is None:
             raise SourceError(f"Cannot read image {self.path}: unsupported format or corrupt")
-        self._image = image
+        # A cut-out with transparency is seen on white, as a viewer shows it, not on the colours its
+        # transparent pixels hide (the model would take them for the room, or for the person).
+        self._image = flatten_onto(image, picture_transparency(self.path, image.shape), (255, 255, 255))
         self._size = _frame_size(image)
         self.fps = float(fps)
 

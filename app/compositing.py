@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app.capture import SourceError, VideoFileSource, file_problem, image_problem
+from app.capture import SourceError, VideoFileSource, file_problem, flatten_onto, image_problem, picture_transparency
 from app.imaging import FramePyramid, reduce_by_power_of_two
 from app.matting import alpha_to_uint8, band_pixels, sample_bilinear
 
@@ -44,7 +44,9 @@ class Compositor:
         self.color: tuple[int, int, int] = (0, 0, 0)
         self.background_path: Path | None = None
         self._image: np.ndarray | None = None
-        self._image_cache: tuple[tuple[int, int], np.ndarray] | None = None
+        self._image_alpha: np.ndarray | None = None  # the picture's own transparency, if it has any
+        # (frame size, the picture covering it, its transparency at that size or None)
+        self._image_cache: tuple[tuple[int, int], np.ndarray, np.ndarray | None] | None = None
         self._video: VideoFileSource | None = None
         self._buffers = BlendBuffers()
         self._color_cache: tuple[tuple, np.ndarray] | None = None
@@ -87,6 +89,7 @@ class Compositor:
             raise BackgroundError(f"Cannot load background image {path}: {reason or 'unsupported format or corrupt'}")
         self._close_video()
         self._image = image
+        self._image_alpha = picture_transparency(path, image.shape)
         self._image_cache = None
         self.background_path = path
         self.mode = "image"
@@ -135,8 +138,16 @@ class Compositor:
         if self.mode == "image":
             reused = self._image_cache is not None and self._image_cache[0] == (width, height)
             if not reused:
-                self._image_cache = ((width, height), cover_resize(self._image, width, height))
-            return self._image_cache[1], reused
+                transparency = None if self._image_alpha is None else cover_resize(self._image_alpha, width, height)
+                self._image_cache = ((width, height), cover_resize(self._image, width, height), transparency)
+            _, picture, transparency = self._image_cache
+            if transparency is None:
+                return picture, reused
+            # Where the picture is transparent the room shows through, blurred as the blur mode
+            # blurs it: never the colours the transparent pixels hide, nor the room sharp behind a
+            # background that was picked to hide it.
+            room, room_reused = self._blurred_room(frame_bgr, alpha_u8, unchanged, pyramid)
+            return flatten_onto(picture, transparency, room), reused and room_reused
         if self.mode == "video":
             try:
                 return cover_resize(self._video.read(), width, height), False
@@ -145,14 +156,19 @@ class Compositor:
                 self.set_blur(self.blur_strength)
                 raise BackgroundError(f"Background video stopped: {exc}") from exc
         if self.mode == "blur":
-            key = (self.blur_strength, self.mirror, frame_bgr.shape)
-            if unchanged and self._blur_cache is not None and self._blur_cache[0] == key:
-                return self._blur_cache[1], True
-            background = self._blurred_background(frame_bgr, alpha_u8, pyramid)
-            # A blur too weak to run gives the frame itself: that is never kept for the next frame.
-            self._blur_cache = None if background is frame_bgr else (key, background)
-            return background, False
+            return self._blurred_room(frame_bgr, alpha_u8, unchanged, pyramid)
         return frame_bgr, False
+
+    def _blurred_room(self, frame_bgr: np.ndarray, alpha_u8: np.ndarray, unchanged: bool,
+                      pyramid: FramePyramid | None) -> tuple[np.ndarray, bool]:
+        """The blurred room (the last one when unchanged allows), and whether it is the last one."""
+        key = (self.blur_strength, self.mirror, frame_bgr.shape)
+        if unchanged and self._blur_cache is not None and self._blur_cache[0] == key:
+            return self._blur_cache[1], True
+        background = self._blurred_background(frame_bgr, alpha_u8, pyramid)
+        # A blur too weak to run gives the frame itself: that is never kept for the next frame.
+        self._blur_cache = None if background is frame_bgr else (key, background)
+        return background, False
 
     def _blurred_background(self, frame_bgr: np.ndarray, alpha_u8: np.ndarray,
                             pyramid: FramePyramid | None = None) -> np.ndarray:

@@ -105,6 +105,24 @@ def test_image_source_is_endless_and_returns_independent_copies(tmp_path):
         assert np.array_equal(source.read(), image)
 
 
+def test_a_transparent_cut_out_is_seen_on_white_not_on_the_colours_it_hides(tmp_path):
+    cut_out = np.zeros((30, 40, 4), np.uint8)
+    cut_out[..., :3] = (0, 0, 0)  # what the transparent pixels hide: black, as editors often leave
+    cut_out[5:25, 10:30] = (40, 160, 220, 255)  # the opaque person
+    cut_out[5:25, 9] = (40, 160, 220, 128)  # and a half-transparent edge
+    path = tmp_path / "cut_out.png"
+    cv2.imwrite(str(path), cut_out)
+    frame = ImageSource(path).read()
+    assert frame.shape == (30, 40, 3)
+    assert np.array_equal(frame[0, 0], (255, 255, 255)) and np.array_equal(frame[10, 20], (40, 160, 220))
+    assert np.abs(frame[10, 9].astype(int) - (148, 208, 237)).max() <= 1  # half over white
+    # 16-bit alpha too; an opaque picture and a JPEG keep their own colours.
+    cv2.imwrite(str(tmp_path / "deep.png"), cut_out.astype(np.uint16) * 257)
+    assert np.array_equal(ImageSource(tmp_path / "deep.png").read()[0, 0], (255, 255, 255))
+    cv2.imwrite(str(tmp_path / "opaque.png"), cut_out[..., :3])
+    assert np.array_equal(ImageSource(tmp_path / "opaque.png").read()[0, 0], (0, 0, 0))
+
+
 def test_image_source_errors(tmp_path):
     with pytest.raises(SourceError, match="missing.png"):
         ImageSource(tmp_path / "missing.png")

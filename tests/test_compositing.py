@@ -92,6 +92,26 @@ def test_failed_image_keeps_the_last_good_background(tmp_path, same_size_backgro
     assert np.array_equal(compositor.composite(FRAME, ZEROS), image)
 
 
+def test_a_transparent_background_picture_shows_the_blurred_room_never_its_hidden_colours(tmp_path):
+    # Left half transparent over magenta (what an editor may leave there), right half an opaque blue.
+    picture = np.zeros((60, 80, 4), np.uint8)
+    picture[..., :3] = (255, 0, 255)
+    picture[:, 40:] = (200, 120, 40, 255)
+    path = tmp_path / "frame_overlay.png"
+    cv2.imwrite(str(path), picture)
+    room = np.full((60, 80, 3), 90, np.uint8)
+    compositor = Compositor()
+    compositor.set_image(path)
+    out = compositor.composite(room, np.zeros((60, 80), np.float32))
+    assert np.abs(out[:, :30].astype(int) - 90).max() <= 1  # the (blurred, even) room shows through
+    assert np.abs(out[:, 50:].astype(int) - (200, 120, 40)).max() <= 1  # the opaque picture
+    # An opaque picture is as it was: no room in it.
+    opaque = tmp_path / "opaque.png"
+    cv2.imwrite(str(opaque), picture[..., :3])
+    compositor.set_image(opaque)
+    assert np.array_equal(compositor.composite(room, np.zeros((60, 80), np.float32)), picture[..., :3])
+
+
 def test_video_background_loops(tmp_path):
     compositor = Compositor()
     compositor.set_video(write_video(tmp_path / "bg.mp4", level_frames(3, 160, 90)))
