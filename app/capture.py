@@ -493,7 +493,9 @@ class VideoFileSource(FrameSource):
         if problem == "not found":
             raise SourceError(f"Video file not found: {self.path}")
         if problem:
-            raise SourceError(f"Cannot open video file {self.path}: {problem}")
+            # A folder is no video file: it was only taken for one because it has no picture's name.
+            kind = "" if self.path.is_dir() else "video file "
+            raise SourceError(f"Cannot open {kind}{self.path}: {problem}")
         capture = cv2.VideoCapture(str(self.path))
         if not capture.isOpened():
             capture.release()

@@ -259,6 +259,13 @@ def test_each_unreadable_input_says_why(tmp_path, make, fragment):
     assert "\n" not in str(raised.value)
 
 
+def test_a_folder_without_a_pictures_name_is_not_called_a_video_file(tmp_path):
+    (tmp_path / "takes").mkdir()
+    with pytest.raises(SourceError, match="it is a folder, not a file") as raised:
+        open_source(str(tmp_path / "takes"))
+    assert "video file" not in str(raised.value)
+
+
 @pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="named pipes are POSIX")
 def test_a_named_pipe_as_input_is_refused_without_blocking(tmp_path):
     fifo = tmp_path / "clip.mp4"
