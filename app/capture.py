@@ -42,6 +42,9 @@ class SourceError(RuntimeError):
     """A frame source could not be opened or stopped delivering frames."""
 
 
+FOLDER_PROBLEM = "it is a folder, not a file"
+
+
 def file_problem(path: str | os.PathLike) -> str | None:
     """Why `path` cannot be read as a file, in a few words, or None when it can.
 
@@ -62,7 +65,7 @@ def file_problem(path: str | os.PathLike) -> str | None:
     except ValueError:  # a NUL character in the name
         return "not a valid file name"
     if stat.S_ISDIR(info.st_mode):
-        return "it is a folder, not a file"
+        return FOLDER_PROBLEM
     if not stat.S_ISREG(info.st_mode):
         return "it is not a regular file (a device, pipe or socket)"
     if not os.access(path, os.R_OK):
@@ -494,7 +497,7 @@ class VideoFileSource(FrameSource):
             raise SourceError(f"Video file not found: {self.path}")
         if problem:
             # A folder is no video file: it was only taken for one because it has no picture's name.
-            kind = "" if self.path.is_dir() else "video file "
+            kind = "" if problem == FOLDER_PROBLEM else "video file "
             raise SourceError(f"Cannot open {kind}{self.path}: {problem}")
         capture = cv2.VideoCapture(str(self.path))
         if not capture.isOpened():
