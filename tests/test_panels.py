@@ -9,7 +9,7 @@ import pytest  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtGui import QColor  # noqa: E402
 
-from app.gui.panels import (AdjustmentsPanel, BackgroundPanel, SourcePanel,  # noqa: E402
+from app.gui.panels import (AdjustmentsPanel, BackgroundPanel, SourcePanel, thumbnail_for_file,  # noqa: E402
                             VirtualCameraPanel)
 from app.settings import AppSettings  # noqa: E402
 
@@ -130,3 +130,15 @@ def test_sliders_ignore_the_wheel_until_focused(qtbot):
         QApplication.sendEvent(slider, notch)
     assert panel.smoothing_slider.value() == pytest.approx(0.5)
     assert slider.focusPolicy() == Qt.FocusPolicy.StrongFocus  # click or Tab, never the wheel
+
+
+def test_a_transparent_pictures_thumbnail_shows_grey_where_it_is_transparent(qtbot, tmp_path):
+    picture = np.zeros((90, 160, 4), np.uint8)
+    picture[..., :3] = (255, 0, 255)  # hidden under the transparent left half: never shown
+    picture[:, 80:] = (200, 120, 40, 255)
+    path = tmp_path / "overlay.png"
+    cv2.imwrite(str(path), picture)
+    image = thumbnail_for_file(path).toImage()
+    left, right = image.pixelColor(4, image.height() // 2), image.pixelColor(image.width() - 4, image.height() // 2)
+    assert (left.red(), left.green(), left.blue()) == (128, 128, 128)
+    assert (right.red(), right.green(), right.blue()) == (40, 120, 200)
