@@ -9,8 +9,8 @@ import pytest  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtGui import QColor  # noqa: E402
 
-from app.gui.panels import (AdjustmentsPanel, BackgroundPanel, SourcePanel, thumbnail_for_file,  # noqa: E402
-                            VirtualCameraPanel)
+from app.gui.panels import (AdjustmentsPanel, BackgroundPanel, SourcePanel,  # noqa: E402
+                            VirtualCameraPanel, thumbnail_for_file)
 from app.settings import AppSettings  # noqa: E402
 
 
