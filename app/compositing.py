@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app.capture import SourceError, VideoFileSource, file_problem, flatten_onto, image_problem, picture_transparency
+from app.capture import SourceError, VideoFileSource, file_problem, image_problem, picture_transparency
 from app.imaging import FramePyramid, reduce_by_power_of_two
 from app.matting import alpha_to_uint8, band_pixels, sample_bilinear
 
@@ -47,6 +47,8 @@ class Compositor:
         self._image_alpha: np.ndarray | None = None  # the picture's own transparency, if it has any
         # (frame size, the picture covering it, its transparency at that size or None)
         self._image_cache: tuple[tuple[int, int], np.ndarray, np.ndarray | None] | None = None
+        self._see_through: np.ndarray | None = None  # a transparent picture over the last blurred room
+        self._see_through_buffers = BlendBuffers()  # its own scratch: the output blend's is reused across frames
         self._video: VideoFileSource | None = None
         self._buffers = BlendBuffers()
         self._color_cache: tuple[tuple, np.ndarray] | None = None
@@ -138,7 +140,8 @@ class Compositor:
         if self.mode == "image":
             reused = self._image_cache is not None and self._image_cache[0] == (width, height)
             if not reused:
-                transparency = None if self._image_alpha is None else cover_resize(self._image_alpha, width, height)
+                transparency = (None if self._image_alpha is None
+                                else alpha_to_uint8(cover_resize(self._image_alpha, width, height)))
                 self._image_cache = ((width, height), cover_resize(self._image, width, height), transparency)
             _, picture, transparency = self._image_cache
             if transparency is None:
@@ -147,7 +150,9 @@ class Compositor:
             # blurs it: never the colours the transparent pixels hide, nor the room sharp behind a
             # background that was picked to hide it.
             room, room_reused = self._blurred_room(frame_bgr, alpha_u8, unchanged, pyramid)
-            return flatten_onto(picture, transparency, room), reused and room_reused
+            if not (reused and room_reused and self._see_through is not None):
+                self._see_through = self._see_through_buffers.blend(picture, room, transparency)
+            return self._see_through, reused and room_reused
         if self.mode == "video":
             try:
                 return cover_resize(self._video.read(), width, height), False
