@@ -30,7 +30,7 @@ else:
     cv2.setLogLevel(2)  # LOG_LEVEL_ERROR
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm"}
+VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".gif"}  # a GIF plays (and loops) like a clip
 ESTIMATED_COUNT_EXTENSIONS = {".mkv", ".webm"}  # containers whose frame count OpenCV estimates
 # Linux numbers video devices 0..255 (/dev/videoN); no OS has more cameras than that.
 MAX_CAMERA_INDEX = 255

@@ -102,6 +102,22 @@ def test_background_actually_replaced(capsys, tmp_path, mean_model):
     assert centre == pytest.approx([230, 230, 230], abs=12)
 
 
+def test_an_animated_gif_plays_as_the_background(capsys, tmp_path, mean_model):
+    # A GIF went to the picture reader as a background and was refused, while as a source it played.
+    clip = write_video(tmp_path / "c.avi", person_frames(4))
+    red, blue = np.full((90, 160, 3), (0, 0, 255), np.uint8), np.full((90, 160, 3), (255, 0, 0), np.uint8)
+    assert cv2.imwritemulti(str(tmp_path / "bg.gif"), [red, blue])
+    output = tmp_path / "o.avi"
+    code, _, err = run_cli(capsys, "-i", clip, "-o", output, "-b", tmp_path / "bg.gif", "--model", mean_model,
+                           "--smoothing", "0")
+    assert code == 0, err
+    capture = cv2.VideoCapture(str(output))
+    corners = [capture.read()[1][:10, :10].reshape(-1, 3).mean(axis=0) for _ in range(4)]
+    capture.release()
+    for corner, colour in zip(corners, [(0, 0, 255), (255, 0, 0)] * 2):  # its frames in turn, looping
+        assert corner == pytest.approx(colour, abs=25)
+
+
 def test_max_frames_and_blur(capsys, tmp_path, clip_path, mean_model):
     output = tmp_path / "five.mp4"
     code, _, err = run_cli(capsys, "-i", clip_path, "-o", output, "--blur", "--max-frames", "5",
