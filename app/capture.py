@@ -109,11 +109,18 @@ def image_problem(path: str | os.PathLike) -> str | None:
     return "unsupported format or corrupt (not a JPEG, PNG, BMP, WebP or TIFF picture)"
 
 
-def picture_transparency(path: str | os.PathLike, shape: tuple[int, ...]) -> np.ndarray | None:
-    """The picture's own alpha (float32, 0..1, `shape`'s height and width) when it has one and it is
-    not opaque everywhere, else None. OpenCV's colour read (which also applies a JPEG's EXIF
-    orientation) drops the alpha channel, and the colours that transparent pixels hide (often black,
-    sometimes an editor's leftovers) would show as if they were the picture."""
+def read_picture(path: str | os.PathLike) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """A picture's colours (BGR, a JPEG's EXIF orientation applied; None when OpenCV cannot read it)
+    and its own transparency (float32, 0..1; None when it has none or is opaque everywhere).
+    OpenCV's colour read drops the alpha channel, and the colours that transparent pixels hide
+    (often black, sometimes an editor's leftovers) would show as if they were the picture."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    return image, (None if image is None else _transparency(path, image.shape))
+
+
+def _transparency(path: str | os.PathLike, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The alpha channel of the picture at `path`, when it has one of `shape`'s height and width
+    that is not opaque everywhere."""
     try:
         with open(path, "rb") as file:
             if file.read(3) == b"\xff\xd8\xff":
@@ -565,12 +572,12 @@ class ImageSource(FrameSource):
         problem = problem or image_problem(self.path)
         if problem:
             raise SourceError(f"Cannot read image {self.path}: {problem}")
-        image = cv2.imread(str(self.path), cv2.IMREAD_COLOR)
+        image, transparency = read_picture(self.path)
         if image is None:
             raise SourceError(f"Cannot read image {self.path}: unsupported format or corrupt")
         # A cut-out with transparency is seen on white, as a viewer shows it, not on the colours its
         # transparent pixels hide (the model would take them for the room, or for the person).
-        self._image = flatten_onto(image, picture_transparency(self.path, image.shape), (255, 255, 255))
+        self._image = flatten_onto(image, transparency, (255, 255, 255))
         self._size = _frame_size(image)
         self.fps = float(fps)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app.capture import SourceError, VideoFileSource, file_problem, image_problem, picture_transparency
+from app.capture import SourceError, VideoFileSource, file_problem, image_problem, read_picture
 from app.imaging import FramePyramid, reduce_by_power_of_two
 from app.matting import alpha_to_uint8, band_pixels, sample_bilinear
 
@@ -86,12 +86,12 @@ class Compositor:
         path = Path(path)
         # The file's own checks first: OpenCV would half-decode a truncated JPEG into a grey band.
         reason = file_problem(path) or image_problem(path)
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR) if reason is None else None
+        image, transparency = read_picture(path) if reason is None else (None, None)
         if image is None:
             raise BackgroundError(f"Cannot load background image {path}: {reason or 'unsupported format or corrupt'}")
         self._close_video()
         self._image = image
-        self._image_alpha = picture_transparency(path, image.shape)
+        self._image_alpha = transparency
         self._image_cache = None
         self.background_path = path
         self.mode = "image"

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import resources
-from app.capture import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, flatten_onto, picture_transparency
+from app.capture import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, flatten_onto, read_picture
 from app.compositing import BLUR_MAX
 from app.matting import FEATHER_MAX
 from app.settings import AppSettings
@@ -64,11 +64,11 @@ def thumbnail_for_file(path: Path) -> QPixmap | None:
         if not ok:
             return None
     else:
-        frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        frame, transparency = read_picture(path)
         if frame is None:
             return None
         # Transparent parts on grey: in use the blurred room fills them (Compositor.set_image).
-        frame = flatten_onto(frame, picture_transparency(path, frame.shape), (128, 128, 128))
+        frame = flatten_onto(frame, transparency, (128, 128, 128))
     return _thumbnail_from_image(bgr_to_qimage(frame))
 
 
