@@ -231,6 +231,27 @@ def test_camouflage_brings_the_room_to_the_person_outline_colour_and_never_chang
         assert behind.std(0).max() > 3  # and kept a texture of its own
 
 
+def test_camouflage_floor_keeps_the_room_from_taking_a_dark_outline_darkness():
+    import cv2
+    from training.composites import camouflage
+
+    person = np.zeros((120, 80, 4), np.uint8)
+    person[20:, 20:60] = (30, 25, 20, 255)  # a dark jacket
+    room = np.full((240, 320, 3), 180, np.uint8)
+    room[:, (np.arange(320) // 40) % 2 == 1] = (150, 190, 210)
+
+    def lightness(image):
+        return cv2.cvtColor(np.clip(image, 0, 255).astype(np.uint8), cv2.COLOR_BGR2LAB)[..., 0].mean()
+
+    for seed in range(4):
+        dark = camouflage(room.astype(np.float32), person, np.random.default_rng(seed))
+        floored = camouflage(room.astype(np.float32), person, np.random.default_rng(seed), min_lightness=130)
+        assert lightness(dark) < 100  # no floor: the room goes most of the way to the outline's darkness
+        assert lightness(floored) > 0.95 * 130  # with one: it stays at least (about) as light as the floor
+        # and still moves toward the outline's hue: the floor changes lightness only
+        assert lightness(floored) < lightness(room)
+
+
 def test_mined_weights_favour_the_files_the_model_gets_wrong():
     from training.mine import MAX_WEIGHT, MIN_WEIGHT, PRIOR_SAMPLES, weights_from_errors
 

@@ -78,11 +78,15 @@ def paste_distractors(bg: np.ndarray, others: list[np.ndarray], rng: np.random.G
     return np.clip(bg, 0, 255)
 
 
-def camouflage(bg: np.ndarray, person_rgba: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def camouflage(bg: np.ndarray, person_rgba: np.ndarray, rng: np.random.Generator,
+               min_lightness: float = 0.0) -> np.ndarray:
     """The room recoloured toward the person's own colours at their outline (Lab mean and spread,
     by a random share): a beige sweater on a beige wall, dark clothes in a dark room. Where colour
     no longer tells them apart, only shape does; the held-out clip of arms raised over a wall of
-    the sweater's colour had the holes between arm and head filled."""
+    the sweater's colour had the holes between arm and head filled.
+    min_lightness (OpenCV's 8-bit Lab L): the room's mean lightness is raised to at least this, so a
+    dark outline makes a room of its hue but not of its darkness (v25, with no floor, learned to doubt
+    dark regions: a soft hole in the portrait's dark jacket)."""
     opaque = (person_rgba[..., 3] > 127).astype(np.uint8)
     inner = cv2.erode(opaque, np.ones((3, 3), np.uint8), iterations=6)
     rim = (opaque > 0) & (inner == 0)  # the person's outer 6 px: hair, shoulders, sleeves
@@ -93,7 +97,9 @@ def camouflage(bg: np.ndarray, person_rgba: np.ndarray, rng: np.random.Generator
     room_mean, room_std = room_lab.reshape(-1, 3).mean(0), room_lab.reshape(-1, 3).std(0) + 1.0
     # The room keeps some of its own texture (spread at least half of its own), so it stays a room.
     target_std = np.maximum(person_lab.std(0), 0.5 * room_std)
-    moved = (room_lab - room_mean) / room_std * target_std + person_lab.mean(0)
+    target_mean = person_lab.mean(0)
+    target_mean[0] = max(target_mean[0], min_lightness)
+    moved = (room_lab - room_mean) / room_std * target_std + target_mean
     share = rng.uniform(0.6, 1.0)
     lab = np.clip(room_lab + share * (moved - room_lab), 0, 255).astype(np.uint8)
     return cv2.cvtColor(lab, cv2.COLOR_LAB2BGR).astype(np.float32)
@@ -101,12 +107,13 @@ def camouflage(bg: np.ndarray, person_rgba: np.ndarray, rng: np.random.Generator
 
 def composite_person(person_rgba: np.ndarray, background: np.ndarray, rng: np.random.Generator,
                      long_side: int = CANVAS_LONG_SIDE, small: bool = False, layers: bool = False,
-                     distractors: list[np.ndarray] | None = None, camouflaged: bool = False):
+                     distractors: list[np.ndarray] | None = None, camouflaged: bool = False,
+                     camouflage_min_lightness: float = 0.0):
     """Paste a person onto a background in video-call framing. Returns (BGR uint8, alpha float32).
     `small`: a person far from the camera (20-55 % of the frame height, anywhere in it), the scale
     of a full-body framing, which video-call framing alone never shows the network.
     `distractors`: pictures to cut objects from, pasted behind the person (paste_distractors).
-    `camouflaged`: the room recoloured like the person's outline (camouflage)."""
+    `camouflaged`: the room recoloured like the person's outline (camouflage, with its min_lightness)."""
     width, height = random_canvas_size(rng, long_side)
     bg = cover_resize(background, width, height, rng).astype(np.float32)
     if distractors:
@@ -114,7 +121,7 @@ def composite_person(person_rgba: np.ndarray, background: np.ndarray, rng: np.ra
     elif rng.random() < 0.3:  # webcams often blur the far background
         bg = cv2.GaussianBlur(bg, (0, 0), rng.uniform(1, 4))
     if camouflaged:
-        bg = camouflage(bg, person_rgba, rng)
+        bg = camouflage(bg, person_rgba, rng, camouflage_min_lightness)
     ys, xs = np.nonzero(person_rgba[..., 3] > 127)
     person = person_rgba[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
     ph, pw = person.shape[:2]

@@ -198,7 +198,7 @@ class PortraitPairs(Dataset):
                  edge_crops: float = 0.0, small_people: float = 0.0, webcam: float = 0.0, dark: float = 0.0,
                  distractors: float = 0.0, weights: dict[str, dict[str, float]] | None = None,
                  input_sizes: tuple[int, int] | None = None, max_scale: float = 0.0, person_motion: float = 0.0,
-                 camouflage: float = 0.0):
+                 camouflage: float = 0.0, camouflage_min_lightness: float = 0.0):
         self.sources = sources
         self.length = length
         self.input_size = input_size
@@ -225,6 +225,7 @@ class PortraitPairs(Dataset):
         self.distractors = distractors if augment else 0.0
         # Share of composites whose room takes the colours of the person's outline (composites.camouflage).
         self.camouflage = camouflage if augment else 0.0
+        self.camouflage_min_lightness = camouflage_min_lightness
         # Sampling weights by file name per kind ("people", "backgrounds", "real"), e.g. the hard
         # examples training/mine.py found; names not listed weigh 1. None: uniform.
         self._probabilities = {kind: self._sampling_probabilities(getattr(sources, kind), (weights or {}).get(kind))
@@ -266,7 +267,8 @@ class PortraitPairs(Dataset):
             others = [self.cache.get(backgrounds[i]) for i in rng.integers(len(backgrounds), size=rng.integers(1, 4))]
         made = composite_person(person, background, rng, small=bool(self.small_people and rng.random() < self.small_people),
                                 distractors=others, layers=layers,
-                                camouflaged=bool(self.camouflage and rng.random() < self.camouflage))
+                                camouflaged=bool(self.camouflage and rng.random() < self.camouflage),
+                                camouflage_min_lightness=self.camouflage_min_lightness)
         if not layers:
             return made
         image, alpha, fg, room = made
