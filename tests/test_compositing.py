@@ -297,6 +297,33 @@ def test_composite_with_the_frames_pyramid_is_the_composite_without_it(mode):
     assert np.array_equal(compositor.composite(frame, alpha, pyramid=other), plain)
 
 
+def test_a_blend_with_the_same_layers_equals_a_fresh_blend_whether_it_takes_the_edge_alone_or_not():
+    """From the second frame with the same matte and room, only the soft edge is blended (a still
+    speaker); the output is still exactly the whole-frame blend of this frame, frame after frame, a
+    new array each time, and a matte that is soft almost everywhere is blended whole."""
+    rng = np.random.default_rng(3)
+    room = rng.integers(0, 256, (90, 160, 3), np.uint8)
+    compact = np.zeros((90, 160), np.float32)
+    cv2.circle(compact, (80, 70), 40, 1.0, -1)
+    compact = cv2.GaussianBlur(compact, (0, 0), 2)
+    soft_everywhere = np.clip(rng.random((90, 160)), 0.01, 0.99).astype(np.float32)
+    for alpha in (compact, soft_everywhere):
+        alpha_u8 = (alpha * 255 + 0.5).astype(np.uint8)
+        buffers = BlendBuffers()
+        outputs = []
+        for index in range(4):
+            frame = rng.integers(0, 256, (90, 160, 3), np.uint8)
+            output = buffers.blend(frame, room, alpha_u8, same_layers=index > 0)
+            assert np.array_equal(output, BlendBuffers().blend(frame, room, alpha_u8))
+            outputs.append((output, output.copy()))
+        assert all(np.array_equal(output, kept) for output, kept in outputs)  # none reused as scratch
+    # A new matte after edge-only frames: the edge is found again, not the old one reused
+    moved = np.ascontiguousarray((compact[:, ::-1] * 255 + 0.5).astype(np.uint8))
+    buffers.blend(frame, room, moved)
+    assert np.array_equal(buffers.blend(frame, room, moved, same_layers=True), BlendBuffers().blend(frame, room, moved))
+    assert np.array_equal(buffers.blend(frame, room, moved, same_layers=True), BlendBuffers().blend(frame, room, moved))
+
+
 def test_an_unchanged_frame_reuses_the_blends_background_share_only_when_it_is_the_same():
     """With the matte and the background layer those of the frame before (unchanged), the blend reuses
     its background share: the output equals a fresh blend of this frame; a new colour, a mirror
