@@ -252,6 +252,29 @@ def test_camouflage_floor_keeps_the_room_from_taking_a_dark_outline_darkness():
         assert lightness(floored) < lightness(room)
 
 
+def test_prints_land_on_the_clothes_inside_the_person_and_never_change_the_label():
+    import cv2
+    from training.composites import paste_prints
+
+    person = np.zeros((200, 160, 4), np.uint8)
+    cv2.circle(person, (80, 40), 25, (60, 90, 160, 255), -1)  # a head
+    person[70:, 10:150] = (40, 30, 30, 255)  # shoulders and a dark jacket, far wider than the head
+    picture = np.random.default_rng(0).integers(0, 256, (50, 50, 3), np.uint8)
+    interior = cv2.erode((person[..., 3] > 250).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    changed_any = 0
+    for seed in range(8):
+        printed = paste_prints(person, [picture], np.random.default_rng(seed))
+        assert np.array_equal(printed[..., 3], person[..., 3])  # the label is the person, as before
+        changed = np.any(printed[..., :3] != person[..., :3], axis=2)
+        assert not np.any(changed & ~interior)  # never over the outline or the room
+        assert not np.any(changed[:70])  # never on the head
+        changed_any += changed.any()
+    assert changed_any >= 6
+    face_only = np.zeros((120, 100, 4), np.uint8)
+    cv2.ellipse(face_only, (50, 60), (40, 55), 0, 0, 360, (60, 90, 160, 255), -1)
+    assert np.array_equal(paste_prints(face_only, [picture], np.random.default_rng(1)), face_only)
+
+
 def test_mined_weights_favour_the_files_the_model_gets_wrong():
     from training.mine import MAX_WEIGHT, MIN_WEIGHT, PRIOR_SAMPLES, weights_from_errors
 

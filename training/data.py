@@ -198,7 +198,7 @@ class PortraitPairs(Dataset):
                  edge_crops: float = 0.0, small_people: float = 0.0, webcam: float = 0.0, dark: float = 0.0,
                  distractors: float = 0.0, weights: dict[str, dict[str, float]] | None = None,
                  input_sizes: tuple[int, int] | None = None, max_scale: float = 0.0, person_motion: float = 0.0,
-                 camouflage: float = 0.0, camouflage_min_lightness: float = 0.0):
+                 camouflage: float = 0.0, camouflage_min_lightness: float = 0.0, prints: float = 0.0):
         self.sources = sources
         self.length = length
         self.input_size = input_size
@@ -226,6 +226,8 @@ class PortraitPairs(Dataset):
         # Share of composites whose room takes the colours of the person's outline (composites.camouflage).
         self.camouflage = camouflage if augment else 0.0
         self.camouflage_min_lightness = camouflage_min_lightness
+        # Share of composites whose person wears prints: ribbons, badges, name tags (composites.paste_prints).
+        self.prints = prints if augment else 0.0
         # Sampling weights by file name per kind ("people", "backgrounds", "real"), e.g. the hard
         # examples training/mine.py found; names not listed weigh 1. None: uniform.
         self._probabilities = {kind: self._sampling_probabilities(getattr(sources, kind), (weights or {}).get(kind))
@@ -265,10 +267,13 @@ class PortraitPairs(Dataset):
         others = None
         if self.distractors and rng.random() < self.distractors:
             others = [self.cache.get(backgrounds[i]) for i in rng.integers(len(backgrounds), size=rng.integers(1, 4))]
+        prints = None
+        if self.prints and rng.random() < self.prints:
+            prints = [self.cache.get(backgrounds[i]) for i in rng.integers(len(backgrounds), size=2)]
         made = composite_person(person, background, rng, small=bool(self.small_people and rng.random() < self.small_people),
                                 distractors=others, layers=layers,
                                 camouflaged=bool(self.camouflage and rng.random() < self.camouflage),
-                                camouflage_min_lightness=self.camouflage_min_lightness)
+                                camouflage_min_lightness=self.camouflage_min_lightness, prints=prints)
         if not layers:
             return made
         image, alpha, fg, room = made
