@@ -296,6 +296,8 @@ class BlendBuffers:
         opaque, soft, soft_alpha, soft_scene = edge
         output = scene.copy()
         cv2.copyTo(frame_bgr, opaque, output)
+        if not soft.size:  # no soft edge (no one in the picture, or a hard cut-out): OpenCV takes no empty arrays
+            return output
         person = cv2.multiply(_channels(_pixels(frame_bgr).take(soft)), _channels(soft_alpha), scale=1.0 / 255.0)
         _pixels(output).put(soft, _pixels(cv2.add(person, _channels(soft_scene))))
         return output

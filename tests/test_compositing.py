@@ -307,7 +307,8 @@ def test_a_blend_with_the_same_layers_equals_a_fresh_blend_whether_it_takes_the_
     cv2.circle(compact, (80, 70), 40, 1.0, -1)
     compact = cv2.GaussianBlur(compact, (0, 0), 2)
     soft_everywhere = np.clip(rng.random((90, 160)), 0.01, 0.99).astype(np.float32)
-    for alpha in (compact, soft_everywhere):
+    nobody, hard = np.zeros((90, 160), np.float32), (compact > 0.5).astype(np.float32)  # no soft edge at all
+    for alpha in (compact, soft_everywhere, nobody, hard):
         alpha_u8 = (alpha * 255 + 0.5).astype(np.uint8)
         buffers = BlendBuffers()
         outputs = []
