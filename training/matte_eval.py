@@ -291,6 +291,9 @@ def main(argv=None) -> int:
                         help="also score each model compositing the camera's colour at the edge (no estimate)")
     parser.add_argument("--peers-only", action="store_true",
                         help="only run (and cache) the peers, e.g. while a model trains")
+    parser.add_argument("--no-peers", action="store_true",
+                        help="only PortraitNet's rows on the usual held-out sets (the peers' rows are those the "
+                             "card records for these sets; a new machine takes about an hour to run them again)")
     sets = parser.add_mutually_exclusive_group()
     sets.add_argument("--validation", action="store_true",
                       help="score on training people and backgrounds instead (tuning; no real set, no peers)")
@@ -339,7 +342,7 @@ def main(argv=None) -> int:
     moving_refs = [[read_alpha_png(f.with_name(f.stem + "_alpha.png")) for f in clip] for clip in clips]
     rows: dict[str, dict] = {}
     moving: dict[str, list] = {}
-    if not own_only:
+    if not own_only and not args.no_peers:
         rows, moving = peer_rows(composites, real, clips, args.workers, peers_root, composite_rows, real_rows)
     if args.peers_only:
         return 0
