@@ -238,14 +238,8 @@ class BlendBuffers:
     """Per-frame-size scratch images, reused from frame to frame: at 1080p every fresh 6 MB array
     costs page faults, which took as long as the arithmetic on it."""
 
-    # The soft edge's share of the frame above which blending it alone (gathered by index) costs more
-    # than blending the whole frame.
-    SPARSE_MAX_SHARE = 0.25
-
     def __init__(self) -> None:
         self._buffers: dict[str, np.ndarray] = {}
-        # The soft edge of the last layers (_edge_of): None not looked at yet, False too large.
-        self._edge: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | bool | None = None
 
     def get(self, name: str, like: np.ndarray) -> np.ndarray:
         buffer = self._buffers.get(name)
@@ -259,17 +253,11 @@ class BlendBuffers:
         a = 255 gives the frame and a = 0 the background exactly; in between it is within 1 level of
         the float blend. The result is a new array (it goes on to other threads); scratch is reused.
         same_layers: the caller vouches that the background and alpha are the last call's, so their
-        product (the scene's share) is too: only the frame's share is computed, and from the second
-        such frame on only in the soft edge (a still speaker: the matte and room are reused for many
-        frames, and all but the edge is a copy of the frame or of the room)."""
+        product (the scene's share) is too: only the frame's share is computed (half the work)."""
         scene = self._buffers.get("scene")
         if same_layers and scene is not None and scene.shape == frame_bgr.shape:
             alpha3 = self._buffers["alpha3"]
-            edge = self._edge if self._edge is not None else self._edge_of(alpha_u8, alpha3, scene)
-            if edge:
-                return self._blend_edge(frame_bgr, scene, edge)
         else:
-            self._edge = None
             alpha3 = cv2.merge((alpha_u8, alpha_u8, alpha_u8), dst=self.get("alpha3", frame_bgr))
             # Inverted in place and back (not a fourth frame-sized buffer: more memory traffic cost more)
             cv2.bitwise_not(alpha3, dst=alpha3)
@@ -277,41 +265,6 @@ class BlendBuffers:
             cv2.bitwise_not(alpha3, dst=alpha3)
         person = cv2.multiply(frame_bgr, alpha3, dst=self.get("person", frame_bgr), scale=1.0 / 255.0)
         return cv2.add(person, scene)
-
-    def _edge_of(self, alpha_u8: np.ndarray, alpha3: np.ndarray, scene: np.ndarray):
-        """The soft edge's pixel indices with their alpha and scene share, and the opaque mask; False
-        (blend the whole frame) when the edge is too large a share of the frame."""
-        opaque = alpha_u8 == 255
-        soft = np.flatnonzero(~opaque & (alpha_u8 != 0))
-        if soft.size > self.SPARSE_MAX_SHARE * alpha_u8.size:
-            self._edge = False
-            return False
-        self._edge = (opaque.view(np.uint8), soft, _pixels(alpha3).take(soft), _pixels(scene).take(soft))
-        return self._edge
-
-    @staticmethod
-    def _blend_edge(frame_bgr: np.ndarray, scene: np.ndarray, edge) -> np.ndarray:
-        # The scene share is the background itself where a = 0; the frame is copied where a = 255;
-        # only the soft edge is blended, with the same arithmetic as the whole-frame blend.
-        opaque, soft, soft_alpha, soft_scene = edge
-        output = scene.copy()
-        cv2.copyTo(frame_bgr, opaque, output)
-        if not soft.size:  # no soft edge (no one in the picture, or a hard cut-out): OpenCV takes no empty arrays
-            return output
-        person = cv2.multiply(_channels(_pixels(frame_bgr).take(soft)), _channels(soft_alpha), scale=1.0 / 255.0)
-        _pixels(output).put(soft, _pixels(cv2.add(person, _channels(soft_scene))))
-        return output
-
-
-def _pixels(image: np.ndarray) -> np.ndarray:
-    """A contiguous BGR image as one 3-byte item a pixel: gathering and scattering whole pixels by
-    index (take/put) cost a sixth of NumPy's fancy indexing of rows."""
-    return image.reshape(-1).view(np.dtype((np.void, 3)))
-
-
-def _channels(pixels: np.ndarray) -> np.ndarray:
-    """Gathered 3-byte pixels back as an N x 3 uint8 array, for OpenCV's arithmetic."""
-    return pixels.view(np.uint8).reshape(-1, 3)
 
 
 # Foreground colour estimation: blur-fusion (Forte & Pitie, "Approximate fast foreground colour

@@ -297,10 +297,10 @@ def test_composite_with_the_frames_pyramid_is_the_composite_without_it(mode):
     assert np.array_equal(compositor.composite(frame, alpha, pyramid=other), plain)
 
 
-def test_a_blend_with_the_same_layers_equals_a_fresh_blend_whether_it_takes_the_edge_alone_or_not():
-    """From the second frame with the same matte and room, only the soft edge is blended (a still
-    speaker); the output is still exactly the whole-frame blend of this frame, frame after frame, a
-    new array each time, and a matte that is soft almost everywhere is blended whole."""
+def test_a_blend_with_the_same_layers_equals_a_fresh_blend_frame_after_frame():
+    """Frames with the same matte and room reuse the blend's room share (a still speaker); the output
+    is still exactly the whole-frame blend of this frame, frame after frame, a new array each time,
+    for a soft edge, a matte soft everywhere, nobody in the picture and a hard cut-out."""
     rng = np.random.default_rng(3)
     room = rng.integers(0, 256, (90, 160, 3), np.uint8)
     compact = np.zeros((90, 160), np.float32)
@@ -318,7 +318,7 @@ def test_a_blend_with_the_same_layers_equals_a_fresh_blend_whether_it_takes_the_
             assert np.array_equal(output, BlendBuffers().blend(frame, room, alpha_u8))
             outputs.append((output, output.copy()))
         assert all(np.array_equal(output, kept) for output, kept in outputs)  # none reused as scratch
-    # A new matte after edge-only frames: the edge is found again, not the old one reused
+    # A new matte after reused ones: its own share, not the old one
     moved = np.ascontiguousarray((compact[:, ::-1] * 255 + 0.5).astype(np.uint8))
     buffers.blend(frame, room, moved)
     assert np.array_equal(buffers.blend(frame, room, moved, same_layers=True), BlendBuffers().blend(frame, room, moved))
