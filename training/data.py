@@ -253,6 +253,11 @@ class PortraitPairs(Dataset):
             picks.setdefault(kind, paths[index].name)
         return paths[index]
 
+    def _other_backgrounds(self, rng: np.random.Generator, count: int) -> list[np.ndarray]:
+        """`count` backgrounds drawn uniformly, as pictures to cut objects or prints from."""
+        backgrounds = self.sources.backgrounds
+        return [self.cache.get(backgrounds[i]) for i in rng.integers(len(backgrounds), size=count)]
+
     def make_image(self, rng: np.random.Generator, picks: dict | None = None, layers: bool = False):
         """A picture and its alpha; `picks` (optional) collects the files it was made from. `layers`:
         also the person's premultiplied colour and the room (None, None for a real photo)."""
@@ -262,14 +267,13 @@ class PortraitPairs(Dataset):
             image, alpha = real_photo(self.cache.get(path), mask, rng)
             return (image, alpha, None, None) if layers else (image, alpha)
         person = self.cache.get(self._pick(rng, "people", picks), cv2.IMREAD_UNCHANGED)
-        backgrounds = self.sources.backgrounds
         background = self.cache.get(self._pick(rng, "backgrounds", picks))
         others = None
         if self.distractors and rng.random() < self.distractors:
-            others = [self.cache.get(backgrounds[i]) for i in rng.integers(len(backgrounds), size=rng.integers(1, 4))]
+            others = self._other_backgrounds(rng, rng.integers(1, 4))
         prints = None
         if self.prints and rng.random() < self.prints:
-            prints = [self.cache.get(backgrounds[i]) for i in rng.integers(len(backgrounds), size=2)]
+            prints = self._other_backgrounds(rng, 2)
         made = composite_person(person, background, rng, small=bool(self.small_people and rng.random() < self.small_people),
                                 distractors=others, layers=layers,
                                 camouflaged=bool(self.camouflage and rng.random() < self.camouflage),

@@ -289,11 +289,12 @@ def main(argv=None) -> int:
                              "video would get with them)")
     parser.add_argument("--no-foreground-row", action="store_true",
                         help="also score each model compositing the camera's colour at the edge (no estimate)")
-    parser.add_argument("--peers-only", action="store_true",
-                        help="only run (and cache) the peers, e.g. while a model trains")
-    parser.add_argument("--no-peers", action="store_true",
-                        help="only PortraitNet's rows on the usual held-out sets (the peers' rows are those the "
-                             "card records for these sets; a new machine takes about an hour to run them again)")
+    peers = parser.add_mutually_exclusive_group()
+    peers.add_argument("--peers-only", action="store_true",
+                       help="only run (and cache) the peers, e.g. while a model trains")
+    peers.add_argument("--no-peers", action="store_true",
+                       help="only PortraitNet's rows on the usual held-out sets (the peers' rows are those the "
+                            "card records for these sets; a new machine takes about an hour to run them again)")
     sets = parser.add_mutually_exclusive_group()
     sets.add_argument("--validation", action="store_true",
                       help="score on training people and backgrounds instead (tuning; no real set, no peers)")
