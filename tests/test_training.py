@@ -568,3 +568,29 @@ def test_teacher_grey_guided_filter_follows_a_grey_guide():
     blurred = np.clip((np.arange(60, dtype=np.float32) - 24) / 12, 0, 1)[None, :].repeat(40, 0)
     out = grey_guided_filter(guide, blurred, radius=6, eps=1e-4)
     assert out[20, 28] < blurred[20, 28] - 0.1 and out[20, 31] > blurred[20, 31] + 0.1
+
+
+def test_poles_stand_in_the_room_beside_the_outline_and_never_change_the_label():
+    import cv2
+
+    from training.composites import composite_person
+
+    person = np.zeros((120, 80, 4), np.uint8)
+    person[10:40, 25:55] = (40, 60, 90, 255)  # a head
+    person[40:, 5:75] = (40, 60, 90, 255)  # shoulders and body
+    room = np.full((240, 320, 3), 60, np.uint8)  # a dark plain room: any pole is brighter
+    beside = 0
+    for seed in range(12):
+        image, alpha = composite_person(person, room, np.random.default_rng(seed))
+        image_p, alpha_p = composite_person(person, room, np.random.default_rng(seed), poles=True)
+        # The same composite and label; the person untouched on top.
+        assert np.array_equal(alpha, alpha_p)
+        assert np.array_equal(image[alpha > 0.99], image_p[alpha > 0.99])
+        changed = np.abs(image_p.astype(int) - image.astype(int)).max(2) > 25
+        assert changed.any()
+        # Upright and thin: no changed row wider than a door frame's 30 px (with its soft sides).
+        assert np.count_nonzero(changed, axis=1).max() <= 2 * 34
+        # Standing close to the outline: some changed pixel within 8 px of the person.
+        near = cv2.dilate((alpha > 0.5).astype(np.uint8), np.ones((17, 17), np.uint8)) > 0
+        beside += bool((changed & near & (alpha < 0.01)).any())
+    assert beside >= 11

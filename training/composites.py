@@ -132,6 +132,61 @@ def paste_prints(person_rgba: np.ndarray, pictures: list[np.ndarray], rng: np.ra
     return out
 
 
+def paste_poles(bg: np.ndarray, alpha: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """1-2 thin upright objects in the room (float32 BGR, as bg), each standing within a few pixels of
+    the person's outline beside the head: a flag's pole, a door's frame, a lamp's stand, a curtain's
+    edge, lit bright and shaded round. `alpha`: the person's alpha on the same canvas; the person is
+    pasted over the room afterwards, so the label does not change. Why: a thin bright line touching
+    light hair is the one place the matte still takes the room along (the door wedge above the
+    sample clip's shoulder, the gold flagpole beside the portrait's white hair): the training rooms
+    seldom put such a line right at the outline, where colour cannot tell them apart and only shape can."""
+    height, width = alpha.shape
+    rows = np.nonzero((alpha > 0.5).any(1))[0]
+    if rows.size < 8:
+        return bg
+    top, bottom = rows[0], rows[-1]
+    out = bg.copy()
+    for _ in range(int(rng.integers(1, 3))):
+        # A row at the head or shoulders, and the outline's side there.
+        y = int(rng.integers(top, top + max(1, (bottom - top) * 2 // 3)))
+        cols = np.nonzero(alpha[y] > 0.5)[0]
+        if cols.size == 0:
+            continue
+        # A side where the outline is inside the picture (not cut by the frame's edge).
+        sides = [side for side, inside in ((True, cols[0] > 0), (False, cols[-1] < width - 1)) if inside]
+        if not sides:
+            continue
+        left = sides[int(rng.integers(len(sides)))]
+        edge = cols[0] if left else cols[-1]
+        pole_w = float(rng.uniform(1.5, 8.0)) if rng.random() < 0.75 else float(rng.uniform(10, 30))  # a pole or a frame
+        # From partly hidden behind the outline to a few pixels clear of it.
+        gap = float(rng.uniform(-0.5 * pole_w, 6.0))
+        centre = edge - gap - pole_w / 2 if left else edge + gap + pole_w / 2
+        tilt = float(np.tan(np.radians(rng.uniform(-6, 6))))
+        x = centre + tilt * (np.arange(height, dtype=np.float32)[:, None] - y)
+        offset = np.arange(width, dtype=np.float32)[None, :] - x
+        across = offset / (pole_w / 2)  # -1..1 inside
+        cover = np.clip(pole_w / 2 + 0.5 - np.abs(offset), 0.0, 1.0)  # one soft pixel at each side
+        start = 0 if rng.random() < 0.7 else int(rng.integers(0, y + 1))  # from the top, or standing on something
+        cover[:start] = 0
+        if rng.random() < 0.4:  # out of focus, as the room behind a sharp person often is
+            cover = cv2.GaussianBlur(cover, (0, 0), rng.uniform(0.5, 1.5))
+        kind = rng.random()
+        if kind < 0.35:  # gold or brass
+            colour = np.array([rng.uniform(20, 90), rng.uniform(150, 210), rng.uniform(200, 255)], np.float32)
+        elif kind < 0.7:  # white or light paint
+            colour = np.full(3, rng.uniform(200, 255), np.float32) - rng.uniform(0, 25, 3).astype(np.float32)
+        elif kind < 0.85:  # silver or chrome
+            colour = np.full(3, rng.uniform(150, 230), np.float32)
+        else:  # light wood
+            colour = np.array([rng.uniform(90, 140), rng.uniform(150, 190), rng.uniform(190, 235)], np.float32)
+        # Lit from one side: a highlight and a darker far side, as a round pole shows.
+        shade = 1.0 + 0.35 * np.clip(1.0 - np.abs(across - rng.uniform(-0.6, 0.6)), 0, 1) - 0.25 * np.clip(across, 0, 1)
+        paint = np.clip(colour[None, None, :] * shade[..., None], 0, 255)
+        out = paint * cover[..., None] + out * (1.0 - cover[..., None])
+    return out.astype(np.float32)
+
+
 def camouflage(bg: np.ndarray, person_rgba: np.ndarray, rng: np.random.Generator,
                min_lightness: float = 0.0) -> np.ndarray:
     """The room recoloured toward the person's own colours at their outline (Lab mean and spread,
@@ -162,13 +217,15 @@ def camouflage(bg: np.ndarray, person_rgba: np.ndarray, rng: np.random.Generator
 def composite_person(person_rgba: np.ndarray, background: np.ndarray, rng: np.random.Generator,
                      long_side: int = CANVAS_LONG_SIDE, small: bool = False, layers: bool = False,
                      distractors: list[np.ndarray] | None = None, camouflaged: bool = False,
-                     camouflage_min_lightness: float = 0.0, prints: list[np.ndarray] | None = None):
+                     camouflage_min_lightness: float = 0.0, prints: list[np.ndarray] | None = None,
+                     poles: bool = False):
     """Paste a person onto a background in video-call framing. Returns (BGR uint8, alpha float32).
     `small`: a person far from the camera (20-55 % of the frame height, anywhere in it), the scale
     of a full-body framing, which video-call framing alone never shows the network.
     `distractors`: pictures to cut objects from, pasted behind the person (paste_distractors).
     `camouflaged`: the room recoloured like the person's outline (camouflage, with its min_lightness).
-    `prints`: pictures to cut prints on the person's clothes from (paste_prints; [] for striped ones)."""
+    `prints`: pictures to cut prints on the person's clothes from (paste_prints; [] for striped ones).
+    `poles`: thin upright objects in the room beside the person's outline (paste_poles)."""
     width, height = random_canvas_size(rng, long_side)
     bg = cover_resize(background, width, height, rng).astype(np.float32)
     if distractors:
@@ -199,6 +256,8 @@ def composite_person(person_rgba: np.ndarray, background: np.ndarray, rng: np.ra
         patch = person[sy0 : sy0 + dy1 - dy0, sx0 : sx0 + dx1 - dx0]
         alpha[dy0:dy1, dx0:dx1] = patch[..., 3] / 255.0
         fg[dy0:dy1, dx0:dx1] = patch[..., :3]
+    if poles:
+        bg = paste_poles(bg, alpha, rng)
     a = alpha[..., None]
     image = fg * a + bg * (1 - a)
     if layers:  # also the person's colour and the room's, to move the person or change the room

@@ -198,7 +198,8 @@ class PortraitPairs(Dataset):
                  edge_crops: float = 0.0, small_people: float = 0.0, webcam: float = 0.0, dark: float = 0.0,
                  distractors: float = 0.0, weights: dict[str, dict[str, float]] | None = None,
                  input_sizes: tuple[int, int] | None = None, max_scale: float = 0.0, person_motion: float = 0.0,
-                 camouflage: float = 0.0, camouflage_min_lightness: float = 0.0, prints: float = 0.0):
+                 camouflage: float = 0.0, camouflage_min_lightness: float = 0.0, prints: float = 0.0,
+                 poles: float = 0.0):
         self.sources = sources
         self.length = length
         self.input_size = input_size
@@ -228,6 +229,8 @@ class PortraitPairs(Dataset):
         self.camouflage_min_lightness = camouflage_min_lightness
         # Share of composites whose person wears prints: ribbons, badges, name tags (composites.paste_prints).
         self.prints = prints if augment else 0.0
+        # Share of composites with thin upright objects beside the person's outline (composites.paste_poles).
+        self.poles = poles if augment else 0.0
         # Sampling weights by file name per kind ("people", "backgrounds", "real"), e.g. the hard
         # examples training/mine.py found; names not listed weigh 1. None: uniform.
         self._probabilities = {kind: self._sampling_probabilities(getattr(sources, kind), (weights or {}).get(kind))
@@ -277,7 +280,8 @@ class PortraitPairs(Dataset):
         made = composite_person(person, background, rng, small=bool(self.small_people and rng.random() < self.small_people),
                                 distractors=others, layers=layers,
                                 camouflaged=bool(self.camouflage and rng.random() < self.camouflage),
-                                camouflage_min_lightness=self.camouflage_min_lightness, prints=prints)
+                                camouflage_min_lightness=self.camouflage_min_lightness, prints=prints,
+                                poles=bool(self.poles and rng.random() < self.poles))
         if not layers:
             return made
         image, alpha, fg, room = made

@@ -56,6 +56,7 @@ DEFAULTS = {
     "camouflage": 0.0,           # share of composites whose room takes the person's outline colours
     "camouflage_min_lightness": 0.0,  # ... but never darker than this (8-bit Lab L; 0: as dark as the outline)
     "prints": 0.0,               # share of composites whose person wears prints (ribbons, badges, name tags)
+    "poles": 0.0,                # share of composites with thin upright objects beside the person's outline
     "hard_weights": "",          # JSON of sampling weights by file (training/mine.py): hard examples more often
     "init_from": "",             # start from this checkpoint's weights (layers whose shapes differ stay new)
     "fake_quant": False,         # simulate int8 in training (training/fake_quant.py): quantisation-aware fine-tuning
@@ -77,7 +78,7 @@ def training_pairs(config: dict, sources: SampleSources, length: int, seed: int,
                          distractors=config["distractors"], weights=weights, input_sizes=config["input_sizes"],
                          max_scale=config["max_scale"], person_motion=config["person_motion"],
                          camouflage=config["camouflage"], camouflage_min_lightness=config["camouflage_min_lightness"],
-                         prints=config["prints"])
+                         prints=config["prints"], poles=config["poles"])
 
 
 def load_config(path: str | None) -> dict:
