@@ -134,12 +134,12 @@ def paste_prints(person_rgba: np.ndarray, pictures: list[np.ndarray], rng: np.ra
 
 def paste_poles(bg: np.ndarray, alpha: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """1-2 thin upright objects in the room (float32 BGR, as bg), each standing within a few pixels of
-    the person's outline beside the head: a flag's pole, a door's frame, a lamp's stand, a curtain's
-    edge, lit bright and shaded round. `alpha`: the person's alpha on the same canvas; the person is
-    pasted over the room afterwards, so the label does not change. Why: a thin bright line touching
-    light hair is the one place the matte still takes the room along (the door wedge above the
-    sample clip's shoulder, the gold flagpole beside the portrait's white hair): the training rooms
-    seldom put such a line right at the outline, where colour cannot tell them apart and only shape can."""
+    the person's outline beside the head or shoulders: a flag's pole, a door's frame, a lamp's stand,
+    lit bright and shaded round. `alpha`: the person's alpha on the same canvas; the person is pasted
+    over the room afterwards, so the label does not change. Why: a thin bright line touching light
+    hair is where the matte has taken the room along (the door wedge above the sample clip's shoulder,
+    the gold flagpole beside the portrait's white hair), and the training rooms seldom put such a line
+    right at the outline, where colour cannot tell them apart and only shape can."""
     height, width = alpha.shape
     rows = np.nonzero((alpha > 0.5).any(1))[0]
     if rows.size < 8:
