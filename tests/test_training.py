@@ -479,6 +479,26 @@ def test_matte_eval_rows_take_matte_setting_overrides():
     assert (settings.threshold, settings.work_height) == (defaults.threshold, defaults.work_height)
 
 
+def test_matte_eval_scores_an_empty_room_without_turning_the_edge_columns_into_nan():
+    """A composite whose person a deformation carried out of view has no edge: IoU and boundary F
+    still score it (an empty answer is right, a person called in the room is wrong), while the edge
+    band's errors leave it out of the means instead of making them NaN (fresh seed 90 had one)."""
+    from training.matte_eval import picture_scores, summary
+
+    empty = np.zeros((60, 80), np.float32)
+    person = empty.copy()
+    person[20:50, 30:50] = 1.0
+    near = person.copy()
+    near[20:50, 28:30] = 1.0  # two columns too wide
+    right, wrong = picture_scores(empty, empty), picture_scores(person, empty)
+    assert right["iou"] == 1.0 and right["boundary_f"] == 1.0 and np.isnan(right["mad"]) and np.isnan(right["grad"])
+    assert wrong["iou"] == 0.0
+    scored = picture_scores(near, person)
+    table = summary([scored, right], ["a", "b"])
+    assert table["mad"] == pytest.approx(scored["mad"]) and table["grad"] == pytest.approx(scored["grad"])
+    assert table["iou"] == pytest.approx((scored["iou"] + 1.0) / 2) and 0 < scored["mad"] < 1
+
+
 @pytest.mark.parametrize("effects", [0.0, 1.0])
 def test_person_motion_moves_the_person_over_a_still_room(tmp_path, monkeypatch, effects):
     """person_motion: view B is the next frame of a still camera. The person's alpha, mapped back through
