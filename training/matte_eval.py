@@ -121,16 +121,22 @@ def gradient(alpha: np.ndarray) -> np.ndarray:
     return np.hypot(cv2.Sobel(smooth, cv2.CV_32F, 1, 0), cv2.Sobel(smooth, cv2.CV_32F, 0, 1))
 
 
+def band_mean(errors: np.ndarray, band: np.ndarray) -> float:
+    """Mean of `errors` over the edge band; NaN for a picture with no edge (an empty room: a random
+    deformation can carry the person out of view), which the means then leave out (np.nanmean)."""
+    return float(errors[band].mean()) if band.any() else float("nan")
+
+
 def picture_scores(alpha: np.ndarray, reference: np.ndarray) -> dict:
-    """IoU and boundary F, and the edge band's errors: NaN for a picture with no edge (an empty room:
-    a random deformation can carry the person out of view), which summary() then leaves out; IoU and
-    boundary F still score it (1.0 for an empty answer, lower for anything called person)."""
+    """IoU and boundary F, and the edge band's errors (band_mean: NaN without an edge); IoU and
+    boundary F score every picture (1.0 for an empty answer to an empty room, lower for anything
+    called person)."""
     band = edge_band(reference)
     return {
         "iou": iou(alpha, reference),
         "boundary_f": boundary_f_score(alpha > 0.5, reference > 0.5),
-        "mad": float(np.abs(alpha - reference)[band].mean()) if band.any() else float("nan"),
-        "grad": float(np.abs(gradient(alpha) - gradient(reference))[band].mean()) if band.any() else float("nan"),
+        "mad": band_mean(np.abs(alpha - reference), band),
+        "grad": band_mean(np.abs(gradient(alpha) - gradient(reference)), band),
     }
 
 
@@ -334,8 +340,7 @@ def main(argv=None) -> int:
         scores = [picture_scores(a, r) for a, r in zip(alphas, comp_refs)]
         for s, out, green, ref in zip(scores, outputs, greens, comp_refs):
             truth = cv2.imread(str(green)).astype(np.float32)
-            band = edge_band(ref)
-            s["rebackground"] = float(np.abs(out.astype(np.float32) - truth)[band].mean()) if band.any() else float("nan")
+            s["rebackground"] = band_mean(np.abs(out.astype(np.float32) - truth), edge_band(ref))
         return summary(scores, comp_groups)
 
     def real_rows(alphas):
