@@ -217,6 +217,7 @@ class MatteRefiner:
         self.settings = settings or MatteSettings()
         self._previous: np.ndarray | None = None
         self._previous_thumb: np.ndarray | None = None
+        self._state_rect: tuple[int, int, int, int] | None = None  # where the state lies in the frame
 
     @property
     def settings(self) -> MatteSettings:
@@ -230,8 +231,29 @@ class MatteRefiner:
         """Forget the temporal state (call on source change or seek)."""
         self._previous = None
         self._previous_thumb = None
+        self._state_rect = None
 
-    def _smooth(self, mask: np.ndarray, reduced_bgr: np.ndarray) -> np.ndarray:
+    def _carry_state(self, rect: tuple[int, int, int, int], shape: tuple[int, int]) -> None:
+        """Move the temporal state from the part of the frame it was kept for to `rect`, at `shape`
+        (the new mask's size), so a new crop around the person keeps the smoothing of the old one;
+        where the old crop did not reach there is no history (the new mask is taken as it is)."""
+        old_x, old_y, old_w, old_h = self._state_rect
+        x, y, w, h = rect
+        old_sx, old_sy = old_w / self._previous.shape[1], old_h / self._previous.shape[0]
+        sx, sy = w / shape[1], h / shape[0]
+        # new mask pixel -> frame (pixel centres) -> old mask pixel
+        to_old = np.float32([[sx / old_sx, 0.0, (x - old_x + 0.5 * sx) / old_sx - 0.5],
+                             [0.0, sy / old_sy, (y - old_y + 0.5 * sy) / old_sy - 0.5]])
+        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        size = (shape[1], shape[0])
+        self._previous = cv2.warpAffine(self._previous, to_old, size, flags=flags,
+                                        borderMode=cv2.BORDER_CONSTANT, borderValue=-1.0)
+        self._previous_thumb = cv2.warpAffine(self._previous_thumb, to_old, size, flags=flags,
+                                              borderMode=cv2.BORDER_REPLICATE)
+        self._unknown = self._previous < 0.0  # beyond the old crop (or blended with beyond)
+
+    def _smooth(self, mask: np.ndarray, reduced_bgr: np.ndarray,
+                rect: tuple[int, int, int, int] | None = None) -> np.ndarray:
         """Temporal EMA of the mask, per pixel: where the picture is still, the previous frames'
         mask weighs `smoothing` (no flicker); where it moved, the new mask takes over (no lag:
         a plain EMA trailed a waving hand by a frame or more). `reduced_bgr`: the frame, smaller."""
@@ -240,6 +262,11 @@ class MatteRefiner:
         if weight > 0.0:
             thumb = cv2.resize(cv2.cvtColor(reduced_bgr, cv2.COLOR_BGR2GRAY), (mask.shape[1], mask.shape[0]),
                                interpolation=cv2.INTER_LINEAR)
+        self._unknown = None
+        if (rect is not None and self._state_rect is not None and rect != self._state_rect
+                and self._previous is not None and self._previous_thumb is not None and weight > 0.0):
+            self._carry_state(rect, mask.shape)
+        self._state_rect = rect
         if (self._previous is None or self._previous.shape != mask.shape or weight <= 0.0
                 or self._previous_thumb is None or self._previous_thumb.shape != mask.shape):
             self._previous = mask.copy()
@@ -252,16 +279,18 @@ class MatteRefiner:
         still = np.clip((MOTION_LEVEL - cv2.dilate(change, np.ones((5, 5), np.uint8)).astype(np.float32))
                         * (1.0 / (MOTION_LEVEL - NOISE_LEVEL)), 0.0, 1.0)
         keep = still * weight
+        if self._unknown is not None:
+            keep[self._unknown] = 0.0
         # previous = keep*previous + (1-keep)*mask, in place to avoid an allocation a frame
         self._previous += (1.0 - keep) * (mask - self._previous)
         return self._previous
 
     def refine(self, mask_small: np.ndarray, frame_bgr: np.ndarray, dtype=np.float32,
-               pyramid: FramePyramid | None = None) -> np.ndarray:
+               pyramid: FramePyramid | None = None, rect: tuple[int, int, int, int] | None = None) -> np.ndarray:
         """Alpha matte at the frame's height x width: float32 in [0, 1], or with dtype=np.uint8 in
         0..255, which the pipeline uses: a quarter of the memory to fill at 1080p, and what the
         compositor's fixed-point blend takes as it is. pyramid: the frame's halvings (app/imaging.py)."""
-        alpha, model = self._work_alpha(mask_small, frame_bgr, pyramid)
+        alpha, model = self._work_alpha(mask_small, frame_bgr, pyramid, rect)
         frame_h, frame_w = frame_bgr.shape[:2]
         # Clipped at working size: linear upsampling cannot leave the range, so the big array needs no pass.
         as_uint8 = np.dtype(dtype) == np.uint8
@@ -297,8 +326,8 @@ class MatteRefiner:
         # np.put by flat index (any layout, in place): half the time of alpha[ys, xs] = ...
         np.put(alpha, ys * frame_w + xs, alpha_to_uint8(value) if as_uint8 else value)
 
-    def _work_alpha(self, mask_small: np.ndarray, frame_bgr: np.ndarray, pyramid: FramePyramid | None = None
-                    ) -> tuple[np.ndarray, np.ndarray | None]:
+    def _work_alpha(self, mask_small: np.ndarray, frame_bgr: np.ndarray, pyramid: FramePyramid | None = None,
+                    rect: tuple[int, int, int, int] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """Smoothed, thresholded and feathered alpha at the working resolution (may overshoot [0, 1]),
         and, when the guided filter ran below the frame's size, its linear model (guided_coefficients) at
         that size, to finish the edge at full size."""
@@ -311,7 +340,7 @@ class MatteRefiner:
             mask = cv2.resize(mask, (work_w, work_h), interpolation=cv2.INTER_AREA)
         # One reduction of the frame serves the motion measure and the guided filter's guide.
         reduced = reduce_by_power_of_two(frame_bgr, work_h if s.edge_mode == "guided" else mask.shape[0], pyramid=pyramid)
-        mask = self._smooth(mask, reduced)
+        mask = self._smooth(mask, reduced, rect)
 
         prob = cv2.resize(mask, (work_w, work_h), interpolation=cv2.INTER_LINEAR)
         alpha = smoothstep_threshold(prob, s.threshold, s.softness)

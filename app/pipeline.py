@@ -75,7 +75,7 @@ class Pipeline:
         self.model_ran = False      # whether the model ran on the last frame processed
         self.matte_reused = False   # whether the last frame reused the matte (picture unchanged)
         self._refined_with: object = None  # the refiner settings last_alpha was refined with
-        self._matte_rect: tuple[int, int, int, int] | None = None  # the crop the refiner's state is in
+        self._matte_shape: tuple[int, ...] | None = None  # the frame size the refiner's state is for
         self._segment_afresh = False  # a frame failed after its segmentation: run the model next
         self._frame_shape: tuple[int, ...] | None = None
         self.last_error: str | None = None   # why the last frame failed; None after a good one
@@ -105,7 +105,7 @@ class Pipeline:
         self._frame_shape = None
         self._last_good = None  # a new source's size and scene: the old picture no longer fits
         self.last_error = None
-        self._matte_rect = None
+        self._matte_shape = None
         self._segment_afresh = False
         self.refiner.reset()
         self.smoother.reset()
@@ -214,9 +214,9 @@ class Pipeline:
     def _finish(self, segmented: SegmentedFrame, timings: dict[str, float]) -> np.ndarray:
         frame_bgr = segmented.frame
         start = time.perf_counter()
-        if segmented.rect != self._matte_rect:
-            self.refiner.reset()  # its temporal state is in the old crop's coordinates
-            self._matte_rect = segmented.rect
+        if frame_bgr.shape != self._matte_shape:
+            self.refiner.reset()  # its temporal state is in the old frame size's coordinates
+            self._matte_shape = frame_bgr.shape
         unchanged = (not segmented.matte_changed and self.last_alpha is not None
                      and self.last_alpha.shape == frame_bgr.shape[:2]
                      and self._refined_with is self.refiner.settings)
@@ -282,10 +282,11 @@ class Pipeline:
         """The matte (uint8) at the frame's size: refined inside the model's crop, 0 outside it."""
         frame_bgr, mask, (x, y, w, h) = segmented.frame, segmented.mask, segmented.rect
         region = segmented.pyramid.region(x, y, w, h)  # the frame's own pyramid for the whole frame
+        # rect: the refiner carries its temporal state over when the crop moves
         if (w, h) == (frame_bgr.shape[1], frame_bgr.shape[0]):
-            return self.refiner.refine(mask, frame_bgr, np.uint8, pyramid=region)
+            return self.refiner.refine(mask, frame_bgr, np.uint8, pyramid=region, rect=segmented.rect)
         alpha = np.zeros(frame_bgr.shape[:2], np.uint8)
-        alpha[y:y + h, x:x + w] = self.refiner.refine(mask, region.image, np.uint8, pyramid=region)
+        alpha[y:y + h, x:x + w] = self.refiner.refine(mask, region.image, np.uint8, pyramid=region, rect=segmented.rect)
         return alpha
 
     def _judge_mask(self, mask: np.ndarray) -> None:

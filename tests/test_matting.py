@@ -225,6 +225,29 @@ def test_smoothing_follows_motion_without_lag_and_still_calms_noise():
     assert smoothed[:, :16].max() == 0.0
 
 
+def test_smoothing_is_carried_over_when_the_crop_moves():
+    """The pipeline's crop follows the person (app/segmentation.PersonRegion), so the refiner's state
+    is moved with it: where the new crop overlaps the old one the history still weighs in, exactly
+    as if the crop had not moved; where the old crop did not reach, the new mask is taken as it is."""
+    room = np.full((240, 320, 3), 90, np.uint8)
+    old_rect, new_rect = (0, 0, 160, 240), (80, 0, 160, 240)  # the crop moves half its width right
+
+    def crop(rect):
+        x, y, w, h = rect
+        return room[y:y + h, x:x + w]
+
+    refiner = MatteRefiner(plain(smoothing=0.5, softness=1.0))
+    refiner.refine(np.zeros((60, 40), np.float32), crop(old_rect), rect=old_rect)
+    smoothed = refiner._smooth(np.full((60, 40), 0.8, np.float32), crop(new_rect), new_rect)
+    assert np.allclose(smoothed[:, 1:19], 0.4, atol=0.02)  # over the old crop: smoothed as before
+    assert np.allclose(smoothed[:, 21:], 0.8)             # beyond it: no history to weigh in
+    # The same crop again is no move: the history counts everywhere now (0.8 and 0.4 give 0.6).
+    assert np.allclose(refiner._smooth(np.full((60, 40), 0.4, np.float32), crop(new_rect), new_rect)[:, 21:], 0.6)
+    # A reset forgets the state and its place.
+    refiner.reset()
+    assert np.allclose(refiner._smooth(np.full((60, 40), 0.8, np.float32), crop(old_rect), old_rect), 0.8)
+
+
 @pytest.mark.parametrize("work, full", [((180, 320), (720, 1280)), ((180, 240), (480, 640)), ((7, 9), (20, 31))])
 def test_band_blocks_are_the_pixels_a_nearest_upsampling_would_set(work, full):
     band = (np.random.default_rng(2).random(work) < 0.05).astype(np.uint8) * 255

@@ -1,4 +1,4 @@
-"""Where the model looks (app/segmentation.PersonRegion): a crop around the person, held still,
+"""Where the model looks (app/segmentation.PersonRegion): a crop around the person, following them,
 given up for the whole frame when the person reaches its side or something changes beside it."""
 import cv2
 import numpy as np
@@ -25,7 +25,7 @@ def crop_of(mask_whole, rect):
     return mask_whole[y:y + h, x:x + w]
 
 
-def test_a_far_away_person_gets_a_crop_around_them_and_it_holds_still():
+def test_a_far_away_person_gets_a_crop_around_them_and_it_follows_them():
     region = PersonRegion()
     whole = (0, 0, W, H)
     assert region.rect((H, W, 3)) == whole  # nothing known yet
@@ -35,11 +35,17 @@ def test_a_far_away_person_gets_a_crop_around_them_and_it_holds_still():
     assert (w, h) != (W, H)
     assert x <= 600 and y <= 300 and x + w >= 700 and y + h >= min(H, 700)
     assert w >= REGION_MIN_SIDE * W - 1 and h >= REGION_MIN_SIDE * H - 1
-    rect = (x, y, w, h)
-    for shift in (0, 8, -8, 16):  # sways a little: the crop does not move with them
+    rect = first = (x, y, w, h)
+    # Standing still, the crop stays where it is: the same box gives the same crop.
+    assert not region.update(crop_of(person, rect), rect, (H, W, 3))
+    assert region.rect((H, W, 3)) == first
+    for shift in (40, 80, 120):  # a step to the right: each run's crop is centred on them again
         moved = box_mask(600 + shift, 300, 700 + shift, 700)
         assert not region.update(crop_of(moved, rect), rect, (H, W, 3))
-        assert region.rect((H, W, 3)) == rect
+        rect = region.rect((H, W, 3))
+        centre = rect[0] + rect[2] / 2
+        assert abs(centre - (650 + shift)) <= REGION_ALIGN, (shift, rect)
+    assert rect[0] > first[0] and rect[2:] == first[2:]
 
 
 def test_reaching_past_a_cut_side_of_the_crop_sends_this_frame_to_the_whole_frame():
