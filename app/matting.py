@@ -218,6 +218,7 @@ class MatteRefiner:
         self._previous: np.ndarray | None = None
         self._previous_thumb: np.ndarray | None = None
         self._state_rect: tuple[int, int, int, int] | None = None  # where the state lies in the frame
+        self._unknown: np.ndarray | None = None  # state pixels the last carry had no history for
 
     @property
     def settings(self) -> MatteSettings:
@@ -232,6 +233,7 @@ class MatteRefiner:
         self._previous = None
         self._previous_thumb = None
         self._state_rect = None
+        self._unknown = None
 
     def _carry_state(self, rect: tuple[int, int, int, int], shape: tuple[int, int]) -> None:
         """Move the temporal state from the part of the frame it was kept for to `rect`, at `shape`
@@ -256,7 +258,9 @@ class MatteRefiner:
                 rect: tuple[int, int, int, int] | None = None) -> np.ndarray:
         """Temporal EMA of the mask, per pixel: where the picture is still, the previous frames'
         mask weighs `smoothing` (no flicker); where it moved, the new mask takes over (no lag:
-        a plain EMA trailed a waving hand by a frame or more). `reduced_bgr`: the frame, smaller."""
+        a plain EMA trailed a waving hand by a frame or more). `reduced_bgr`: the frame, smaller;
+        `rect`: where the mask lies in the camera frame (a crop), so that the state can follow a crop
+        that moved (_carry_state); None: the state stays where it is."""
         weight = self._settings.smoothing
         thumb = None
         if weight > 0.0:
@@ -289,7 +293,9 @@ class MatteRefiner:
                pyramid: FramePyramid | None = None, rect: tuple[int, int, int, int] | None = None) -> np.ndarray:
         """Alpha matte at the frame's height x width: float32 in [0, 1], or with dtype=np.uint8 in
         0..255, which the pipeline uses: a quarter of the memory to fill at 1080p, and what the
-        compositor's fixed-point blend takes as it is. pyramid: the frame's halvings (app/imaging.py)."""
+        compositor's fixed-point blend takes as it is. pyramid: the frame's halvings (app/imaging.py).
+        rect: where frame_bgr lies in the camera's frame when it is a crop of it (x, y, w, h), so
+        the temporal smoothing follows a crop that moves between frames."""
         alpha, model = self._work_alpha(mask_small, frame_bgr, pyramid, rect)
         frame_h, frame_w = frame_bgr.shape[:2]
         # Clipped at working size: linear upsampling cannot leave the range, so the big array needs no pass.
