@@ -16,8 +16,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from training.losses import (edge_alpha_loss, overlap, portraitnet_loss, shifted_consistency_loss,  # noqa: E402
-                             temporal_difference_loss)
+from training.losses import (edge_alpha_loss, enclosed_background, hole_loss, overlap,  # noqa: E402
+                             portraitnet_loss, shifted_consistency_loss, temporal_difference_loss)
 from training.model import KerasAlignedUpsample, KerasStrideConv, PortraitNet, upsample2x  # noqa: E402
 
 
@@ -370,6 +370,28 @@ def test_edge_alpha_loss_scores_the_edge_band_only():
     assert parts["edge_alpha"] > 0.4  # both views
     with pytest.raises(ValueError, match="soft alpha"):
         portraitnet_loss((logits, logits), (logits, logits), (alpha > 0.5).long(), boundary, weights)
+
+
+def test_hole_loss_scores_only_the_background_the_person_encloses():
+    # A person (rows 4-27, columns 4-27) with a hole (rows 12-15, columns 12-15), and a notch open to
+    # the picture's edge (rows 20-23, columns 0-11), which is room, not a hole.
+    alpha = torch.zeros(1, 32, 32)
+    alpha[0, 4:28, 4:28] = 1.0
+    alpha[0, 12:16, 12:16] = 0.0
+    alpha[0, 20:24, 0:12] = 0.0
+    holes = enclosed_background(alpha)
+    assert holes.sum() == 16 and bool(holes[0, 12:16, 12:16].all())
+    assert hole_loss(logits_for(alpha), alpha) < 0.01  # the hole called room
+    filled = alpha.clone()
+    filled[0, 12:16, 12:16] = 1.0  # the network fills the hole: the whole loss is there
+    assert hole_loss(logits_for(filled), alpha) > 2.0
+    notch_filled = alpha.clone()
+    notch_filled[0, 20:24, 0:12] = 1.0  # errors outside holes are the mask loss's
+    assert hole_loss(logits_for(notch_filled), alpha) < 0.01
+    assert hole_loss(logits_for(torch.ones(1, 32, 32)), torch.ones(1, 32, 32)) == 0.0  # no hole in the batch
+    weights = {"boundary": 0.0, "consistency": 0.0, "temperature": 1.0, "hole": 0.5}
+    _, parts = portraitnet_loss((logits_for(filled),) * 2, (logits_for(filled),) * 2, alpha, alpha.long(), weights)
+    assert parts["hole"] > 2.0  # both views, weighted
 
 
 def test_a_range_of_input_sizes_letterboxes_each_sample_at_its_own_size(tmp_path, monkeypatch):

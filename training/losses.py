@@ -1,6 +1,8 @@
 """PortraitNet's training losses: mask cross-entropy, boundary focal loss, consistency constraint (KL)."""
 from __future__ import annotations
 
+import cv2
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -54,6 +56,32 @@ def edge_alpha_loss(logits: torch.Tensor, alpha: torch.Tensor, boundary: torch.T
     grad_error = (F.conv2d(prob, kernels, padding=1) - F.conv2d(target, kernels, padding=1)).abs().sum(1, keepdim=True)
     count = band.sum().clamp(min=1.0)
     return (((prob - target).abs() + grad_error) * band).sum() / count
+
+
+def enclosed_background(alpha: torch.Tensor) -> torch.Tensor:
+    """N x H x W bool: background (alpha < 0.5) that the person encloses, i.e. not joined to the
+    picture's border through background (4-connected): the gap between a raised arm and the head, or
+    between an arm on the hip and the body."""
+    out = np.zeros(alpha.shape, bool)
+    for i, a in enumerate(alpha.detach().cpu().numpy()):
+        background = (a < 0.5).astype(np.uint8)
+        padded = cv2.copyMakeBorder(background, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=1)  # one border component
+        _, labels = cv2.connectedComponents(padded, connectivity=4)
+        out[i] = (labels[1:-1, 1:-1] != labels[0, 0]) & (background > 0)
+    return torch.from_numpy(out)
+
+
+def hole_loss(logits: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy against the soft alpha, averaged over the enclosed background alone (0 when a
+    batch has none). Holes are a fraction of a percent of the pixels that the mask loss averages
+    over, and a network that fills them loses little there; on a room the colour of the person it has
+    only the shape to go on (models/MODEL_CARD.md, session 15's camouflaged clip)."""
+    holes = enclosed_background(alpha).to(logits.device)
+    if not bool(holes.any()):
+        return logits.sum() * 0.0
+    target = alpha.to(logits.dtype)
+    per_pixel = F.cross_entropy(logits, torch.stack([1.0 - target, target], dim=1), reduction="none")
+    return per_pixel[holes].mean()
 
 
 def temporal_difference_loss(logits_a, logits_b, alpha_a, alpha_b, still_camera) -> torch.Tensor:
@@ -121,7 +149,8 @@ def portraitnet_loss(out_a, out_b, mask, boundary, weights: dict, mask_b=None, b
     `shifts` px away from A and, with `scales`, at another pixel scale; with its own labels mask_b / boundary_b).
 
     out_a / out_b: (mask logits, boundary logits). weights: boundary, consistency, temperature and
-    optionally edge_alpha (edge_alpha_loss on both views; needs soft targets) and temporal
+    optionally edge_alpha (edge_alpha_loss on both views; needs soft targets), hole (hole_loss on
+    both views; soft targets) and temporal
     (temporal_difference_loss on the pairs flagged still_camera; soft targets).
     Returns (total, {part: float}).
     """
@@ -144,6 +173,10 @@ def portraitnet_loss(out_a, out_b, mask, boundary, weights: dict, mask_b=None, b
         else:
             consistency = shifted_consistency_loss(mask_b_logits, mask_a, shifts, weights["temperature"])
         parts["consistency"] = weights["consistency"] * consistency
+    if weights.get("hole", 0) > 0:
+        if not (mask.is_floating_point() and mask_b.is_floating_point()):
+            raise ValueError("the hole loss needs soft alpha targets (soft_labels)")
+        parts["hole"] = weights["hole"] * (hole_loss(mask_a, mask) + hole_loss(mask_b_logits, mask_b))
     if weights.get("temporal", 0) > 0 and still_camera is not None:
         parts["temporal"] = weights["temporal"] * temporal_difference_loss(mask_a, mask_b_logits, mask, mask_b, still_camera)
     total = sum(parts.values())

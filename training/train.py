@@ -47,6 +47,7 @@ DEFAULTS = {
     "max_shift": 0,              # view B cut up to this many px away from view A (shift consistency)
     "max_scale": 0.0,            # view B also up to (1 + this)x larger or smaller than view A (scale consistency)
     "person_motion": 0.0,        # share of composites whose view B moves the person, not the camera (data.py)
+    "hole_weight": 0.0,          # cross-entropy on the background the person encloses (losses.hole_loss)
     "temporal_weight": 0.0,      # on those pairs: the mask's change A -> B against the alpha's (losses.temporal_difference_loss)
     "edge_crops": 0.0,           # share of crops whose edge is the picture's edge, as at inference
     "small_people": 0.0,         # share of composites with a far-away person (full-body scale)
@@ -210,7 +211,7 @@ def main(argv=None) -> int:
                         persistent_workers=config["workers"] > 0, drop_last=True)
     weights = {"boundary": config["boundary_weight"], "consistency": config["consistency_weight"],
                "temperature": config["temperature"], "edge_alpha": config["edge_alpha_weight"],
-               "temporal": config["temporal_weight"]}
+               "temporal": config["temporal_weight"], "hole": config["hole_weight"]}
     net.train()
     progress = tqdm(loader, initial=start, total=config["iterations"], desc=config["name"], dynamic_ncols=True)
     started = time.time()
