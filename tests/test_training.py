@@ -373,25 +373,30 @@ def test_edge_alpha_loss_scores_the_edge_band_only():
 
 
 def test_hole_loss_scores_only_the_background_the_person_encloses():
-    # A person (rows 4-27, columns 4-27) with a hole (rows 12-15, columns 12-15), and a notch open to
-    # the picture's edge (rows 20-23, columns 0-11), which is room, not a hole.
+    # A person (rows 4-27, columns 4-27) with a hole (rows 12-15, columns 12-15), a one-pixel pocket
+    # (a label speck, row 24, column 24), and a notch open to the picture's edge (rows 20-23,
+    # columns 0-11), which is room, not a hole.
     alpha = torch.zeros(1, 32, 32)
     alpha[0, 4:28, 4:28] = 1.0
     alpha[0, 12:16, 12:16] = 0.0
+    alpha[0, 24, 24] = 0.0
     alpha[0, 20:24, 0:12] = 0.0
     holes = enclosed_background(alpha)
     assert holes.sum() == 16 and bool(holes[0, 12:16, 12:16].all())
-    assert hole_loss(logits_for(alpha), alpha) < 0.01  # the hole called room
+    assert hole_loss(logits_for(alpha), alpha) < 0.001  # the hole called room
     filled = alpha.clone()
-    filled[0, 12:16, 12:16] = 1.0  # the network fills the hole: the whole loss is there
-    assert hole_loss(logits_for(filled), alpha) > 2.0
-    notch_filled = alpha.clone()
+    filled[0, 12:16, 12:16] = 1.0  # the network fills the hole: the loss is there, per pixel of the picture
+    assert hole_loss(logits_for(filled), alpha) == pytest.approx(
+        torch.nn.functional.cross_entropy(logits_for(filled), torch.stack([1 - alpha, alpha], 1)).item(), rel=0.05)
+    speck_filled, notch_filled = alpha.clone(), alpha.clone()
+    speck_filled[0, 24, 24] = 1.0  # a speck is not a hole
     notch_filled[0, 20:24, 0:12] = 1.0  # errors outside holes are the mask loss's
-    assert hole_loss(logits_for(notch_filled), alpha) < 0.01
+    assert hole_loss(logits_for(speck_filled), alpha) < 0.001
+    assert hole_loss(logits_for(notch_filled), alpha) < 0.001
     assert hole_loss(logits_for(torch.ones(1, 32, 32)), torch.ones(1, 32, 32)) == 0.0  # no hole in the batch
-    weights = {"boundary": 0.0, "consistency": 0.0, "temperature": 1.0, "hole": 0.5}
+    weights = {"boundary": 0.0, "consistency": 0.0, "temperature": 1.0, "hole": 4.0}
     _, parts = portraitnet_loss((logits_for(filled),) * 2, (logits_for(filled),) * 2, alpha, alpha.long(), weights)
-    assert parts["hole"] > 2.0  # both views, weighted
+    assert parts["hole"] == pytest.approx(8 * hole_loss(logits_for(filled), alpha).item(), rel=1e-4)  # both views
 
 
 def test_a_range_of_input_sizes_letterboxes_each_sample_at_its_own_size(tmp_path, monkeypatch):

@@ -58,30 +58,39 @@ def edge_alpha_loss(logits: torch.Tensor, alpha: torch.Tensor, boundary: torch.T
     return (((prob - target).abs() + grad_error) * band).sum() / count
 
 
-def enclosed_background(alpha: torch.Tensor) -> torch.Tensor:
+HOLE_MIN_SHARE = 0.001  # enclosed background under this share of the picture is a label speck, not a hole
+
+
+def enclosed_background(alpha: torch.Tensor, min_share: float = HOLE_MIN_SHARE) -> torch.Tensor:
     """N x H x W bool: background (alpha < 0.5) that the person encloses, i.e. not joined to the
     picture's border through background (4-connected): the gap between a raised arm and the head, or
-    between an arm on the hip and the body."""
+    between an arm on the hip and the body. Pockets under min_share of the picture do not count: a
+    teacher's speck inside a dark shirt is label noise, not a hole to learn."""
     out = np.zeros(alpha.shape, bool)
     for i, a in enumerate(alpha.detach().cpu().numpy()):
         background = (a < 0.5).astype(np.uint8)
         padded = cv2.copyMakeBorder(background, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=1)  # one border component
-        _, labels = cv2.connectedComponents(padded, connectivity=4)
-        out[i] = (labels[1:-1, 1:-1] != labels[0, 0]) & (background > 0)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(padded, connectivity=4)
+        keep = stats[:, cv2.CC_STAT_AREA] >= min_share * a.size
+        keep[labels[0, 0]] = False  # the room around the person
+        keep[0] = False             # the person
+        out[i] = keep[labels[1:-1, 1:-1]]
     return torch.from_numpy(out)
 
 
 def hole_loss(logits: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy against the soft alpha, averaged over the enclosed background alone (0 when a
-    batch has none). Holes are a fraction of a percent of the pixels that the mask loss averages
-    over, and a network that fills them loses little there; on a room the colour of the person it has
-    only the shape to go on (models/MODEL_CARD.md, session 15's camouflaged clip)."""
+    """Cross-entropy against the soft alpha on the enclosed background, summed and divided by all the
+    pixels, as the mask loss is: with weight w a hole pixel counts 1 + w times. Holes are a fraction of
+    a percent of the pixels, and a network that fills them loses little; on a room the colour of the
+    person it has only the shape to go on (models/MODEL_CARD.md, session 15's camouflaged clip).
+    (Averaged over the hole pixels alone, v33, a batch's one small pocket took the whole weight, and
+    the held-out IoU fell 0.02 in 200 iterations.)"""
     holes = enclosed_background(alpha).to(logits.device)
     if not bool(holes.any()):
         return logits.sum() * 0.0
     target = alpha.to(logits.dtype)
     per_pixel = F.cross_entropy(logits, torch.stack([1.0 - target, target], dim=1), reduction="none")
-    return per_pixel[holes].mean()
+    return (per_pixel * holes).sum() / holes.numel()
 
 
 def temporal_difference_loss(logits_a, logits_b, alpha_a, alpha_b, still_camera) -> torch.Tensor:
