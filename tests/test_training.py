@@ -526,6 +526,32 @@ def test_matte_eval_scores_an_empty_room_without_turning_the_edge_columns_into_n
     assert table["iou"] == pytest.approx((scored["iou"] + 1.0) / 2) and 0 < scored["mad"] < 1
 
 
+def test_matte_eval_moving_rows_keep_each_clip_beside_the_means():
+    """The moving row's IoU and MAD are over all frames and its dtSSD the clips' mean, as printed;
+    the JSON also keeps each clip's, so that one hard clip shows (a clip whose answer lags the
+    person scores below one that follows)."""
+    from training.matte_eval import dtssd, moving_rows
+
+    def frames(shifts):
+        out = []
+        for dx in shifts:
+            frame = np.zeros((40, 60), np.float32)
+            frame[10:35, 20 + dx:35 + dx] = 1.0
+            out.append(frame)
+        return out
+
+    truth = [frames([0, 2, 4, 6]), frames([0, 0, 0, 0])]
+    answers = [frames([0, 0, 2, 4]), frames([0, 0, 0, 0])]  # the first clip lags a frame behind
+    row = moving_rows(answers, truth)
+    first, second = row["clips"]
+    assert second["iou"] == 1.0 and second["dtssd"] == 0.0 and second["mad"] == 0.0
+    assert first["iou"] < 1.0 and first["dtssd"] > 0
+    assert first["dtssd"] == pytest.approx(dtssd(answers[0], truth[0]))
+    assert row["iou"] == pytest.approx((first["iou"] + second["iou"]) / 2)  # equal lengths: the same mean
+    assert row["dtssd"] == pytest.approx((first["dtssd"] + second["dtssd"]) / 2)
+    assert row["mad"] == pytest.approx((first["mad"] + second["mad"]) / 2)
+
+
 @pytest.mark.parametrize("effects", [0.0, 1.0])
 def test_person_motion_moves_the_person_over_a_still_room(tmp_path, monkeypatch, effects):
     """person_motion: view B is the next frame of a still camera. The person's alpha, mapped back through
