@@ -218,7 +218,6 @@ class MatteRefiner:
         self._previous: np.ndarray | None = None
         self._previous_thumb: np.ndarray | None = None
         self._state_rect: tuple[int, int, int, int] | None = None  # where the state lies in the frame
-        self._unknown: np.ndarray | None = None  # state pixels the last carry had no history for
 
     @property
     def settings(self) -> MatteSettings:
@@ -233,26 +232,26 @@ class MatteRefiner:
         self._previous = None
         self._previous_thumb = None
         self._state_rect = None
-        self._unknown = None
 
-    def _carry_state(self, rect: tuple[int, int, int, int], shape: tuple[int, int]) -> None:
-        """Move the temporal state from the part of the frame it was kept for to `rect`, at `shape`
-        (the new mask's size), so a new crop around the person keeps the smoothing of the old one;
-        where the old crop did not reach there is no history (the new mask is taken as it is)."""
+    def _carry_state(self, rect: tuple[int, int, int, int], mask: np.ndarray) -> None:
+        """Move the temporal state from the part of the frame it was kept for to `rect`, at the size
+        of `mask` (this frame's), so a new crop around the person keeps the smoothing of the old one;
+        where the old crop did not reach there is no history: the state there is `mask` itself."""
         old_x, old_y, old_w, old_h = self._state_rect
         x, y, w, h = rect
         old_sx, old_sy = old_w / self._previous.shape[1], old_h / self._previous.shape[0]
-        sx, sy = w / shape[1], h / shape[0]
+        sx, sy = w / mask.shape[1], h / mask.shape[0]
         # new mask pixel -> frame (pixel centres) -> old mask pixel
         to_old = np.float32([[sx / old_sx, 0.0, (x - old_x + 0.5 * sx) / old_sx - 0.5],
                              [0.0, sy / old_sy, (y - old_y + 0.5 * sy) / old_sy - 0.5]])
         flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-        size = (shape[1], shape[0])
+        size = (mask.shape[1], mask.shape[0])
         self._previous = cv2.warpAffine(self._previous, to_old, size, flags=flags,
                                         borderMode=cv2.BORDER_CONSTANT, borderValue=-1.0)
         self._previous_thumb = cv2.warpAffine(self._previous_thumb, to_old, size, flags=flags,
                                               borderMode=cv2.BORDER_REPLICATE)
-        self._unknown = self._previous < 0.0  # beyond the old crop (or blended with beyond)
+        unknown = self._previous < 0.0  # beyond the old crop (or blended with beyond)
+        self._previous[unknown] = mask[unknown]
 
     def _smooth(self, mask: np.ndarray, reduced_bgr: np.ndarray,
                 rect: tuple[int, int, int, int] | None = None) -> np.ndarray:
@@ -266,10 +265,9 @@ class MatteRefiner:
         if weight > 0.0:
             thumb = cv2.resize(cv2.cvtColor(reduced_bgr, cv2.COLOR_BGR2GRAY), (mask.shape[1], mask.shape[0]),
                                interpolation=cv2.INTER_LINEAR)
-        self._unknown = None
         if (rect is not None and self._state_rect is not None and rect != self._state_rect
                 and self._previous is not None and self._previous_thumb is not None and weight > 0.0):
-            self._carry_state(rect, mask.shape)
+            self._carry_state(rect, mask)
         self._state_rect = rect
         if (self._previous is None or self._previous.shape != mask.shape or weight <= 0.0
                 or self._previous_thumb is None or self._previous_thumb.shape != mask.shape):
@@ -283,8 +281,6 @@ class MatteRefiner:
         still = np.clip((MOTION_LEVEL - cv2.dilate(change, np.ones((5, 5), np.uint8)).astype(np.float32))
                         * (1.0 / (MOTION_LEVEL - NOISE_LEVEL)), 0.0, 1.0)
         keep = still * weight
-        if self._unknown is not None:
-            keep[self._unknown] = 0.0
         # previous = keep*previous + (1-keep)*mask, in place to avoid an allocation a frame
         self._previous += (1.0 - keep) * (mask - self._previous)
         return self._previous
