@@ -7,12 +7,13 @@ import torch
 import torch.nn.functional as F
 
 
-def mask_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def mask_loss(logits: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """Cross-entropy. target: N x H x W, either class indices (0 = background, 1 = person) or soft
-    person probabilities (float): soft labels keep the teacher's uncertainty at hair and edges."""
+    person probabilities (float): soft labels keep the teacher's uncertainty at hair and edges.
+    reduction: as F.cross_entropy's ("none": per pixel)."""
     if target.is_floating_point():
-        return F.cross_entropy(logits, torch.stack([1.0 - target, target], dim=1))
-    return F.cross_entropy(logits, target)
+        return F.cross_entropy(logits, torch.stack([1.0 - target, target], dim=1), reduction=reduction)
+    return F.cross_entropy(logits, target, reduction=reduction)
 
 
 def boundary_focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0) -> torch.Tensor:
@@ -70,7 +71,7 @@ def enclosed_background(alpha: torch.Tensor, min_share: float = HOLE_MIN_SHARE) 
     for i, a in enumerate(alpha.detach().cpu().numpy()):
         background = (a < 0.5).astype(np.uint8)
         padded = cv2.copyMakeBorder(background, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=1)  # one border component
-        count, labels, stats, _ = cv2.connectedComponentsWithStats(padded, connectivity=4)
+        _, labels, stats, _ = cv2.connectedComponentsWithStats(padded, connectivity=4)
         keep = stats[:, cv2.CC_STAT_AREA] >= min_share * a.size
         keep[labels[0, 0]] = False  # the room around the person
         keep[0] = False             # the person
@@ -88,9 +89,7 @@ def hole_loss(logits: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
     holes = enclosed_background(alpha).to(logits.device)
     if not bool(holes.any()):
         return logits.sum() * 0.0
-    target = alpha.to(logits.dtype)
-    per_pixel = F.cross_entropy(logits, torch.stack([1.0 - target, target], dim=1), reduction="none")
-    return (per_pixel * holes).sum() / holes.numel()
+    return (mask_loss(logits, alpha.to(logits.dtype), reduction="none") * holes).sum() / holes.numel()
 
 
 def temporal_difference_loss(logits_a, logits_b, alpha_a, alpha_b, still_camera) -> torch.Tensor:
@@ -169,9 +168,12 @@ def portraitnet_loss(out_a, out_b, mask, boundary, weights: dict, mask_b=None, b
     parts = {"mask": mask_loss(mask_a, mask) + mask_loss(mask_b_logits, mask_b)}
     if weights["boundary"] > 0:
         parts["boundary"] = weights["boundary"] * (boundary_focal_loss(edge_a, boundary) + boundary_focal_loss(edge_b, boundary_b))
-    if weights.get("edge_alpha", 0) > 0:
+    def soft_targets_for(loss: str) -> None:
         if not (mask.is_floating_point() and mask_b.is_floating_point()):
-            raise ValueError("the edge alpha loss needs soft alpha targets (soft_labels)")
+            raise ValueError(f"the {loss} loss needs soft alpha targets (soft_labels)")
+
+    if weights.get("edge_alpha", 0) > 0:
+        soft_targets_for("edge alpha")
         parts["edge_alpha"] = weights["edge_alpha"] * (edge_alpha_loss(mask_a, mask, boundary)
                                                        + edge_alpha_loss(mask_b_logits, mask_b, boundary_b))
     if weights["consistency"] > 0:
@@ -183,8 +185,7 @@ def portraitnet_loss(out_a, out_b, mask, boundary, weights: dict, mask_b=None, b
             consistency = shifted_consistency_loss(mask_b_logits, mask_a, shifts, weights["temperature"])
         parts["consistency"] = weights["consistency"] * consistency
     if weights.get("hole", 0) > 0:
-        if not (mask.is_floating_point() and mask_b.is_floating_point()):
-            raise ValueError("the hole loss needs soft alpha targets (soft_labels)")
+        soft_targets_for("hole")
         parts["hole"] = weights["hole"] * (hole_loss(mask_a, mask) + hole_loss(mask_b_logits, mask_b))
     if weights.get("temporal", 0) > 0 and still_camera is not None:
         parts["temporal"] = weights["temporal"] * temporal_difference_loss(mask_a, mask_b_logits, mask, mask_b, still_camera)
