@@ -667,3 +667,29 @@ def test_poles_stand_in_the_room_beside_the_outline_and_never_change_the_label()
         near = cv2.dilate((alpha > 0.5).astype(np.uint8), np.ones((17, 17), np.uint8)) > 0
         beside += bool((changed & near & (alpha < 0.01)).any())
     assert beside >= 11
+
+
+def test_look_alikes_touch_the_outline_in_the_persons_colour_and_never_change_the_label():
+    import cv2
+
+    from training.composites import composite_person
+
+    person = np.zeros((120, 80, 4), np.uint8)
+    person[10:40, 25:55] = (30, 30, 30, 255)  # a dark head
+    person[40:, 5:75] = (30, 30, 30, 255)  # a dark jacket
+    room = np.full((240, 320, 3), 200, np.uint8)  # a light plain room
+    beside = 0
+    for seed in range(12):
+        image, alpha = composite_person(person, room, np.random.default_rng(seed))
+        image_l, alpha_l = composite_person(person, room, np.random.default_rng(seed), look_alikes=[])
+        # The same composite and label; the person untouched on top.
+        assert np.array_equal(alpha, alpha_l)
+        assert np.array_equal(image[alpha > 0.99], image_l[alpha > 0.99])
+        changed = np.abs(image_l.astype(int) - image.astype(int)).max(2) > 25
+        assert changed.any()
+        # Coloured like the person: what changed in the room is dark, as the jacket is.
+        assert image_l[changed & (alpha < 0.01)].mean() < 80
+        # Touching the outline: some changed pixel within 5 px of the person.
+        near = cv2.dilate((alpha > 0.5).astype(np.uint8), np.ones((11, 11), np.uint8)) > 0
+        beside += bool((changed & near & (alpha < 0.01)).any())
+    assert beside >= 11

@@ -187,6 +187,74 @@ def paste_poles(bg: np.ndarray, alpha: np.ndarray, rng: np.random.Generator) -> 
     return out.astype(np.float32)
 
 
+def paste_look_alikes(bg: np.ndarray, fg: np.ndarray, alpha: np.ndarray, rng: np.random.Generator,
+                      textures: list[np.ndarray] | None = None) -> np.ndarray:
+    """1-3 objects in the room (float32 BGR, as bg), each touching the person's outline at the head
+    or shoulders and coloured like the person just inside it there: a black cushion against a dark
+    suit, a beige lampshade by a beige sweater. `fg`, `alpha`: the person's colour and alpha on the
+    same canvas; the person is pasted over the room afterwards, so the label does not change.
+    `textures`: pictures whose shading the objects take. Why: the held-out moving clips' largest edge
+    errors are the matte reaching into a dark object that touches a dark jacket's shoulder, changing
+    shape as the person moves over it; camouflage recolours the whole room, and the distractors are
+    placed anywhere, so neither puts a look-alike right at the outline, where only shape tells them apart."""
+    height, width = alpha.shape
+    inside = alpha > 0.5
+    rows = np.nonzero(inside.any(1))[0]
+    if rows.size < 8:
+        return bg
+    top, bottom = rows[0], rows[-1]
+    # Outline pixels on the person's side, in the head and shoulders, not on the picture's border.
+    outline = inside & (cv2.erode(inside.astype(np.uint8), np.ones((3, 3), np.uint8)) == 0)
+    outline[top + max(1, (bottom - top) * 2 // 3):] = False
+    outline[[0, -1], :] = False
+    outline[:, [0, -1]] = False
+    ys, xs = np.nonzero(outline)
+    if ys.size == 0:
+        return bg
+    smooth = cv2.GaussianBlur(alpha, (0, 0), 2.0)
+    grad_x, grad_y = cv2.Sobel(smooth, cv2.CV_32F, 1, 0), cv2.Sobel(smooth, cv2.CV_32F, 0, 1)
+    person_h = bottom - top + 1
+    out = bg.copy()
+    for _ in range(int(rng.integers(1, 4))):
+        i = int(rng.integers(ys.size))
+        y, x = int(ys[i]), int(xs[i])
+        normal = -np.array([grad_x[y, x], grad_y[y, x]], np.float32)  # outward: alpha falls
+        length = float(np.hypot(*normal))
+        if length < 1e-6:
+            continue
+        normal /= length
+        radius = float(rng.uniform(0.03, 0.15)) * person_h
+        # From partly behind the outline to a few pixels clear of it.
+        gap = float(rng.uniform(-0.5 * radius, 4.0))
+        cx, cy = x + normal[0] * (radius + gap), y + normal[1] * (radius + gap)
+        shape = np.zeros((height, width), np.uint8)
+        if rng.random() < 0.5:  # round: a cushion, a lampshade, a ball, a bottle's end
+            axes = (max(1, round(radius * rng.uniform(0.6, 1.4))), max(1, round(radius * rng.uniform(0.6, 1.4))))
+            cv2.ellipse(shape, (round(cx), round(cy)), axes, float(rng.uniform(0, 180)), 0, 360, 255, -1)
+        else:  # angular: a box, a chair's back, a picture frame's corner
+            angles = np.sort(rng.uniform(0, 2 * np.pi, int(rng.integers(3, 7))))
+            radii = radius * rng.uniform(0.6, 1.4, angles.size)
+            points = np.stack([cx + radii * np.cos(angles), cy + radii * np.sin(angles)], 1)
+            cv2.fillPoly(shape, [np.round(points).astype(np.int32)], 255)
+        cover = shape.astype(np.float32) / 255.0
+        if rng.random() < 0.4:  # out of focus, as the room behind a sharp person often is
+            cover = cv2.GaussianBlur(cover, (0, 0), rng.uniform(0.5, 1.5))
+        # The person's colour just inside the outline there, a little off.
+        y0, y1, x0, x1 = max(0, y - 6), min(height, y + 7), max(0, x - 6), min(width, x + 7)
+        near = alpha[y0:y1, x0:x1] > 0.9
+        if not near.any():
+            continue
+        colour = fg[y0:y1, x0:x1][near].mean(0) + rng.normal(0, 8, 3)
+        shade = np.ones((height, width), np.float32)
+        if textures:
+            picture = textures[int(rng.integers(len(textures)))]
+            grey = cv2.cvtColor(cover_resize(picture, width, height, rng), cv2.COLOR_BGR2GRAY).astype(np.float32)
+            shade = 1.0 + rng.uniform(0.1, 0.4) * (grey / max(1.0, float(grey.mean())) - 1.0)
+        paint = np.clip(colour[None, None, :] * shade[..., None], 0, 255)
+        out = paint * cover[..., None] + out * (1.0 - cover[..., None])
+    return out.astype(np.float32)
+
+
 def camouflage(bg: np.ndarray, person_rgba: np.ndarray, rng: np.random.Generator,
                min_lightness: float = 0.0) -> np.ndarray:
     """The room recoloured toward the person's own colours at their outline (Lab mean and spread,
@@ -218,14 +286,16 @@ def composite_person(person_rgba: np.ndarray, background: np.ndarray, rng: np.ra
                      long_side: int = CANVAS_LONG_SIDE, small: bool = False, layers: bool = False,
                      distractors: list[np.ndarray] | None = None, camouflaged: bool = False,
                      camouflage_min_lightness: float = 0.0, prints: list[np.ndarray] | None = None,
-                     poles: bool = False):
+                     poles: bool = False, look_alikes: list[np.ndarray] | None = None):
     """Paste a person onto a background in video-call framing. Returns (BGR uint8, alpha float32).
     `small`: a person far from the camera (20-55 % of the frame height, anywhere in it), the scale
     of a full-body framing, which video-call framing alone never shows the network.
     `distractors`: pictures to cut objects from, pasted behind the person (paste_distractors).
     `camouflaged`: the room recoloured like the person's outline (camouflage, with its min_lightness).
     `prints`: pictures to cut prints on the person's clothes from (paste_prints; [] for striped ones).
-    `poles`: thin upright objects in the room beside the person's outline (paste_poles)."""
+    `poles`: thin upright objects in the room beside the person's outline (paste_poles).
+    `look_alikes`: pictures to shade objects from, coloured like the person and touching the outline
+    (paste_look_alikes; [] for plain ones)."""
     width, height = random_canvas_size(rng, long_side)
     bg = cover_resize(background, width, height, rng).astype(np.float32)
     if distractors:
@@ -258,6 +328,8 @@ def composite_person(person_rgba: np.ndarray, background: np.ndarray, rng: np.ra
         fg[dy0:dy1, dx0:dx1] = patch[..., :3]
     if poles:
         bg = paste_poles(bg, alpha, rng)
+    if look_alikes is not None:
+        bg = paste_look_alikes(bg, fg, alpha, rng, look_alikes)
     a = alpha[..., None]
     image = fg * a + bg * (1 - a)
     if layers:  # also the person's colour and the room's, to move the person or change the room

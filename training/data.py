@@ -199,7 +199,7 @@ class PortraitPairs(Dataset):
                  distractors: float = 0.0, weights: dict[str, dict[str, float]] | None = None,
                  input_sizes: tuple[int, int] | None = None, max_scale: float = 0.0, person_motion: float = 0.0,
                  camouflage: float = 0.0, camouflage_min_lightness: float = 0.0, prints: float = 0.0,
-                 poles: float = 0.0):
+                 poles: float = 0.0, look_alikes: float = 0.0):
         self.sources = sources
         self.length = length
         self.input_size = input_size
@@ -231,6 +231,9 @@ class PortraitPairs(Dataset):
         self.prints = prints if augment else 0.0
         # Share of composites with thin upright objects beside the person's outline (composites.paste_poles).
         self.poles = poles if augment else 0.0
+        # Share of composites with objects coloured like the person touching the outline
+        # (composites.paste_look_alikes).
+        self.look_alikes = look_alikes if augment else 0.0
         # Sampling weights by file name per kind ("people", "backgrounds", "real"), e.g. the hard
         # examples training/mine.py found; names not listed weigh 1. None: uniform.
         self._probabilities = {kind: self._sampling_probabilities(getattr(sources, kind), (weights or {}).get(kind))
@@ -277,11 +280,14 @@ class PortraitPairs(Dataset):
         prints = None
         if self.prints and rng.random() < self.prints:
             prints = self._other_backgrounds(rng, 2)
+        look_alikes = None
+        if self.look_alikes and rng.random() < self.look_alikes:
+            look_alikes = self._other_backgrounds(rng, 1)
         made = composite_person(person, background, rng, small=bool(self.small_people and rng.random() < self.small_people),
                                 distractors=others, layers=layers,
                                 camouflaged=bool(self.camouflage and rng.random() < self.camouflage),
                                 camouflage_min_lightness=self.camouflage_min_lightness, prints=prints,
-                                poles=bool(self.poles and rng.random() < self.poles))
+                                poles=bool(self.poles and rng.random() < self.poles), look_alikes=look_alikes)
         if not layers:
             return made
         image, alpha, fg, room = made

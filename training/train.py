@@ -58,6 +58,7 @@ DEFAULTS = {
     "camouflage_min_lightness": 0.0,  # ... but never darker than this (8-bit Lab L; 0: as dark as the outline)
     "prints": 0.0,               # share of composites whose person wears prints (ribbons, badges, name tags)
     "poles": 0.0,                # share of composites with thin upright objects beside the person's outline
+    "look_alikes": 0.0,          # share of composites with objects coloured like the person touching the outline
     "hard_weights": "",          # JSON of sampling weights by file (training/mine.py): hard examples more often
     "init_from": "",             # start from this checkpoint's weights (layers whose shapes differ stay new)
     "fake_quant": False,         # simulate int8 in training (training/fake_quant.py): quantisation-aware fine-tuning
@@ -79,7 +80,8 @@ def training_pairs(config: dict, sources: SampleSources, length: int, seed: int,
                          distractors=config["distractors"], weights=weights, input_sizes=config["input_sizes"],
                          max_scale=config["max_scale"], person_motion=config["person_motion"],
                          camouflage=config["camouflage"], camouflage_min_lightness=config["camouflage_min_lightness"],
-                         prints=config["prints"], poles=config["poles"])
+                         prints=config["prints"], poles=config["poles"],
+                         look_alikes=config["look_alikes"])
 
 
 def load_config(path: str | None) -> dict:
