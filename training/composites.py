@@ -31,6 +31,16 @@ def cover_resize(image: np.ndarray, width: int, height: int, rng: np.random.Gene
     return resized[y : y + height, x : x + width]
 
 
+def fill_random_polygon(shape: np.ndarray, cx: float, cy: float, size: float, rng: np.random.Generator,
+                        corners: tuple[int, int], reach: tuple[float, float]) -> None:
+    """Fill (255, in place) a polygon of corners[0] to corners[1]-1 corners around (cx, cy), each at
+    `size` times a random share in `reach` from it, in order round the centre."""
+    angles = np.sort(rng.uniform(0, 2 * np.pi, int(rng.integers(*corners))))
+    radii = size * rng.uniform(*reach, angles.size)
+    points = np.stack([cx + radii * np.cos(angles), cy + radii * np.sin(angles)], 1)
+    cv2.fillPoly(shape, [np.round(points).astype(np.int32)], 255)
+
+
 def distractor_shape(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
     """A random object outline (float 0..1, height x width): a polygon, a blob or a few sticks."""
     shape = np.zeros((height, width), np.uint8)
@@ -38,10 +48,7 @@ def distractor_shape(height: int, width: int, rng: np.random.Generator) -> np.nd
     cx, cy = rng.uniform(0, width), rng.uniform(0, height)
     kind = rng.integers(3)
     if kind == 0:  # a convex or star-like polygon: furniture, lamps, frames
-        angles = np.sort(rng.uniform(0, 2 * np.pi, int(rng.integers(3, 9))))
-        radii = size * rng.uniform(0.3, 1.0, angles.size)
-        points = np.stack([cx + radii * np.cos(angles), cy + radii * np.sin(angles)], 1)
-        cv2.fillPoly(shape, [np.round(points).astype(np.int32)], 255)
+        fill_random_polygon(shape, cx, cy, size, rng, corners=(3, 9), reach=(0.3, 1.0))
     elif kind == 1:  # a blob with an irregular outline: plants, flowers, clothes on a chair
         noise = cv2.GaussianBlur(rng.random((height, width), dtype=np.float32), (0, 0), max(1.0, size / 6))
         yy, xx = np.mgrid[:height, :width]
@@ -232,10 +239,7 @@ def paste_look_alikes(bg: np.ndarray, fg: np.ndarray, alpha: np.ndarray, rng: np
             axes = (max(1, round(radius * rng.uniform(0.6, 1.4))), max(1, round(radius * rng.uniform(0.6, 1.4))))
             cv2.ellipse(shape, (round(cx), round(cy)), axes, float(rng.uniform(0, 180)), 0, 360, 255, -1)
         else:  # angular: a box, a chair's back, a picture frame's corner
-            angles = np.sort(rng.uniform(0, 2 * np.pi, int(rng.integers(3, 7))))
-            radii = radius * rng.uniform(0.6, 1.4, angles.size)
-            points = np.stack([cx + radii * np.cos(angles), cy + radii * np.sin(angles)], 1)
-            cv2.fillPoly(shape, [np.round(points).astype(np.int32)], 255)
+            fill_random_polygon(shape, cx, cy, radius, rng, corners=(3, 7), reach=(0.6, 1.4))
         cover = shape.astype(np.float32) / 255.0
         if rng.random() < 0.4:  # out of focus, as the room behind a sharp person often is
             cover = cv2.GaussianBlur(cover, (0, 0), rng.uniform(0.5, 1.5))
@@ -245,12 +249,12 @@ def paste_look_alikes(bg: np.ndarray, fg: np.ndarray, alpha: np.ndarray, rng: np
         if not near.any():
             continue
         colour = fg[y0:y1, x0:x1][near].mean(0) + rng.normal(0, 8, 3)
-        shade = np.ones((height, width), np.float32)
+        paint = np.clip(colour, 0, 255)[None, None, :]  # plain
         if textures:
             picture = textures[int(rng.integers(len(textures)))]
             grey = cv2.cvtColor(cover_resize(picture, width, height, rng), cv2.COLOR_BGR2GRAY).astype(np.float32)
             shade = 1.0 + rng.uniform(0.1, 0.4) * (grey / max(1.0, float(grey.mean())) - 1.0)
-        paint = np.clip(colour[None, None, :] * shade[..., None], 0, 255)
+            paint = np.clip(colour[None, None, :] * shade[..., None], 0, 255)
         out = paint * cover[..., None] + out * (1.0 - cover[..., None])
     return out.astype(np.float32)
 
