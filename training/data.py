@@ -42,13 +42,24 @@ class SampleSources:
         root = Path(root)
         real = sorted(p for p in (root / "real" / split).glob("*.jpg"))
         sources = cls(
-            people=sorted((root / "people" / split).glob("*.png")),
+            people=sorted(p for p in (root / "people" / split).iterdir() if p.suffix in (".png", ".webp"))
+            if (root / "people" / split).is_dir() else [],
             real=[p for p in real if p.with_name(p.stem + "_mask.png").exists()],
             backgrounds=sorted((root / "backgrounds" / split).glob("*.jpg")),
         )
         if not sources.people or not sources.backgrounds:
             raise FileNotFoundError(f"no people or backgrounds under {root} for split {split!r}: run python -m training.prepare_data")
         return sources
+
+
+MAX_SIDE = 800  # nothing downstream needs more than the canvas size
+
+
+def cap_side(image: np.ndarray, side: int = MAX_SIDE) -> np.ndarray:
+    if max(image.shape[:2]) <= side:
+        return image
+    s = side / max(image.shape[:2])
+    return cv2.resize(image, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
 
 
 class ImageCache:
@@ -62,10 +73,7 @@ class ImageCache:
             image = cv2.imread(str(path), flags)
             if image is None:
                 raise OSError(f"cannot read {path}")
-            if max(image.shape[:2]) > 800:  # nothing downstream needs more than the canvas size
-                s = 800 / max(image.shape[:2])
-                image = cv2.resize(image, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
-            self._images[path] = image
+            self._images[path] = cap_side(image)
         return self._images[path]
 
 

@@ -52,7 +52,7 @@ def edge_alpha_loss(logits: torch.Tensor, alpha: torch.Tensor, boundary: torch.T
     prob = F.softmax(logits, dim=1)[:, 1:2]
     target = alpha.unsqueeze(1).to(prob.dtype)
     band = edge_band(alpha, boundary).unsqueeze(1).to(prob.dtype)
-    sobel_x = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], dtype=prob.dtype) / 4.0
+    sobel_x = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], dtype=prob.dtype, device=prob.device) / 4.0
     kernels = torch.stack([sobel_x, sobel_x.t()]).unsqueeze(1)
     grad_error = (F.conv2d(prob, kernels, padding=1) - F.conv2d(target, kernels, padding=1)).abs().sum(1, keepdim=True)
     count = band.sum().clamp(min=1.0)
@@ -76,7 +76,7 @@ def enclosed_background(alpha: torch.Tensor, min_share: float = HOLE_MIN_SHARE) 
         keep[labels[0, 0]] = False  # the room around the person
         keep[0] = False             # the person
         out[i] = keep[labels[1:-1, 1:-1]]
-    return torch.from_numpy(out)
+    return torch.from_numpy(out).to(alpha.device)
 
 
 def hole_loss(logits: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
@@ -135,8 +135,8 @@ def scaled_consistency_loss(student_logits, teacher_logits, origins, scales, tem
     pixels, and shows `scales[i]` of its pixels per A pixel: B's logits are sampled at each A pixel's
     place (bilinear), and only the A pixels that B also sees are compared."""
     height, width = teacher_logits.shape[-2:]
-    rows = torch.arange(height, dtype=torch.float32).view(1, height, 1) + 0.5
-    cols = torch.arange(width, dtype=torch.float32).view(1, 1, width) + 0.5
+    rows = torch.arange(height, dtype=torch.float32, device=teacher_logits.device).view(1, height, 1) + 0.5
+    cols = torch.arange(width, dtype=torch.float32, device=teacher_logits.device).view(1, 1, width) + 0.5
     scales = scales.float().view(-1, 1, 1)
     # An A pixel centre in B's pixels, then in grid_sample's [-1, 1] (align_corners=False)
     b_rows = scales * (rows - origins[:, 0].float().view(-1, 1, 1))

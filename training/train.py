@@ -16,6 +16,7 @@ import json
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
@@ -67,6 +68,7 @@ DEFAULTS = {
     "eval_samples": 96,
     "threads": 2,
     "workers": 1,
+    "device": "cpu",             # "cuda" (or "auto": cuda when there is one); samples are always made on the CPU
     "seed": 0,
 }
 
@@ -138,6 +140,41 @@ def dead_stages(activity: dict[str, float], floor: float = 1e-3) -> list[str]:
     return [name for name, value in activity.items() if value < floor]
 
 
+def training_device(config: dict) -> torch.device:
+    wanted = config["device"]
+    if wanted == "auto":
+        wanted = "cuda" if torch.cuda.is_available() else "cpu"
+    if wanted.startswith("cuda") and not torch.cuda.is_available():
+        raise SystemExit(f"config asks for device {wanted!r} but PyTorch sees no CUDA device")
+    return torch.device(wanted)
+
+
+def to_device(batch: dict, device: torch.device) -> dict:
+    return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
+def cpu_state_dict(state: dict) -> dict:
+    """Checkpoints hold CPU tensors, so a run trained on a GPU loads anywhere."""
+    return {k: v.detach().cpu() if isinstance(v, torch.Tensor) else v for k, v in state.items()}
+
+
+def iterations_for_seconds(config: dict, sources: SampleSources, seconds: float, probe_batches: int = 40) -> int:
+    """The iteration count that makes the run last about `seconds`, from the rate at which the
+    config's loader makes batches (the samples are made on the CPU and are what limits a GPU run)."""
+    probe = training_pairs(config, sources, (probe_batches + 2) * config["batch_size"], config["seed"] + 10_000)
+    loader = DataLoader(probe, batch_size=config["batch_size"], num_workers=config["workers"], drop_last=True)
+    batches = iter(loader)
+    next(batches)  # worker start-up and image decoding are not part of the rate
+    started = time.time()
+    for _ in range(probe_batches):
+        next(batches)
+    per_batch = (time.time() - started) / probe_batches
+    del batches  # its workers end here
+    iterations = max(1, int((seconds - (time.time() - started)) / per_batch))
+    print(f"{per_batch * 1000:.0f} ms a batch of {config['batch_size']}: {iterations} iterations for {seconds:.0f} s")
+    return iterations
+
+
 def evaluate_iou(net: PortraitNet, batches) -> float:
     """Person IoU over a fixed held-out set of composites (exact alpha), summed over all pixels."""
     net.eval()
@@ -157,6 +194,8 @@ def main(argv=None) -> int:
     parser.add_argument("--config", help="JSON file overriding the defaults in training/train.py")
     parser.add_argument("--iterations", type=int, help="override the config's iteration count")
     parser.add_argument("--data", help="override the config's data folder (the output of training.prepare_data)")
+    parser.add_argument("--seconds", type=float,
+                        help="instead of a fixed iteration count, as many as the sample rate allows in this time")
     args = parser.parse_args(argv)
     config = load_config(args.config)
     if args.iterations:
@@ -166,17 +205,27 @@ def main(argv=None) -> int:
 
     torch.manual_seed(config["seed"])
     torch.set_num_threads(config["threads"])
+    if config["workers"] > 1:
+        # One worker process per core makes the samples; OpenCV's own threads would only contend. Set
+        # here, before any worker is forked: a forked worker that resizes OpenCV's pool hangs.
+        cv2.setNumThreads(1)
     run_dir = Path("runs") / config["name"]
     run_dir.mkdir(parents=True, exist_ok=True)
+    if args.seconds and (run_dir / "last.pt").exists():  # resuming a timed run: its count was fixed at its start
+        config["iterations"] = json.loads((run_dir / "config.json").read_text())["iterations"]
     (run_dir / "config.json").write_text(json.dumps(config, indent=2))
 
     train_sources = SampleSources.from_folder(config["data"], "train")
+    if args.seconds and not (Path("runs") / config["name"] / "last.pt").exists():
+        config["iterations"] = iterations_for_seconds(config, train_sources, args.seconds)
+        (run_dir / "config.json").write_text(json.dumps(config, indent=2))
     eval_sources = SampleSources.from_folder(config["data"], "eval")
     samples = config["iterations"] * config["batch_size"]
     sample_weights = json.loads(Path(config["hard_weights"]).read_text()) if config["hard_weights"] else None
     train_set = training_pairs(config, train_sources, samples, config["seed"], sample_weights)
     eval_set = PortraitPairs(eval_sources, config["eval_samples"], real_fraction=0.0, seed=12345, augment=False)
-    eval_batches = list(DataLoader(eval_set, batch_size=16))
+    device = training_device(config)
+    eval_batches = [to_device(batch, device) for batch in DataLoader(eval_set, batch_size=16)]
 
     net = PortraitNet(config["arch"])
     if config["pretrained"]:
@@ -196,6 +245,7 @@ def main(argv=None) -> int:
         net.load_state_dict(resume["model"])  # float weights under plain names, before any fake quantisation
     if config["fake_quant"]:
         fake_quant.install(net)
+    net.to(device)
     optimizer = torch.optim.AdamW(parameter_groups(net, config))
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=config["iterations"], pct_start=0.05)
@@ -210,7 +260,7 @@ def main(argv=None) -> int:
     # The sampler order is fixed by the seed, so resuming skips exactly the samples already seen.
     remaining = torch.utils.data.Subset(train_set, range(start * config["batch_size"], samples))
     loader = DataLoader(remaining, batch_size=config["batch_size"], shuffle=False, num_workers=config["workers"],
-                        persistent_workers=config["workers"] > 0, drop_last=True)
+                        persistent_workers=config["workers"] > 0, drop_last=True, pin_memory=device.type == "cuda")
     weights = {"boundary": config["boundary_weight"], "consistency": config["consistency_weight"],
                "temperature": config["temperature"], "edge_alpha": config["edge_alpha_weight"],
                "temporal": config["temporal_weight"], "hole": config["hole_weight"]}
@@ -219,6 +269,7 @@ def main(argv=None) -> int:
     started = time.time()
     iteration = start
     for batch in progress:
+        batch = to_device(batch, device)
         out_a = net(batch["view_a"])
         out_b = net(batch["view_b"])
         target_a, target_b = (batch["alpha"], batch["alpha_b"]) if config["soft_labels"] else (batch["mask"], batch["mask_b"])
@@ -239,14 +290,14 @@ def main(argv=None) -> int:
             progress.write(f"iteration {iteration}: held-out composite IoU {iou:.4f}")
             if iou > best_iou:
                 best_iou = iou
-                torch.save({"model": state_dict_of(net), "arch": net.arch, "iteration": iteration, "eval_iou": iou},
+                torch.save({"model": cpu_state_dict(state_dict_of(net)), "arch": net.arch, "iteration": iteration, "eval_iou": iou},
                            run_dir / "best.pt")
-            torch.save({"model": state_dict_of(net), "arch": net.arch, "optimizer": optimizer.state_dict(),
+            torch.save({"model": cpu_state_dict(state_dict_of(net)), "arch": net.arch, "optimizer": optimizer.state_dict(),
                         "scheduler": scheduler.state_dict(), "iteration": iteration, "best_iou": best_iou,
                         "history": history}, last)
             (run_dir / "history.json").write_text(json.dumps(history, indent=2))
             if config["keep_checkpoints"]:
-                torch.save({"model": state_dict_of(net), "arch": net.arch, "iteration": iteration, "eval_iou": iou},
+                torch.save({"model": cpu_state_dict(state_dict_of(net)), "arch": net.arch, "iteration": iteration, "eval_iou": iou},
                            run_dir / f"iteration_{iteration}.pt")
             dead = dead_stages(activity)
             if dead:
