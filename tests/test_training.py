@@ -693,3 +693,60 @@ def test_look_alikes_touch_the_outline_in_the_persons_colour_and_never_change_th
         near = cv2.dilate((alpha > 0.5).astype(np.uint8), np.ones((11, 11), np.uint8)) > 0
         beside += bool((changed & near & (alpha < 0.01)).any())
     assert beside >= 11
+
+
+def tiny_data(root: Path) -> Path:
+    """A data folder with one big cut-out, one photo with its mask and one room per split."""
+    import cv2
+
+    for split in ("train", "eval"):
+        for kind in ("people", "real", "backgrounds"):
+            (root / kind / split).mkdir(parents=True)
+        person = np.zeros((1200, 900, 4), np.uint8)
+        person[240:1200, 180:720, :3] = (40, 90, 200)
+        person[240:1200, 180:720, 3] = 255
+        person[240:250, 180:720, 3] = 128  # a soft top edge: alpha must survive packing exactly
+        cv2.imwrite(str(root / "people" / split / "p.png"), person)
+        photo = np.full((300, 200, 3), 120, np.uint8)
+        cv2.imwrite(str(root / "real" / split / "r.jpg"), photo)
+        cv2.imwrite(str(root / "real" / split / "r_mask.png"), (photo[..., 0] > 0).astype(np.uint8) * 255)
+        cv2.imwrite(str(root / "backgrounds" / split / "b.jpg"), np.full((500, 700, 3), 90, np.uint8))
+    return root
+
+
+def test_packed_data_caps_pictures_keeps_alpha_exact_and_trains_the_same_way(tmp_path):
+    import cv2
+    from training import pack_data
+    from training.data import PortraitPairs, SampleSources, cap_side
+
+    data = tiny_data(tmp_path / "data")
+    packed = tmp_path / "packed"
+    assert pack_data.main(["--data", str(data), "--out", str(packed)]) == 0
+    sources = SampleSources.from_folder(packed, "train")
+    assert [p.name for p in sources.people] == ["p.webp"] and len(sources.real) == 1
+    original = cap_side(cv2.imread(str(data / "people" / "train" / "p.png"), cv2.IMREAD_UNCHANGED))
+    small = cv2.imread(str(sources.people[0]), cv2.IMREAD_UNCHANGED)
+    assert small.shape == original.shape and max(small.shape[:2]) == 800
+    assert np.array_equal(small[..., 3], original[..., 3])
+    inside = original[..., 3] == 255
+    assert np.abs(small[..., :3].astype(int) - original[..., :3])[inside].mean() < 3
+    pairs = PortraitPairs(sources, 4, crop=160, real_fraction=0.5, seed=3)
+    assert all(pairs[i]["view_a"].shape[-2:] == (160, 160) for i in range(4))
+
+
+def test_a_timed_run_fixes_its_iteration_count_from_timed_steps_and_finishes(tmp_path, monkeypatch):
+    import json
+    from training import train
+
+    data = tiny_data(tmp_path / "data")
+    config = {"name": "timed", "arch": "v3", "pretrained": "", "batch_size": 2, "crop": 96, "eval_samples": 2,
+              "eval_every": 1000, "workers": 0, "threads": 1, "iterations": 10_000}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    monkeypatch.chdir(tmp_path)
+    assert train.main(["--config", "config.json", "--data", str(data), "--seconds", "4"]) == 0
+    saved = json.loads((tmp_path / "runs" / "timed" / "config.json").read_text())
+    history = json.loads((tmp_path / "runs" / "timed" / "history.json").read_text())
+    assert 1 <= saved["iterations"] < 10_000
+    assert history[-1]["iteration"] == saved["iterations"]
+    state = torch.load(tmp_path / "runs" / "timed" / "last.pt", map_location="cpu", weights_only=False)
+    assert all(t.device.type == "cpu" for t in state["model"].values())

@@ -12,6 +12,7 @@ evaluation also checks that no stage's activations have collapsed, and stops the
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import time
 from pathlib import Path
@@ -158,20 +159,51 @@ def cpu_state_dict(state: dict) -> dict:
     return {k: v.detach().cpu() if isinstance(v, torch.Tensor) else v for k, v in state.items()}
 
 
-def iterations_for_seconds(config: dict, sources: SampleSources, seconds: float, probe_batches: int = 40) -> int:
-    """The iteration count that makes the run last about `seconds`, from the rate at which the
-    config's loader makes batches (the samples are made on the CPU and are what limits a GPU run)."""
-    probe = training_pairs(config, sources, (probe_batches + 2) * config["batch_size"], config["seed"] + 10_000)
-    loader = DataLoader(probe, batch_size=config["batch_size"], num_workers=config["workers"], drop_last=True)
-    batches = iter(loader)
-    next(batches)  # worker start-up and image decoding are not part of the rate
+def loss_weights(config: dict) -> dict:
+    return {"boundary": config["boundary_weight"], "consistency": config["consistency_weight"],
+            "temperature": config["temperature"], "edge_alpha": config["edge_alpha_weight"],
+            "temporal": config["temporal_weight"], "hole": config["hole_weight"]}
+
+
+def training_step(net: PortraitNet, optimizer, batch: dict, config: dict) -> dict[str, float]:
+    """One optimiser step on a pair batch (already on the network's device); the loss's parts."""
+    out_a = net(batch["view_a"])
+    out_b = net(batch["view_b"])
+    target_a, target_b = (batch["alpha"], batch["alpha_b"]) if config["soft_labels"] else (batch["mask"], batch["mask_b"])
+    loss, parts = portraitnet_loss(out_a, out_b, target_a, batch["boundary"], loss_weights(config),
+                                   mask_b=target_b, boundary_b=batch["boundary_b"], shifts=batch["shift"],
+                                   scales=batch["scale"], still_camera=batch["still_camera"])
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return parts
+
+
+def iterations_for_seconds(config: dict, sources: SampleSources, net: PortraitNet, device: torch.device,
+                           seconds: float, probe_batches: int = 60) -> int:
+    """The iteration count that makes the run last about `seconds`: real training steps are timed on
+    a throwaway copy of the network, fed as the run will be, so the rate counts both the samples
+    (made on the CPU: what limits a GPU run) and whatever the training process itself costs."""
     started = time.time()
-    for _ in range(probe_batches):
-        next(batches)
-    per_batch = (time.time() - started) / probe_batches
-    del batches  # its workers end here
+    # Not part of the rate: worker start-up, image decoding, the first steps' set-up, and the batches the
+    # workers make in parallel before the first step (each makes a whole batch; two each are queued).
+    warm_up, timed = max(5, 2 * config["workers"]), 0
+    probe = training_pairs(config, sources, (warm_up + probe_batches) * config["batch_size"], config["seed"] + 10_000)
+    loader = DataLoader(probe, batch_size=config["batch_size"], num_workers=config["workers"], drop_last=True,
+                        pin_memory=device.type == "cuda")
+    scratch = copy.deepcopy(net).train()
+    optimizer = torch.optim.AdamW(parameter_groups(scratch, config))
+    for i, batch in enumerate(loader):
+        if i == warm_up:
+            timed_from = time.time()
+        training_step(scratch, optimizer, to_device(batch, device), config)
+        timed = i + 1 - warm_up
+        if timed >= 3 and time.time() - started > 0.1 * seconds:  # a probe that eats the run's time measures nothing useful
+            break
+    per_batch = (time.time() - timed_from) / timed
     iterations = max(1, int((seconds - (time.time() - started)) / per_batch))
-    print(f"{per_batch * 1000:.0f} ms a batch of {config['batch_size']}: {iterations} iterations for {seconds:.0f} s")
+    print(f"{per_batch * 1000:.0f} ms a training step at batch {config['batch_size']}: "
+          f"{iterations} iterations for {seconds:.0f} s")
     return iterations
 
 
@@ -216,13 +248,7 @@ def main(argv=None) -> int:
     (run_dir / "config.json").write_text(json.dumps(config, indent=2))
 
     train_sources = SampleSources.from_folder(config["data"], "train")
-    if args.seconds and not (Path("runs") / config["name"] / "last.pt").exists():
-        config["iterations"] = iterations_for_seconds(config, train_sources, args.seconds)
-        (run_dir / "config.json").write_text(json.dumps(config, indent=2))
     eval_sources = SampleSources.from_folder(config["data"], "eval")
-    samples = config["iterations"] * config["batch_size"]
-    sample_weights = json.loads(Path(config["hard_weights"]).read_text()) if config["hard_weights"] else None
-    train_set = training_pairs(config, train_sources, samples, config["seed"], sample_weights)
     eval_set = PortraitPairs(eval_sources, config["eval_samples"], real_fraction=0.0, seed=12345, augment=False)
     device = training_device(config)
     eval_batches = [to_device(batch, device) for batch in DataLoader(eval_set, batch_size=16)]
@@ -246,6 +272,12 @@ def main(argv=None) -> int:
     if config["fake_quant"]:
         fake_quant.install(net)
     net.to(device)
+    if args.seconds and resume is None:
+        config["iterations"] = iterations_for_seconds(config, train_sources, net, device, args.seconds)
+        (run_dir / "config.json").write_text(json.dumps(config, indent=2))
+    samples = config["iterations"] * config["batch_size"]
+    sample_weights = json.loads(Path(config["hard_weights"]).read_text()) if config["hard_weights"] else None
+    train_set = training_pairs(config, train_sources, samples, config["seed"], sample_weights)
     optimizer = torch.optim.AdamW(parameter_groups(net, config))
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=config["iterations"], pct_start=0.05)
@@ -261,24 +293,12 @@ def main(argv=None) -> int:
     remaining = torch.utils.data.Subset(train_set, range(start * config["batch_size"], samples))
     loader = DataLoader(remaining, batch_size=config["batch_size"], shuffle=False, num_workers=config["workers"],
                         persistent_workers=config["workers"] > 0, drop_last=True, pin_memory=device.type == "cuda")
-    weights = {"boundary": config["boundary_weight"], "consistency": config["consistency_weight"],
-               "temperature": config["temperature"], "edge_alpha": config["edge_alpha_weight"],
-               "temporal": config["temporal_weight"], "hole": config["hole_weight"]}
     net.train()
     progress = tqdm(loader, initial=start, total=config["iterations"], desc=config["name"], dynamic_ncols=True)
     started = time.time()
     iteration = start
     for batch in progress:
-        batch = to_device(batch, device)
-        out_a = net(batch["view_a"])
-        out_b = net(batch["view_b"])
-        target_a, target_b = (batch["alpha"], batch["alpha_b"]) if config["soft_labels"] else (batch["mask"], batch["mask_b"])
-        loss, parts = portraitnet_loss(out_a, out_b, target_a, batch["boundary"], weights,
-                                       mask_b=target_b, boundary_b=batch["boundary_b"], shifts=batch["shift"],
-                                       scales=batch["scale"], still_camera=batch["still_camera"])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        parts = training_step(net, optimizer, to_device(batch, device), config)
         scheduler.step()
         iteration += 1
         progress.set_postfix({k: f"{v:.3f}" for k, v in parts.items()})
