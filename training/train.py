@@ -4,6 +4,9 @@
     python -m training.train --config training/configs/ablation_no_aux.json
 
 Runs are resumable: the latest checkpoint in runs/<name>/last.pt is picked up automatically.
+On a GPU ("device": "cuda", e.g. training/configs/portraitnet_v37.json) the samples, made by the
+CPU workers, set the pace; `--seconds N` fits the iteration count to N seconds, and
+`python -m training.pack_data` makes a copy of the data small enough to send to such a machine.
 With "pretrained" set (the default), the encoder starts from the ImageNet MobileNetV2 converted by
 `python -m training.pretrained`. Weight decay is decoupled (AdamW) and never applied to BatchNorm
 parameters or biases: coupled L2 on BN weights once decayed a whole stage of v1 to zero. Every
@@ -227,7 +230,7 @@ def main(argv=None) -> int:
     parser.add_argument("--iterations", type=int, help="override the config's iteration count")
     parser.add_argument("--data", help="override the config's data folder (the output of training.prepare_data)")
     parser.add_argument("--seconds", type=float,
-                        help="instead of a fixed iteration count, as many as the sample rate allows in this time")
+                        help="instead of the config's iteration count, as many as fit in this time (from timed steps)")
     args = parser.parse_args(argv)
     config = load_config(args.config)
     if args.iterations:
