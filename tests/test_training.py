@@ -717,14 +717,15 @@ def tiny_data(root: Path) -> Path:
 def test_packed_data_caps_pictures_keeps_alpha_exact_and_trains_the_same_way(tmp_path):
     import cv2
     from training import pack_data
-    from training.data import PortraitPairs, SampleSources, cap_side
+    from training.composites import fit_long_side
+    from training.data import MAX_SIDE, PortraitPairs, SampleSources
 
     data = tiny_data(tmp_path / "data")
     packed = tmp_path / "packed"
     assert pack_data.main(["--data", str(data), "--out", str(packed)]) == 0
     sources = SampleSources.from_folder(packed, "train")
     assert [p.name for p in sources.people] == ["p.webp"] and len(sources.real) == 1
-    original = cap_side(cv2.imread(str(data / "people" / "train" / "p.png"), cv2.IMREAD_UNCHANGED))
+    original = fit_long_side(cv2.imread(str(data / "people" / "train" / "p.png"), cv2.IMREAD_UNCHANGED), MAX_SIDE)
     small = cv2.imread(str(sources.people[0]), cv2.IMREAD_UNCHANGED)
     assert small.shape == original.shape and max(small.shape[:2]) == 800
     assert np.array_equal(small[..., 3], original[..., 3])

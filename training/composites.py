@@ -21,6 +21,14 @@ def random_canvas_size(rng: np.random.Generator, long_side: int = CANVAS_LONG_SI
     return round(long_side * aspect), long_side
 
 
+def fit_long_side(image: np.ndarray, long_side: int) -> np.ndarray:
+    """The image scaled down (INTER_AREA) so its long side is at most long_side; itself if it already is."""
+    scale = long_side / max(image.shape[:2])
+    if scale >= 1.0:
+        return image
+    return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+
+
 def cover_resize(image: np.ndarray, width: int, height: int, rng: np.random.Generator) -> np.ndarray:
     """Scale to cover width x height (aspect kept, a random zoom up to 1.5x) and take a random crop."""
     h, w = image.shape[:2]

@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import Dataset
 
 from app.segmentation import letterbox
-from training.composites import composite_person, random_canvas_size
+from training.composites import composite_person, fit_long_side, random_canvas_size
 
 
 
@@ -55,13 +55,6 @@ class SampleSources:
 MAX_SIDE = 800  # nothing downstream needs more than the canvas size
 
 
-def cap_side(image: np.ndarray, side: int = MAX_SIDE) -> np.ndarray:
-    if max(image.shape[:2]) <= side:
-        return image
-    s = side / max(image.shape[:2])
-    return cv2.resize(image, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
-
-
 class ImageCache:
     """Decoded images kept in memory: the sets are small and decoding dominates sample time otherwise."""
 
@@ -73,7 +66,7 @@ class ImageCache:
             image = cv2.imread(str(path), flags)
             if image is None:
                 raise OSError(f"cannot read {path}")
-            self._images[path] = cap_side(image)
+            self._images[path] = fit_long_side(image, MAX_SIDE)
         return self._images[path]
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import cv2
 
-from training.data import MAX_SIDE, cap_side
+from training.composites import fit_long_side
+from training.data import MAX_SIDE
 
 PARTS = ("people", "real", "backgrounds")
 
@@ -28,11 +29,11 @@ def pack_picture(source: Path, target_dir: Path) -> Path:
     is_cutout = image.ndim == 3 and image.shape[2] == 4
     if is_cutout:
         target = target_dir / f"{source.stem}.webp"
-        cv2.imwrite(str(target), cap_side(image), [cv2.IMWRITE_WEBP_QUALITY, 95])
+        cv2.imwrite(str(target), fit_long_side(image, MAX_SIDE), [cv2.IMWRITE_WEBP_QUALITY, 95])
     elif max(image.shape[:2]) > MAX_SIDE:
         target = target_dir / source.name
         quality = [cv2.IMWRITE_JPEG_QUALITY, 95] if source.suffix == ".jpg" else []
-        cv2.imwrite(str(target), cap_side(image), quality)
+        cv2.imwrite(str(target), fit_long_side(image, MAX_SIDE), quality)
     else:
         target = target_dir / source.name
         shutil.copyfile(source, target)

@@ -38,6 +38,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from training.composites import fit_long_side
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO_ROOT / "data"
 BACKGROUND_LONG_SIDE = 1280
@@ -550,13 +552,6 @@ class PackageStore:
 # --------------------------------------------------------------------------------------------------
 # Building
 # --------------------------------------------------------------------------------------------------
-def fit_long_side(image: np.ndarray, long_side: int) -> np.ndarray:
-    scale = long_side / max(image.shape[:2])
-    if scale >= 1.0:
-        return image
-    return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-
-
 def to_bgr(image: np.ndarray) -> np.ndarray:
     if image.ndim == 2:
         return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)

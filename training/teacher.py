@@ -26,6 +26,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from training.composites import fit_long_side
+
 
 # The models work on 256-px inputs, so very large pictures only cost time.
 MAX_TEACHER_SIDE = 1024
@@ -102,13 +104,6 @@ class Teacher:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    @staticmethod
-    def _shrink(rgb: np.ndarray, side: int = MAX_TEACHER_SIDE) -> np.ndarray:
-        scale = side / max(rgb.shape[:2])
-        if scale >= 1.0:
-            return rgb
-        return cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-
     # ---------------------------------------------------------------- views
     def _run(self, model, rgb: np.ndarray, box: tuple[int, int, int, int]) -> list[np.ndarray]:
         """Masks of one view (window `box` = x0, y0, x1, y1 in `rgb`, may reach outside it: padded
@@ -119,7 +114,7 @@ class Teacher:
         view = rgb[max(0, y0):min(h, y1), max(0, x0):min(w, x1)]
         if any(pad):
             view = cv2.copyMakeBorder(view, *pad, cv2.BORDER_REPLICATE)
-        view = np.ascontiguousarray(self._shrink(view, VIEW_SIDE))
+        view = np.ascontiguousarray(fit_long_side(view, VIEW_SIDE))
         out = []
         for flip in ((False, True) if self.config.flips else (False,)):
             image = np.ascontiguousarray(view[:, ::-1]) if flip else view
@@ -212,7 +207,7 @@ class Teacher:
     # ---------------------------------------------------------------- members
     def selfie_mask(self, rgb: np.ndarray) -> np.ndarray:
         """Selfie general + landscape models, every view, averaged (soft), at `rgb`'s size."""
-        small = self._shrink(rgb)
+        small = fit_long_side(rgb, MAX_TEACHER_SIDE)
         general = self._ensemble(self._general, small, None)
         total, weight = self.config.general * general, self.config.general
         if self._landscape is not None:
@@ -225,7 +220,7 @@ class Teacher:
         """BlazePose segmentation averaged over a flip (None when it finds nobody)."""
         if self._pose is None:
             return None
-        small = np.ascontiguousarray(self._shrink(rgb))
+        small = np.ascontiguousarray(fit_long_side(rgb, MAX_TEACHER_SIDE))
         masks = []
         for flip in ((False, True) if self.config.flips else (False,)):
             image = np.ascontiguousarray(small[:, ::-1]) if flip else small
