@@ -12,14 +12,17 @@ image cannot hold still gets its own alpha. Outside the band the alpha is 0 or 1
 """
 from __future__ import annotations
 
+import functools
+import logging
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from app.imaging import FramePyramid, reduce_by_power_of_two
+from app.resources import resource_root
 
-EDGE_MODES = ("guided", "gaussian")
+EDGE_MODES = ("learned", "guided", "gaussian")  # learned: the guided filter with EdgeModel's correction
 FEATHER_MAX = 30.0  # the window's slider range; larger radii only cost time (and can hang)
 GUIDED_EPS = 1e-3  # the guided filter's regularisation (guide in 0..1): small, so edges follow the picture
 MAX_SMOOTHING = 0.99  # at 1 the first mask would stay forever
@@ -45,7 +48,7 @@ class MatteSettings:
             softness=float(np.clip(self.softness, 0.0, 1.0)),
             feather=float(np.clip(self.feather, 0.0, FEATHER_MAX)) if np.isfinite(self.feather) else MatteSettings.feather,
             smoothing=float(np.clip(self.smoothing, 0.0, MAX_SMOOTHING)),
-            edge_mode=self.edge_mode if self.edge_mode in EDGE_MODES else "guided",
+            edge_mode=self.edge_mode if self.edge_mode in EDGE_MODES else MatteSettings.edge_mode,
             work_height=int(max(16, self.work_height)),
             steady_edges=bool(self.steady_edges),
         )
@@ -76,7 +79,8 @@ def apply_linear_model(model: np.ndarray, colour: np.ndarray) -> np.ndarray:
             + model[..., 2] * colour[..., 2] + model[..., 3])
 
 
-def guided_coefficients(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
+def guided_coefficients(guide: np.ndarray, src: np.ndarray, radius: int, eps: float,
+                        edge_model: "EdgeModel | None" = None) -> np.ndarray:
     """The guided filter's window-averaged linear model, H x W x 4 (three colour weights and an
     offset: alpha = model . colour + offset). Kept apart so the model fitted on a small image can be
     applied to a larger one (the fast guided filter).
@@ -85,45 +89,165 @@ def guided_coefficients(guide: np.ndarray, src: np.ndarray, radius: int, eps: fl
     between a person and a room of the same brightness but another colour still has a slope to
     follow, where a grey guide sees none and leaves the network's blurred edge. The solve runs only
     for windows in which the source varies (a few percent of a matte: its edge); elsewhere the
-    weights are 0 and the offset is the source itself, which is what the solve would give."""
+    weights are 0 and the offset is the source itself, which is what the solve would give.
+    `edge_model`: a learned correction of each window's solve (EdgeModel), None for the plain filter."""
     ksize = (2 * radius + 1, 2 * radius + 1)
     height, width = src.shape
     model = np.zeros((height, width, 4), np.float32)
     model[..., 3] = src
-    kernel = np.ones(ksize, np.uint8)
-    points = cv2.findNonZero((cv2.dilate(src, kernel) > cv2.erode(src, kernel)).view(np.uint8))
-    if points is not None:
-        points = points.reshape(-1, 2)
-        at = points[:, 1] * width + points[:, 0]  # flat indices of the windows to solve
-        c0, c1, c2 = cv2.split(guide)
-        # Window means of the guide, the source, their products and the guide's colour products, read
-        # where needed. One plane at a time through two scratch images: 26 fresh ones cost twice the
-        # arithmetic in the running app (memory traffic, page faults).
-        product, boxed = np.empty_like(src), np.empty_like(src)
+    stats = window_statistics(guide, src, radius)
+    if stats is not None:
+        weights = stats.solve(eps)
+        shift = 0.0
+        if edge_model is not None:
+            weights, shift = edge_model.adjust(stats, weights)
+        a0, a1, a2 = weights
+        m0, m1, m2 = stats.mean
+        flat = model.reshape(-1)
+        for channel, value in enumerate((a0, a1, a2, stats.mean_src - a0 * m0 - a1 * m1 - a2 * m2 + shift)):
+            np.put(flat, stats.at * 4 + channel, value)
+    return cv2.boxFilter(model, cv2.CV_32F, ksize, dst=model, borderType=cv2.BORDER_REFLECT)
 
-        def window_mean(first, second=None):
-            plane = first if second is None else cv2.multiply(first, second, dst=product)
-            cv2.boxFilter(plane, cv2.CV_32F, ksize, dst=boxed, borderType=cv2.BORDER_REFLECT)
-            return np.take(boxed, at)
 
-        m0, m1, m2, mean_p = window_mean(c0), window_mean(c1), window_mean(c2), window_mean(src)
-        p0 = window_mean(c0, src) - m0 * mean_p
-        p1 = window_mean(c1, src) - m1 * mean_p
-        p2 = window_mean(c2, src) - m2 * mean_p
-        # The window's colour covariance (symmetric), regularised, and its inverse by cofactors.
-        v00, v01, v02 = window_mean(c0, c0) - m0 * m0 + eps, window_mean(c0, c1) - m0 * m1, window_mean(c0, c2) - m0 * m2
-        v11, v12 = window_mean(c1, c1) - m1 * m1 + eps, window_mean(c1, c2) - m1 * m2
-        v22 = window_mean(c2, c2) - m2 * m2 + eps
+@dataclass
+class WindowStatistics:
+    """The guided filter's statistics of the windows in which the source varies: their flat indices
+    `at`, the guide's colour means, the source's mean and variance, the colour-source covariances
+    and the colour covariance (v00, v01, v02, v11, v12, v22; not regularised)."""
+    at: np.ndarray
+    mean: tuple[np.ndarray, np.ndarray, np.ndarray]
+    mean_src: np.ndarray
+    var_src: np.ndarray
+    cross: tuple[np.ndarray, np.ndarray, np.ndarray]
+    cov: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+    def solve(self, eps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The guided filter's colour weights: (cov + eps I)^-1 cross, by cofactors."""
+        p0, p1, p2 = self.cross
+        v00, v01, v02, v11, v12, v22 = self.cov
+        v00, v11, v22 = v00 + eps, v11 + eps, v22 + eps
         i00, i01, i02 = v11 * v22 - v12 * v12, v12 * v02 - v01 * v22, v01 * v12 - v11 * v02
         i11, i12, i22 = v00 * v22 - v02 * v02, v02 * v01 - v00 * v12, v00 * v11 - v01 * v01
         inverse_det = 1.0 / (v00 * i00 + v01 * i01 + v02 * i02)
-        a0 = (i00 * p0 + i01 * p1 + i02 * p2) * inverse_det
-        a1 = (i01 * p0 + i11 * p1 + i12 * p2) * inverse_det
-        a2 = (i02 * p0 + i12 * p1 + i22 * p2) * inverse_det
-        flat = model.reshape(-1)
-        for channel, value in enumerate((a0, a1, a2, mean_p - a0 * m0 - a1 * m1 - a2 * m2)):
-            np.put(flat, at * 4 + channel, value)
-    return cv2.boxFilter(model, cv2.CV_32F, ksize, dst=model, borderType=cv2.BORDER_REFLECT)
+        return ((i00 * p0 + i01 * p1 + i02 * p2) * inverse_det,
+                (i01 * p0 + i11 * p1 + i12 * p2) * inverse_det,
+                (i02 * p0 + i12 * p1 + i22 * p2) * inverse_det)
+
+
+def window_statistics(guide: np.ndarray, src: np.ndarray, radius: int) -> WindowStatistics | None:
+    """The statistics of each (2 radius + 1)-px window in which `src` varies, or None if it varies
+    nowhere."""
+    ksize = (2 * radius + 1, 2 * radius + 1)
+    width = src.shape[1]
+    kernel = np.ones(ksize, np.uint8)
+    points = cv2.findNonZero((cv2.dilate(src, kernel) > cv2.erode(src, kernel)).view(np.uint8))
+    if points is None:
+        return None
+    points = points.reshape(-1, 2)
+    at = points[:, 1] * width + points[:, 0]  # flat indices of the windows to solve
+    c0, c1, c2 = cv2.split(guide)
+    # Window means of the guide, the source, their products and the guide's colour products, read
+    # where needed. One plane at a time through two scratch images: 26 fresh ones cost twice the
+    # arithmetic in the running app (memory traffic, page faults).
+    product, boxed = np.empty_like(src), np.empty_like(src)
+
+    def window_mean(first, second=None):
+        plane = first if second is None else cv2.multiply(first, second, dst=product)
+        cv2.boxFilter(plane, cv2.CV_32F, ksize, dst=boxed, borderType=cv2.BORDER_REFLECT)
+        return np.take(boxed, at)
+
+    m0, m1, m2, mean_p = window_mean(c0), window_mean(c1), window_mean(c2), window_mean(src)
+    return WindowStatistics(
+        at=at, mean=(m0, m1, m2), mean_src=mean_p, var_src=window_mean(src, src) - mean_p * mean_p,
+        cross=(window_mean(c0, src) - m0 * mean_p, window_mean(c1, src) - m1 * mean_p,
+               window_mean(c2, src) - m2 * mean_p),
+        cov=(window_mean(c0, c0) - m0 * m0, window_mean(c0, c1) - m0 * m1, window_mean(c0, c2) - m0 * m2,
+             window_mean(c1, c1) - m1 * m1, window_mean(c1, c2) - m1 * m2, window_mean(c2, c2) - m2 * m2))
+
+
+EDGE_FEATURES = 14  # EdgeModel.features' columns
+
+
+class EdgeModel:
+    """A learned correction of the guided filter's solve, window by window (the idea of the deep
+    guided filter that Robust Video Matting finishes its matte with: the local linear model's
+    coefficients come from a small network over the window's statistics, not from least squares
+    alone). The closed-form fit follows the network's blurred 224-px matte as faithfully as it can,
+    blur included; the learned one has seen, on training composites with exact alpha, how far the
+    frame's own colour edge should sharpen it (or soften it, on a busy room).
+
+    A per-window MLP (1x1 convolutions in the deep guided filter's terms) of 14 scale-free
+    statistics, two hidden layers: a gain on the closed-form weights, a colour-scaled change of each
+    weight and a shift of the offset. Its last layer starts at zero, where it is the plain filter.
+    Weights: models/edge_model.npz (training/edge_model.py)."""
+
+    def __init__(self, layers: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        if not layers or layers[0][0].shape[0] != EDGE_FEATURES or layers[-1][0].shape[1] != 5:
+            raise ValueError("an edge model takes 14 features and gives 5 values")
+        for (w, b), (w_next, _) in zip(layers, layers[1:]):
+            if w.shape[1] != b.shape[0] or w.shape[1] != w_next.shape[0]:
+                raise ValueError("an edge model's layers do not fit together")
+        self.layers = [(np.asarray(w, np.float32), np.asarray(b, np.float32)) for w, b in layers]
+
+    @classmethod
+    def load(cls, path) -> "EdgeModel":
+        """Raises OSError / ValueError on a missing or malformed file."""
+        with np.load(path) as weights:
+            count = len([k for k in weights.files if k.startswith("w")])
+            layers = [(weights[f"w{i}"], weights[f"b{i}"]) for i in range(count)]
+        if not all(np.isfinite(w).all() and np.isfinite(b).all() for w, b in layers):
+            raise ValueError("an edge model with non-finite weights")
+        return cls(layers)
+
+    @staticmethod
+    def features(stats: WindowStatistics, weights: tuple[np.ndarray, ...]) -> np.ndarray:
+        """N x 14: the colour's spread per channel and its correlations, the source's spread and
+        mean, each channel's correlation with the source, and the closed-form weight of each channel
+        times its spread (alpha per colour standard deviation). Scale-free where they can be, so a
+        dim room and a bright one read alike."""
+        v00, v01, v02, v11, v12, v22 = stats.cov
+        s0, s1, s2 = (np.sqrt(np.maximum(v, 0.0)) for v in (v00, v11, v22))
+        sp = np.sqrt(np.maximum(stats.var_src, 0.0))
+        tiny = np.float32(1e-6)
+        p0, p1, p2 = stats.cross
+        a0, a1, a2 = weights
+        columns = (10 * s0, 10 * s1, 10 * s2,
+                   v01 / (s0 * s1 + tiny), v02 / (s0 * s2 + tiny), v12 / (s1 * s2 + tiny),
+                   4 * sp, stats.mean_src,
+                   p0 / (s0 * sp + tiny), p1 / (s1 * sp + tiny), p2 / (s2 * sp + tiny),
+                   a0 * s0, a1 * s1, a2 * s2)
+        return np.stack(columns, axis=1).astype(np.float32, copy=False)
+
+    def adjust(self, stats: WindowStatistics, weights: tuple[np.ndarray, ...]):
+        """The corrected colour weights and the offset's shift (training/edge_model.py's forward)."""
+        out = self.features(stats, weights)
+        for i, (w, b) in enumerate(self.layers):
+            out = out @ w + b
+            if i < len(self.layers) - 1:
+                np.maximum(out, 0.0, out=out)
+        sp = np.sqrt(np.maximum(stats.var_src, 0.0))
+        gain = 1.0 + out[:, 0]
+        spreads = (stats.cov[0], stats.cov[3], stats.cov[5])
+        adjusted = tuple(a * gain + out[:, 1 + c] * sp / (np.sqrt(np.maximum(v, 0.0)) + EDGE_SPREAD_FLOOR)
+                         for c, (a, v) in enumerate(zip(weights, spreads)))
+        return adjusted, out[:, 4] * sp
+
+
+EDGE_SPREAD_FLOOR = 0.02  # a colour spread below this (flat colour) gets no larger weight change
+EDGE_MODEL_PATH = resource_root() / "models" / "edge_model.npz"
+
+
+@functools.lru_cache(maxsize=None)
+def bundled_edge_model(path=EDGE_MODEL_PATH) -> EdgeModel | None:
+    """The app's learned edge, read once; None (the plain guided filter, said once in the log) when
+    the file is missing or unreadable: the matte still works, its edge a little softer."""
+    try:
+        return EdgeModel.load(path)
+    except (OSError, ValueError, KeyError) as error:
+        logging.getLogger(__name__).warning(
+            "The learned edge (%s) could not be read (%s); the matte's edge uses the plain guided filter.",
+            path, error)
+        return None
 
 
 # Motion-adaptive smoothing: a change of the mask-sized grey thumbnail below NOISE_LEVEL grey levels
@@ -213,8 +337,11 @@ def alpha_to_uint8(alpha: np.ndarray) -> np.ndarray:
 
 
 class MatteRefiner:
-    def __init__(self, settings: MatteSettings | None = None) -> None:
+    def __init__(self, settings: MatteSettings | None = None, edge_model: "EdgeModel | None | str" = "bundled") -> None:
+        """edge_model: the learned edge's weights for edge mode "learned" ("bundled": the app's own,
+        models/edge_model.npz; None: the plain guided filter in that mode too)."""
         self.settings = settings or MatteSettings()
+        self.edge_model = bundled_edge_model() if edge_model == "bundled" else edge_model
         self._previous: np.ndarray | None = None
         self._previous_thumb: np.ndarray | None = None
         self._state_rect: tuple[int, int, int, int] | None = None  # where the state lies in the frame
@@ -341,7 +468,8 @@ class MatteRefiner:
         if mask.shape[0] > work_h:  # a model that answers at frame size (MediaPipe's does): smooth small
             mask = cv2.resize(mask, (work_w, work_h), interpolation=cv2.INTER_AREA)
         # One reduction of the frame serves the motion measure and the guided filter's guide.
-        reduced = reduce_by_power_of_two(frame_bgr, work_h if s.edge_mode == "guided" else mask.shape[0], pyramid=pyramid)
+        guided = s.edge_mode != "gaussian"
+        reduced = reduce_by_power_of_two(frame_bgr, work_h if guided else mask.shape[0], pyramid=pyramid)
         mask = self._smooth(mask, reduced, rect)
 
         prob = cv2.resize(mask, (work_w, work_h), interpolation=cv2.INTER_LINEAR)
@@ -350,11 +478,12 @@ class MatteRefiner:
         radius = s.feather * work_h / 720.0
         model = None
         if radius >= 0.5:
-            if s.edge_mode == "guided":
+            if guided:
                 small = reduced if reduced.shape[:2] == (work_h, work_w) else cv2.resize(
                     reduced, (work_w, work_h), interpolation=cv2.INTER_AREA)
                 guide = small.astype(np.float32) * np.float32(1.0 / 255.0)  # colour: see guided_coefficients
-                model = guided_coefficients(guide, alpha, max(1, round(radius)), eps=GUIDED_EPS)
+                edge_model = self.edge_model if s.edge_mode == "learned" else None
+                model = guided_coefficients(guide, alpha, max(1, round(radius)), eps=GUIDED_EPS, edge_model=edge_model)
                 alpha = apply_linear_model(model, guide)
                 if work_h == frame_h:
                     model = None

@@ -44,7 +44,7 @@ class AppSettings:
     smoothing: float = 0.5
     steady_edges: bool = MatteSettings.steady_edges  # motion-compensated smoothing (app/matting.MotionSmoother): more CPU
     mirror_average: bool = False  # video's model runs also see the frame mirrored (a photo always does): twice the model's CPU
-    edge_mode: str = "guided"                # edges at the frame's own resolution (app/matting.py); "gaussian" costs less
+    edge_mode: str = MatteSettings.edge_mode  # edges at the frame's own resolution (app/matting.py); "gaussian" costs less
     mirror: bool = False   # what the call sees; a mirrored outgoing picture shows text reversed
     model_path: str = ""                     # empty: the bundled model
     # When the model runs (app/scheduling.py), for the window and the command line alike: "motion"

@@ -751,3 +751,48 @@ def test_a_timed_run_fixes_its_iteration_count_from_timed_steps_and_finishes(tmp
     assert history[-1]["iteration"] == saved["iterations"]
     state = torch.load(tmp_path / "runs" / "timed" / "last.pt", map_location="cpu", weights_only=False)
     assert all(t.device.type == "cpu" for t in state["model"].values())
+
+
+
+def _edge_scene(seed: int = 0):
+    """A colour frame with a sharp elliptic person, its working-size guide and a blurred alpha."""
+    import cv2
+    rng = np.random.default_rng(seed)
+    frame_h, frame_w, work_h, work_w = 240, 320, 60, 80
+    truth = np.zeros((frame_h, frame_w), np.float32)
+    cv2.ellipse(truth, (160, 200), (90, 150), 0, 0, 360, 1.0, -1)
+    frame = np.empty((frame_h, frame_w, 3), np.float32)
+    frame[:] = rng.uniform(0.2, 0.8, 3)
+    frame[truth > 0.5] = rng.uniform(0.2, 0.8, 3)
+    frame = np.clip(frame + rng.normal(0, 0.02, frame.shape), 0, 1).astype(np.float32)
+    guide = cv2.resize(frame, (work_w, work_h), interpolation=cv2.INTER_AREA)
+    src = cv2.GaussianBlur(cv2.resize(truth, (work_w, work_h), interpolation=cv2.INTER_AREA), (0, 0), 1.5)
+    return (frame * 255).round().astype(np.uint8), guide, src, truth
+
+
+def test_the_edge_models_training_forward_is_the_apps_matte_finish(tmp_path):
+    """With its last layer at zero the trained forward is the plain guided filter's finish, and with
+    any weights it is what the app's numpy EdgeModel computes from the saved file: what training
+    optimises is what runs."""
+    from app.matting import GUIDED_EPS, EdgeModel, apply_linear_model, guided_coefficients, sample_bilinear
+    from training.edge_model import band_alpha, build_network, prepare, save
+
+    frame, guide, src, truth = _edge_scene()
+    record = {k: torch.from_numpy(np.asarray(v)) for k, v in prepare(guide, src, 2, frame, truth).items()}
+    x, y, colour = record["x"].numpy(), record["y"].numpy(), record["colour"].numpy()
+
+    def app_finish(edge_model):
+        model = guided_coefficients(guide, src, 2, GUIDED_EPS, edge_model=edge_model)
+        return np.clip(apply_linear_model(sample_bilinear(model, x, y), colour), 0, 1)
+
+    net = build_network()
+    plain = app_finish(None)
+    assert np.abs(band_alpha(net, record).detach().numpy() - plain).max() < 0.01  # remap's fixed point
+    torch.manual_seed(1)
+    for layer in net:
+        if hasattr(layer, "weight"):
+            torch.nn.init.normal_(layer.weight, std=0.3)
+    save(net, tmp_path / "edge_model.npz")
+    learned = app_finish(EdgeModel.load(tmp_path / "edge_model.npz"))
+    assert np.abs(learned - plain).mean() > 0.01  # the weights change the finish here
+    assert np.abs(band_alpha(net, record).detach().numpy() - learned).max() < 0.01

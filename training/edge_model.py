@@ -1,0 +1,239 @@
+"""Trains the matte stage's learned edge (app.matting.EdgeModel) on training composites.
+
+    python -m training.edge_model --out runs/edge_model        # capture, train, write the weights
+
+1. Capture: training people on training backgrounds (`training.evaluate.build_composite_set`,
+   split "train", a seed of its own), run through the app's own pipeline with the shipped network
+   (`training.matte_eval.AppMatte`). For each picture it keeps what the matte stage's guided filter
+   was given (the working-size colour guide and alpha), the frame the matte was finished on and the
+   exact alpha there.
+2. Train: the per-window MLP's output replaces the closed-form solve where the source varies, the
+   linear model is window-averaged and applied to the full-size frame's colours in the boundary
+   band, exactly as `MatteRefiner` does; the loss is the mean absolute alpha error there.
+   Its last layer starts at zero: training starts from the plain guided filter.
+3. Write `edge_model.npz` (numpy arrays w0, b0, w1, b1, ...), which the app reads.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from app import matting
+from app.matting import (BAND_HIGH, BAND_LOW, EDGE_FEATURES, EDGE_SPREAD_FLOOR, GUIDED_EPS, EdgeModel,
+                         apply_linear_model, band_block_pixels, window_statistics)
+
+ROOT = Path(__file__).resolve().parents[1]
+HIDDEN = 16
+
+
+# ---------------------------------------------------------------------------------------- capture
+def capture(model: Path, data: Path, out: Path, count: int, seed: int, threads: int = 2,
+            matte: dict | None = None) -> list[Path]:
+    """Runs `count` training composites through the app (its matte settings changed by `matte`) and
+    writes one record (npz) each."""
+    from training.evaluate import build_composite_set
+    from training.matte_eval import AppMatte, read_alpha_png
+
+    out.mkdir(parents=True, exist_ok=True)
+    composites = build_composite_set(data, out / "composites", count, split="train", seed=seed)
+    records = [out / f"record_{i:04d}.npz" for i in range(count)]
+    if all(r.exists() for r in records):
+        return records
+    app = AppMatte(model, threads, matte_overrides=matte)
+    seen: dict = {}
+    plain_coefficients, plain_refine = matting.guided_coefficients, matting.MatteRefiner.refine
+
+    def spy_coefficients(guide, src, radius, eps, edge_model=None):
+        seen["guide"], seen["src"], seen["radius"] = guide.copy(), src.copy(), radius
+        return plain_coefficients(guide, src, radius, eps)
+
+    def spy_refine(self, mask_small, frame_bgr, dtype=np.float32, pyramid=None, rect=None):
+        seen["frame"], seen["rect"] = frame_bgr.copy(), rect
+        return plain_refine(self, mask_small, frame_bgr, dtype, pyramid=pyramid, rect=rect)
+
+    matting.guided_coefficients, matting.MatteRefiner.refine = spy_coefficients, spy_refine
+    try:
+        for path, record in zip(composites, records):
+            if record.exists():
+                continue
+            seen.clear()
+            frame = cv2.imread(str(path))
+            app.still(frame)
+            if "guide" not in seen:
+                continue
+            x, y, w, h = seen["rect"] or (0, 0, frame.shape[1], frame.shape[0])
+            truth = read_alpha_png(path.with_name(path.stem + "_alpha.png"))[y:y + h, x:x + w]
+            prepared = prepare(seen["guide"], seen["src"], seen["radius"], seen["frame"], truth)
+            if prepared is not None:
+                np.savez_compressed(record, **prepared)
+    finally:
+        matting.guided_coefficients, matting.MatteRefiner.refine = plain_coefficients, plain_refine
+    return [r for r in records if r.exists()]
+
+
+def prepare(guide: np.ndarray, src: np.ndarray, radius: int, frame: np.ndarray, truth: np.ndarray) -> dict | None:
+    """What one training step needs from one picture: the windows' statistics, features and
+    closed-form weights, and the full-size band pixels (working-size position, colour, exact alpha)
+    that MatteRefiner._finish_band would write."""
+    stats = window_statistics(guide, src, radius)
+    if stats is None:
+        return None
+    weights = stats.solve(GUIDED_EPS)
+    plain = matting.guided_coefficients(guide, src, radius, GUIDED_EPS)
+    work_alpha = apply_linear_model(plain, guide)
+    band_small = cv2.dilate(cv2.inRange(work_alpha, BAND_LOW, BAND_HIGH), np.ones((3, 3), np.uint8))
+    band = band_block_pixels(band_small, frame.shape[:2])
+    if band is None:
+        return None
+    ys, xs = band
+    (work_h, work_w), (frame_h, frame_w) = src.shape, frame.shape[:2]
+    return {
+        "src": src.astype(np.float32), "radius": np.int32(radius), "at": stats.at.astype(np.int64),
+        "features": EdgeModel.features(stats, weights),
+        "weights": np.stack(weights, 1).astype(np.float32), "mean": np.stack(stats.mean, 1).astype(np.float32),
+        "mean_src": stats.mean_src.astype(np.float32),
+        "spread_src": np.sqrt(np.maximum(stats.var_src, 0.0)).astype(np.float32),
+        "spread": np.sqrt(np.maximum(np.stack([stats.cov[0], stats.cov[3], stats.cov[5]], 1), 0.0)).astype(np.float32),
+        "x": ((xs + 0.5) * (work_w / frame_w) - 0.5).astype(np.float32),
+        "y": ((ys + 0.5) * (work_h / frame_h) - 0.5).astype(np.float32),
+        "colour": frame[ys, xs].astype(np.float32) / 255.0,
+        "truth": truth[ys, xs].astype(np.float32),
+    }
+
+
+# ------------------------------------------------------------------------------------------ train
+def _torch():
+    import torch  # training only: the app reads the weights with numpy
+    return torch
+
+
+def build_network(hidden: int = HIDDEN):
+    """The MLP of app.matting.EdgeModel, its last layer at zero (the plain guided filter)."""
+    torch = _torch()
+    net = torch.nn.Sequential(torch.nn.Linear(EDGE_FEATURES, hidden), torch.nn.ReLU(),
+                              torch.nn.Linear(hidden, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 5))
+    torch.nn.init.zeros_(net[-1].weight)
+    torch.nn.init.zeros_(net[-1].bias)
+    return net
+
+
+def load_record(path: Path) -> dict:
+    torch = _torch()
+    with np.load(path) as record:
+        return {k: torch.from_numpy(np.asarray(record[k])) for k in record.files}
+
+
+def _symmetric_index(length: int, radius: int):
+    """Indices that pad an axis by `radius` as cv2.BORDER_REFLECT does (fedcba|abcdef|fedcba)."""
+    torch = _torch()
+    index = np.concatenate([np.arange(radius)[::-1], np.arange(length), length - 1 - np.arange(radius)])
+    return torch.from_numpy(np.clip(index, 0, length - 1))
+
+
+def band_alpha(net, record: dict):
+    """The alpha that MatteRefiner._finish_band writes at the record's band pixels, with the
+    network's correction of each window's solve (app.matting.EdgeModel.adjust, in torch)."""
+    torch = _torch()
+    out = net(record["features"])
+    spread_src = record["spread_src"][:, None]
+    weights = (record["weights"] * (1.0 + out[:, :1])
+               + out[:, 1:4] * spread_src / (record["spread"] + EDGE_SPREAD_FLOOR))
+    offset = record["mean_src"] - (weights * record["mean"]).sum(1) + out[:, 4] * record["spread_src"]
+    height, width = record["src"].shape
+    model = torch.zeros(height * width, 4)
+    model[:, 3] = record["src"].reshape(-1)
+    model = model.index_put((record["at"],), torch.cat([weights, offset[:, None]], 1))
+    radius = int(record["radius"])
+    planes = model.reshape(height, width, 4).permute(2, 0, 1)
+    planes = planes.index_select(1, _symmetric_index(height, radius)).index_select(2, _symmetric_index(width, radius))
+    planes = torch.nn.functional.avg_pool2d(planes[None], 2 * radius + 1, stride=1)[0]
+    # bilinear at the band's working-size positions, edges repeated (cv2.remap, BORDER_REPLICATE)
+    x = record["x"].clamp(0, width - 1)
+    y = record["y"].clamp(0, height - 1)
+    x0, y0 = x.floor().long(), y.floor().long()
+    x1, y1 = (x0 + 1).clamp(max=width - 1), (y0 + 1).clamp(max=height - 1)
+    fx, fy = x - x0, y - y0
+    flat = planes.reshape(4, -1)
+
+    def at(yy, xx):
+        return flat[:, yy * width + xx]
+
+    sampled = ((at(y0, x0) * (1 - fx) + at(y0, x1) * fx) * (1 - fy)
+               + (at(y1, x0) * (1 - fx) + at(y1, x1) * fx) * fy)
+    alpha = (sampled[:3] * record["colour"].T).sum(0) + sampled[3]
+    return alpha.clamp(0.0, 1.0)
+
+
+def mean_error(net, records: list[dict]) -> float:
+    torch = _torch()
+    with torch.no_grad():
+        return float(np.mean([(band_alpha(net, r) - r["truth"]).abs().mean().item() for r in records]))
+
+
+def train(records: list[dict], held: list[dict], epochs: int, seed: int, lr: float = 1e-3, log=print):
+    torch = _torch()
+    torch.manual_seed(seed)
+    net = build_network()
+    optimiser = torch.optim.Adam(net.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, epochs * len(records))
+    rng = np.random.default_rng(seed)
+    log(f"start: training band MAD {mean_error(net, records):.5f}, held {mean_error(net, held):.5f}")
+    for epoch in range(epochs):
+        for i in rng.permutation(len(records)):
+            record = records[i]
+            loss = (band_alpha(net, record) - record["truth"]).abs().mean()
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+        if epoch % 5 == 4 or epoch == epochs - 1:
+            log(f"epoch {epoch + 1}: training band MAD {mean_error(net, records):.5f}, held {mean_error(net, held):.5f}")
+    return net
+
+
+def save(net, path: Path) -> None:
+    linear = [m for m in net if hasattr(m, "weight")]
+    arrays = {}
+    for i, layer in enumerate(linear):
+        arrays[f"w{i}"] = layer.weight.detach().numpy().T.astype(np.float32)
+        arrays[f"b{i}"] = layer.bias.detach().numpy().astype(np.float32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **arrays)
+
+
+def main(argv=None) -> int:
+    from training.matte_eval import matte_overrides
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, default=ROOT / "models" / "portraitnet.onnx")
+    parser.add_argument("--data", type=Path, default=ROOT / "data")
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "edge_model")
+    parser.add_argument("--count", type=int, default=600, help="training composites to capture")
+    parser.add_argument("--held", type=int, default=60, help="of those, kept out of training (its log)")
+    parser.add_argument("--seed", type=int, default=4242, help="the composites' seed (not the validation's 515)")
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--matte", type=matte_overrides, default={}, metavar="KEY=VALUE[,KEY=VALUE]",
+                        help="the matte settings the pictures are captured with, if not the app's defaults")
+    args = parser.parse_args(argv)
+    start = time.time()
+    paths = capture(args.model, args.data, args.out, args.count, args.seed, args.threads, args.matte)
+    print(f"{len(paths)} records in {time.time() - start:.0f} s")
+    records = [load_record(p) for p in paths]
+    held, training = records[:args.held], records[args.held:]
+    net = train(training, held, args.epochs, args.seed)
+    save(net, args.out / "edge_model.npz")
+    report = {"records": len(records), "held": len(held), "epochs": args.epochs, "seed": args.seed,
+              "held_band_mad": mean_error(net, held), "held_band_mad_plain": mean_error(build_network(), held)}
+    (args.out / "report.json").write_text(json.dumps(report, indent=2))
+    print(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
