@@ -1,11 +1,13 @@
 """What `--steady-edges` (app/matting.MotionSmoother), `--mirror-average` (two looks per model run,
-app/segmentation.Segmenter.mirror_average) or the default two looks on calm runs only
-(Segmenter.mirror_when_calm, app/scheduling.CALM_GAP) costs: the app's pipeline on the live bench's
+app/segmentation.Segmenter.mirror_average), the default two looks on calm runs only
+(Segmenter.mirror_when_calm, app/scheduling.CALM_GAP) or the learned edge (edge mode "learned",
+app/matting.EdgeModel, against the plain guided filter at its former softness) costs: the app's pipeline on the live bench's
 still and moving speakers at 720p and 1080p, with the option off and on, interleaved.
 
     python -m bench.steady_edges            # ~40 s on 2 cores; prints CPU ms a frame and the difference
     python -m bench.steady_edges --option mirror-average    # the same for two looks per model run
     python -m bench.steady_edges --option calm-looks        # two looks on calm runs (the default) vs none
+    python -m bench.steady_edges --option learned-edges     # the default matte vs the plain guided filter
     python -m bench.steady_edges --frames 40 --rounds 1    # a quick look
 
 CPU time of the process (all threads: ONNX Runtime on one, OpenCV on one up to 720p and on its pool
@@ -32,13 +34,18 @@ WARM_UP = 10
 LIVE_FRAMES = 330  # the live bench's clips (30 warm-up + 300 frames), so its cached files serve here too
 
 
-def cpu_ms_per_frame(frames, segmenter: Segmenter, steady: bool) -> tuple[float, Pipeline]:
-    """One pass of the app's defaults (steady_edges as given) over frames, after WARM_UP frames:
-    CPU ms a frame, and the pipeline that ran it."""
+# The matte the learned edge is measured against: the guided filter's closed-form fit at the
+# softness it shipped with before the learned edge (app/matting.EdgeModel).
+PLAIN_EDGE = {"edge_mode": "guided", "softness": 0.15}
+
+
+def cpu_ms_per_frame(frames, segmenter: Segmenter, steady: bool, matte_changes: dict | None = None) -> tuple[float, Pipeline]:
+    """One pass of the app's defaults (steady_edges and `matte_changes` as given) over frames, after
+    WARM_UP frames: CPU ms a frame, and the pipeline that ran it."""
     settings = AppSettings()
     compositor = Compositor()
     settings.apply_background(compositor)
-    matte = dataclasses.replace(settings.matte_settings(), steady_edges=steady)
+    matte = dataclasses.replace(settings.matte_settings(), steady_edges=steady, **(matte_changes or {}))
     pipeline = Pipeline(segmenter, MatteRefiner(matte), compositor, schedule=settings.schedule_settings())
     for frame in frames[:WARM_UP]:
         pipeline.process(frame)
@@ -53,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=130, help="frames per pass (first 10: warm-up)")
     parser.add_argument("--rounds", type=int, default=2, help="passes per setting, interleaved")
     parser.add_argument("--resolutions", default="720p,1080p", help="of the live bench's: 720p, 1080p")
-    parser.add_argument("--option", choices=("steady-edges", "mirror-average", "calm-looks"), default="steady-edges",
+    parser.add_argument("--option", choices=("steady-edges", "mirror-average", "calm-looks", "learned-edges"), default="steady-edges",
                         help="the option to measure off and on")
     args = parser.parse_args(argv)
     sizes = {"720p": (1280, 720), "1080p": (1920, 1080)}
@@ -75,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
                     segmenter.mirror_average = on and args.option == "mirror-average"
                     segmenter.mirror_when_calm = on or args.option != "calm-looks"  # else the app's default
                     steady = on and args.option == "steady-edges"
-                    passes[on].append(cpu_ms_per_frame(frames, segmenter, steady)[0])
+                    plain = not on and args.option == "learned-edges"
+                    passes[on].append(cpu_ms_per_frame(frames, segmenter, steady, PLAIN_EDGE if plain else None)[0])
             off, on = min(passes[False]), min(passes[True])
             print(f"| {scenario} {resolution} | {off:.2f} | {on:.2f} | {on - off:+.2f} ({(on / off - 1) * 100:+.0f} %) |")
     return 0

@@ -341,3 +341,33 @@ def test_motion_smoothing_leaves_no_ghost_where_something_left():
     assert np.array_equal(smoother.smooth(matte, pyramid, 0.0), matte)
     smoother.reset()
     assert np.array_equal(smoother.smooth(matte, pyramid, 0.5), matte)
+
+
+def test_an_unreadable_edge_model_falls_back_to_the_plain_guided_filter_with_a_warning(tmp_path, caplog):
+    from app.matting import bundled_edge_model
+    broken = tmp_path / "edge_model.npz"
+    broken.write_bytes(b"not a zip file")
+    missing = tmp_path / "absent.npz"
+    with caplog.at_level("WARNING"):
+        assert bundled_edge_model(broken) is None
+        assert bundled_edge_model(missing) is None
+    assert "plain guided filter" in caplog.text and "absent.npz" in caplog.text
+    frame = FRAME.copy()
+    mask = np.zeros((60, 80), np.float32)
+    mask[15:50, 20:60] = 1.0
+    learned = MatteRefiner(MatteSettings(edge_mode="learned"), edge_model=None).refine(mask, frame)
+    guided = MatteRefiner(MatteSettings(edge_mode="guided"), edge_model=None).refine(mask, frame)
+    assert np.array_equal(learned, guided)  # no weights: the learned mode is the plain filter
+
+
+def test_an_edge_model_with_wrong_shapes_or_values_is_refused(tmp_path):
+    from app.matting import EDGE_FEATURES, EdgeModel
+    good = [(np.zeros((EDGE_FEATURES, 8)), np.zeros(8)), (np.zeros((8, 5)), np.zeros(5))]
+    EdgeModel(good)
+    with pytest.raises(ValueError):
+        EdgeModel([(np.zeros((EDGE_FEATURES, 8)), np.zeros(8)), (np.zeros((9, 5)), np.zeros(5))])
+    with pytest.raises(ValueError):
+        EdgeModel([(np.zeros((EDGE_FEATURES + 1, 5)), np.zeros(5))])
+    np.savez(tmp_path / "nan.npz", w0=np.full((EDGE_FEATURES, 5), np.nan), b0=np.zeros(5))
+    with pytest.raises(ValueError):
+        EdgeModel.load(tmp_path / "nan.npz")

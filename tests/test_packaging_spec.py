@@ -62,6 +62,7 @@ def test_linux_spec_builds_one_folder_app_with_model_assets_and_excludes(monkeyp
     options = analysis["kwargs"]
     bundled = {(Path(src).relative_to(REPO_ROOT).as_posix(), dest) for src, dest in options["datas"]}
     assert ("models/portraitnet.onnx", "models") in bundled
+    assert ("models/edge_model.npz", "models") in bundled
     assert ("assets/samples/sample_clip.mp4", "assets/samples") in bundled
     assert ("assets/icon.png", "assets") in bundled
     assert ("assets/README.md", "assets") in bundled  # the backgrounds' licences travel with them
@@ -162,7 +163,7 @@ def test_missing_data_file_stops_the_build_with_its_name(monkeypatch, tmp_path):
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "portraitnet.onnx").write_bytes(b"x")
     monkeypatch.setattr(contents, "REPO_ROOT", tmp_path)
-    with pytest.raises(FileNotFoundError, match=r"sample_clip\.mp4.*icon\.png.*assets/backgrounds"):
+    with pytest.raises(FileNotFoundError, match=r"edge_model\.npz.*sample_clip\.mp4.*icon\.png.*assets/backgrounds"):
         contents.data_files()
 
 

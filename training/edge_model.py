@@ -32,15 +32,65 @@ HIDDEN = 16
 
 
 # ---------------------------------------------------------------------------------------- capture
+CALL_SIZES = (640, 960, 1280)  # long sides of the pictures: what a call's camera gives
+PLAIN_SHARE = 0.25  # of the pictures on a plain wall (a colour and a faint gradient), as many calls are
+
+
+def build_call_pictures(data: Path, out: Path, count: int, seed: int, split: str = "train",
+                        workers: int = 2) -> list[Path]:
+    """`count` people of `split` pasted on its backgrounds (or, a PLAIN_SHARE of them, on a plain
+    wall) at a call camera's size, with sensor noise and JPEG: <name>.jpg and <name>_alpha.png
+    (exact), each written once (a stopped run resumes), in `workers` processes. The matte stage's
+    finish is at the frame's own size, so it must learn from frames of that size: the held-out
+    composites are 320 px, where the finish has little to do."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"picture_{i:04d}.jpg" for i in range(count)]
+    missing = [i for i, p in enumerate(paths) if not (p.exists() and p.with_name(p.stem + "_alpha.png").exists())]
+    if missing:
+        jobs = [(data, out, seed, split, missing[w::workers]) for w in range(workers)]
+        if workers > 1:
+            import multiprocessing
+            with multiprocessing.get_context("spawn").Pool(workers) as pool:
+                pool.map(_build_pictures, jobs)
+        else:
+            _build_pictures(jobs[0])
+    return paths
+
+
+def _build_pictures(job) -> None:
+    from training.composites import composite_person
+    from training.data import SampleSources
+
+    data, out, seed, split, indices = job
+    cv2.setNumThreads(1)
+    sources = SampleSources.from_folder(data, split)
+    for i in indices:
+        path = out / f"picture_{i:04d}.jpg"
+        rng = np.random.default_rng((seed, i))
+        person = cv2.imread(str(sources.people[i % len(sources.people)]), cv2.IMREAD_UNCHANGED)
+        long_side = int(rng.choice(CALL_SIZES))
+        if rng.random() < PLAIN_SHARE:
+            ramp = np.linspace(-1.0, 1.0, 256, dtype=np.float32)[None, :, None] * rng.uniform(-15, 15, 3)
+            wall = np.clip(rng.uniform(20, 235, 3).astype(np.float32) + ramp, 0, 255)
+            background = np.repeat(wall, 144, axis=0).astype(np.uint8)
+        else:
+            background = cv2.imread(str(sources.backgrounds[rng.integers(len(sources.backgrounds))]))
+        image, alpha = composite_person(person, background, rng, long_side=long_side)
+        noisy = image.astype(np.float32) + rng.normal(0.0, rng.uniform(0.5, 5.0), image.shape)
+        quality = int(rng.integers(70, 96))
+        # the alpha first: a picture whose jpg exists is complete
+        cv2.imwrite(str(path.with_name(path.stem + "_alpha.png")), np.round(alpha * 255).astype(np.uint8))
+        cv2.imwrite(str(path), np.clip(noisy, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, quality])
+
+
 def capture(model: Path, data: Path, out: Path, count: int, seed: int, threads: int = 2,
             matte: dict | None = None) -> list[Path]:
-    """Runs `count` training composites through the app (its matte settings changed by `matte`) and
-    writes one record (npz) each."""
-    from training.evaluate import build_composite_set
+    """Runs `count` call-sized pictures of training people through the app (its matte settings
+    changed by `matte`) and writes one record (npz) each."""
     from training.matte_eval import AppMatte, read_alpha_png
 
     out.mkdir(parents=True, exist_ok=True)
-    composites = build_composite_set(data, out / "composites", count, split="train", seed=seed)
+    composites = build_call_pictures(data, out / "pictures", count, seed)
     records = [out / f"record_{i:04d}.npz" for i in range(count)]
     if all(r.exists() for r in records):
         return records
@@ -175,10 +225,28 @@ def mean_error(net, records: list[dict]) -> float:
         return float(np.mean([(band_alpha(net, r) - r["truth"]).abs().mean().item() for r in records]))
 
 
-def train(records: list[dict], held: list[dict], epochs: int, seed: int, lr: float = 1e-3, log=print):
+def record_loss(net, record: dict, side_weight: float):
+    """Mean absolute alpha error in the band, plus `side_weight` times a hinge on the pixels whose
+    exact alpha is clearly on one side of 0.5 and whose estimate is not at least SIDE_MARGIN on that
+    side: the L1 alone cares little for a few pixels crossing 0.5, which cost boundary F (a busy
+    room's texture amplified into specks beside the outline)."""
+    torch = _torch()
+    alpha, truth = band_alpha(net, record), record["truth"]
+    loss = (alpha - truth).abs().mean()
+    if side_weight > 0.0:
+        side = torch.sign(truth - 0.5) * ((truth - 0.5).abs() > SIDE_CLEAR)
+        loss = loss + side_weight * torch.relu(SIDE_MARGIN - (alpha - 0.5) * side).mul(side.abs()).mean()
+    return loss
+
+
+SIDE_CLEAR, SIDE_MARGIN = 0.3, 0.1  # exact alpha beyond 0.5 +- SIDE_CLEAR is "clearly on one side"
+
+
+def train(records: list[dict], held: list[dict], epochs: int, seed: int, lr: float = 1e-3, hidden: int = HIDDEN,
+          side_weight: float = 0.0, log=print):
     torch = _torch()
     torch.manual_seed(seed)
-    net = build_network()
+    net = build_network(hidden)
     optimiser = torch.optim.Adam(net.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, epochs * len(records))
     rng = np.random.default_rng(seed)
@@ -186,7 +254,7 @@ def train(records: list[dict], held: list[dict], epochs: int, seed: int, lr: flo
     for epoch in range(epochs):
         for i in rng.permutation(len(records)):
             record = records[i]
-            loss = (band_alpha(net, record) - record["truth"]).abs().mean()
+            loss = record_loss(net, record, side_weight)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -217,6 +285,8 @@ def main(argv=None) -> int:
     parser.add_argument("--held", type=int, default=60, help="of those, kept out of training (its log)")
     parser.add_argument("--seed", type=int, default=4242, help="the composites' seed (not the validation's 515)")
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--hidden", type=int, default=HIDDEN, help="units in each of the two hidden layers")
+    parser.add_argument("--side-weight", type=float, default=0.0, help="weight of the hinge on pixels on the wrong side of 0.5")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--matte", type=matte_overrides, default={}, metavar="KEY=VALUE[,KEY=VALUE]",
                         help="the matte settings the pictures are captured with, if not the app's defaults")
@@ -226,7 +296,8 @@ def main(argv=None) -> int:
     print(f"{len(paths)} records in {time.time() - start:.0f} s")
     records = [load_record(p) for p in paths]
     held, training = records[:args.held], records[args.held:]
-    net = train(training, held, args.epochs, args.seed)
+    _torch().set_num_threads(1)  # many small steps: threads only add overhead
+    net = train(training, held, args.epochs, args.seed, hidden=args.hidden, side_weight=args.side_weight)
     save(net, args.out / "edge_model.npz")
     report = {"records": len(records), "held": len(held), "epochs": args.epochs, "seed": args.seed,
               "held_band_mad": mean_error(net, held), "held_band_mad_plain": mean_error(build_network(), held)}

@@ -25,7 +25,7 @@ import numpy as np
 
 from app.segmentation import Segmenter
 from bench.stats import boundary_f_score, iou
-from training.composites import composite_person
+from training.composites import CANVAS_LONG_SIDE, composite_person
 from training.data import SampleSources, deform
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,11 +33,14 @@ TEACHER_PYTHON = ROOT / ".venv-teacher" / "bin" / "python"
 
 
 def build_composite_set(data: Path, out: Path, count: int = 200, seed: int = 2024,
-                        truth_colour: tuple[int, int, int] | None = None, split: str = "eval") -> list[Path]:
+                        truth_colour: tuple[int, int, int] | None = None, split: str = "eval",
+                        long_side: int = CANVAS_LONG_SIDE) -> list[Path]:
     """Deterministic held-out composites with exact alpha (written once, reused). With
     `truth_colour`, also <stem>_truth.png: the same person, same geometry, on that plain colour,
     the exact truth for replacing the background (training.matte_eval's re-background error).
-    split "train": a validation set of training people and backgrounds, for tuning without the held-out ones."""
+    split "train": a validation set of training people and backgrounds, for tuning without the held-out ones.
+    long_side: the pictures' long side (320: the network's scale; a call camera's 1280 exercises the
+    matte's finish at the frame's own resolution)."""
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"composite_{i:03d}.jpg" for i in range(count)]
     wanted = ["_alpha.png"] + (["_truth.png"] if truth_colour else [])
@@ -48,7 +51,7 @@ def build_composite_set(data: Path, out: Path, count: int = 200, seed: int = 202
         rng = np.random.default_rng((seed, i))
         person = cv2.imread(str(sources.people[i % len(sources.people)]), cv2.IMREAD_UNCHANGED)
         background = cv2.imread(str(sources.backgrounds[rng.integers(len(sources.backgrounds))]))
-        image, alpha, fg, _ = composite_person(person, background, rng, layers=True)
+        image, alpha, fg, _ = composite_person(person, background, rng, long_side=long_side, layers=True)
         if truth_colour:
             a = alpha[..., None]
             truth = np.clip(fg * a + np.float32(truth_colour) * (1 - a), 0, 255).astype(np.uint8)

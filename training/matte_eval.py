@@ -33,7 +33,9 @@ no peers), and `--matte KEY=VALUE[,KEY=VALUE]` adds a row per matte-setting vari
 Sets that choose between models many times end up partly fitted by the model they chose. `--fresh
 SEED` draws new composites and moving clips of the held-out people and backgrounds with SEED and
 scores the PortraitNet rows on them (no real set, no peers): a confirmation that no earlier choice
-has seen.
+has seen. The composites are 320 px on their long side, the network's scale, where the matte's
+finish at the frame's own resolution has little to do; `--canvas 1280` (with `--validation` or
+`--fresh`) draws them at a call camera's size instead, in sets of their own.
 """
 from __future__ import annotations
 
@@ -323,6 +325,10 @@ def main(argv=None) -> int:
     sets.add_argument("--fresh", type=int, metavar="SEED",
                       help="held-out people and backgrounds in new composites and clips drawn with SEED: sets "
                            "that no earlier choice between models has seen (no real set, no peers)")
+    parser.add_argument("--canvas", type=int, metavar="PX",
+                        help="with --validation or --fresh: composites this many pixels on their long side (default "
+                             "320, the network's scale; 1280 is a call camera's, where the matte's finish at the "
+                             "frame's resolution does its work), in sets of their own")
     parser.add_argument("--matte", action="append", type=matte_overrides, default=[], metavar="KEY=VALUE[,KEY=VALUE]",
                         help="also a row per PortraitNet model with these matte settings changed (repeatable)")
     args = parser.parse_args(argv)
@@ -335,11 +341,17 @@ def main(argv=None) -> int:
     # Only our rows on sets not used before: a set that has chosen between models many times is
     # partly fitted by the one it chose (a winner's curse; models/MODEL_CARD.md, session 15).
     own_only = args.validation or fresh
+    canvas = {}
+    if args.canvas:
+        if not own_only:
+            parser.error("--canvas needs --validation or --fresh (the usual sets' peers are run at 320 px)")
+        sets_root = sets_root.with_name(sets_root.name + f"_{args.canvas}px")
+        canvas = {"long_side": args.canvas}
     composite_seed = VALIDATION_SEED if args.validation else args.fresh if fresh else 2024
     moving_seed = VALIDATION_SEED if args.validation else args.fresh if fresh else 77
 
     composites = build_composite_set(data, sets_root / "composites", args.composites, truth_colour=GREEN, split=split,
-                                     seed=composite_seed)
+                                     seed=composite_seed, **canvas)
     greens = [p.with_name(p.stem + "_truth.png") for p in composites]
     comp_refs = [read_alpha_png(p.with_name(p.stem + "_alpha.png")) for p in composites]
     people = SampleSources.from_folder(data, split).people
