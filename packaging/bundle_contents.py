@@ -19,6 +19,7 @@ HOOKS_DIR = Path(__file__).resolve().parent / "hooks"
 # look these up under sys._MEIPASS with the same relative paths as in the source tree.
 REQUIRED_DATA = [
     ("models/portraitnet.onnx", "models"),
+    ("models/edge_model.npz", "models"),  # the matte's learned edge (app/matting.EdgeModel)
     ("assets/samples/sample_clip.mp4", "assets/samples"),  # the no-display demo and the GUI's sample
     ("assets/icon.png", "assets"),  # the window icon (and the .ico/.icns on Windows/macOS)
     ("assets/README.md", "assets"),  # the backgrounds' licences ask for attribution with the app

@@ -796,3 +796,33 @@ def test_the_edge_models_training_forward_is_the_apps_matte_finish(tmp_path):
     learned = app_finish(EdgeModel.load(tmp_path / "edge_model.npz"))
     assert np.abs(learned - plain).mean() > 0.01  # the weights change the finish here
     assert np.abs(band_alpha(net, record).detach().numpy() - learned).max() < 0.01
+
+
+def test_the_edge_model_is_captured_from_call_sized_pictures_trained_and_read_back_by_the_app(tmp_path):
+    """training.edge_model end to end on a tiny data folder: call-sized pictures with exact alpha
+    (built once: a second run reuses them), one record each through the app's own pipeline, a
+    training run, and weights the app's EdgeModel reads."""
+    import cv2
+    from app.matting import EdgeModel
+    from training import edge_model
+
+    data = tiny_data(tmp_path / "data")
+    portrait = cv2.imread(str(REPO_ROOT / "assets" / "samples" / "portrait.jpg"))
+    mask = cv2.imread(str(REPO_ROOT / "assets" / "samples" / "portrait_mask.png"), cv2.IMREAD_GRAYSCALE)
+    cv2.imwrite(str(data / "people" / "train" / "p.png"), np.dstack([portrait, mask]))  # a person the network sees
+    out = tmp_path / "run"
+    assert edge_model.main(["--data", str(data), "--out", str(out), "--count", "4", "--held", "1",
+                            "--epochs", "1", "--hidden", "4", "--threads", "1"]) == 0
+    pictures = sorted((out / "pictures").glob("picture_????.jpg"))
+    assert len(pictures) == 4
+    for picture in pictures:
+        image = cv2.imread(str(picture))
+        alpha = cv2.imread(str(picture.with_name(picture.stem + "_alpha.png")), cv2.IMREAD_GRAYSCALE)
+        assert max(image.shape[:2]) in edge_model.CALL_SIZES and alpha.shape == image.shape[:2]
+        assert alpha.max() == 255 and alpha.min() == 0
+    built = [p.stat().st_mtime_ns for p in pictures]
+    assert len(sorted(out.glob("record_*.npz"))) == 4
+    learned = EdgeModel.load(out / "edge_model.npz")
+    assert [w.shape for w, _ in learned.layers] == [(14, 4), (4, 4), (4, 5)]
+    assert edge_model.build_call_pictures(data, out / "pictures", 4, 4242) == pictures
+    assert [p.stat().st_mtime_ns for p in pictures] == built  # cached, not rebuilt

@@ -90,10 +90,10 @@ def capture(model: Path, data: Path, out: Path, count: int, seed: int, threads: 
     from training.matte_eval import AppMatte, read_alpha_png
 
     out.mkdir(parents=True, exist_ok=True)
-    composites = build_call_pictures(data, out / "pictures", count, seed)
     records = [out / f"record_{i:04d}.npz" for i in range(count)]
     if all(r.exists() for r in records):
         return records
+    composites = build_call_pictures(data, out / "pictures", count, seed)
     app = AppMatte(model, threads, matte_overrides=matte)
     seen: dict = {}
     plain_coefficients, plain_refine = matting.guided_coefficients, matting.MatteRefiner.refine
@@ -294,6 +294,8 @@ def main(argv=None) -> int:
     start = time.time()
     paths = capture(args.model, args.data, args.out, args.count, args.seed, args.threads, args.matte)
     print(f"{len(paths)} records in {time.time() - start:.0f} s")
+    if len(paths) <= args.held:
+        raise SystemExit(f"{len(paths)} pictures gave a record (no person found in the rest): too few to train on")
     records = [load_record(p) for p in paths]
     held, training = records[:args.held], records[args.held:]
     _torch().set_num_threads(1)  # many small steps: threads only add overhead
