@@ -811,7 +811,7 @@ def test_the_edge_model_is_captured_from_call_sized_pictures_trained_and_read_ba
     mask = cv2.imread(str(REPO_ROOT / "assets" / "samples" / "portrait_mask.png"), cv2.IMREAD_GRAYSCALE)
     cv2.imwrite(str(data / "people" / "train" / "p.png"), np.dstack([portrait, mask]))  # a person the network sees
     out = tmp_path / "run"
-    assert edge_model.main(["--data", str(data), "--out", str(out), "--count", "4", "--held", "1",
+    assert edge_model.main(["--data", str(data), "--out", str(out), "--small", "2", "--count", "4", "--held", "1",
                             "--epochs", "1", "--hidden", "4", "--threads", "1"]) == 0
     pictures = sorted((out / "pictures").glob("picture_????.jpg"))
     assert len(pictures) == 4
@@ -821,7 +821,8 @@ def test_the_edge_model_is_captured_from_call_sized_pictures_trained_and_read_ba
         assert max(image.shape[:2]) in edge_model.CALL_SIZES and alpha.shape == image.shape[:2]
         assert alpha.max() == 255 and alpha.min() == 0
     built = [p.stat().st_mtime_ns for p in pictures]
-    assert len(sorted(out.glob("record_*.npz"))) == 4
+    assert len(sorted(out.glob("record_*.npz"))) == 6  # two 320-px composites first, then the pictures
+    assert len(sorted((out / "composites").glob("composite_???.jpg"))) == 2
     learned = EdgeModel.load(out / "edge_model.npz")
     assert [w.shape for w, _ in learned.layers] == [(14, 4), (4, 4), (4, 5)]
     assert edge_model.build_call_pictures(data, out / "pictures", 4, 4242) == pictures

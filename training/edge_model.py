@@ -1,9 +1,11 @@
 """Trains the matte stage's learned edge (app.matting.EdgeModel) on training composites.
 
-    python -m training.edge_model --out runs/edge_model        # capture, train, write the weights
+    python -m training.edge_model --out runs/edge_model        # capture, train, write the weights (~45 min on 2 cores)
 
-1. Capture: training people on training backgrounds (`training.evaluate.build_composite_set`,
-   split "train", a seed of its own), run through the app's own pipeline with the shipped network
+1. Capture: training people on training backgrounds, as 320-px composites (`training.evaluate.
+   build_composite_set`, split "train", a seed of its own) and as call-sized pictures
+   (`build_call_pictures`: 640-1280 px, a quarter on plain walls), run through the app's own
+   pipeline with the shipped network
    (`training.matte_eval.AppMatte`). For each picture it keeps what the matte stage's guided filter
    was given (the working-size colour guide and alpha), the frame the matte was finished on and the
    exact alpha there.
@@ -28,7 +30,7 @@ from app.matting import (BAND_HIGH, BAND_LOW, EDGE_FEATURES, EDGE_SPREAD_FLOOR, 
                          apply_linear_model, band_block_pixels, window_statistics)
 
 ROOT = Path(__file__).resolve().parents[1]
-HIDDEN = 16
+HIDDEN = 32
 
 
 # ---------------------------------------------------------------------------------------- capture
@@ -84,16 +86,20 @@ def _build_pictures(job) -> None:
 
 
 def capture(model: Path, data: Path, out: Path, count: int, seed: int, threads: int = 2,
-            matte: dict | None = None) -> list[Path]:
-    """Runs `count` call-sized pictures of training people through the app (its matte settings
-    changed by `matte`) and writes one record (npz) each."""
+            matte: dict | None = None, small: int = 0) -> list[Path]:
+    """Runs `small` 320-px composites (the held-out sets' scale: `build_composite_set`, split
+    "train") and `count` call-sized pictures of training people through the app (its matte
+    settings changed by `matte`) and writes one record (npz) each, in that order; a picture in which
+    the app finds no edge gives none."""
+    from training.evaluate import build_composite_set
     from training.matte_eval import AppMatte, read_alpha_png
 
     out.mkdir(parents=True, exist_ok=True)
-    records = [out / f"record_{i:04d}.npz" for i in range(count)]
+    records = [out / f"record_{i:04d}.npz" for i in range(small + count)]
     if all(r.exists() for r in records):
         return records
-    composites = build_call_pictures(data, out / "pictures", count, seed)
+    composites = ((build_composite_set(data, out / "composites", small, split="train", seed=seed) if small else [])
+                  + build_call_pictures(data, out / "pictures", count, seed))
     app = AppMatte(model, threads, matte_overrides=matte)
     seen: dict = {}
     plain_coefficients, plain_refine = matting.guided_coefficients, matting.MatteRefiner.refine
@@ -281,18 +287,20 @@ def main(argv=None) -> int:
     parser.add_argument("--model", type=Path, default=ROOT / "models" / "portraitnet.onnx")
     parser.add_argument("--data", type=Path, default=ROOT / "data")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "edge_model")
-    parser.add_argument("--count", type=int, default=600, help="training composites to capture")
+    parser.add_argument("--small", type=int, default=1200, help="320-px composites to capture (the held-out sets' scale)")
+    parser.add_argument("--count", type=int, default=1600, help="call-sized pictures to capture (640-1280 px)")
     parser.add_argument("--held", type=int, default=60, help="of those, kept out of training (its log)")
     parser.add_argument("--seed", type=int, default=4242, help="the composites' seed (not the validation's 515)")
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--hidden", type=int, default=HIDDEN, help="units in each of the two hidden layers")
     parser.add_argument("--side-weight", type=float, default=0.0, help="weight of the hinge on pixels on the wrong side of 0.5")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--matte", type=matte_overrides, default={}, metavar="KEY=VALUE[,KEY=VALUE]",
-                        help="the matte settings the pictures are captured with, if not the app's defaults")
+    parser.add_argument("--matte", type=matte_overrides, default={"softness": 0.35}, metavar="KEY=VALUE[,KEY=VALUE]",
+                        help="the matte settings the pictures are captured with (default softness=0.35: the "
+                             "learned edge's working matte)")
     args = parser.parse_args(argv)
     start = time.time()
-    paths = capture(args.model, args.data, args.out, args.count, args.seed, args.threads, args.matte)
+    paths = capture(args.model, args.data, args.out, args.count, args.seed, args.threads, args.matte, args.small)
     print(f"{len(paths)} records in {time.time() - start:.0f} s")
     if len(paths) <= args.held:
         raise SystemExit(f"{len(paths)} pictures gave a record (no person found in the rest): too few to train on")
