@@ -1,13 +1,13 @@
 """What `--steady-edges` (app/matting.MotionSmoother), `--mirror-average` (two looks per model run,
 app/segmentation.Segmenter.mirror_average), the default two looks on calm runs only
-(Segmenter.mirror_when_calm, app/scheduling.CALM_GAP) or the learned edge (edge mode "learned",
-app/matting.EdgeModel, against the plain guided filter at its former softness) costs: the app's pipeline on the live bench's
+(Segmenter.mirror_when_calm, app/scheduling.CALM_GAP) or the learned edge (edge mode "learned" at
+softness 0.35, app/matting.EdgeModel, against the plain guided filter at softness 0.15) costs: the app's pipeline on the live bench's
 still and moving speakers at 720p and 1080p, with the option off and on, interleaved.
 
     python -m bench.steady_edges            # ~40 s on 2 cores; prints CPU ms a frame and the difference
     python -m bench.steady_edges --option mirror-average    # the same for two looks per model run
     python -m bench.steady_edges --option calm-looks        # two looks on calm runs (the default) vs none
-    python -m bench.steady_edges --option learned-edges     # the default matte vs the plain guided filter
+    python -m bench.steady_edges --option learned-edges     # the learned edge vs the plain guided filter
     python -m bench.steady_edges --frames 40 --rounds 1    # a quick look
 
 CPU time of the process (all threads: ONNX Runtime on one, OpenCV on one up to 720p and on its pool
@@ -34,9 +34,10 @@ WARM_UP = 10
 LIVE_FRAMES = 330  # the live bench's clips (30 warm-up + 300 frames), so its cached files serve here too
 
 
-# The matte the learned edge is measured against: the guided filter's closed-form fit at the
-# softness it shipped with before the learned edge (app/matting.EdgeModel).
+# --option learned-edges: the plain guided filter at its shipped softness against the learned edge
+# (app/matting.EdgeModel) at the softness it was trained for (models/MODEL_CARD.md, session 22).
 PLAIN_EDGE = {"edge_mode": "guided", "softness": 0.15}
+LEARNED_EDGE = {"edge_mode": "learned", "softness": 0.35}
 
 
 def cpu_ms_per_frame(frames, segmenter: Segmenter, steady: bool, matte_changes: dict | None = None) -> tuple[float, Pipeline]:
@@ -82,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
                     segmenter.mirror_average = on and args.option == "mirror-average"
                     segmenter.mirror_when_calm = on or args.option != "calm-looks"  # else the app's default
                     steady = on and args.option == "steady-edges"
-                    plain = not on and args.option == "learned-edges"
-                    passes[on].append(cpu_ms_per_frame(frames, segmenter, steady, PLAIN_EDGE if plain else None)[0])
+                    edge = (LEARNED_EDGE if on else PLAIN_EDGE) if args.option == "learned-edges" else None
+                    passes[on].append(cpu_ms_per_frame(frames, segmenter, steady, edge)[0])
             off, on = min(passes[False]), min(passes[True])
             print(f"| {scenario} {resolution} | {off:.2f} | {on:.2f} | {on - off:+.2f} ({(on / off - 1) * 100:+.0f} %) |")
     return 0

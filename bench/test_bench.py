@@ -217,6 +217,25 @@ def test_steady_edges_bench_runs_both_settings_through_the_app():
     assert plain.smoother._alpha is None and steady.smoother._alpha is not None  # the option, and only it
 
 
+def test_learned_edges_bench_compares_the_plain_filter_with_the_learned_edge():
+    """bench.steady_edges --option learned-edges: the "off" pass runs the plain guided filter at
+    softness 0.15, the "on" pass the learned edge at 0.35 (the same model and frames), and the
+    learned pass's matte differs (its weights are loaded and used)."""
+    from app.resources import SAMPLE_CLIP
+    from app.segmentation import DEFAULT_MODEL_PATH, Segmenter
+    from bench.clips import read_frames
+    from bench.steady_edges import LEARNED_EDGE, PLAIN_EDGE, WARM_UP, cpu_ms_per_frame
+
+    frames = [cv2.resize(f, (640, 360)) for f in read_frames(SAMPLE_CLIP, WARM_UP + 4)]
+    segmenter = Segmenter(DEFAULT_MODEL_PATH, threads=1)
+    _, plain = cpu_ms_per_frame(frames, segmenter, False, PLAIN_EDGE)
+    _, learned = cpu_ms_per_frame(frames, segmenter, False, LEARNED_EDGE)
+    assert (plain.refiner.settings.edge_mode, plain.refiner.settings.softness) == ("guided", 0.15)
+    assert (learned.refiner.settings.edge_mode, learned.refiner.settings.softness) == ("learned", 0.35)
+    assert learned.refiner.edge_model is not None
+    assert not np.array_equal(plain.last_alpha, learned.last_alpha)
+
+
 def test_stronger_peers_say_what_is_missing_instead_of_fetching(tmp_path):
     """Without the TF.js packages or the models, bench/stronger_peers.py reports why (and how to get
     them) rather than running npm; the report turns that into a row, not a crash."""

@@ -371,3 +371,26 @@ def test_an_edge_model_with_wrong_shapes_or_values_is_refused(tmp_path):
     np.savez(tmp_path / "nan.npz", w0=np.full((EDGE_FEATURES, 5), np.nan), b0=np.zeros(5))
     with pytest.raises(ValueError):
         EdgeModel.load(tmp_path / "nan.npz")
+
+
+def test_the_bundled_learned_edge_loads_and_moves_only_the_edge():
+    """models/edge_model.npz is read (no warning fallback), and in edge mode "learned" it changes
+    alpha near the person's outline only: inside and outside the person stay 1 and 0."""
+    from app.matting import EDGE_MODEL_PATH, EdgeModel, bundled_edge_model
+    assert EDGE_MODEL_PATH.is_file() and isinstance(bundled_edge_model(), EdgeModel)
+    rng = np.random.default_rng(5)
+    frame = np.empty((360, 640, 3), np.uint8)
+    frame[:] = (60, 140, 200)
+    yy, xx = np.mgrid[:360, :640]
+    person = ((xx - 320) / 150.0) ** 2 + ((yy - 300) / 220.0) ** 2 < 1.0
+    frame[person] = (90, 60, 40)
+    frame = np.clip(frame + rng.normal(0, 3, frame.shape), 0, 255).astype(np.uint8)
+    mask = cv2.GaussianBlur(cv2.resize(person.astype(np.float32), (224, 126), interpolation=cv2.INTER_AREA), (0, 0), 1.0)
+    settings = dict(smoothing=0.0, softness=0.35)
+    plain = MatteRefiner(MatteSettings(edge_mode="guided", **settings)).refine(mask, frame)
+    learned = MatteRefiner(MatteSettings(edge_mode="learned", **settings)).refine(mask, frame)
+    assert np.abs(learned - plain).max() > 0.05
+    outline = cv2.morphologyEx(person.astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
+    near = cv2.dilate(outline, np.ones((25, 25), np.uint8)).astype(bool)  # within 12 px of the outline
+    changed = np.abs(learned - plain) > 0.01
+    assert changed.any() and not (changed & ~near).any()
