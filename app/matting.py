@@ -54,6 +54,14 @@ class MatteSettings:
         )
 
 
+def keep_outline(learned: np.ndarray, plain: np.ndarray) -> np.ndarray:
+    """The learned edge's alpha where it is on the plain filter's side of 0.5, else the plain
+    filter's: the learned edge refines how soft the edge is, never where the outline runs. Left to
+    move the outline it gained everywhere but boundary F: a busy room's texture lifted into specks
+    across 0.5 (models/MODEL_CARD.md, session 22)."""
+    return np.where((learned >= 0.5) == (plain >= 0.5), learned, plain)
+
+
 def smoothstep_threshold(prob: np.ndarray, threshold: float, softness: float) -> np.ndarray:
     """Map probabilities to alpha: 0 below the soft band, 1 above it, smoothstep inside it."""
     if softness <= 0.0:
@@ -234,6 +242,7 @@ class EdgeModel:
 
 
 EDGE_SPREAD_FLOOR = 0.02  # a colour spread below this (flat colour) gets no larger weight change
+EDGE_MODEL_SOFTNESS = 0.35  # the working matte's softness the learned edge was trained on (training/edge_model.py)
 EDGE_MODEL_PATH = resource_root() / "models" / "edge_model.npz"
 
 
@@ -451,7 +460,12 @@ class MatteRefiner:
         x = (xs + 0.5) * (work_w / frame_w) - 0.5
         y = (ys + 0.5) * (work_h / frame_h) - 0.5
         colour = pixels_at(frame_bgr, ys, xs).astype(np.float32) * np.float32(1.0 / 255.0)
-        value = np.clip(apply_linear_model(sample_bilinear(model, x, y), colour), 0.0, 1.0)
+        if model.shape[2] == 8:  # the learned edge's model, then the plain one that keeps the outline
+            learned = apply_linear_model(sample_bilinear(np.ascontiguousarray(model[..., :4]), x, y), colour)
+            value = keep_outline(learned, apply_linear_model(sample_bilinear(np.ascontiguousarray(model[..., 4:]), x, y), colour))
+            value = np.clip(value, 0.0, 1.0)
+        else:
+            value = np.clip(apply_linear_model(sample_bilinear(model, x, y), colour), 0.0, 1.0)
         # np.put by flat index (any layout, in place): half the time of alpha[ys, xs] = ...
         np.put(alpha, ys * frame_w + xs, alpha_to_uint8(value) if as_uint8 else value)
 
@@ -482,9 +496,16 @@ class MatteRefiner:
                 small = reduced if reduced.shape[:2] == (work_h, work_w) else cv2.resize(
                     reduced, (work_w, work_h), interpolation=cv2.INTER_AREA)
                 guide = small.astype(np.float32) * np.float32(1.0 / 255.0)  # colour: see guided_coefficients
-                edge_model = self.edge_model if s.edge_mode == "learned" else None
-                model = guided_coefficients(guide, alpha, max(1, round(radius)), eps=GUIDED_EPS, edge_model=edge_model)
+                window = max(1, round(radius))
+                model = guided_coefficients(guide, alpha, window, eps=GUIDED_EPS)
                 alpha = apply_linear_model(model, guide)
+                if s.edge_mode == "learned" and self.edge_model is not None:
+                    # The learned edge works from the softer matte it was trained on; the plain
+                    # filter's fit above keeps the outline (which side of 0.5 each pixel is on).
+                    learned_src = smoothstep_threshold(prob, s.threshold, EDGE_MODEL_SOFTNESS)
+                    learned = guided_coefficients(guide, learned_src, window, eps=GUIDED_EPS, edge_model=self.edge_model)
+                    alpha = keep_outline(apply_linear_model(learned, guide), alpha)
+                    model = np.concatenate([learned, model], axis=2)
                 if work_h == frame_h:
                     model = None
             else:

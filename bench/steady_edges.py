@@ -1,7 +1,7 @@
 """What `--steady-edges` (app/matting.MotionSmoother), `--mirror-average` (two looks per model run,
 app/segmentation.Segmenter.mirror_average), the default two looks on calm runs only
-(Segmenter.mirror_when_calm, app/scheduling.CALM_GAP) or the learned edge (edge mode "learned" at
-softness 0.35, app/matting.EdgeModel, against the plain guided filter at softness 0.15) costs: the app's pipeline on the live bench's
+(Segmenter.mirror_when_calm, app/scheduling.CALM_GAP) or the learned edge (edge mode "learned",
+app/matting.EdgeModel, against the plain guided filter) costs: the app's pipeline on the live bench's
 still and moving speakers at 720p and 1080p, with the option off and on, interleaved.
 
     python -m bench.steady_edges            # ~40 s on 2 cores; prints CPU ms a frame and the difference
@@ -34,10 +34,10 @@ WARM_UP = 10
 LIVE_FRAMES = 330  # the live bench's clips (30 warm-up + 300 frames), so its cached files serve here too
 
 
-# --option learned-edges: the plain guided filter at its shipped softness against the learned edge
-# (app/matting.EdgeModel) at the softness it was trained for (models/MODEL_CARD.md, session 22).
+# --option learned-edges: the plain guided filter against the learned edge (app/matting.EdgeModel,
+# which adds a second fit from a softer matte), both at the shipped softness.
 PLAIN_EDGE = {"edge_mode": "guided", "softness": 0.15}
-LEARNED_EDGE = {"edge_mode": "learned", "softness": 0.35}
+LEARNED_EDGE = {"edge_mode": "learned", "softness": 0.15}
 
 
 def cpu_ms_per_frame(frames, segmenter: Segmenter, steady: bool, matte_changes: dict | None = None) -> tuple[float, Pipeline]:

@@ -218,9 +218,9 @@ def test_steady_edges_bench_runs_both_settings_through_the_app():
 
 
 def test_learned_edges_bench_compares_the_plain_filter_with_the_learned_edge():
-    """bench.steady_edges --option learned-edges: the "off" pass runs the plain guided filter at
-    softness 0.15, the "on" pass the learned edge at 0.35 (the same model and frames), and the
-    learned pass's matte differs (its weights are loaded and used)."""
+    """bench.steady_edges --option learned-edges: the "off" pass runs the plain guided filter, the
+    "on" pass the learned edge (the same model, frames and softness), and the learned pass's matte
+    differs (its weights are loaded and used)."""
     from app.resources import SAMPLE_CLIP
     from app.segmentation import DEFAULT_MODEL_PATH, Segmenter
     from bench.clips import read_frames
@@ -231,7 +231,7 @@ def test_learned_edges_bench_compares_the_plain_filter_with_the_learned_edge():
     _, plain = cpu_ms_per_frame(frames, segmenter, False, PLAIN_EDGE)
     _, learned = cpu_ms_per_frame(frames, segmenter, False, LEARNED_EDGE)
     assert (plain.refiner.settings.edge_mode, plain.refiner.settings.softness) == ("guided", 0.15)
-    assert (learned.refiner.settings.edge_mode, learned.refiner.settings.softness) == ("learned", 0.35)
+    assert (learned.refiner.settings.edge_mode, learned.refiner.settings.softness) == ("learned", 0.15)
     assert learned.refiner.edge_model is not None
     assert not np.array_equal(plain.last_alpha, learned.last_alpha)
 

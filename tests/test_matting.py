@@ -386,7 +386,7 @@ def test_the_bundled_learned_edge_loads_and_moves_only_the_edge():
     frame[person] = (90, 60, 40)
     frame = np.clip(frame + rng.normal(0, 3, frame.shape), 0, 255).astype(np.uint8)
     mask = cv2.GaussianBlur(cv2.resize(person.astype(np.float32), (224, 126), interpolation=cv2.INTER_AREA), (0, 0), 1.0)
-    settings = dict(smoothing=0.0, softness=0.35)
+    settings = dict(smoothing=0.0)
     plain = MatteRefiner(MatteSettings(edge_mode="guided", **settings)).refine(mask, frame)
     learned = MatteRefiner(MatteSettings(edge_mode="learned", **settings)).refine(mask, frame)
     assert np.abs(learned - plain).max() > 0.05

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from app import matting
-from app.matting import (BAND_HIGH, BAND_LOW, EDGE_FEATURES, EDGE_SPREAD_FLOOR, GUIDED_EPS, EdgeModel,
+from app.matting import (BAND_HIGH, BAND_LOW, EDGE_FEATURES, EDGE_MODEL_SOFTNESS, EDGE_SPREAD_FLOOR, GUIDED_EPS, EdgeModel,
                          apply_linear_model, band_block_pixels, window_statistics)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -295,9 +295,10 @@ def main(argv=None) -> int:
     parser.add_argument("--hidden", type=int, default=HIDDEN, help="units in each of the two hidden layers")
     parser.add_argument("--side-weight", type=float, default=0.0, help="weight of the hinge on pixels on the wrong side of 0.5")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--matte", type=matte_overrides, default={"softness": 0.35}, metavar="KEY=VALUE[,KEY=VALUE]",
-                        help="the matte settings the pictures are captured with (default softness=0.35: the "
-                             "learned edge's working matte)")
+    parser.add_argument("--matte", type=matte_overrides, default={"softness": EDGE_MODEL_SOFTNESS},
+                        metavar="KEY=VALUE[,KEY=VALUE]",
+                        help="the matte settings the pictures are captured with (default: the softness of the "
+                             "learned edge's working matte, app.matting.EDGE_MODEL_SOFTNESS)")
     args = parser.parse_args(argv)
     start = time.time()
     paths = capture(args.model, args.data, args.out, args.count, args.seed, args.threads, args.matte, args.small)
