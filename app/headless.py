@@ -174,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "still, as the window with 'Two looks per model run' off; a photo gets "
                              "it, and a second input size; --no-mirror-average: one plain run always)")
     parser.add_argument("--edge-mode", choices=EDGE_MODES, default=defaults.edge_mode,
-                        help="edge refinement: guided follows the picture's edges, gaussian blurs")
+                        help="edge refinement: learned (the default) follows the picture's edges at its resolution and refines their softness with a trained correction (models/edge_model.npz); guided: the plain filter, less CPU; gaussian blurs")
     parser.add_argument("--width", type=_int_in(16, 7680), default=1280, help="camera capture width")
     parser.add_argument("--height", type=_int_in(16, 4320), default=720, help="camera capture height")
     parser.add_argument("--fps", type=_float_in(*FPS_RANGE), default=30.0,

@@ -34,7 +34,7 @@ class MatteSettings:
     softness: float = 0.15   # width of the soft band around the threshold (0 = hard cut)
     feather: float = 8.0     # edge feathering radius, pixels at 720p (scaled for other sizes): 2 px at the 180-px work height
     smoothing: float = 0.5   # EMA weight of the previous frames' mask (0 = none, <1)
-    edge_mode: str = "guided"     # the app's default: edges finished at the frame's resolution; "gaussian" is cheaper
+    edge_mode: str = "learned"    # the app's default: edges finished at the frame's resolution, their softness refined by EdgeModel; "guided": the plain filter (less CPU); "gaussian" is cheaper still
     work_height: int = 180   # refinement resolution cap (bench/RESULTS.md: 360 costs 6-7 % more CPU; 180 stays within its edge-quality limits)
     # Motion-compensated smoothing of the finished matte (MotionSmoother): steadier edges on a moving
     # person (held-out dtSSD 3.17 -> 2.79, RVM 2.99) for about 3.3 CPU ms more a moving 720p frame;
@@ -226,13 +226,19 @@ class EdgeModel:
                    a0 * s0, a1 * s1, a2 * s2)
         return np.stack(columns, axis=1).astype(np.float32, copy=False)
 
-    def adjust(self, stats: WindowStatistics, weights: tuple[np.ndarray, ...]):
-        """The corrected colour weights and the offset's shift (training/edge_model.py's forward)."""
-        out = self.features(stats, weights)
+    def _mlp(self, out: np.ndarray) -> np.ndarray:
         for i, (w, b) in enumerate(self.layers):
             out = out @ w + b
             if i < len(self.layers) - 1:
                 np.maximum(out, 0.0, out=out)
+        return out
+
+    def adjust(self, stats: WindowStatistics, weights: tuple[np.ndarray, ...]):
+        """The corrected colour weights and the offset's shift (training/edge_model.py's forward)."""
+        features = self.features(stats, weights)
+        # In blocks of MLP_ROWS windows: a product that size stays on this thread, where one over all
+        # the windows woke OpenBLAS's threads, which spin on after it (the matte's CPU time doubled).
+        out = np.concatenate([self._mlp(features[i:i + MLP_ROWS]) for i in range(0, len(features), MLP_ROWS)])
         sp = np.sqrt(np.maximum(stats.var_src, 0.0))
         gain = 1.0 + out[:, 0]
         spreads = (stats.cov[0], stats.cov[3], stats.cov[5])
@@ -241,6 +247,7 @@ class EdgeModel:
         return adjusted, out[:, 4] * sp
 
 
+MLP_ROWS = 256  # windows per matrix product (EdgeModel.adjust)
 EDGE_SPREAD_FLOOR = 0.02  # a colour spread below this (flat colour) gets no larger weight change
 EDGE_MODEL_SOFTNESS = 0.35  # the working matte's softness the learned edge was trained on (training/edge_model.py)
 EDGE_MODEL_PATH = resource_root() / "models" / "edge_model.npz"
@@ -428,13 +435,16 @@ class MatteRefiner:
         compositor's fixed-point blend takes as it is. pyramid: the frame's halvings (app/imaging.py).
         rect: where frame_bgr lies in the camera's frame when it is a crop of it (x, y, w, h), so
         the temporal smoothing follows a crop that moves between frames."""
-        alpha, model = self._work_alpha(mask_small, frame_bgr, pyramid, rect)
+        alpha, model, outline = self._work_alpha(mask_small, frame_bgr, pyramid, rect)
         frame_h, frame_w = frame_bgr.shape[:2]
         # Clipped at working size: linear upsampling cannot leave the range, so the big array needs no pass.
         as_uint8 = np.dtype(dtype) == np.uint8
         band = None
         if model is not None:
-            band = cv2.dilate(cv2.inRange(alpha, BAND_LOW, BAND_HIGH), np.ones((3, 3), np.uint8))
+            band = cv2.inRange(alpha, BAND_LOW, BAND_HIGH)
+            if outline is not None:  # the plain filter's edge too: where it is soft, the outline is decided at full size
+                band = cv2.bitwise_or(band, cv2.inRange(outline, BAND_LOW, BAND_HIGH))
+            band = cv2.dilate(band, np.ones((3, 3), np.uint8))
         if as_uint8:
             alpha = alpha_to_uint8(alpha)
         else:
@@ -470,10 +480,11 @@ class MatteRefiner:
         np.put(alpha, ys * frame_w + xs, alpha_to_uint8(value) if as_uint8 else value)
 
     def _work_alpha(self, mask_small: np.ndarray, frame_bgr: np.ndarray, pyramid: FramePyramid | None = None,
-                    rect: tuple[int, int, int, int] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+                    rect: tuple[int, int, int, int] | None = None) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """Smoothed, thresholded and feathered alpha at the working resolution (may overshoot [0, 1]),
         and, when the guided filter ran below the frame's size, its linear model (guided_coefficients) at
-        that size, to finish the edge at full size."""
+        that size, to finish the edge at full size; with the learned edge, also the plain filter's
+        alpha, whose outline it keeps (else None)."""
         s = self._settings
         frame_h, frame_w = frame_bgr.shape[:2]
         mask = np.clip(np.asarray(mask_small, np.float32), 0.0, 1.0)
@@ -490,7 +501,7 @@ class MatteRefiner:
         alpha = smoothstep_threshold(prob, s.threshold, s.softness)
 
         radius = s.feather * work_h / 720.0
-        model = None
+        model = outline = None
         if radius >= 0.5:
             if guided:
                 small = reduced if reduced.shape[:2] == (work_h, work_w) else cv2.resize(
@@ -504,13 +515,14 @@ class MatteRefiner:
                     # filter's fit above keeps the outline (which side of 0.5 each pixel is on).
                     learned_src = smoothstep_threshold(prob, s.threshold, EDGE_MODEL_SOFTNESS)
                     learned = guided_coefficients(guide, learned_src, window, eps=GUIDED_EPS, edge_model=self.edge_model)
-                    alpha = keep_outline(apply_linear_model(learned, guide), alpha)
+                    outline = alpha
+                    alpha = keep_outline(apply_linear_model(learned, guide), outline)
                     model = np.concatenate([learned, model], axis=2)
                 if work_h == frame_h:
-                    model = None
+                    model = outline = None
             else:
                 alpha = cv2.GaussianBlur(alpha, (0, 0), sigmaX=radius / 2.0)
-        return alpha, model
+        return alpha, model, outline
 
 
 # Motion-compensated smoothing of the finished matte. MatteRefiner's own smoothing is gated per pixel

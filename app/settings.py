@@ -19,9 +19,10 @@ log = logging.getLogger(__name__)
 # The settings' format version, saved with them. When a default changes, the stored value of an
 # older version that still equals the old default is taken as "never chosen" and follows the new
 # one: (version that changed it, field, the old default).
-SETTINGS_VERSION = 2
+SETTINGS_VERSION = 3
 _CHANGED_DEFAULTS = (
     (2, "feather", 4.0),  # the colour-guided matte's 2-px window (models/MODEL_CARD.md)
+    (3, "edge_mode", "guided"),  # the learned edge (models/MODEL_CARD.md, session 22)
 )
 
 _TRUE = {"1", "true", "yes", "on"}

@@ -111,3 +111,7 @@ def test_a_default_that_changed_reaches_settings_saved_before_it():
     assert AppSettings.from_dict(migrated.to_dict()) == migrated
     # A newer version's settings keep their version number (not lowered, so not migrated twice)
     assert AppSettings.from_dict({"feather": 4.0, "settings_version": 9}).settings_version == 9
+    # version 3: the learned edge; a user who picked another edge mode keeps it
+    assert AppSettings.from_dict({"edge_mode": "guided", "settings_version": "2"}).edge_mode == "learned" == AppSettings().edge_mode
+    assert AppSettings.from_dict({"edge_mode": "gaussian", "settings_version": "2"}).edge_mode == "gaussian"
+    assert AppSettings.from_dict({"edge_mode": "guided", "settings_version": "3"}).edge_mode == "guided"
