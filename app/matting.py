@@ -456,7 +456,7 @@ class MatteRefiner:
         return alpha
 
     @staticmethod
-    def _finish_band(alpha: np.ndarray, band_small: np.ndarray, model: np.ndarray,
+    def _finish_band(alpha: np.ndarray, band_small: np.ndarray, model: np.ndarray | tuple[np.ndarray, np.ndarray],
                      frame_bgr: np.ndarray, as_uint8: bool) -> None:
         """Apply the guided filter's linear model, fitted at working size, to the full-size frame's
         own colours in the boundary band (in place)."""
@@ -470,17 +470,16 @@ class MatteRefiner:
         x = (xs + 0.5) * (work_w / frame_w) - 0.5
         y = (ys + 0.5) * (work_h / frame_h) - 0.5
         colour = pixels_at(frame_bgr, ys, xs).astype(np.float32) * np.float32(1.0 / 255.0)
-        if model.shape[2] == 8:  # the learned edge's model, then the plain one that keeps the outline
-            learned = apply_linear_model(sample_bilinear(np.ascontiguousarray(model[..., :4]), x, y), colour)
-            value = keep_outline(learned, apply_linear_model(sample_bilinear(np.ascontiguousarray(model[..., 4:]), x, y), colour))
-            value = np.clip(value, 0.0, 1.0)
+        if isinstance(model, tuple):  # the learned edge's model, then the plain one that keeps the outline
+            learned, plain = (apply_linear_model(sample_bilinear(m, x, y), colour) for m in model)
+            value = np.clip(keep_outline(learned, plain), 0.0, 1.0)
         else:
             value = np.clip(apply_linear_model(sample_bilinear(model, x, y), colour), 0.0, 1.0)
         # np.put by flat index (any layout, in place): half the time of alpha[ys, xs] = ...
         np.put(alpha, ys * frame_w + xs, alpha_to_uint8(value) if as_uint8 else value)
 
     def _work_alpha(self, mask_small: np.ndarray, frame_bgr: np.ndarray, pyramid: FramePyramid | None = None,
-                    rect: tuple[int, int, int, int] | None = None) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+                    rect: tuple[int, int, int, int] | None = None) -> tuple[np.ndarray, np.ndarray | tuple | None, np.ndarray | None]:
         """Smoothed, thresholded and feathered alpha at the working resolution (may overshoot [0, 1]),
         and, when the guided filter ran below the frame's size, its linear model (guided_coefficients) at
         that size, to finish the edge at full size; with the learned edge, also the plain filter's
@@ -517,7 +516,7 @@ class MatteRefiner:
                     learned = guided_coefficients(guide, learned_src, window, eps=GUIDED_EPS, edge_model=self.edge_model)
                     outline = alpha
                     alpha = keep_outline(apply_linear_model(learned, guide), outline)
-                    model = np.concatenate([learned, model], axis=2)
+                    model = (learned, model)
                 if work_h == frame_h:
                     model = outline = None
             else:
