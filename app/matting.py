@@ -99,11 +99,32 @@ def guided_coefficients(guide: np.ndarray, src: np.ndarray, radius: int, eps: fl
     for windows in which the source varies (a few percent of a matte: its edge); elsewhere the
     weights are 0 and the offset is the source itself, which is what the solve would give.
     `edge_model`: a learned correction of each window's solve (EdgeModel), None for the plain filter."""
+    stats = window_statistics(guide, src, radius, spread=edge_model is not None)
+    return linear_model(stats, src, radius, eps, edge_model)
+
+
+def guided_coefficient_pair(guide: np.ndarray, plain_src: np.ndarray, learned_src: np.ndarray, radius: int,
+                            eps: float, edge_model: "EdgeModel") -> tuple[np.ndarray, np.ndarray]:
+    """guided_coefficients of the plain filter on `plain_src` and of the learned edge on
+    `learned_src`, with one guide: the guide's own window statistics (its colour means and
+    covariances, 9 of each fit's 14 box filters) are computed once, for the windows of both."""
+    plain_mask, learned_mask = varying_mask(plain_src, radius), varying_mask(learned_src, radius)
+    at_plain, at_learned = flat_indices(plain_mask), flat_indices(learned_mask)
+    at_either = flat_indices(cv2.bitwise_or(plain_mask, learned_mask))
+    shared = guide_windows(guide, at_either, radius) if at_either is not None else None
+    plain = window_statistics(guide, plain_src, radius, spread=False, at=at_plain, shared=shared)
+    learned = window_statistics(guide, learned_src, radius, spread=True, at=at_learned, shared=shared)
+    return (linear_model(plain, plain_src, radius, eps),
+            linear_model(learned, learned_src, radius, eps, edge_model))
+
+
+def linear_model(stats: "WindowStatistics | None", src: np.ndarray, radius: int, eps: float,
+                 edge_model: "EdgeModel | None" = None) -> np.ndarray:
+    """guided_coefficients' model from the window statistics of `src` (None: it varies nowhere)."""
     ksize = (2 * radius + 1, 2 * radius + 1)
     height, width = src.shape
     model = np.zeros((height, width, 4), np.float32)
     model[..., 3] = src
-    stats = window_statistics(guide, src, radius)
     if stats is not None:
         weights = stats.solve(eps)
         shift = 0.0
@@ -120,12 +141,13 @@ def guided_coefficients(guide: np.ndarray, src: np.ndarray, radius: int, eps: fl
 @dataclass
 class WindowStatistics:
     """The guided filter's statistics of the windows in which the source varies: their flat indices
-    `at`, the guide's colour means, the source's mean and variance, the colour-source covariances
-    and the colour covariance (v00, v01, v02, v11, v12, v22; not regularised)."""
+    `at`, the guide's colour means, the source's mean and variance (None unless asked for: only the
+    learned edge reads it), the colour-source covariances and the colour covariance (v00, v01, v02,
+    v11, v12, v22; not regularised)."""
     at: np.ndarray
     mean: tuple[np.ndarray, np.ndarray, np.ndarray]
     mean_src: np.ndarray
-    var_src: np.ndarray
+    var_src: np.ndarray | None
     cross: tuple[np.ndarray, np.ndarray, np.ndarray]
     cov: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
@@ -142,35 +164,88 @@ class WindowStatistics:
                 (i02 * p0 + i12 * p1 + i22 * p2) * inverse_det)
 
 
-def window_statistics(guide: np.ndarray, src: np.ndarray, radius: int) -> WindowStatistics | None:
-    """The statistics of each (2 radius + 1)-px window in which `src` varies, or None if it varies
-    nowhere."""
-    ksize = (2 * radius + 1, 2 * radius + 1)
-    width = src.shape[1]
-    kernel = np.ones(ksize, np.uint8)
-    points = cv2.findNonZero((cv2.dilate(src, kernel) > cv2.erode(src, kernel)).view(np.uint8))
+def varying_mask(src: np.ndarray, radius: int) -> np.ndarray:
+    """uint8, 1 at the centre of each (2 radius + 1)-px window in which `src` varies."""
+    kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
+    return (cv2.dilate(src, kernel) > cv2.erode(src, kernel)).view(np.uint8)
+
+
+def flat_indices(mask: np.ndarray) -> np.ndarray | None:
+    """Flat indices, in row order, of the set pixels of a uint8 mask, or None."""
+    points = cv2.findNonZero(mask)
     if points is None:
         return None
     points = points.reshape(-1, 2)
-    at = points[:, 1] * width + points[:, 0]  # flat indices of the windows to solve
-    c0, c1, c2 = cv2.split(guide)
-    # Window means of the guide, the source, their products and the guide's colour products, read
-    # where needed. One plane at a time through two scratch images: 26 fresh ones cost twice the
-    # arithmetic in the running app (memory traffic, page faults).
-    product, boxed = np.empty_like(src), np.empty_like(src)
+    return points[:, 1] * mask.shape[1] + points[:, 0]
 
-    def window_mean(first, second=None):
-        plane = first if second is None else cv2.multiply(first, second, dst=product)
-        cv2.boxFilter(plane, cv2.CV_32F, ksize, dst=boxed, borderType=cv2.BORDER_REFLECT)
-        return np.take(boxed, at)
 
-    m0, m1, m2, mean_p = window_mean(c0), window_mean(c1), window_mean(c2), window_mean(src)
+def varying_windows(src: np.ndarray, radius: int) -> np.ndarray | None:
+    """Flat indices, in row order, of the (2 radius + 1)-px windows in which `src` varies, or None."""
+    return flat_indices(varying_mask(src, radius))
+
+
+class _WindowMeans:
+    """Window means of image planes and of their products, read at flat indices only. One plane at a
+    time through two scratch images: 26 fresh ones cost twice the arithmetic in the running app
+    (memory traffic, page faults)."""
+
+    def __init__(self, shape: tuple[int, int], radius: int, at: np.ndarray) -> None:
+        self.ksize, self.at = (2 * radius + 1, 2 * radius + 1), at
+        self.product, self.boxed = np.empty(shape, np.float32), np.empty(shape, np.float32)
+
+    def __call__(self, first: np.ndarray, second: np.ndarray | None = None) -> np.ndarray:
+        plane = first if second is None else cv2.multiply(first, second, dst=self.product)
+        cv2.boxFilter(plane, cv2.CV_32F, self.ksize, dst=self.boxed, borderType=cv2.BORDER_REFLECT)
+        return np.take(self.boxed, self.at)
+
+
+@dataclass
+class GuideWindows:
+    """The guide's own statistics at the windows `at` (sorted flat indices): its colour planes,
+    colour means and covariances (v00, v01, v02, v11, v12, v22), which do not depend on the source."""
+    at: np.ndarray
+    planes: tuple[np.ndarray, np.ndarray, np.ndarray]
+    mean: tuple[np.ndarray, np.ndarray, np.ndarray]
+    cov: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+    def at_windows(self, at: np.ndarray) -> tuple[tuple, tuple]:
+        """(mean, cov) at the windows `at`, which must be among this one's."""
+        if at is self.at:
+            return self.mean, self.cov
+        rows = np.searchsorted(self.at, at)
+        return tuple(m[rows] for m in self.mean), tuple(v[rows] for v in self.cov)
+
+
+def guide_windows(guide: np.ndarray, at: np.ndarray, radius: int) -> GuideWindows:
+    planes = c0, c1, c2 = cv2.split(guide)
+    window_mean = _WindowMeans(c0.shape, radius, at)
+    m0, m1, m2 = window_mean(c0), window_mean(c1), window_mean(c2)
+    cov = (window_mean(c0, c0) - m0 * m0, window_mean(c0, c1) - m0 * m1, window_mean(c0, c2) - m0 * m2,
+           window_mean(c1, c1) - m1 * m1, window_mean(c1, c2) - m1 * m2, window_mean(c2, c2) - m2 * m2)
+    return GuideWindows(at=at, planes=planes, mean=(m0, m1, m2), cov=cov)
+
+
+def window_statistics(guide: np.ndarray, src: np.ndarray, radius: int, spread: bool = True,
+                      at: np.ndarray | None = None, shared: GuideWindows | None = None) -> WindowStatistics | None:
+    """The statistics of each (2 radius + 1)-px window in which `src` varies, or None if it varies
+    nowhere. spread: also the source's variance. at: those windows when known (varying_windows);
+    shared: the guide's statistics at (at least) those windows, when another fit already has them."""
+    if at is None:
+        at = varying_windows(src, radius)
+        if at is None:
+            return None
+    if shared is None:
+        shared = guide_windows(guide, at, radius)
+    (m0, m1, m2), cov = shared.at_windows(at)
+    c0, c1, c2 = shared.planes
+    window_mean = _WindowMeans(src.shape, radius, at)
+    mean_p = window_mean(src)
     return WindowStatistics(
-        at=at, mean=(m0, m1, m2), mean_src=mean_p, var_src=window_mean(src, src) - mean_p * mean_p,
+        at=at, mean=(m0, m1, m2), mean_src=mean_p,
+        var_src=window_mean(src, src) - mean_p * mean_p if spread else None,
         cross=(window_mean(c0, src) - m0 * mean_p, window_mean(c1, src) - m1 * mean_p,
                window_mean(c2, src) - m2 * mean_p),
-        cov=(window_mean(c0, c0) - m0 * m0, window_mean(c0, c1) - m0 * m1, window_mean(c0, c2) - m0 * m2,
-             window_mean(c1, c1) - m1 * m1, window_mean(c1, c2) - m1 * m2, window_mean(c2, c2) - m2 * m2))
+        cov=cov)
 
 
 EDGE_FEATURES = 14  # EdgeModel.features' columns
@@ -208,14 +283,20 @@ class EdgeModel:
         return cls(layers)
 
     @staticmethod
-    def features(stats: WindowStatistics, weights: tuple[np.ndarray, ...]) -> np.ndarray:
+    def spreads(stats: WindowStatistics) -> tuple[np.ndarray, ...]:
+        """Standard deviations in each window: of the three colour channels, then of the source."""
+        v00, v11, v22 = stats.cov[0], stats.cov[3], stats.cov[5]
+        return tuple(np.sqrt(np.maximum(v, 0.0)) for v in (v00, v11, v22, stats.var_src))
+
+    @classmethod
+    def features(cls, stats: WindowStatistics, weights: tuple[np.ndarray, ...],
+                 spreads: tuple[np.ndarray, ...] | None = None) -> np.ndarray:
         """N x 14: the colour's spread per channel and its correlations, the source's spread and
         mean, each channel's correlation with the source, and the closed-form weight of each channel
         times its spread (alpha per colour standard deviation). Scale-free where they can be, so a
-        dim room and a bright one read alike."""
-        v00, v01, v02, v11, v12, v22 = stats.cov
-        s0, s1, s2 = (np.sqrt(np.maximum(v, 0.0)) for v in (v00, v11, v22))
-        sp = np.sqrt(np.maximum(stats.var_src, 0.0))
+        dim room and a bright one read alike. spreads: cls.spreads(stats), when already known."""
+        _, v01, v02, _, v12, _ = stats.cov
+        s0, s1, s2, sp = spreads or cls.spreads(stats)
         tiny = np.float32(1e-6)
         p0, p1, p2 = stats.cross
         a0, a1, a2 = weights
@@ -235,15 +316,15 @@ class EdgeModel:
 
     def adjust(self, stats: WindowStatistics, weights: tuple[np.ndarray, ...]):
         """The corrected colour weights and the offset's shift (training/edge_model.py's forward)."""
-        features = self.features(stats, weights)
+        spreads = self.spreads(stats)
+        features = self.features(stats, weights, spreads)
         # In blocks of MLP_ROWS windows: a product that size stays on this thread, where one over all
         # the windows woke OpenBLAS's threads, which spin on after it (the matte's CPU time doubled).
         out = np.concatenate([self._mlp(features[i:i + MLP_ROWS]) for i in range(0, len(features), MLP_ROWS)])
-        sp = np.sqrt(np.maximum(stats.var_src, 0.0))
+        sp = spreads[3]
         gain = 1.0 + out[:, 0]
-        spreads = (stats.cov[0], stats.cov[3], stats.cov[5])
-        adjusted = tuple(a * gain + out[:, 1 + c] * sp / (np.sqrt(np.maximum(v, 0.0)) + EDGE_SPREAD_FLOOR)
-                         for c, (a, v) in enumerate(zip(weights, spreads)))
+        adjusted = tuple(a * gain + out[:, 1 + c] * sp / (spread + EDGE_SPREAD_FLOOR)
+                         for c, (a, spread) in enumerate(zip(weights, spreads[:3])))
         return adjusted, out[:, 4] * sp
 
 
@@ -507,16 +588,18 @@ class MatteRefiner:
                     reduced, (work_w, work_h), interpolation=cv2.INTER_AREA)
                 guide = small.astype(np.float32) * np.float32(1.0 / 255.0)  # colour: see guided_coefficients
                 window = max(1, round(radius))
-                model = guided_coefficients(guide, alpha, window, eps=GUIDED_EPS)
-                alpha = apply_linear_model(model, guide)
                 if s.edge_mode == "learned" and self.edge_model is not None:
                     # The learned edge works from the softer matte it was trained on; the plain
-                    # filter's fit above keeps the outline (which side of 0.5 each pixel is on).
+                    # filter's fit keeps the outline (which side of 0.5 each pixel is on).
                     learned_src = smoothstep_threshold(prob, s.threshold, EDGE_MODEL_SOFTNESS)
-                    learned = guided_coefficients(guide, learned_src, window, eps=GUIDED_EPS, edge_model=self.edge_model)
-                    outline = alpha
+                    model, learned = guided_coefficient_pair(guide, alpha, learned_src, window, GUIDED_EPS,
+                                                             self.edge_model)
+                    outline = apply_linear_model(model, guide)
                     alpha = keep_outline(apply_linear_model(learned, guide), outline)
                     model = (learned, model)
+                else:
+                    model = guided_coefficients(guide, alpha, window, eps=GUIDED_EPS)
+                    alpha = apply_linear_model(model, guide)
                 if work_h == frame_h:
                     model = outline = None
             else:

@@ -413,3 +413,27 @@ def test_the_learned_edge_keeps_the_plain_filters_outline_on_a_busy_room(seed):
     learned = MatteRefiner(MatteSettings(edge_mode="learned", smoothing=0.0)).refine(mask, frame)
     assert np.abs(learned - plain).max() > 0.05
     assert ((learned > 0.5) != (plain > 0.5)).sum() == 0
+
+
+@pytest.mark.parametrize("case", ["portrait-like", "plain-flat", "both-flat"])
+def test_the_paired_fit_equals_the_two_fits_it_shares_the_guide_between(case):
+    """guided_coefficient_pair computes the guide's window statistics once for the plain filter
+    and the learned edge: the same models as two guided_coefficients calls, bit for bit, also when
+    one source or both vary nowhere."""
+    from app.matting import GUIDED_EPS, bundled_edge_model, guided_coefficient_pair, guided_coefficients
+
+    rng = np.random.default_rng(7)
+    guide = rng.random((36, 64, 3)).astype(np.float32)
+    xs = np.linspace(0.0, 1.0, 64, dtype=np.float32)
+    prob = {"portrait-like": np.tile(xs, (36, 1)),                     # crosses the threshold
+            "plain-flat": np.tile(0.59 + 0.07 * xs, (36, 1)),         # soft only in the learned band
+            "both-flat": np.full((36, 64), 0.9, np.float32)}[case]
+    plain_src = smoothstep_threshold(prob, 0.5, 0.15)
+    learned_src = smoothstep_threshold(prob, 0.5, 0.35)
+    edge_model = bundled_edge_model()
+    assert edge_model is not None
+    plain, learned = guided_coefficient_pair(guide, plain_src, learned_src, 2, GUIDED_EPS, edge_model)
+    assert np.array_equal(plain, guided_coefficients(guide, plain_src, 2, GUIDED_EPS))
+    assert np.array_equal(learned, guided_coefficients(guide, learned_src, 2, GUIDED_EPS, edge_model=edge_model))
+    if case == "plain-flat":
+        assert np.ptp(plain_src) == 0.0 and np.ptp(learned_src) > 0.0

@@ -100,7 +100,9 @@ def capture(model: Path, data: Path, out: Path, count: int, seed: int, threads: 
         return records
     composites = ((build_composite_set(data, out / "composites", small, split="train", seed=seed) if small else [])
                   + build_call_pictures(data, out / "pictures", count, seed))
-    app = AppMatte(model, threads, matte_overrides=matte)
+    # The plain filter's path: its one guided_coefficients call is what the spy below records (the
+    # learned edge's own fit, which it trains, is recomputed from that in prepare()).
+    app = AppMatte(model, threads, matte_overrides={**(matte or {}), "edge_mode": "guided"})
     seen: dict = {}
     plain_coefficients, plain_refine = matting.guided_coefficients, matting.MatteRefiner.refine
 
