@@ -22,7 +22,7 @@ import numpy as np
 
 from app.compositing import BackgroundError, Compositor
 from app.effects import Effects
-from app.imaging import FramePyramid, use_opencv_threads_for
+from app.imaging import FramePyramid, keep_image_memory, use_opencv_threads_for
 from app.matting import MatteRefiner, MotionSmoother
 from app.scheduling import ModelSchedule, ScheduleSettings
 from app.segmentation import REGION_GLANCE_SIZE, PersonRegion, Segmenter, mask_in_frame, mask_range_error
@@ -59,6 +59,7 @@ class Pipeline:
                  model_every_n: int | None = None, schedule: ScheduleSettings | None = None) -> None:
         """schedule: when the model runs (app/scheduling.py; callers pass AppSettings'); a bare
         model_every_n means the fixed every-Nth schedule, as before motion gating existed."""
+        keep_image_memory()  # each frame's images reuse the last one's memory (app/imaging.py)
         self.segmenter = segmenter
         self.refiner = refiner
         self.smoother = MotionSmoother()
