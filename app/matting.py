@@ -396,11 +396,14 @@ def band_block_pixels(band_small: np.ndarray, full_shape: tuple[int, int]) -> tu
     # arithmetic (half the time at 720p).
     offset_y = np.arange(row_count.max(), dtype=np.int32)[None, :, None]
     offset_x = np.arange(col_count.max(), dtype=np.int32)[None, None, :]
+    shape = (len(points), offset_y.shape[1], offset_x.shape[2])
+    ys = np.broadcast_to(row_start[points[:, 1]][:, None, None] + offset_y, shape)
+    xs = np.broadcast_to(col_start[points[:, 0]][:, None, None] + offset_x, shape)
+    if row_count.min() == shape[1] and col_count.min() == shape[2]:
+        return ys.reshape(-1), xs.reshape(-1)  # blocks all one size (a frame 4 or 6 times the working size)
     inside = ((offset_y < row_count[points[:, 1]][:, None, None])
               & (offset_x < col_count[points[:, 0]][:, None, None]))
-    ys = np.broadcast_to(row_start[points[:, 1]][:, None, None] + offset_y, inside.shape)[inside]
-    xs = np.broadcast_to(col_start[points[:, 0]][:, None, None] + offset_x, inside.shape)[inside]
-    return ys, xs
+    return ys[inside], xs[inside]
 
 
 def band_pixels(alpha_u8: np.ndarray, low: int = 1) -> tuple[np.ndarray, np.ndarray] | None:
