@@ -15,6 +15,7 @@ motion gating. Prints one JSON line.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -91,7 +92,9 @@ def build_pipeline(config: dict, settings: AppSettings) -> tuple[Pipeline, objec
                               threads=config.get("threads") or settings.threads or None)
     compositor = Compositor()
     settings.apply_background(compositor)
-    return Pipeline(segmenter, MatteRefiner(settings.matte_settings()), compositor, schedule=schedule), segmenter
+    # "matte": changes to the app's matte settings (e.g. {"edge_mode": "guided"}), for a comparison.
+    matte = dataclasses.replace(settings.matte_settings(), **config.get("matte", {}))
+    return Pipeline(segmenter, MatteRefiner(matte), compositor, schedule=schedule), segmenter
 
 
 def run(config: dict) -> dict:
