@@ -244,6 +244,9 @@ def test_settings_survive_a_restart(qtbot, make_window, clip, isolated_settings)
     looks = window.looks_checkbox  # a click on its box (the text is shorter than the row)
     qtbot.mouseClick(looks, Qt.MouseButton.LeftButton, pos=QPoint(8, looks.height() // 2))
     assert window.settings.mirror_average
+    assert window.edge_combo.currentData() == "learned"  # the default
+    window.edge_combo.setCurrentIndex(window.edge_combo.findText("Guided filter (less CPU)"))
+    assert window.settings.edge_mode == "guided"
     window.set_background_color(QColor(0, 0, 255))
     qtbot.waitUntil(lambda: window.settings.background_color == BLUE, timeout=TIMEOUT_MS)
     expected = (0.70, 10.5, 40.0, 0.20)
@@ -263,6 +266,7 @@ def test_settings_survive_a_restart(qtbot, make_window, clip, isolated_settings)
     assert restarted.mirror_checkbox.isChecked() == mirrored and s.mirror == mirrored
     assert restarted.steady_checkbox.isChecked() and s.steady_edges and s.matte_settings().steady_edges
     assert restarted.looks_checkbox.isChecked() and s.mirror_average
+    assert restarted.edge_combo.currentData() == "guided" and s.matte_settings().edge_mode == "guided"
     assert (s.background_mode, s.background_color) == ("color", BLUE)
     assert restarted.background_list.currentItem() is restarted.color_item
     # ... and the restored background is in effect, not just shown.

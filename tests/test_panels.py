@@ -70,6 +70,27 @@ def test_adjustments_panel_round_trips_settings(qtbot):
     assert panel.blur_slider.value() == BLUR_MAX and panel.feather_slider.value() == FEATHER_MAX
 
 
+def test_adjustments_panel_chooses_the_edge_finish(qtbot):
+    """Each edge mode can be picked in the window and is shown again when loaded; picking one
+    reports a change, loading one does not."""
+    from app.matting import EDGE_MODES
+
+    panel = AdjustmentsPanel()
+    qtbot.addWidget(panel)
+    assert [panel.edge_combo.itemData(i) for i in range(panel.edge_combo.count())] == list(EDGE_MODES)
+    assert all(panel.edge_combo.itemText(i) for i in range(panel.edge_combo.count()))
+    for mode in EDGE_MODES:
+        panel.load(AppSettings(edge_mode="learned" if mode != "learned" else "guided"))
+        with qtbot.waitSignal(panel.changed):
+            panel.edge_combo.setCurrentIndex(EDGE_MODES.index(mode))
+        stored = AppSettings()
+        panel.store(stored)
+        assert stored.edge_mode == mode and stored.matte_settings().edge_mode == mode
+        with qtbot.assertNotEmitted(panel.changed):
+            panel.load(AppSettings(edge_mode="gaussian"))
+        assert panel.edge_combo.currentData() == "gaussian"
+
+
 def test_virtual_camera_panel_states(qtbot):
     panel = VirtualCameraPanel()
     qtbot.addWidget(panel)

@@ -237,6 +237,7 @@ class MainWindow(QMainWindow):
     mirror_checkbox = property(lambda self: self.adjustments_panel.mirror_checkbox)
     steady_checkbox = property(lambda self: self.adjustments_panel.steady_checkbox)
     looks_checkbox = property(lambda self: self.adjustments_panel.looks_checkbox)
+    edge_combo = property(lambda self: self.adjustments_panel.edge_combo)
     virtual_camera_button = property(lambda self: self.virtual_camera_panel.button)
     virtual_camera_label = property(lambda self: self.virtual_camera_panel.label)
 

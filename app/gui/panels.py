@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 from app import resources
 from app.capture import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, flatten_onto, read_picture
 from app.compositing import BLUR_MAX
-from app.matting import FEATHER_MAX
+from app.matting import EDGE_MODES, FEATHER_MAX
 from app.settings import AppSettings
 from app.gui.widgets import LabeledSlider, guard_wheel
 from app.gui.worker import bgr_to_qimage
@@ -421,8 +421,16 @@ class BackgroundPanel(QGroupBox):
 
 
 # --- adjustments ---------------------------------------------------------------------------
+# The edge finish's choices, as the user reads them (app/matting.py's edge modes).
+EDGE_FINISH_NAMES = {
+    "learned": "Learned (finest edge)",
+    "guided": "Guided filter (less CPU)",
+    "gaussian": "Soft blur (least CPU)",
+}
+
+
 class AdjustmentsPanel(QGroupBox):
-    """Blur strength, edge feather, threshold, smoothing, steadier edges and mirror."""
+    """Blur strength, edge finish and feather, threshold, smoothing, steadier edges and mirror."""
 
     changed = Signal()  # the user moved a slider or ticked mirror
 
@@ -447,6 +455,24 @@ class AdjustmentsPanel(QGroupBox):
                        self.smoothing_slider):
             slider.valueChanged.connect(self.changed)
             layout.addWidget(slider)
+        edge_row = QHBoxLayout()
+        edge_title = QLabel("Edge finish", self)
+        edge_title.setMinimumWidth(110)
+        self.edge_combo = QComboBox(self)
+        for mode in EDGE_MODES:
+            self.edge_combo.addItem(EDGE_FINISH_NAMES[mode], mode)
+        self.edge_combo.setAccessibleName("Edge finish")
+        tooltip = ("How the cut-out's edge is finished at the camera's own resolution: the learned "
+                   "edge keeps hair and shoulders crisp without the old room's fringe; the guided "
+                   "filter costs a little less CPU while you move; the soft blur least")
+        for widget in (edge_title, self.edge_combo):
+            widget.setToolTip(tooltip)
+        edge_title.setBuddy(self.edge_combo)
+        guard_wheel(self.edge_combo)  # a wheel notch while scrolling the panel must not switch it
+        self.edge_combo.currentIndexChanged.connect(self.changed)
+        edge_row.addWidget(edge_title)
+        edge_row.addWidget(self.edge_combo, 1)
+        layout.insertLayout(2, edge_row)  # beside the feather it works with
         self.steady_checkbox = self._checkbox(
             layout, "Steadier edges in motion",
             "Smooths the outline along your movement, so it flickers less while you move; "
@@ -477,6 +503,9 @@ class AdjustmentsPanel(QGroupBox):
         self.feather_slider.set_value(settings.feather)
         self.threshold_slider.set_value(settings.threshold)
         self.smoothing_slider.set_value(settings.smoothing)
+        blocked = self.edge_combo.blockSignals(True)
+        self.edge_combo.setCurrentIndex(EDGE_MODES.index(settings.edge_mode) if settings.edge_mode in EDGE_MODES else 0)
+        self.edge_combo.blockSignals(blocked)
         for checkbox, value in ((self.mirror_checkbox, settings.mirror), (self.steady_checkbox, settings.steady_edges),
                                 (self.looks_checkbox, settings.mirror_average)):
             blocked = checkbox.blockSignals(True)
@@ -489,6 +518,7 @@ class AdjustmentsPanel(QGroupBox):
         settings.feather = self.feather_slider.value()
         settings.threshold = self.threshold_slider.value()
         settings.smoothing = self.smoothing_slider.value()
+        settings.edge_mode = self.edge_combo.currentData()
         settings.mirror = self.mirror_checkbox.isChecked()
         settings.steady_edges = self.steady_checkbox.isChecked()
         settings.mirror_average = self.looks_checkbox.isChecked()
