@@ -40,6 +40,9 @@ class MatteSettings:
     # person (held-out dtSSD 3.17 -> 2.79, RVM 2.99) for about 3.3 CPU ms more a moving 720p frame;
     # on by default it cost the bench's 1080p rows their targets (models/MODEL_CARD.md), so off.
     steady_edges: bool = False
+    # With the learned edge: where the plain filter's alpha is within this of 0.5 (it is unsure which
+    # side a pixel is on), the learned edge may put the pixel on the other side (keep_outline).
+    outline_give: float = 0.0
 
     def clamped(self) -> "MatteSettings":
         """A copy with every value inside its valid range."""
@@ -51,15 +54,19 @@ class MatteSettings:
             edge_mode=self.edge_mode if self.edge_mode in EDGE_MODES else MatteSettings.edge_mode,
             work_height=int(max(16, self.work_height)),
             steady_edges=bool(self.steady_edges),
+            outline_give=float(np.clip(self.outline_give, 0.0, 0.5)) if np.isfinite(self.outline_give) else 0.0,
         )
 
 
-def keep_outline(learned: np.ndarray, plain: np.ndarray) -> np.ndarray:
-    """The learned edge's alpha where it is on the plain filter's side of 0.5, else the plain
-    filter's: the learned edge refines how soft the edge is, never where the outline runs. Left to
-    move the outline it gained everywhere but boundary F: a busy room's texture lifted into specks
-    across 0.5 (models/MODEL_CARD.md, session 22)."""
-    return np.where((learned >= 0.5) == (plain >= 0.5), learned, plain)
+def keep_outline(learned: np.ndarray, plain: np.ndarray, give: float = 0.0) -> np.ndarray:
+    """The learned edge's alpha where it is on the plain filter's side of 0.5, or where the plain
+    filter's alpha is within `give` of 0.5 (unsure itself); else the plain filter's. Left to move the
+    outline everywhere the learned edge gained on every column but boundary F: a busy room's texture
+    lifted into specks across 0.5 where the plain filter was sure (models/MODEL_CARD.md, session 22)."""
+    same_side = (learned >= 0.5) == (plain >= 0.5)
+    if give > 0.0:
+        same_side |= np.abs(plain - 0.5) < give
+    return np.where(same_side, learned, plain)
 
 
 def smoothstep_threshold(prob: np.ndarray, threshold: float, softness: float) -> np.ndarray:
@@ -536,14 +543,15 @@ class MatteRefiner:
         if alpha.shape != (frame_h, frame_w):
             alpha = cv2.resize(alpha, (frame_w, frame_h), interpolation=cv2.INTER_LINEAR)
         if band is not None:
-            self._finish_band(alpha, band, model, frame_bgr, as_uint8)
+            self._finish_band(alpha, band, model, frame_bgr, as_uint8, self._settings.outline_give)
         return alpha
 
     @staticmethod
     def _finish_band(alpha: np.ndarray, band_small: np.ndarray, model: np.ndarray | tuple[np.ndarray, np.ndarray],
-                     frame_bgr: np.ndarray, as_uint8: bool) -> None:
+                     frame_bgr: np.ndarray, as_uint8: bool, give: float = 0.0) -> None:
         """Apply the guided filter's linear model, fitted at working size, to the full-size frame's
-        own colours in the boundary band (in place)."""
+        own colours in the boundary band (in place). A pair of models: the learned edge's and the
+        plain filter's, joined by keep_outline with `give`."""
         frame_h, frame_w = frame_bgr.shape[:2]
         work_h, work_w = band_small.shape
         band = band_block_pixels(band_small, (frame_h, frame_w))
@@ -556,7 +564,7 @@ class MatteRefiner:
         colour = pixels_at(frame_bgr, ys, xs).astype(np.float32) * np.float32(1.0 / 255.0)
         if isinstance(model, tuple):  # the learned edge's model, then the plain one that keeps the outline
             learned, plain = (apply_linear_model(sample_bilinear(m, x, y), colour) for m in model)
-            value = np.clip(keep_outline(learned, plain), 0.0, 1.0)
+            value = np.clip(keep_outline(learned, plain, give), 0.0, 1.0)
         else:
             value = np.clip(apply_linear_model(sample_bilinear(model, x, y), colour), 0.0, 1.0)
         # np.put by flat index (any layout, in place): half the time of alpha[ys, xs] = ...
@@ -598,7 +606,7 @@ class MatteRefiner:
                     model, learned = guided_coefficient_pair(guide, alpha, learned_src, window, GUIDED_EPS,
                                                              self.edge_model)
                     outline = apply_linear_model(model, guide)
-                    alpha = keep_outline(apply_linear_model(learned, guide), outline)
+                    alpha = keep_outline(apply_linear_model(learned, guide), outline, s.outline_give)
                     model = (learned, model)
                 else:
                     model = guided_coefficients(guide, alpha, window, eps=GUIDED_EPS)
