@@ -413,6 +413,25 @@ def test_the_learned_edge_keeps_the_plain_filters_outline_on_a_busy_room(seed):
     learned = MatteRefiner(MatteSettings(edge_mode="learned", smoothing=0.0)).refine(mask, frame)
     assert np.abs(learned - plain).max() > 0.05
     assert ((learned > 0.5) != (plain > 0.5)).sum() == 0
+    # With a give, the learned edge may move the outline only where the plain filter is unsure:
+    # no speck of the room where the plain filter was sure of it (left free, it makes some here).
+    # (A few pixels may differ where the plain filter alone leaves the upsampled working alpha: the
+    # learned edge's wider band finishes them at full size, the plain filter's values there too.)
+    for give, most in ((0.1, 5), (0.5, None)):
+        moved = MatteRefiner(MatteSettings(edge_mode="learned", smoothing=0.0, outline_give=give)).refine(mask, frame)
+        flipped = (moved > 0.5) != (plain > 0.5)
+        in_sure_room = (flipped & (np.abs(plain - 0.5) > 0.15)).sum()
+        assert flipped.sum() > 100
+        assert in_sure_room <= most if most is not None else in_sure_room > 100, give
+
+
+def test_keep_outline_takes_the_plain_side_unless_the_plain_filter_is_unsure():
+    from app.matting import keep_outline
+
+    learned = np.float32([0.7, 0.3, 0.7, 0.3, 0.9])
+    plain = np.float32([0.2, 0.8, 0.45, 0.58, 0.6])
+    assert np.allclose(keep_outline(learned, plain), [0.2, 0.8, 0.45, 0.58, 0.9])
+    assert np.allclose(keep_outline(learned, plain, give=0.1), [0.2, 0.8, 0.7, 0.3, 0.9])
 
 
 @pytest.mark.parametrize("case", ["portrait-like", "plain-flat", "both-flat"])
