@@ -102,12 +102,13 @@ def use_opencv_threads_for(frame_shape: tuple[int, ...]) -> int:
 # float plane of the matte is 225 KiB) back to the kernel at once, or trims it off the heap's top,
 # and the next frame's image takes it back a page fault per 4 KiB: about 800 faults a 720p frame in
 # the matte stage alone, a quarter of its CPU time (perf stat: 0.33 M faults and 1.4 s of system
-# time for 360 frames, 44 k and 0.35 s kept). Blocks up to HEAP_BLOCK_MAX come from the heap and up
-# to HEAP_KEEP of free memory stays there for the next frame: the process keeps its high-water
-# mark of image memory, which it needs every frame anyway. (mallopt's documented knobs, the same as
+# time for 360 frames, 44 k and 0.35 s kept). Blocks up to HEAP_BLOCK_MAX (a 1080p float colour
+# image is 24 MiB) come from the heap, and up to HEAP_KEEP of free memory stays there for the next
+# frame (8 MiB kept the same 44 k faults at 720p): the process keeps about the image memory it needs
+# every frame anyway. (mallopt's documented knobs, the same as
 # the MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ environment variables, which win if set.)
-HEAP_BLOCK_MAX = 64 << 20
-HEAP_KEEP = 256 << 20
+HEAP_BLOCK_MAX = 32 << 20
+HEAP_KEEP = 64 << 20
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's <malloc.h>
 
 
