@@ -104,9 +104,9 @@ def use_opencv_threads_for(frame_shape: tuple[int, ...]) -> int:
 # the matte stage alone, a quarter of its CPU time (perf stat: 0.33 M faults and 1.4 s of system
 # time for 360 frames, 44 k and 0.35 s kept). Blocks up to HEAP_BLOCK_MAX (a 1080p float colour
 # image is 24 MiB) come from the heap, and up to HEAP_KEEP of free memory stays there for the next
-# frame (8 MiB blocks with 32 MiB kept saved the same faults at 720p): the process keeps about the image memory it needs
-# every frame anyway. (mallopt's documented knobs, the same as
-# the MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ environment variables, which win if set.)
+# frame (8 MiB blocks with 32 MiB kept saved the same faults at 720p): the process keeps about the
+# image memory it needs every frame anyway. (mallopt's documented knobs, the same as the
+# MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ environment variables, which win if set.)
 HEAP_BLOCK_MAX = 32 << 20
 HEAP_KEEP = 64 << 20
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's <malloc.h>
