@@ -11,7 +11,8 @@ decoding, the model's thread pool, the encoder), over the measured wall time: co
 
 Engine "mediapipe" puts MediaPipe's selfie segmenter (run it in the teacher venv) in the segmenter's
 place, behind the same pipeline, so it gets the same matte, compositor and, when asked, the same
-motion gating. Prints one JSON line.
+motion gating. Prints one JSON line. A "matte" entry changes the app's matte settings, e.g.
+{"matte": {"edge_mode": "guided"}} to compare an edge mode in a live run.
 """
 from __future__ import annotations
 
