@@ -3,6 +3,7 @@
     python -m training.matte_pictures --before previous.onnx --out assets/matte_compare.png
     python -m training.matte_pictures --before data/models/v3.onnx --before-matte v3   # against v3's release
     python -m training.matte_pictures --before models/portraitnet.onnx --before-matte grey  # v4.3's matte
+    python -m training.matte_pictures --before models/portraitnet.onnx --before-matte plain # the plain guided filter (before the learned edge)
 
 Rows: the bundled portrait (assets/samples/portrait.jpg) and a frame of the bundled sample clip.
 Columns, each zoomed 2x at the hair and at a shoulder, on a plain green (where any fringe shows):
@@ -58,12 +59,15 @@ class GreyGuideRefiner(MatteRefiner):
 
 
 def app_composite(model: Path, frame: np.ndarray, before: str | None = None) -> np.ndarray:
-    """The frame on plain green through the app's pipeline; before: through v3's matte ("v3") or
-    v4.3's grey-guided one ("grey") instead."""
+    """The frame on plain green through the app's pipeline; before: through v3's matte ("v3"),
+    v4.3's grey-guided one ("grey") or the plain guided filter without the learned edge ("plain",
+    session 21's) instead."""
     if before == "v3":  # v3's matte and compositor
         refiner = MatteRefiner(MatteSettings(edge_mode="gaussian"))
     elif before == "grey":
         refiner = GreyGuideRefiner()
+    elif before == "plain":
+        refiner = MatteRefiner(dataclasses.replace(AppSettings().matte_settings(), edge_mode="guided"))
     else:
         refiner = MatteRefiner(AppSettings().matte_settings())
     compositor = Compositor()
@@ -101,8 +105,9 @@ def label(tile: np.ndarray, text: str) -> np.ndarray:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--before", type=Path, required=True, help="the previous release's ONNX model")
-    parser.add_argument("--before-matte", choices=("app", "grey", "v3"), default="app",
-                        help="the previous release's matte: today's, v4.3's grey-guided one, or v3's")
+    parser.add_argument("--before-matte", choices=("app", "plain", "grey", "v3"), default="app",
+                        help="the previous release's matte: today's, the plain guided filter (before the "
+                             "learned edge), v4.3's grey-guided one, or v3's")
     parser.add_argument("--after", type=Path, default=ROOT / "models" / "portraitnet.onnx")
     parser.add_argument("--store", type=Path, default=ROOT / "data" / "eval_peers" / "pictures")
     parser.add_argument("--out", type=Path, default=ROOT / "assets" / "matte_compare.png")
