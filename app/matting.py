@@ -58,15 +58,36 @@ class MatteSettings:
         )
 
 
-def keep_outline(learned: np.ndarray, plain: np.ndarray, give: float = 0.0) -> np.ndarray:
+def keep_outline(learned: np.ndarray, plain: np.ndarray, give: float = 0.0,
+                 side: np.ndarray | None = None) -> np.ndarray:
     """The learned edge's alpha where it is on the plain filter's side of 0.5, or where the plain
-    filter's alpha is within `give` of 0.5 (unsure itself); else the plain filter's. Left to move the
-    outline everywhere the learned edge gained on every column but boundary F: a busy room's texture
-    lifted into specks across 0.5 where the plain filter was sure (models/MODEL_CARD.md, session 22)."""
-    same_side = (learned >= 0.5) == (plain >= 0.5)
+    filter's alpha is within `give` of 0.5 (unsure itself; and, given `side`, only where the learned
+    alpha is on that side: the working size's decision for the full-size pixels); else the plain
+    filter's. Left to move the outline everywhere the learned edge gained on every column but
+    boundary F: a busy room's texture lifted into specks across 0.5 where the plain filter was sure
+    (models/MODEL_CARD.md, session 22)."""
+    learned_side = learned >= 0.5
+    same_side = learned_side == (plain >= 0.5)
     if give > 0.0:
-        same_side |= np.abs(plain - 0.5) < give
+        unsure = np.abs(plain - 0.5) < give
+        same_side |= unsure if side is None else unsure & (learned_side == side)
     return np.where(same_side, learned, plain)
+
+
+def new_islands(kept: np.ndarray, plain: np.ndarray) -> np.ndarray:
+    """Where `kept` (alpha) has a piece of person or of room that `plain` does not: each of kept's
+    person (alpha >= 0.5) and room components with no pixel on the same side in plain. A give may
+    move the outline, not add specks."""
+    person = (kept >= 0.5).astype(np.uint8)
+    plain_person = plain >= 0.5
+    islands = np.zeros(kept.shape, bool)
+    for side, plain_side in ((person, plain_person), (1 - person, ~plain_person)):
+        count, labels = cv2.connectedComponents(side, connectivity=8)
+        anchored = np.zeros(count, bool)
+        anchored[labels[plain_side & (side > 0)]] = True
+        anchored[0] = True  # label 0 is the other side
+        islands |= ~anchored[labels]
+    return islands
 
 
 def smoothstep_threshold(prob: np.ndarray, threshold: float, softness: float) -> np.ndarray:
@@ -526,7 +547,7 @@ class MatteRefiner:
         compositor's fixed-point blend takes as it is. pyramid: the frame's halvings (app/imaging.py).
         rect: where frame_bgr lies in the camera's frame when it is a crop of it (x, y, w, h), so
         the temporal smoothing follows a crop that moves between frames."""
-        alpha, model, outline = self._work_alpha(mask_small, frame_bgr, pyramid, rect)
+        alpha, model, outline, side = self._work_alpha(mask_small, frame_bgr, pyramid, rect)
         frame_h, frame_w = frame_bgr.shape[:2]
         # Clipped at working size: linear upsampling cannot leave the range, so the big array needs no pass.
         as_uint8 = np.dtype(dtype) == np.uint8
@@ -543,12 +564,13 @@ class MatteRefiner:
         if alpha.shape != (frame_h, frame_w):
             alpha = cv2.resize(alpha, (frame_w, frame_h), interpolation=cv2.INTER_LINEAR)
         if band is not None:
-            self._finish_band(alpha, band, model, frame_bgr, as_uint8, self._settings.outline_give)
+            self._finish_band(alpha, band, model, frame_bgr, as_uint8, self._settings.outline_give, side)
         return alpha
 
     @staticmethod
     def _finish_band(alpha: np.ndarray, band_small: np.ndarray, model: np.ndarray | tuple[np.ndarray, np.ndarray],
-                     frame_bgr: np.ndarray, as_uint8: bool, give: float = 0.0) -> None:
+                     frame_bgr: np.ndarray, as_uint8: bool, give: float = 0.0,
+                     side: np.ndarray | None = None) -> None:
         """Apply the guided filter's linear model, fitted at working size, to the full-size frame's
         own colours in the boundary band (in place). A pair of models: the learned edge's and the
         plain filter's, joined by keep_outline with `give`."""
@@ -564,18 +586,21 @@ class MatteRefiner:
         colour = pixels_at(frame_bgr, ys, xs).astype(np.float32) * np.float32(1.0 / 255.0)
         if isinstance(model, tuple):  # the learned edge's model, then the plain one that keeps the outline
             learned, plain = (apply_linear_model(sample_bilinear(m, x, y), colour) for m in model)
-            value = np.clip(keep_outline(learned, plain, give), 0.0, 1.0)
+            if side is not None:  # each full-size pixel's working pixel's side (nearest, as the band's blocks)
+                side = np.take(side, (ys * work_h // frame_h) * work_w + xs * work_w // frame_w)
+            value = np.clip(keep_outline(learned, plain, give, side), 0.0, 1.0)
         else:
             value = np.clip(apply_linear_model(sample_bilinear(model, x, y), colour), 0.0, 1.0)
         # np.put by flat index (any layout, in place): half the time of alpha[ys, xs] = ...
         np.put(alpha, ys * frame_w + xs, alpha_to_uint8(value) if as_uint8 else value)
 
     def _work_alpha(self, mask_small: np.ndarray, frame_bgr: np.ndarray, pyramid: FramePyramid | None = None,
-                    rect: tuple[int, int, int, int] | None = None) -> tuple[np.ndarray, np.ndarray | tuple | None, np.ndarray | None]:
+                    rect: tuple[int, int, int, int] | None = None) -> tuple[np.ndarray, np.ndarray | tuple | None, np.ndarray | None, np.ndarray | None]:
         """Smoothed, thresholded and feathered alpha at the working resolution (may overshoot [0, 1]),
         and, when the guided filter ran below the frame's size, its linear model (guided_coefficients) at
         that size, to finish the edge at full size; with the learned edge, also the plain filter's
-        alpha, whose outline it keeps (else None)."""
+        alpha, whose outline it keeps (else None); with a give, each working pixel's side of 0.5,
+        which the full-size pixels it covers may take (else None)."""
         s = self._settings
         frame_h, frame_w = frame_bgr.shape[:2]
         mask = np.clip(np.asarray(mask_small, np.float32), 0.0, 1.0)
@@ -592,7 +617,7 @@ class MatteRefiner:
         alpha = smoothstep_threshold(prob, s.threshold, s.softness)
 
         radius = s.feather * work_h / 720.0
-        model = outline = None
+        model = outline = side = None
         if radius >= 0.5:
             if guided:
                 small = reduced if reduced.shape[:2] == (work_h, work_w) else cv2.resize(
@@ -607,6 +632,9 @@ class MatteRefiner:
                                                              self.edge_model)
                     outline = apply_linear_model(model, guide)
                     alpha = keep_outline(apply_linear_model(learned, guide), outline, s.outline_give)
+                    if s.outline_give > 0.0:  # no new pieces of person or room, here or at full size
+                        alpha = np.where(new_islands(alpha, outline), outline, alpha)
+                        side = alpha >= 0.5
                     model = (learned, model)
                 else:
                     model = guided_coefficients(guide, alpha, window, eps=GUIDED_EPS)
@@ -615,7 +643,7 @@ class MatteRefiner:
                     model = outline = None
             else:
                 alpha = cv2.GaussianBlur(alpha, (0, 0), sigmaX=radius / 2.0)
-        return alpha, model, outline
+        return alpha, model, outline, side
 
 
 # Motion-compensated smoothing of the finished matte. MatteRefiner's own smoothing is gated per pixel

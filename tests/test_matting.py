@@ -421,7 +421,7 @@ def test_the_learned_edge_keeps_the_plain_filters_outline_on_a_busy_room(seed):
         moved = MatteRefiner(MatteSettings(edge_mode="learned", smoothing=0.0, outline_give=give)).refine(mask, frame)
         flipped = (moved > 0.5) != (plain > 0.5)
         in_sure_room = (flipped & (np.abs(plain - 0.5) > 0.15)).sum()
-        assert flipped.sum() > 100
+        assert flipped.sum() > 50
         assert in_sure_room <= most if most is not None else in_sure_room > 100, give
 
 
