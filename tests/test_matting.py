@@ -456,3 +456,26 @@ def test_the_paired_fit_equals_the_two_fits_it_shares_the_guide_between(case):
     assert np.array_equal(learned, guided_coefficients(guide, learned_src, 2, GUIDED_EPS, edge_model=edge_model))
     if case == "plain-flat":
         assert np.ptp(plain_src) == 0.0 and np.ptp(learned_src) > 0.0
+
+
+def test_new_islands_are_the_pieces_the_plain_filter_does_not_have():
+    from app.matting import new_islands
+
+    plain = np.zeros((20, 30), np.float32)
+    plain[5:15, 5:15] = 1.0                       # one person
+    kept = plain.copy()
+    kept[5:15, 15:17] = 0.8                       # the outline moved: no new piece
+    kept[2, 25] = 0.9                             # a speck of person in the room
+    kept[9, 9] = 0.1                              # a hole in the person
+    islands = new_islands(kept, plain)
+    assert islands[2, 25] and islands[9, 9]
+    assert islands.sum() == 2
+
+
+def test_keep_outline_crosses_only_to_the_given_side():
+    from app.matting import keep_outline
+
+    learned = np.float32([0.7, 0.7, 0.3])
+    plain = np.float32([0.45, 0.45, 0.55])
+    side = np.array([True, False, True])
+    assert np.allclose(keep_outline(learned, plain, give=0.1, side=side), [0.7, 0.45, 0.55])
