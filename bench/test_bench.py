@@ -173,6 +173,18 @@ def test_live_worker_paces_and_measures_latency(tmp_path):
     assert json.dumps(result)
 
 
+def test_live_worker_takes_matte_changes():
+    """A "matte" entry changes the app's matte settings for the run (to compare edge modes live);
+    without one the pipeline has the app's own."""
+    from app.settings import AppSettings
+    from bench.live_worker import build_pipeline
+
+    pipeline, _ = build_pipeline({"matte": {"edge_mode": "guided", "feather": 4.0}}, AppSettings())
+    assert (pipeline.refiner.settings.edge_mode, pipeline.refiner.settings.feather) == ("guided", 4.0)
+    pipeline, _ = build_pipeline({}, AppSettings())
+    assert pipeline.refiner.settings == AppSettings().matte_settings().clamped()
+
+
 def test_live_report_names_the_cpu_and_every_row():
     from bench.live import render
     row = {"label": "PortraitCam, defaults (motion-gated)", "scenario": "still", "resolution": "720p",
