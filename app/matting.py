@@ -247,6 +247,7 @@ class GuideWindows:
 
 
 def guide_windows(guide: np.ndarray, at: np.ndarray, radius: int) -> GuideWindows:
+    """The guide's own window statistics at the windows `at` (flat indices, sorted)."""
     planes = c0, c1, c2 = cv2.split(guide)
     window_mean = _WindowMeans(c0.shape, radius, at)
     m0, m1, m2 = window_mean(c0), window_mean(c1), window_mean(c2)
