@@ -142,7 +142,7 @@ def prepare(guide: np.ndarray, src: np.ndarray, radius: int, frame: np.ndarray, 
     if stats is None:
         return None
     weights = stats.solve(GUIDED_EPS)
-    plain = matting.guided_coefficients(guide, src, radius, GUIDED_EPS)
+    plain = matting.linear_model(stats, src, radius, GUIDED_EPS)  # the plain filter, from the same statistics
     work_alpha = apply_linear_model(plain, guide)
     band_small = cv2.dilate(cv2.inRange(work_alpha, BAND_LOW, BAND_HIGH), np.ones((3, 3), np.uint8))
     band = band_block_pixels(band_small, frame.shape[:2])
