@@ -506,6 +506,19 @@ def test_matte_eval_rows_take_matte_setting_overrides():
     assert (settings.threshold, settings.work_height) == (defaults.threshold, defaults.work_height)
 
 
+def test_matte_eval_runs_the_peers_on_a_fresh_set_only_when_asked_and_never_on_validation(capsys):
+    """`--with-peers` gives a fresh set peer rows (e.g. RVM at a call camera's size); validation's
+    people are training people, where a peer row would mean nothing, so it refuses at once, before
+    any set is drawn."""
+    from training.matte_eval import main
+
+    for argv in (["--with-peers"], ["--validation", "--with-peers"]):
+        with pytest.raises(SystemExit) as stopped:
+            main(argv)
+        assert stopped.value.code == 2
+        assert "--with-peers needs --fresh" in capsys.readouterr().err
+
+
 def test_matte_eval_scores_an_empty_room_without_turning_the_edge_columns_into_nan():
     """A composite whose person a deformation carried out of view has no edge: IoU and boundary F
     still score it (an empty answer is right, a person called in the room is wrong), while the edge

@@ -32,10 +32,13 @@ no peers), and `--matte KEY=VALUE[,KEY=VALUE]` adds a row per matte-setting vari
 
 Sets that choose between models many times end up partly fitted by the model they chose. `--fresh
 SEED` draws new composites and moving clips of the held-out people and backgrounds with SEED and
-scores the PortraitNet rows on them (no real set, no peers): a confirmation that no earlier choice
+scores the PortraitNet rows on them (no real set): a confirmation that no earlier choice
 has seen. The composites are 320 px on their long side, the network's scale, where the matte's
 finish at the frame's own resolution has little to do; `--canvas 1280` (with `--validation` or
-`--fresh`) draws them at a call camera's size instead, in sets of their own.
+`--fresh`) draws them at a call camera's size instead, in sets of their own. `--with-peers` adds
+the peers' rows to a fresh set (RVM at about 2 s a 1280-px picture on one core):
+
+    python -m training.matte_eval --fresh 102 --canvas 1280 --composites 150 --clips 1 --with-peers
 """
 from __future__ import annotations
 
@@ -241,9 +244,9 @@ def peer_rows(composites: list[Path], real: list[Path], clips: list[list[Path]],
     moving: dict[str, list] = {}
     comp_frames = [cv2.imread(str(p)) for p in composites]
     peer_comp = node_peers(composites, peers_root / "stills", workers)
-    peer_real = node_peers(real, peers_root / "stills", workers)
+    peer_real = node_peers(real, peers_root / "stills", workers) if real else []
     mp_comp = mediapipe_alphas(composites, peers_root / "mediapipe_composites")
-    mp_real = mediapipe_alphas(real, peers_root / "mediapipe_real")
+    mp_real = mediapipe_alphas(real, peers_root / "mediapipe_real") if real else []
     peer_alphas = {
         "MediaPipe selfie (256x256)": (mp_comp, mp_real, [None] * len(mp_comp)),
         "Google Meet (256x144)": ([p["meet"] for p in peer_comp], [p["meet"] for p in peer_real], [None] * len(peer_comp)),
@@ -324,7 +327,10 @@ def main(argv=None) -> int:
                       help="score on training people and backgrounds instead (tuning; no real set, no peers)")
     sets.add_argument("--fresh", type=int, metavar="SEED",
                       help="held-out people and backgrounds in new composites and clips drawn with SEED: sets "
-                           "that no earlier choice between models has seen (no real set, no peers)")
+                           "that no earlier choice between models has seen (no real set; no peers unless --with-peers)")
+    parser.add_argument("--with-peers", action="store_true",
+                        help="with --fresh: the peers' rows on the fresh sets too (cached under "
+                             "eval_peers/<the sets' folder>); e.g. with --canvas 1280, RVM at a call camera's size")
     parser.add_argument("--canvas", type=int, metavar="PX",
                         help="with --validation or --fresh: composites this many pixels on their long side (default "
                              "320, the network's scale; 1280 is a call camera's, where the matte's finish at the "
@@ -332,6 +338,8 @@ def main(argv=None) -> int:
     parser.add_argument("--matte", action="append", type=matte_overrides, default=[], metavar="KEY=VALUE[,KEY=VALUE]",
                         help="also a row per PortraitNet model with these matte settings changed (repeatable)")
     args = parser.parse_args(argv)
+    if args.with_peers and args.fresh is None:
+        parser.error("--with-peers needs --fresh (the usual sets have their peers; validation's people are trained on)")
     models = args.model or [ROOT / "models" / "portraitnet.onnx"]
     data = args.data
     peers_root = data / "eval_peers"
@@ -376,8 +384,9 @@ def main(argv=None) -> int:
     moving_refs = [[read_alpha_png(f.with_name(f.stem + "_alpha.png")) for f in clip] for clip in clips]
     rows: dict[str, dict] = {}
     moving: dict[str, list] = {}
-    if not own_only and not args.no_peers:
-        rows, moving = peer_rows(composites, real, clips, args.workers, peers_root, composite_rows, real_rows)
+    if (args.with_peers or not own_only) and not args.no_peers:
+        root = peers_root / sets_root.name if fresh else peers_root  # each fresh set's peers apart
+        rows, moving = peer_rows(composites, real, clips, args.workers, root, composite_rows, real_rows)
     if args.peers_only:
         return 0
     # Rows per model: (edge mode, foreground estimate, margin, crop, input size, matte overrides,
