@@ -42,9 +42,10 @@ class MatteSettings:
     steady_edges: bool = False
     # With the learned edge: where the plain filter's alpha is within this of 0.5 (it is unsure which
     # side a pixel is on), the learned edge may put the pixel on the other side (keep_outline), with
-    # no new pieces (new_islands). Off: 0.1 and 0.2 each gained on six of seven columns of fresh
-    # held-out sets and lost a little on the seventh (models/MODEL_CARD.md, session 23).
-    outline_give: float = 0.0
+    # no new pieces (new_islands). At a call camera's size the outline is where RVM led: on fresh
+    # held-out 1280-px sets 0.2 raised boundary F 0.819 -> 0.839, and at 320 px it lost nothing
+    # (models/MODEL_CARD.md, session 24). 0 keeps the plain filter's outline everywhere.
+    outline_give: float = 0.2
 
     def clamped(self) -> "MatteSettings":
         """A copy with every value inside its valid range."""

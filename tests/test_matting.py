@@ -397,10 +397,11 @@ def test_the_bundled_learned_edge_loads_and_moves_only_the_edge():
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_the_learned_edge_keeps_the_plain_filters_outline_on_a_busy_room(seed):
-    """The learned edge refines how soft the edge is, never where the outline runs (keep_outline): on
-    a textured room, where its gain would lift specks across 0.5, the person/room split is the plain
-    filter's, and it still changes the soft edge."""
+def test_the_learned_edge_moves_the_plain_filters_outline_only_where_that_is_unsure(seed):
+    """With no give the learned edge refines how soft the edge is, never where the outline runs
+    (keep_outline): on a textured room, where its gain would lift specks across 0.5, the person/room
+    split is the plain filter's, and it still changes the soft edge. With a give (the default's
+    too), it moves the outline only where the plain filter was unsure."""
     rng = np.random.default_rng(seed)
     height, width = 720, 1280
     room = cv2.resize(rng.integers(0, 256, (45, 80, 3), dtype=np.uint8), (width, height), interpolation=cv2.INTER_CUBIC)
@@ -410,17 +411,19 @@ def test_the_learned_edge_keeps_the_plain_filters_outline_on_a_busy_room(seed):
     frame[person] = np.clip(rng.normal(110, 25, (int(person.sum()), 3)), 0, 255).astype(np.uint8)
     mask = cv2.GaussianBlur(cv2.resize(person.astype(np.float32), (224, 126), interpolation=cv2.INTER_AREA), (0, 0), 1.5)
     plain = MatteRefiner(MatteSettings(edge_mode="guided", smoothing=0.0)).refine(mask, frame)
-    learned = MatteRefiner(MatteSettings(edge_mode="learned", smoothing=0.0)).refine(mask, frame)
+    learned = MatteRefiner(MatteSettings(edge_mode="learned", smoothing=0.0, outline_give=0.0)).refine(mask, frame)
     assert np.abs(learned - plain).max() > 0.05
     assert ((learned > 0.5) != (plain > 0.5)).sum() == 0
     # With a give, the learned edge may move the outline only where the plain filter is unsure:
     # no speck of the room where the plain filter was sure of it (left free, it makes some here).
     # (A few pixels may differ where the plain filter alone leaves the upsampled working alpha: the
     # learned edge's wider band finishes them at full size, the plain filter's values there too.)
-    for give, most in ((0.1, 5), (0.5, None)):
+    default = MatteSettings().outline_give
+    assert default > 0.0
+    for give, sure, most in ((0.1, 0.15, 5), (default, default + 0.05, 5), (0.5, 0.15, None)):
         moved = MatteRefiner(MatteSettings(edge_mode="learned", smoothing=0.0, outline_give=give)).refine(mask, frame)
         flipped = (moved > 0.5) != (plain > 0.5)
-        in_sure_room = (flipped & (np.abs(plain - 0.5) > 0.15)).sum()
+        in_sure_room = (flipped & (np.abs(plain - 0.5) > sure)).sum()
         assert flipped.sum() > 50
         assert in_sure_room <= most if most is not None else in_sure_room > 100, give
 
