@@ -412,10 +412,12 @@ def _block_spans(work: int, full: int) -> tuple[np.ndarray, np.ndarray]:
     return starts[:-1].astype(np.int32), np.diff(starts).astype(np.int32)
 
 
-def band_block_pixels(band_small: np.ndarray, full_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray] | None:
+def band_block_pixels(band_small: np.ndarray, full_shape: tuple[int, int], owners: bool = False
+                      ) -> tuple[np.ndarray, ...] | None:
     """Full-size rows and columns of every pixel whose nearest working-size pixel is set in
     `band_small` (what resizing it with INTER_NEAREST and listing the set pixels gives), built from
-    the few working-size points: a 720p mask and its scan cost three times as much."""
+    the few working-size points: a 720p mask and its scan cost three times as much. With `owners`,
+    also each pixel's working-size pixel (a flat index into band_small)."""
     points = cv2.findNonZero(band_small)
     if points is None:
         return None
@@ -429,13 +431,15 @@ def band_block_pixels(band_small: np.ndarray, full_shape: tuple[int, int]) -> tu
     offset_y = np.arange(row_count.max(), dtype=np.int32)[None, :, None]
     offset_x = np.arange(col_count.max(), dtype=np.int32)[None, None, :]
     shape = (len(points), offset_y.shape[1], offset_x.shape[2])
-    ys = np.broadcast_to(row_start[points[:, 1]][:, None, None] + offset_y, shape)
-    xs = np.broadcast_to(col_start[points[:, 0]][:, None, None] + offset_x, shape)
+    grids = [np.broadcast_to(row_start[points[:, 1]][:, None, None] + offset_y, shape),
+             np.broadcast_to(col_start[points[:, 0]][:, None, None] + offset_x, shape)]
+    if owners:
+        grids.append(np.broadcast_to((points[:, 1] * work_w + points[:, 0])[:, None, None], shape))
     if row_count.min() == shape[1] and col_count.min() == shape[2]:
-        return ys.reshape(-1), xs.reshape(-1)  # blocks all one size (a frame 4 or 6 times the working size)
+        return tuple(g.reshape(-1) for g in grids)  # blocks all one size (a frame 4 or 6 times the working size)
     inside = ((offset_y < row_count[points[:, 1]][:, None, None])
               & (offset_x < col_count[points[:, 0]][:, None, None]))
-    return ys[inside], xs[inside]
+    return tuple(g[inside] for g in grids)
 
 
 def band_pixels(alpha_u8: np.ndarray, low: int = 1) -> tuple[np.ndarray, np.ndarray] | None:
@@ -580,18 +584,18 @@ class MatteRefiner:
         plain filter's, joined by keep_outline with `give`."""
         frame_h, frame_w = frame_bgr.shape[:2]
         work_h, work_w = band_small.shape
-        band = band_block_pixels(band_small, (frame_h, frame_w))
+        band = band_block_pixels(band_small, (frame_h, frame_w), owners=side is not None)
         if band is None:
             return
-        ys, xs = band
+        ys, xs = band[:2]
         # Pixel centres of the full frame in working-image coordinates (what cv2.resize uses).
         x = (xs + 0.5) * (work_w / frame_w) - 0.5
         y = (ys + 0.5) * (work_h / frame_h) - 0.5
         colour = pixels_at(frame_bgr, ys, xs).astype(np.float32) * np.float32(1.0 / 255.0)
         if isinstance(model, tuple):  # the learned edge's model, then the plain one that keeps the outline
             learned, plain = (apply_linear_model(sample_bilinear(m, x, y), colour) for m in model)
-            if side is not None:  # each full-size pixel's working pixel's side (nearest, as the band's blocks)
-                side = np.take(side, (ys * work_h // frame_h) * work_w + xs * work_w // frame_w)
+            if side is not None:  # each full-size pixel takes its own block's working pixel's side
+                side = np.take(side, band[2])
             value = np.clip(keep_outline(learned, plain, give, side), 0.0, 1.0)
         else:
             value = np.clip(apply_linear_model(sample_bilinear(model, x, y), colour), 0.0, 1.0)

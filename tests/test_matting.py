@@ -254,6 +254,12 @@ def test_band_blocks_are_the_pixels_a_nearest_upsampling_would_set(work, full):
     expected = cv2.findNonZero(cv2.resize(band, full[::-1], interpolation=cv2.INTER_NEAREST)).reshape(-1, 2)
     ys, xs = band_block_pixels(band, full)
     assert sorted(zip(ys.tolist(), xs.tolist())) == sorted(zip(expected[:, 1].tolist(), expected[:, 0].tolist()))
+    # Each pixel's owner is the working pixel a nearest upsampling copies it from.
+    owner_map = np.arange(work[0] * work[1], dtype=np.int32).reshape(work).astype(np.float32)
+    nearest = cv2.resize(owner_map, full[::-1], interpolation=cv2.INTER_NEAREST)
+    ys2, xs2, owners = band_block_pixels(band, full, owners=True)
+    assert np.array_equal(ys2, ys) and np.array_equal(xs2, xs)
+    assert np.array_equal(owners, nearest[ys, xs].astype(np.int64))
 
 
 def test_a_frame_sized_mask_is_smoothed_at_the_working_size():
