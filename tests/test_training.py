@@ -4,6 +4,7 @@ PyTorch is a training dependency (requirements-training.txt); CI installs it.
 """
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -506,6 +507,28 @@ def test_matte_eval_rows_take_matte_setting_overrides():
     assert (settings.threshold, settings.work_height) == (defaults.threshold, defaults.work_height)
 
 
+def test_matte_eval_rows_take_other_weights_for_the_learned_edge(tmp_path):
+    """`training.matte_eval --edge-model NPZ` adds a row whose learned edge runs those weights (a
+    retrained edge judged beside the shipped one, in one run); without it, the app's own."""
+    from app.matting import EDGE_MODEL_PATH, EdgeModel
+    from training.edge_model import build_network, save
+    from training.matte_eval import AppMatte
+
+    torch.manual_seed(3)
+    net = build_network(8)
+    for layer in net:
+        if hasattr(layer, "weight"):
+            torch.nn.init.normal_(layer.weight, std=0.2)
+    save(net, tmp_path / "other.npz")
+    model = REPO_ROOT / "models" / "portraitnet.onnx"
+    other = AppMatte(model, 1, edge_model=tmp_path / "other.npz").pipeline.refiner.edge_model
+    shipped = AppMatte(model, 1).pipeline.refiner.edge_model
+    expected = EdgeModel.load(tmp_path / "other.npz")
+    assert [w.shape for w, _ in other.layers] == [(14, 8), (8, 8), (8, 5)]
+    assert all(np.array_equal(a, b) for (a, _), (b, _) in zip(other.layers, expected.layers))
+    assert all(np.array_equal(a, b) for (a, _), (b, _) in zip(shipped.layers, EdgeModel.load(EDGE_MODEL_PATH).layers))
+
+
 def test_matte_eval_runs_the_peers_on_a_fresh_set_only_when_asked_and_never_on_validation(capsys):
     """`--with-peers` gives a fresh set peer rows (e.g. RVM at a call camera's size); validation's
     people are training people, where a peer row would mean nothing, so it refuses at once, before
@@ -824,8 +847,13 @@ def test_the_edge_model_is_captured_from_call_sized_pictures_trained_and_read_ba
     mask = cv2.imread(str(REPO_ROOT / "assets" / "samples" / "portrait_mask.png"), cv2.IMREAD_GRAYSCALE)
     cv2.imwrite(str(data / "people" / "train" / "p.png"), np.dstack([portrait, mask]))  # a person the network sees
     out = tmp_path / "run"
-    assert edge_model.main(["--data", str(data), "--out", str(out), "--small", "2", "--count", "4", "--held", "1",
-                            "--epochs", "1", "--hidden", "4", "--threads", "1"]) == 0
+    earlier = tmp_path / "earlier"  # an earlier capture's record, trained on beside this one's
+    earlier.mkdir()
+    frame, guide, src, truth = _edge_scene()
+    np.savez_compressed(earlier / "record_0000.npz", **edge_model.prepare(guide, src, 2, frame, truth))
+    assert edge_model.main(["--data", str(data), "--out", str(out), "--small", "2", "--count", "4", "--clips", "1",
+                            "--also", str(earlier), "--held", "1", "--epochs", "1", "--hidden", "4",
+                            "--threads", "1"]) == 0
     pictures = sorted((out / "pictures").glob("picture_????.jpg"))
     assert len(pictures) == 4
     for picture in pictures:
@@ -834,7 +862,14 @@ def test_the_edge_model_is_captured_from_call_sized_pictures_trained_and_read_ba
         assert max(image.shape[:2]) in edge_model.CALL_SIZES and alpha.shape == image.shape[:2]
         assert alpha.max() == 255 and alpha.min() == 0
     built = [p.stat().st_mtime_ns for p in pictures]
-    assert len(sorted(out.glob("record_*.npz"))) == 6  # two 320-px composites first, then the pictures
+    # two 320-px composites first, then the pictures, then every third frame of the clip's 36 (a
+    # frame whose edge band did not change keeps the last matte: no refinement, no record)
+    assert len(sorted((out / "clips" / "clip_0").glob("frame_???.jpg"))) == 36
+    records = sorted(out.glob("record_*.npz"))
+    assert [r.name for r in records[:6]] == [f"record_{i:04d}.npz" for i in range(6)]
+    assert 6 + 6 <= len(records) <= 6 + 12 and records[-1].name <= "record_0017.npz"
+    report = json.loads((out / "report.json").read_text())
+    assert report["records"] == len(records) + 1 and report["earlier"] == 1
     assert len(sorted((out / "composites").glob("composite_???.jpg"))) == 2
     learned = EdgeModel.load(out / "edge_model.npz")
     assert [w.shape for w, _ in learned.layers] == [(14, 4), (4, 4), (4, 5)]

@@ -1,6 +1,7 @@
 """Trains the matte stage's learned edge (app.matting.EdgeModel) on training composites.
 
     python -m training.edge_model --out runs/edge_model        # capture, train, write the weights (~45 min on 2 cores)
+    python -m training.edge_model --out runs/edge_s25 --seed 4343 --clips 90 --also runs/edge_mix0   # more records
 
 1. Capture: training people on training backgrounds, as 320-px composites (`training.evaluate.
    build_composite_set`, split "train", a seed of its own) and as call-sized pictures
@@ -85,21 +86,29 @@ def _build_pictures(job) -> None:
         cv2.imwrite(str(path), np.clip(noisy, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, quality])
 
 
+CLIP_STRIDE = 3  # of a moving clip's frames, every third gives a record (neighbours differ little)
+
+
 def capture(model: Path, data: Path, out: Path, count: int, seed: int, threads: int = 2,
-            matte: dict | None = None, small: int = 0) -> list[Path]:
+            matte: dict | None = None, small: int = 0, clips: int = 0) -> list[Path]:
     """Runs `small` 320-px composites (the held-out sets' scale: `build_composite_set`, split
-    "train") and `count` call-sized pictures of training people through the app (its matte
-    settings changed by `matte`) and writes one record (npz) each, in that order; a picture in which
-    the app finds no edge gives none."""
+    "train"), `count` call-sized pictures of training people and `clips` moving clips of them
+    (`build_moving_set`, split "train", played through the app's live path, every CLIP_STRIDE-th
+    frame kept) through the app (its matte settings changed by `matte`) and writes one record (npz)
+    each, in that order; a picture in which the app finds no edge gives none, nor does a clip's
+    frame whose matte the live path kept from the frame before (its edge band unchanged)."""
     from training.evaluate import build_composite_set
-    from training.matte_eval import AppMatte, read_alpha_png
+    from training.matte_eval import MOVING_FRAMES, AppMatte, build_moving_set, read_alpha_png
 
     out.mkdir(parents=True, exist_ok=True)
-    records = [out / f"record_{i:04d}.npz" for i in range(small + count)]
+    kept_frames = range(0, MOVING_FRAMES, CLIP_STRIDE)
+    records = [out / f"record_{i:04d}.npz" for i in range(small + count + clips * len(kept_frames))]
     if all(r.exists() for r in records):
         return records
     composites = ((build_composite_set(data, out / "composites", small, split="train", seed=seed) if small else [])
                   + build_call_pictures(data, out / "pictures", count, seed))
+    # the clips' seed is not the validation's (515), so their backgrounds and framings are new
+    moving = build_moving_set(data, out / "clips", seed=seed, split="train", count=clips) if clips else []
     # The plain filter's path: its one guided_coefficients call is what the spy below records (the
     # learned edge's own fit, which it trains, is recomputed from that in prepare()).
     app = AppMatte(model, threads, matte_overrides={**(matte or {}), "edge_mode": "guided"})
@@ -114,21 +123,34 @@ def capture(model: Path, data: Path, out: Path, count: int, seed: int, threads: 
         seen["frame"], seen["rect"] = frame_bgr.copy(), rect
         return plain_refine(self, mask_small, frame_bgr, dtype, pyramid=pyramid, rect=rect)
 
+    def keep(path: Path, record: Path) -> None:
+        if "guide" not in seen:
+            return
+        x, y, w, h = seen["rect"] or (0, 0, seen["frame"].shape[1], seen["frame"].shape[0])
+        truth = read_alpha_png(path.with_name(path.stem + "_alpha.png"))[y:y + h, x:x + w]
+        prepared = prepare(seen["guide"], seen["src"], seen["radius"], seen["frame"], truth)
+        if prepared is not None:
+            np.savez_compressed(record, **prepared)
+
     matting.guided_coefficients, matting.MatteRefiner.refine = spy_coefficients, spy_refine
     try:
         for path, record in zip(composites, records):
             if record.exists():
                 continue
             seen.clear()
-            frame = cv2.imread(str(path))
-            app.still(frame)
-            if "guide" not in seen:
+            app.still(cv2.imread(str(path)))
+            keep(path, record)
+        clip_records = iter(records[len(composites):])
+        for frames in moving:
+            mine = [next(clip_records) for _ in kept_frames]
+            if all(r.exists() for r in mine):
                 continue
-            x, y, w, h = seen["rect"] or (0, 0, frame.shape[1], frame.shape[0])
-            truth = read_alpha_png(path.with_name(path.stem + "_alpha.png"))[y:y + h, x:x + w]
-            prepared = prepare(seen["guide"], seen["src"], seen["radius"], seen["frame"], truth)
-            if prepared is not None:
-                np.savez_compressed(record, **prepared)
+            app.pipeline.reset()  # a new call: the live path's memory (crop, smoothing) starts empty
+            for t, path in enumerate(frames):
+                seen.clear()
+                app.frame(cv2.imread(str(path)))
+                if t % CLIP_STRIDE == 0:
+                    keep(path, mine[t // CLIP_STRIDE])
     finally:
         matting.guided_coefficients, matting.MatteRefiner.refine = plain_coefficients, plain_refine
     return [r for r in records if r.exists()]
@@ -291,6 +313,10 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "edge_model")
     parser.add_argument("--small", type=int, default=1200, help="320-px composites to capture (the held-out sets' scale)")
     parser.add_argument("--count", type=int, default=1600, help="call-sized pictures to capture (640-1280 px)")
+    parser.add_argument("--clips", type=int, default=0,
+                        help="moving clips of training people to capture through the live path (640x360, 36 frames)")
+    parser.add_argument("--also", type=Path, action="append", default=[], metavar="DIR",
+                        help="an earlier capture's folder whose records are trained on too (repeatable)")
     parser.add_argument("--held", type=int, default=60, help="of those, kept out of training (its log)")
     parser.add_argument("--seed", type=int, default=4242, help="the composites' seed (not the validation's 515)")
     parser.add_argument("--epochs", type=int, default=15)
@@ -303,16 +329,18 @@ def main(argv=None) -> int:
                              "learned edge's working matte, app.matting.EDGE_MODEL_SOFTNESS)")
     args = parser.parse_args(argv)
     start = time.time()
-    paths = capture(args.model, args.data, args.out, args.count, args.seed, args.threads, args.matte, args.small)
+    paths = capture(args.model, args.data, args.out, args.count, args.seed, args.threads, args.matte, args.small,
+                    args.clips)
     print(f"{len(paths)} records in {time.time() - start:.0f} s")
     if len(paths) <= args.held:
         raise SystemExit(f"{len(paths)} pictures gave a record (no person found in the rest): too few to train on")
-    records = [load_record(p) for p in paths]
+    earlier = [p for folder in args.also for p in sorted(folder.glob("record_*.npz"))]
+    records = [load_record(p) for p in paths + earlier]  # held ones come from this capture only
     held, training = records[:args.held], records[args.held:]
     _torch().set_num_threads(1)  # many small steps: threads only add overhead
     net = train(training, held, args.epochs, args.seed, hidden=args.hidden, side_weight=args.side_weight)
     save(net, args.out / "edge_model.npz")
-    report = {"records": len(records), "held": len(held), "epochs": args.epochs, "seed": args.seed,
+    report = {"records": len(records), "earlier": len(earlier), "held": len(held), "epochs": args.epochs, "seed": args.seed,
               "held_band_mad": mean_error(net, held), "held_band_mad_plain": mean_error(build_network(), held)}
     (args.out / "report.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report))

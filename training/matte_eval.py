@@ -51,7 +51,7 @@ import cv2
 import numpy as np
 
 from app.compositing import Compositor
-from app.matting import MatteRefiner, MatteSettings
+from app.matting import EdgeModel, MatteRefiner, MatteSettings
 from app.pipeline import Pipeline
 from app.segmentation import Segmenter
 from app.settings import AppSettings, parse_yes_no
@@ -181,7 +181,7 @@ class AppMatte:
 
     def __init__(self, model: Path, threads: int, edge_mode: str | None = None, foreground: bool = True,
                  margin: int | None = None, crop: bool = True, input_size: int | None = None,
-                 matte_overrides: dict | None = None, photo: bool = False):
+                 matte_overrides: dict | None = None, photo: bool = False, edge_model: Path | None = None):
         defaults = AppSettings()  # the app's defaults (window and CLI): matte settings and model schedule
         matte = dataclasses.replace(defaults.matte_settings(), **(matte_overrides or {}))
         if edge_mode:
@@ -191,7 +191,9 @@ class AppMatte:
             segmenter.margin = segmenter.margin_for(input_size)
             segmenter.input_size = input_size
         segmenter.use_photo_looks(photo)  # what the app does for a photo
-        self.pipeline = Pipeline(segmenter, MatteRefiner(matte),
+        # edge_model: other weights for the learned edge than the app's own (models/edge_model.npz)
+        refiner = MatteRefiner(matte) if edge_model is None else MatteRefiner(matte, edge_model=EdgeModel.load(edge_model))
+        self.pipeline = Pipeline(segmenter, refiner,
                                  Compositor(), schedule=defaults.schedule_settings())
         self.pipeline.region.enabled = crop  # False: the model sees the whole frame every run
         self.pipeline.compositor.set_color(GREEN)
@@ -337,6 +339,9 @@ def main(argv=None) -> int:
                              "frame's resolution does its work), in sets of their own")
     parser.add_argument("--matte", action="append", type=matte_overrides, default=[], metavar="KEY=VALUE[,KEY=VALUE]",
                         help="also a row per PortraitNet model with these matte settings changed (repeatable)")
+    parser.add_argument("--edge-model", action="append", type=Path, default=[], metavar="NPZ",
+                        help="also a row per PortraitNet model with these weights for the learned edge instead of "
+                             "models/edge_model.npz (training/edge_model.py's output; repeatable)")
     args = parser.parse_args(argv)
     if args.with_peers and args.fresh is None:
         parser.error("--with-peers needs --fresh (the usual sets have their peers; validation's people are trained on)")
@@ -390,22 +395,23 @@ def main(argv=None) -> int:
     if args.peers_only:
         return 0
     # Rows per model: (edge mode, foreground estimate, margin, crop, input size, matte overrides,
-    # a photo's looks)
-    default = (None, True, None, True, None, {}, False)
+    # a photo's looks, the learned edge's weights)
+    default = (None, True, None, True, None, {}, False, None)
     variants = ([default] + [_with(default, 0, mode) for mode in args.edge_mode]
                 + ([_with(default, 1, False)] if args.no_foreground_row else [])
                 + [_with(default, 2, m) for m in args.margin]
                 + [_with(default, 4, size) for size in args.input_size]
                 + ([_with(default, 3, False)] if args.whole_frame_row else [])
                 + [_with(default, 5, overrides) for overrides in args.matte]
-                + ([_with(default, 6, True)] if args.photo_row else []))
-    for model, (edge_mode, foreground, margin, crop, size, overrides, photo) in ((m, v) for m in models for v in variants):
+                + ([_with(default, 6, True)] if args.photo_row else [])
+                + [_with(default, 7, weights) for weights in args.edge_model])
+    for model, (edge_mode, foreground, margin, crop, size, overrides, photo, weights) in ((m, v) for m in models for v in variants):
         name = f"PortraitNet {model.relative_to(ROOT) if model.is_relative_to(ROOT) else model} (app matte"
         name += (f", {edge_mode} edges" if edge_mode else "") + ("" if foreground else ", camera colour at the edge")
         name += (f", margin {margin}" if margin is not None else "") + ("" if crop else ", whole frame")
         name += (f", {size}-px input" if size else "") + "".join(f", {k} {v}" for k, v in overrides.items())
-        name += (", a photo's looks" if photo else "") + ")"
-        app = AppMatte(model, args.threads, edge_mode, foreground, margin, crop, size, overrides, photo)
+        name += (", a photo's looks" if photo else "") + (f", learned edge {weights}" if weights else "") + ")"
+        app = AppMatte(model, args.threads, edge_mode, foreground, margin, crop, size, overrides, photo, weights)
         comp = [app.still(f) for f in comp_frames]
         real_out = [app.still(f)[0] for f in real_frames]
         rows[name] = {"composites": composite_rows([a for a, _ in comp], [o for _, o in comp]),
