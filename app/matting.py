@@ -303,6 +303,8 @@ class EdgeModel:
             if w.shape[1] != b.shape[0] or w.shape[1] != w_next.shape[0]:
                 raise ValueError("an edge model's layers do not fit together")
         self.layers = [(np.asarray(w, np.float32), np.asarray(b, np.float32)) for w, b in layers]
+        # windows per matrix product: MLP_PRODUCT multiply-adds in the widest layer
+        self.block_rows = max(1, MLP_PRODUCT // max(w.size for w, _ in self.layers))
 
     @classmethod
     def load(cls, path) -> "EdgeModel":
@@ -350,9 +352,10 @@ class EdgeModel:
         """The corrected colour weights and the offset's shift (training/edge_model.py's forward)."""
         spreads = self.spreads(stats)
         features = self.features(stats, weights, spreads)
-        # In blocks of MLP_ROWS windows: a product that size stays on this thread, where one over all
-        # the windows woke OpenBLAS's threads, which spin on after it (the matte's CPU time doubled).
-        out = np.concatenate([self._mlp(features[i:i + MLP_ROWS]) for i in range(0, len(features), MLP_ROWS)])
+        # In blocks small enough that each product stays on this thread: one over all the windows woke
+        # OpenBLAS's threads, which spin on after it (the matte's CPU time doubled).
+        rows = self.block_rows
+        out = np.concatenate([self._mlp(features[i:i + rows]) for i in range(0, len(features), rows)])
         sp = spreads[3]
         gain = 1.0 + out[:, 0]
         adjusted = tuple(a * gain + out[:, 1 + c] * sp / (spread + EDGE_SPREAD_FLOOR)
@@ -360,7 +363,9 @@ class EdgeModel:
         return adjusted, out[:, 4] * sp
 
 
-MLP_ROWS = 256  # windows per matrix product (EdgeModel.adjust)
+# multiply-adds per matrix product (EdgeModel.adjust): 256 windows through 32 x 32, the most that
+# stayed on one thread here (48 x 48 at 256 windows went to OpenBLAS's threads, 2-3x the CPU time)
+MLP_PRODUCT = 256 * 32 * 32
 EDGE_SPREAD_FLOOR = 0.02  # a colour spread below this (flat colour) gets no larger weight change
 EDGE_MODEL_SOFTNESS = 0.35  # the working matte's softness the learned edge was trained on (training/edge_model.py)
 EDGE_MODEL_PATH = resource_root() / "models" / "edge_model.npz"

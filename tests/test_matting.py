@@ -379,6 +379,32 @@ def test_an_edge_model_with_wrong_shapes_or_values_is_refused(tmp_path):
         EdgeModel.load(tmp_path / "nan.npz")
 
 
+@pytest.mark.parametrize("hidden", [8, 32, 48, 96])
+def test_the_learned_edges_products_are_blocked_by_the_widest_layer_and_give_the_one_product_result(hidden):
+    """The MLP runs in blocks of windows whose products stay under MLP_PRODUCT multiply-adds in the
+    widest layer (a wider net gets smaller blocks: one over all windows woke OpenBLAS's threads), and
+    blocking never changes the result."""
+    from app.matting import GUIDED_EPS, MLP_PRODUCT, EdgeModel, window_statistics
+    rng = np.random.default_rng(hidden)
+    shapes = [(14, hidden), (hidden, hidden), (hidden, 5)]
+    model = EdgeModel([(rng.normal(0, 0.3, s).astype(np.float32), rng.normal(0, 0.1, s[1]).astype(np.float32))
+                       for s in shapes])
+    assert model.block_rows * hidden * max(hidden, 14) <= MLP_PRODUCT < (model.block_rows + 1) * hidden * max(hidden, 14)
+    guide = rng.random((90, 120, 3), dtype=np.float32)
+    src = cv2.GaussianBlur((rng.random((90, 120)) > 0.5).astype(np.float32), (0, 0), 3.0)
+    stats = window_statistics(guide, src, 2)
+    weights = stats.solve(GUIDED_EPS)
+    blocks = []
+    mlp = model._mlp
+    model._mlp = lambda rows: blocks.append(len(rows)) or mlp(rows)
+    blocked = model.adjust(stats, weights)
+    assert max(blocks) == model.block_rows and sum(blocks) == len(stats.at) > 2 * model.block_rows
+    model.block_rows = len(stats.at)  # one product over every window
+    whole = model.adjust(stats, weights)
+    for a, b in zip(blocked[0] + (blocked[1],), whole[0] + (whole[1],)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
 def test_the_bundled_learned_edge_loads_and_moves_only_the_edge():
     """models/edge_model.npz is read (no warning fallback), and in edge mode "learned" it changes
     alpha near the person's outline only: inside and outside the person stay 1 and 0."""
