@@ -44,7 +44,8 @@ class MatteSettings:
     # side a pixel is on), the learned edge may put the pixel on the other side (keep_outline), with
     # no new pieces (new_islands). At a call camera's size the outline is where RVM led: on fresh
     # held-out 1280-px sets 0.2 raised boundary F 0.819 -> 0.839 (session 24), and with session 25's
-    # edge 0.4 raised it 0.832 -> 0.839 over 0.2, losing nothing at 320 px (models/MODEL_CARD.md).
+    # edge 0.4 raised it 0.832 -> 0.839 over 0.2; at 320 px boundary F moved -0.0001 and every other
+    # column gained (models/MODEL_CARD.md).
     # 0 keeps the plain filter's outline everywhere.
     outline_give: float = 0.4
 
