@@ -834,7 +834,7 @@ def test_the_edge_models_training_forward_is_the_apps_matte_finish(tmp_path):
     assert np.abs(band_alpha(net, record).detach().numpy() - learned).max() < 0.01
 
 
-def test_the_edge_model_is_captured_from_call_sized_pictures_trained_and_read_back_by_the_app(tmp_path):
+def test_the_edge_model_is_captured_from_call_sized_pictures_trained_and_read_back_by_the_app(tmp_path, monkeypatch):
     """training.edge_model end to end on a tiny data folder: call-sized pictures with exact alpha
     (built once: a second run reuses them), one record each through the app's own pipeline, a
     training run, and weights the app's EdgeModel reads."""
@@ -875,3 +875,18 @@ def test_the_edge_model_is_captured_from_call_sized_pictures_trained_and_read_ba
     assert [w.shape for w, _ in learned.layers] == [(14, 4), (4, 4), (4, 5)]
     assert edge_model.build_call_pictures(data, out / "pictures", 4, 4242) == pictures
     assert [p.stat().st_mtime_ns for p in pictures] == built  # cached, not rebuilt
+
+    # A resumed capture runs nothing already run, a kept frame with no record included (its .none
+    # marker); with one clip record gone, it plays that clip alone again and writes it back.
+    from training.matte_eval import AppMatte
+    runs = []
+    real_still, real_frame = AppMatte.still, AppMatte.frame
+    monkeypatch.setattr(AppMatte, "still", lambda self, f: runs.append("still") or real_still(self, f))
+    monkeypatch.setattr(AppMatte, "frame", lambda self, f: runs.append("frame") or real_frame(self, f))
+    capture_args = (REPO_ROOT / "models" / "portraitnet.onnx", data, out, 4, 4242, 1,
+                    {"softness": edge_model.EDGE_MODEL_SOFTNESS}, 2, 1)
+    assert len(sorted(out.glob("record_*.none"))) == 18 - len(records)
+    assert edge_model.capture(*capture_args) == records and runs == []
+    records[-1].unlink()
+    assert edge_model.capture(*capture_args) == records
+    assert runs == ["frame"] * 36

@@ -101,15 +101,17 @@ def capture(model: Path, data: Path, out: Path, count: int, seed: int, threads: 
     (`build_moving_set`, split "train", played through the app's live path, every CLIP_STRIDE-th
     frame kept) through the app (its matte settings changed by `matte`) and writes one record (npz)
     each, in that order; a picture in which the app finds no edge gives none, nor does a clip's
-    frame whose matte the live path kept from the frame before (its edge band unchanged)."""
+    frame whose matte the live path kept from the frame before (its edge band unchanged). Those
+    leave an empty `record_NNNN.none` instead, so a stopped capture resumes where it stopped rather
+    than playing every clip again."""
     from training.evaluate import build_composite_set
     from training.matte_eval import MOVING_FRAMES, AppMatte, build_moving_set, read_alpha_png
 
     out.mkdir(parents=True, exist_ok=True)
     kept_frames = range(0, MOVING_FRAMES, CLIP_STRIDE)
     records = [out / f"record_{i:04d}.npz" for i in range(small + count + clips * len(kept_frames))]
-    if all(r.exists() for r in records):
-        return records
+    if all(_captured(r) for r in records):
+        return [r for r in records if r.exists()]
     composites = ((build_composite_set(data, out / "composites", small, split="train", seed=seed) if small else [])
                   + build_call_pictures(data, out / "pictures", count, seed))
     # the clips' seed is not the validation's (515), so their backgrounds and framings are new
@@ -129,18 +131,21 @@ def capture(model: Path, data: Path, out: Path, count: int, seed: int, threads: 
         return plain_refine(self, mask_small, frame_bgr, dtype, pyramid=pyramid, rect=rect)
 
     def keep(path: Path, record: Path) -> None:
-        if "guide" not in seen:
-            return
-        x, y, w, h = seen["rect"] or (0, 0, seen["frame"].shape[1], seen["frame"].shape[0])
-        truth = read_alpha_png(path.with_name(path.stem + "_alpha.png"))[y:y + h, x:x + w]
-        prepared = prepare(seen["guide"], seen["src"], seen["radius"], seen["frame"], truth)
-        if prepared is not None:
+        prepared = None
+        if "guide" in seen:
+            x, y, w, h = seen["rect"] or (0, 0, seen["frame"].shape[1], seen["frame"].shape[0])
+            truth = read_alpha_png(path.with_name(path.stem + "_alpha.png"))[y:y + h, x:x + w]
+            prepared = prepare(seen["guide"], seen["src"], seen["radius"], seen["frame"], truth)
+        if prepared is None:
+            _no_record(record).touch()
+        else:
             np.savez_compressed(record, **prepared)
+            _no_record(record).unlink(missing_ok=True)
 
     matting.guided_coefficients, matting.MatteRefiner.refine = spy_coefficients, spy_refine
     try:
         for path, record in zip(composites, records):
-            if record.exists():
+            if _captured(record):
                 continue
             seen.clear()
             app.still(cv2.imread(str(path)))
@@ -148,7 +153,7 @@ def capture(model: Path, data: Path, out: Path, count: int, seed: int, threads: 
         clip_records = iter(records[len(composites):])
         for frames in moving:
             mine = [next(clip_records) for _ in kept_frames]
-            if all(r.exists() for r in mine):
+            if all(_captured(r) for r in mine):
                 continue
             app.pipeline.reset()  # a new call: the live path's memory (crop, smoothing) starts empty
             for t, path in enumerate(frames):
@@ -159,6 +164,15 @@ def capture(model: Path, data: Path, out: Path, count: int, seed: int, threads: 
     finally:
         matting.guided_coefficients, matting.MatteRefiner.refine = plain_coefficients, plain_refine
     return [r for r in records if r.exists()]
+
+
+def _no_record(record: Path) -> Path:
+    """The marker of a picture or clip frame that was run and gave no record."""
+    return record.with_suffix(".none")
+
+
+def _captured(record: Path) -> bool:
+    return record.exists() or _no_record(record).exists()
 
 
 def prepare(guide: np.ndarray, src: np.ndarray, radius: int, frame: np.ndarray, truth: np.ndarray) -> dict | None:
