@@ -43,11 +43,12 @@ class MatteSettings:
     # With the learned edge: where the plain filter's alpha is within this of 0.5 (it is unsure which
     # side a pixel is on), the learned edge may put the pixel on the other side (keep_outline), with
     # no new pieces (new_islands). At a call camera's size the outline is where RVM led: on fresh
-    # held-out 1280-px sets 0.2 raised boundary F 0.819 -> 0.839 (session 24), and with session 25's
-    # edge 0.4 raised it 0.832 -> 0.839 over 0.2; at 320 px boundary F moved -0.0001 and every other
-    # column gained (models/MODEL_CARD.md).
+    # held-out 1280-px sets 0.2 raised boundary F 0.819 -> 0.839 (session 24), with session 25's
+    # edge 0.4 raised it 0.832 -> 0.839 over 0.2 (at 320 px boundary F -0.0001, the rest gained),
+    # and 0.5, the largest (free wherever the plain alpha is not exactly 0 or 1), 0.8435 -> 0.8440
+    # over 0.4 with every other column at both sizes a little better (models/MODEL_CARD.md).
     # 0 keeps the plain filter's outline everywhere.
-    outline_give: float = 0.4
+    outline_give: float = 0.5
 
     def clamped(self) -> "MatteSettings":
         """A copy with every value inside its valid range."""

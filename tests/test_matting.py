@@ -450,14 +450,19 @@ def test_the_learned_edge_moves_the_plain_filters_outline_only_where_that_is_uns
     # no speck of the room where the plain filter was sure of it (left free, it makes some here).
     # (A few pixels may differ where the plain filter alone leaves the upsampled working alpha: the
     # learned edge's wider band finishes them at full size, the plain filter's values there too.)
+    # The largest give (0.5, the default since session 26) leaves the outline free wherever the plain
+    # filter's alpha is not exactly 0 or 1: on this busy room it moves into places where that was
+    # fairly sure, but never where it was certain (most of the picture).
     default = MatteSettings().outline_give
     assert default > 0.0
-    for give, sure, most in ((0.1, 0.15, 5), (default, default + 0.05, 5), (0.5, 0.15, None)):
+    sure_of = {give: min(give + 0.05, 0.5) for give in (0.1, default)}
+    for give, sure, most in [(g, s, 5) for g, s in sure_of.items()] + [(0.5, 0.15, None)]:
         moved = MatteRefiner(MatteSettings(edge_mode="learned", smoothing=0.0, outline_give=give)).refine(mask, frame)
         flipped = (moved > 0.5) != (plain > 0.5)
-        in_sure_room = (flipped & (np.abs(plain - 0.5) > sure)).sum()
+        in_sure_room = (flipped & (np.abs(plain - 0.5) >= sure)).sum()
         assert flipped.sum() > 50
         assert in_sure_room <= most if most is not None else in_sure_room > 100, give
+    assert (np.abs(plain - 0.5) >= 0.5).mean() > 0.5  # the certain part is most of the picture
 
 
 def test_keep_outline_takes_the_plain_side_unless_the_plain_filter_is_unsure():
