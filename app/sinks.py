@@ -260,6 +260,9 @@ def partial_path_for(target: Path) -> Path:
     return candidate
 
 
+WAKE_INTERVAL_S = 0.1  # BackgroundSink._finish: how often it wakes the encoder again while it waits
+
+
 class BackgroundSink(Sink):
     """Hands frames to `sink` on a thread of its own, so encoding overlaps the next frame's work.
 
@@ -299,9 +302,25 @@ class BackgroundSink(Sink):
         self._queue.put(frame_bgr)
 
     def _finish(self) -> None:
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
+        """Queues the end and waits for the encoder. A Ctrl+C/SIGTERM raised inside an earlier
+        send()'s Queue.put (app.headless.Interrupted) can cut threading.Condition.notify between
+        its steps and lose the encoder's wake-up, a frame queued and the encoder asleep: waking it
+        again until it has ended cannot hang here (a spurious wake-up only makes get() look again)."""
+        if not self._thread.is_alive():
+            return
+        while True:
+            try:
+                self._queue.put(None, timeout=WAKE_INTERVAL_S)
+                break
+            except queue.Full:
+                self._wake_encoder()
+        while self._thread.is_alive():
+            self._wake_encoder()
+            self._thread.join(WAKE_INTERVAL_S)
+
+    def _wake_encoder(self) -> None:
+        with self._queue.mutex:
+            self._queue.not_empty.notify_all()
 
     def close(self) -> None:
         self._finish()

@@ -281,6 +281,32 @@ def test_background_sink_raises_a_send_error_and_abort_keeps_what_was_made():
     assert inner.frames == [0, 1, 2, 3, 4] and inner.aborted and not inner.closed
 
 
+def test_background_sink_ends_even_when_a_signal_lost_the_encoders_wake_up():
+    """SIGTERM raised inside send()'s Queue.put can leave a frame queued with the encoder asleep
+    (threading.Condition.notify cut between its steps; seen as a job that never exited). Here the
+    frame is queued without the notify, as that leaves it: abort() still writes it and returns."""
+    import threading
+    import time
+
+    from app.sinks import BackgroundSink
+
+    inner = _RecordingSink()
+    sink = BackgroundSink(inner)
+    sink.send(_frame(1))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not (inner.frames and sink._queue.not_empty._waiters):
+        time.sleep(0.01)  # the encoder wrote frame 1 and waits for the next
+    assert inner.frames == [1] and sink._queue.not_empty._waiters
+    with sink._queue.mutex:
+        sink._queue._put(_frame(2))  # queued, its notify lost
+        sink._queue.unfinished_tasks += 1
+    ended = threading.Thread(target=sink.abort, daemon=True)
+    ended.start()
+    ended.join(10)
+    assert not ended.is_alive(), "abort() hung on the sleeping encoder"
+    assert inner.frames == [1, 2] and inner.aborted
+
+
 # --- a full disk, file modes and odd files at the output path (issue 15) ---------------------------
 class _DiskFillingWriter:
     """cv2.VideoWriter on a disk that runs full: OpenCV's writer reports nothing (write() returns
