@@ -367,7 +367,8 @@ class EdgeModel:
 
 
 # multiply-adds per matrix product (EdgeModel.adjust): 256 windows through 32 x 32, the most that
-# stayed on one thread here (48 x 48 at 256 windows went to OpenBLAS's threads, 2-3x the CPU time)
+# stayed on one thread here (48 x 48 at 256 windows went to OpenBLAS's threads, 2-3x the CPU time;
+# the shipped 64-unit net runs 64 windows a product)
 MLP_PRODUCT = 256 * 32 * 32
 EDGE_SPREAD_FLOOR = 0.02  # a colour spread below this (flat colour) gets no larger weight change
 EDGE_MODEL_SOFTNESS = 0.35  # the working matte's softness the learned edge was trained on (training/edge_model.py)

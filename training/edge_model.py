@@ -2,11 +2,13 @@
 
     python -m training.edge_model --out runs/edge_model        # capture, train, write the weights (~45 min on 2 cores)
 
-The shipped weights (session 25, 48 units) were trained on two captures: session 22's (the defaults,
-seed 4242: 1200 composites and 1600 call-sized pictures, in runs/edge_mix0) and a second one with 90
-moving clips (~7 min to capture, ~35 min to train on 6500 records):
+The shipped weights (session 26, 64 units) were trained on two captures: session 22's (the defaults,
+seed 4242: 1200 composites and 1600 call-sized pictures, in runs/edge_mix0) and session 25's second
+one with 90 moving clips (~7 min to capture, 20-35 min to train on 6500 records):
 
-    python -m training.edge_model --out runs/edge_s25_h48 --seed 4343 --clips 90 --also runs/edge_mix0 --epochs 10
+    python -m training.edge_model --out runs/edge_s26_h64 --seed 4343 --clips 90 --also runs/edge_mix0 --epochs 10
+
+(session 25's 48-unit weights: the same with --hidden 48.)
 
 1. Capture: training people on training backgrounds, as 320-px composites (`training.evaluate.
    build_composite_set`, split "train", a seed of its own) and as call-sized pictures
@@ -36,7 +38,7 @@ from app.matting import (BAND_HIGH, BAND_LOW, EDGE_FEATURES, EDGE_MODEL_SOFTNESS
                          apply_linear_model, band_block_pixels, window_statistics)
 
 ROOT = Path(__file__).resolve().parents[1]
-HIDDEN = 48  # units in each hidden layer: the shipped weights' (session 25; 32 before)
+HIDDEN = 64  # units in each hidden layer: the shipped weights' (session 26; 48 in session 25, 32 before)
 
 
 # ---------------------------------------------------------------------------------------- capture
