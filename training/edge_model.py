@@ -2,13 +2,15 @@
 
     python -m training.edge_model --out runs/edge_model        # capture, train, write the weights (~45 min on 2 cores)
 
-The shipped weights (session 26, 64 units) were trained on two captures: session 22's (the defaults,
-seed 4242: 1200 composites and 1600 call-sized pictures, in runs/edge_mix0) and session 25's second
-one with 90 moving clips (~7 min to capture, 20-35 min to train on 6500 records):
+The shipped weights (session 26, 64 units) were trained on three captures: session 22's (the
+defaults, seed 4242: 1200 composites and 1600 call-sized pictures, in runs/edge_mix0), session 25's
+second one with 90 moving clips, and a third like it (~6 min to capture each, ~21 min to train on
+10,200 records):
 
     python -m training.edge_model --out runs/edge_s26_h64 --seed 4343 --clips 90 --also runs/edge_mix0 --epochs 10
+    python -m training.edge_model --out runs/edge_s26_d --seed 4444 --clips 90 --also runs/edge_mix0 --also runs/edge_s26_h64 --epochs 10
 
-(session 25's 48-unit weights: the same with --hidden 48.)
+(the first line's weights were session 26's C; with --hidden 48, session 25's.)
 
 1. Capture: training people on training backgrounds, as 320-px composites (`training.evaluate.
    build_composite_set`, split "train", a seed of its own) and as call-sized pictures
