@@ -455,8 +455,7 @@ def test_the_learned_edge_moves_the_plain_filters_outline_only_where_that_is_uns
     # fairly sure, but never where it was certain (most of the picture).
     default = MatteSettings().outline_give
     assert default > 0.0
-    sure_of = {give: min(give + 0.05, 0.5) for give in (0.1, default)}
-    for give, sure, most in [(g, s, 5) for g, s in sure_of.items()] + [(0.5, 0.15, None)]:
+    for give, sure, most in ((0.1, 0.15, 5), (default, min(default + 0.05, 0.5), 5), (0.5, 0.15, None)):
         moved = MatteRefiner(MatteSettings(edge_mode="learned", smoothing=0.0, outline_give=give)).refine(mask, frame)
         flipped = (moved > 0.5) != (plain > 0.5)
         in_sure_room = (flipped & (np.abs(plain - 0.5) >= sure)).sum()
