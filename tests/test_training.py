@@ -529,6 +529,24 @@ def test_matte_eval_rows_take_other_weights_for_the_learned_edge(tmp_path):
     assert all(np.array_equal(a, b) for (a, _), (b, _) in zip(shipped.layers, EdgeModel.load(EDGE_MODEL_PATH).layers))
 
 
+def test_matte_eval_pairs_other_edge_weights_with_other_matte_settings_only_when_asked():
+    """`--edge-model-with-matte` adds a row per (weights, matte settings) pair, e.g. a learned edge
+    trained at another work height, run at it; without it each change stays alone beside the defaults."""
+    import argparse
+
+    from training.matte_eval import row_variants
+
+    weights, overrides = Path("other.npz"), {"work_height": 240}
+    args = argparse.Namespace(edge_mode=[], no_foreground_row=False, margin=[], input_size=[], whole_frame_row=False,
+                              matte=[overrides], photo_row=False, edge_model=[weights], edge_model_with_matte=False)
+    alone = row_variants(args)
+    assert [(row[5], row[7]) for row in alone] == [({}, None), (overrides, None), ({}, weights)]
+    args.edge_model_with_matte = True
+    paired = row_variants(args)
+    assert paired[:3] == alone and [(row[5], row[7]) for row in paired[3:]] == [(overrides, weights)]
+    assert all(row[:5] == alone[0][:5] and row[6] is False for row in paired)  # nothing else changed
+
+
 def test_matte_eval_runs_the_peers_on_a_fresh_set_only_when_asked_and_never_on_validation(capsys):
     """`--with-peers` gives a fresh set peer rows (e.g. RVM at a call camera's size); validation's
     people are training people, where a peer row would mean nothing, so it refuses at once, before

@@ -269,6 +269,23 @@ def peer_rows(composites: list[Path], real: list[Path], clips: list[list[Path]],
 
 
 # ------------------------------------------------------------------------------------------- main
+def row_variants(args: argparse.Namespace) -> list[tuple]:
+    """The rows each model gets, as (edge mode, foreground estimate, margin, crop, input size, matte
+    overrides, a photo's looks, the learned edge's weights): the app's defaults first, then one
+    change each, then (--edge-model-with-matte) each pair of other weights and matte settings."""
+    default = (None, True, None, True, None, {}, False, None)
+    return ([default] + [_with(default, 0, mode) for mode in args.edge_mode]
+            + ([_with(default, 1, False)] if args.no_foreground_row else [])
+            + [_with(default, 2, m) for m in args.margin]
+            + [_with(default, 4, size) for size in args.input_size]
+            + ([_with(default, 3, False)] if args.whole_frame_row else [])
+            + [_with(default, 5, overrides) for overrides in args.matte]
+            + ([_with(default, 6, True)] if args.photo_row else [])
+            + [_with(default, 7, weights) for weights in args.edge_model]
+            + ([_with(_with(default, 5, overrides), 7, weights) for weights in args.edge_model for overrides in args.matte]
+               if args.edge_model_with_matte else []))
+
+
 VALIDATION_SEED = 515  # the validation sets' seed (training people and backgrounds)
 
 
@@ -342,6 +359,9 @@ def main(argv=None) -> int:
     parser.add_argument("--edge-model", action="append", type=Path, default=[], metavar="NPZ",
                         help="also a row per PortraitNet model with these weights for the learned edge instead of "
                              "models/edge_model.npz (training/edge_model.py's output; repeatable)")
+    parser.add_argument("--edge-model-with-matte", action="store_true",
+                        help="also a row per --edge-model and --matte pair: those weights with those matte settings "
+                             "(e.g. a learned edge trained at another work height, run at it)")
     args = parser.parse_args(argv)
     if args.with_peers and args.fresh is None:
         parser.error("--with-peers needs --fresh (the usual sets have their peers; validation's people are trained on)")
@@ -394,17 +414,7 @@ def main(argv=None) -> int:
         rows, moving = peer_rows(composites, real, clips, args.workers, root, composite_rows, real_rows)
     if args.peers_only:
         return 0
-    # Rows per model: (edge mode, foreground estimate, margin, crop, input size, matte overrides,
-    # a photo's looks, the learned edge's weights)
-    default = (None, True, None, True, None, {}, False, None)
-    variants = ([default] + [_with(default, 0, mode) for mode in args.edge_mode]
-                + ([_with(default, 1, False)] if args.no_foreground_row else [])
-                + [_with(default, 2, m) for m in args.margin]
-                + [_with(default, 4, size) for size in args.input_size]
-                + ([_with(default, 3, False)] if args.whole_frame_row else [])
-                + [_with(default, 5, overrides) for overrides in args.matte]
-                + ([_with(default, 6, True)] if args.photo_row else [])
-                + [_with(default, 7, weights) for weights in args.edge_model])
+    variants = row_variants(args)
     for model, (edge_mode, foreground, margin, crop, size, overrides, photo, weights) in ((m, v) for m in models for v in variants):
         name = f"PortraitNet {model.relative_to(ROOT) if model.is_relative_to(ROOT) else model} (app matte"
         name += (f", {edge_mode} edges" if edge_mode else "") + ("" if foreground else ", camera colour at the edge")
