@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from app.imaging import strided_sample
 from app.people import find_people
 
 ZOOM_MIN, ZOOM_MAX = 1.0, 3.0
@@ -87,10 +88,9 @@ class AutoFramer:
     def measure(self, alpha: np.ndarray) -> np.ndarray | None:
         """The ideal crop (cx, cy, width) for this matte, or None when nobody is in it."""
         height, width = alpha.shape[:2]
-        step = max(1, width // SAMPLE_WIDTH)
         # Strided sampling, not a resize: the matte is already smooth (it was upsampled), so
         # nothing aliases, and it costs nothing.
-        small = alpha[step // 2::step, step // 2::step]
+        small, step = strided_sample(alpha, SAMPLE_WIDTH)
         people, labels = find_people(small)
         self.people = len(people)
         if not people:

@@ -29,6 +29,16 @@ def reduce_by_power_of_two(image: np.ndarray, min_height: int, min_width: int = 
     return pyramid.reduce(min_height, min_width)
 
 
+def strided_sample(image: np.ndarray, across: int) -> tuple[np.ndarray, int]:
+    """Every k-th pixel in both directions, about `across` pixels wide, and k: for statistics and
+    measures of a smooth picture, where a resize buys nothing. Never empty for a non-empty image:
+    a picture fewer than k/2 rows tall (a banner) still gives its middle row (an empty sample
+    crashes OpenCV's component labelling)."""
+    height, width = image.shape[:2]
+    step = max(1, width // max(1, across))
+    return image[min(step // 2, (height - 1) // 2)::step, min(step // 2, (width - 1) // 2)::step], step
+
+
 class FramePyramid:
     """A frame and its INTER_AREA halvings, each made at most once. The motion thumbnail, the
     model's input, the matte's working image, the blurred room and the foreground colour means each

@@ -19,14 +19,15 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from app.imaging import strided_sample
+
 SAMPLE_WIDTH = 160
 MATCH_SAMPLE_WIDTH = 80   # light statistics: 80 x 45 samples of a 16:9 frame
 
 
 def _sample(image: np.ndarray, across: int = SAMPLE_WIDTH) -> np.ndarray:
     """Every k-th pixel, about `across` pixels wide: statistics need no more, and it costs nothing."""
-    step = max(1, image.shape[1] // across)
-    return image[step // 2::step, step // 2::step]
+    return strided_sample(image, across)[0]
 
 
 # --- low light -----------------------------------------------------------------------------------

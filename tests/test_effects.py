@@ -355,3 +355,21 @@ def test_light_wrap_leaves_frames_smaller_than_its_grid_alone(height, width):
     alpha = np.full((height, width), 128, np.uint8)  # an edge everywhere
     out = LightWrap().apply(person, alpha, np.full_like(person, 250), 0.5, 12.0)  # raised in GaussianBlur
     assert out.shape == person.shape
+
+
+@pytest.mark.parametrize("height, width", [(1, 4000), (6, 1920), (24, 7680), (4000, 1), (2, 2)])
+def test_every_effect_takes_a_banner_shaped_frame(height, width):
+    """Pictures far wider than tall (or the reverse): the effects' strided samples of the frame and
+    the matte stay non-empty (an empty one crashed OpenCV's component labelling: a segfault)."""
+    effects = Effects(EffectSettings(auto_frame=True, match_lighting=True, low_light=True, main_person=True))
+    compositor = Compositor()
+    compositor.set_color((0, 177, 64))
+    rng = np.random.default_rng(height * width)
+    frame = rng.integers(0, 60, (height, width, 3), dtype=np.uint8)  # dim: the low-light boost works on it
+    alpha = np.zeros((height, width), np.uint8)
+    alpha[:, width // 4: max(width // 4 + 1, 3 * width // 4)] = 255  # a person in the middle
+    for _ in range(3):
+        boosted = effects.before_segmentation(frame)
+        mask = effects.on_mask(alpha.astype(np.float32) / 255.0)
+        out = effects.composite(compositor, boosted, alpha)
+        assert boosted.shape == frame.shape and mask.shape == alpha.shape and out.shape == frame.shape
