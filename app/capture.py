@@ -93,16 +93,16 @@ def image_problem(path: str | os.PathLike) -> str | None:
     try:
         size = os.path.getsize(path)
         with open(path, "rb") as file:
-            data = file.read(size if size <= _IMAGE_CHECK_LIMIT else 64)
+            data = file.read(size if size <= _IMAGE_CHECK_LIMIT else 65536)  # a big file: its header only
     except OSError as exc:
         return exc.strerror or str(exc)
     if not data:
         return "the file is empty"
     whole = len(data) == size
     if data.startswith(b"\xff\xd8\xff"):
-        return _jpeg_problem(data) if whole else None
+        return _jpeg_problem(data, whole)
     if data.startswith(_PNG_SIGNATURE):
-        return _png_problem(data) if whole else None
+        return _size_problem(*_png_size(data)) or (_png_problem(data) if whole else None)
     if (data.startswith(b"BM") or data.startswith((b"II*\x00", b"MM\x00*"))
             or (data.startswith(b"RIFF") and data[8:12] == b"WEBP")):
         return None
@@ -114,7 +114,10 @@ def read_picture(path: str | os.PathLike) -> tuple[np.ndarray | None, np.ndarray
     and its own transparency (float32, 0..1; None when it has none or is opaque everywhere).
     OpenCV's colour read drops the alpha channel, and the colours that transparent pixels hide
     (often black, sometimes an editor's leftovers) would show as if they were the picture."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    try:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    except cv2.error:  # a format whose size image_problem() does not read, over OpenCV's limit
+        return None, None
     return image, (None if image is None else _transparency(path, image.shape))
 
 
@@ -144,8 +147,37 @@ def flatten_onto(image_bgr: np.ndarray, alpha: np.ndarray | None, backdrop) -> n
     return np.clip(image_bgr.astype(np.float32) * a + under * (1.0 - a) + 0.5, 0, 255).astype(np.uint8)
 
 
-def _jpeg_problem(data: bytes) -> str | None:
-    """Walk the marker segments to the first scan; the compressed data after it must end with EOI."""
+def max_picture_pixels() -> int:
+    """The most pixels OpenCV decodes in one picture (its CV_IO_MAX_IMAGE_PIXELS: 2^30, or the
+    OPENCV_IO_MAX_IMAGE_PIXELS environment variable); it raises on a larger one."""
+    try:
+        return max(1, int(os.environ.get("OPENCV_IO_MAX_IMAGE_PIXELS", "")))
+    except ValueError:
+        return 1 << 30
+
+
+def _size_problem(width: int, height: int) -> str | None:
+    """Why a picture of this size cannot be read, or None (also for a header that gives no size)."""
+    if width * height > max_picture_pixels():
+        return (f"too large ({width} x {height} pixels; the most a picture may have is "
+                f"{max_picture_pixels():,})")
+    return None
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    """Width and height from the PNG's IHDR chunk (0, 0 when the header is short)."""
+    if len(data) < 24 or data[12:16] != b"IHDR":
+        return 0, 0
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+_JPEG_FRAME_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # SOFn: the picture's size
+
+
+def _jpeg_problem(data: bytes, whole: bool = True) -> str | None:
+    """Walk the marker segments to the first scan; the picture must not be larger than OpenCV
+    decodes, and (when `data` is the whole file) the compressed data after the scan must end with
+    EOI."""
     position = 2
     while position + 4 <= len(data):
         if data[position] != 0xFF:
@@ -160,12 +192,17 @@ def _jpeg_problem(data: bytes) -> str | None:
         if marker == 0xD9:
             return "corrupt (a JPEG without picture data)"
         length = int.from_bytes(data[position + 2:position + 4], "big")
+        if marker in _JPEG_FRAME_MARKERS and position + 9 <= len(data):
+            height = int.from_bytes(data[position + 5:position + 7], "big")
+            too_large = _size_problem(int.from_bytes(data[position + 7:position + 9], "big"), height)
+            if too_large:
+                return too_large
         if marker == 0xDA:  # start of scan: entropy-coded data (0xFF is stuffed there) up to EOI
-            if data.find(b"\xff\xd9", position + 2 + length) < 0:
+            if whole and data.find(b"\xff\xd9", position + 2 + length) < 0:
                 return "truncated (the JPEG ends before its picture data does)"
             return None
         position += 2 + length
-    return "truncated (the JPEG ends inside its header)"
+    return "truncated (the JPEG ends inside its header)" if whole else None
 
 
 def _png_problem(data: bytes) -> str | None:

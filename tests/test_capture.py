@@ -337,3 +337,39 @@ def test_a_damaged_frame_rate_in_a_video_header_falls_back(tmp_path, monkeypatch
         monkeypatch.setattr(cv2, "VideoCapture", Capture)
         with VideoFileSource(path) as source:
             assert source.fps == 30.0
+
+
+def _declaring_size(tmp_path, suffix: str, width: int, height: int):
+    """A small picture whose header declares width x height (as a decompression bomb's does)."""
+    ok, encoded = cv2.imencode(suffix, np.full((16, 16, 3), 90, np.uint8))
+    data = bytearray(encoded.tobytes())
+    if suffix == ".png":
+        data[16:24] = width.to_bytes(4, "big") + height.to_bytes(4, "big")
+    elif suffix == ".jpg":
+        at = data.find(b"\xff\xc0")
+        data[at + 5:at + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    else:  # .bmp: little-endian width and height at 18 and 22
+        data[18:26] = width.to_bytes(4, "little") + height.to_bytes(4, "little")
+    path = tmp_path / f"bomb{suffix}"
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_a_picture_over_opencvs_pixel_limit_is_named_too_large_as_source_and_background(tmp_path, suffix):
+    from app.compositing import BackgroundError, Compositor
+
+    path = _declaring_size(tmp_path, suffix, 40000, 40000)  # 1.6e9 pixels: OpenCV raises on it
+    with pytest.raises(SourceError, match=r"too large \(40000 x 40000 pixels"):
+        ImageSource(path)
+    with pytest.raises(BackgroundError, match="too large"):
+        Compositor().set_image(path)
+    assert ImageSource(_declaring_size(tmp_path, suffix, 16, 16)).size == (16, 16)  # the header's own size
+
+
+def test_a_bmp_over_opencvs_pixel_limit_is_unreadable_not_a_traceback(tmp_path):
+    from app.capture import read_picture
+
+    assert read_picture(_declaring_size(tmp_path, ".bmp", 40000, 40000)) == (None, None)
+    with pytest.raises(SourceError, match="Cannot read image"):
+        ImageSource(_declaring_size(tmp_path, ".bmp", 40000, 40000))
