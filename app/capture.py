@@ -34,8 +34,13 @@ VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".gif"}  # 
 ESTIMATED_COUNT_EXTENSIONS = {".mkv", ".webm"}  # containers whose frame count OpenCV estimates
 # Linux numbers video devices 0..255 (/dev/videoN); no OS has more cameras than that.
 MAX_CAMERA_INDEX = 255
-# A file's frame rate outside this is a damaged header, not a real rate (an encoder told inf hangs).
-MAX_FPS = 1000.0
+# Video frame rates that files are read and written at (sinks.FileSink): outside them a header's
+# rate is damaged, not real (an encoder told inf hangs; one told 0 or 0.05 writes no file).
+MIN_FPS, MAX_FPS = 0.1, 1000.0
+
+
+def usable_frame_rate(fps: float) -> bool:
+    return math.isfinite(fps) and MIN_FPS <= fps <= MAX_FPS
 
 
 class SourceError(RuntimeError):
@@ -525,7 +530,7 @@ class VideoFileSource(FrameSource):
         self._size = _frame_size(first)
         fps = self._capture.get(cv2.CAP_PROP_FPS)
         # A damaged header's rate (0, NaN, inf, 1e308) would hang the encoder of an output file.
-        usable = bool(fps) and math.isfinite(fps) and 0 < fps <= MAX_FPS
+        usable = usable_frame_rate(fps)
         self.fps = float(fps) if usable else 30.0
         self.rate_note = None if usable else f"its header's frame rate ({fps:g}) is not usable; timed at 30 FPS"
         count = self._capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0

@@ -20,7 +20,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import pyvirtualcam  # noqa: E402
 
-from app.capture import IMAGE_EXTENSIONS  # noqa: E402
+from app.capture import IMAGE_EXTENSIONS, MAX_FPS, MIN_FPS, usable_frame_rate  # noqa: E402
 
 LINUX_SETUP_COMMAND = (
     'sudo apt install v4l2loopback-dkms && sudo modprobe v4l2loopback devices=1 '
@@ -453,10 +453,10 @@ class FileSink(Sink):
         fourcc = _FOURCC_BY_SUFFIX.get(suffix)
         if fourcc is None:
             raise SinkError(unsupported_output_message(self.path))
-        if not math.isfinite(self.fps) or not 0.1 <= self.fps <= 1000:
+        if not usable_frame_rate(self.fps):
             # FFmpeg's encoder loops forever on an infinite rate; a 0 or NaN one makes no file.
             raise SinkError(f"Cannot write video file {self.path}: frame rate {fps:g} is not "
-                            "between 0.1 and 1000")
+                            f"between {MIN_FPS:g} and {MAX_FPS:g}")
         problem = size_problem(self.path, self.width + self.width % 2, self.height + self.height % 2)
         if problem:
             raise SinkError(f"Cannot write video file {self.path}: {problem}")

@@ -932,7 +932,10 @@ def test_options_that_cannot_act_as_given_say_so(capsys, tmp_path, clip_path, me
     assert code == 0 and note in err, err
 
 
-def test_a_frame_rate_the_header_cannot_have_is_named_when_replaced(capsys, tmp_path, mean_model):
+@pytest.mark.parametrize("scale, rate, shown", [(1, 2000, "2000"), (20, 1, "0.05")])
+def test_a_frame_rate_the_header_cannot_have_is_named_when_replaced(capsys, tmp_path, mean_model, scale, rate, shown):
+    """Too fast (a damaged header) or too slow for the output's encoder (a frame every 20 s): the
+    file is timed at 30 FPS, and says so, rather than ending the job at the output."""
     import struct
 
     fast = tmp_path / "fast.avi"
@@ -940,12 +943,12 @@ def test_a_frame_rate_the_header_cannot_have_is_named_when_replaced(capsys, tmp_
     for level in range(3):
         writer.write(np.full((48, 64, 3), 60 * level, np.uint8))
     writer.release()
-    data = bytearray(fast.read_bytes())  # OpenCV writes at most 600 FPS: the header says 2000 here
-    struct.pack_into("<II", data, data.index(b"strh") + 28, 1, 2000)  # the stream's scale and rate
-    struct.pack_into("<I", data, data.index(b"avih") + 8, 500)  # microseconds a frame
+    data = bytearray(fast.read_bytes())  # OpenCV writes at most 600 FPS and at least 0.1
+    struct.pack_into("<II", data, data.index(b"strh") + 28, scale, rate)  # the stream's rate: rate / scale
+    struct.pack_into("<I", data, data.index(b"avih") + 8, round(1e6 * scale / rate))  # microseconds a frame
     fast.write_bytes(data)
     code, _, err = run_cli(capsys, "-i", fast, "-o", tmp_path / "o.avi", "--model", mean_model, "--no-progress")
-    assert code == 0 and "frame rate (2000) is not usable; timed at 30 FPS" in err, err
+    assert code == 0 and f"frame rate ({shown}) is not usable; timed at 30 FPS" in err, err
 
 
 def test_check_camera_names_the_job_options_it_ignores(capsys, monkeypatch):
