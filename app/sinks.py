@@ -623,15 +623,28 @@ class ImageFileSink(Sink):
         except OSError as exc:
             raise SinkError(f"Cannot write image file {self.path}: {exc.strerror or exc}") from exc
         try:
-            if not cv2.imwrite(str(temp), self._last):
-                raise SinkError(f"Cannot write image file {self.path}")
+            # Encoded in memory, then written by Python: a full disk is then an OSError with its
+            # reason, not a bare False from imwrite after libpng/libtiff's own lines on stderr.
+            encoded, data = cv2.imencode(self._target.suffix, self._last)
+            if not encoded:
+                raise SinkError(f"Cannot write image file {self.path}: the {self._target.suffix} encoder refused "
+                                f"the picture ({self._last.shape[1]}x{self._last.shape[0]})")
+            with open(temp, "wb") as file:
+                file.write(data.tobytes())
             problem = self._written_problem(temp)
             if problem is not None:
                 keep = f"; the existing {self.path} is kept" if self._target.exists() else ""
                 raise SinkError(f"Writing {self.path} failed: {problem}{keep}")
             _replace_into_place(temp, self._target, self.path)
         except OSError as exc:
-            raise SinkError(f"Cannot write image file {self.path}: {exc.strerror or exc}") from exc
+            reason = exc.strerror or str(exc)
+            if exc.errno == errno.ENOSPC:
+                temp.unlink(missing_ok=True)  # what is free once the part written is gone
+                free = free_bytes(self._target.parent)
+                reason = "the disk is full" + (f" ({_format_bytes(free)} free in {self._target.parent})"
+                                               if free is not None else "")
+            keep = f"; the existing {self.path} is kept" if self._target.exists() else ""
+            raise SinkError(f"Cannot write image file {self.path}: {reason}{keep}") from exc
         finally:
             temp.unlink(missing_ok=True)
         self._last = None

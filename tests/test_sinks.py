@@ -399,13 +399,12 @@ def test_a_picture_cut_short_by_a_full_disk_keeps_the_existing_one(tmp_path, mon
 
     import cv2
 
-    real_imwrite = cv2.imwrite
+    real_imencode = cv2.imencode
 
-    def short_imwrite(name, image, *args):  # says True, as it does when the tail did not fit
-        real_imwrite(name, image, *args)
-        os.truncate(name, os.path.getsize(name) // 2)
-        return True
-    monkeypatch.setattr(cv2, "imwrite", short_imwrite)
+    def short_imencode(suffix, image, *args):  # the write goes through, but only half of it lands
+        ok, data = real_imencode(suffix, image, *args)
+        return ok, data[: data.size // 2]
+    monkeypatch.setattr(cv2, "imencode", short_imencode)
     for name in ("still.png", "still.jpg"):
         path = tmp_path / name
         path.write_bytes(b"precious")
@@ -415,6 +414,29 @@ def test_a_picture_cut_short_by_a_full_disk_keeps_the_existing_one(tmp_path, mon
             sink.close()
         assert path.read_bytes() == b"precious"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["still.jpg", "still.png"]
+
+
+def test_a_picture_refused_by_a_full_disk_says_so_and_keeps_the_existing_one(tmp_path, monkeypatch, capfd):
+    import errno
+
+    import app.sinks as sinks_module
+
+    def full_disk(path, mode="r", *args, **kwargs):
+        if "w" in mode:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return open(path, mode, *args, **kwargs)
+    monkeypatch.setattr(sinks_module, "open", full_disk, raising=False)
+    monkeypatch.setattr(sinks_module, "free_bytes", lambda folder: 2048)
+    for name in ("still.png", "still.tif", "still.webp"):
+        path = tmp_path / name
+        path.write_bytes(b"precious")
+        sink = ImageFileSink(path)
+        sink.send(np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8))
+        with pytest.raises(SinkError, match=r"the disk is full \(2.0 KiB free in .*; the existing .* is kept"):
+            sink.close()
+        assert path.read_bytes() == b"precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["still.png", "still.tif", "still.webp"]
+    assert capfd.readouterr().err == ""  # no encoder's own lines
 
 
 @pytest.mark.parametrize("mode", [0o600, 0o640, 0o604])
