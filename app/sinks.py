@@ -139,6 +139,11 @@ def prepare_output_path(path: str | os.PathLike) -> Path:
         raise SinkError(f"Cannot create the folder for {path}: {exc.strerror or exc}") from exc
     if not os.access(target.parent, os.W_OK):
         raise SinkError(f"Cannot write {path}: no permission to write in {target.parent}")
+    try:  # a folder that takes no files (/proc, /sys) passes access() as root and has no free space
+        _temporary_beside(target).unlink()
+    except OSError as exc:
+        raise SinkError(f"Cannot write {path}: {target.parent} takes no new files "
+                        f"({exc.strerror or exc})") from exc
     return target
 
 

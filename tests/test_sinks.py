@@ -1,4 +1,5 @@
 import glob
+import os
 import sys
 from pathlib import Path
 
@@ -602,3 +603,13 @@ def test_a_virtual_camera_that_is_there_but_refuses_is_not_told_to_set_one_up(mo
         VirtualCameraSink(160, 120, 15, backend="refusing")
     assert fix in str(raised.value)
     assert ("v4l2loopback" in str(raised.value)) is (fix == "to set it up, ") or sys.platform != "linux"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+def test_a_folder_that_takes_no_files_is_named_so_not_full():
+    # /proc passes access(W_OK) as root and reports no free space: "the disk is full" misled there.
+    for make in (lambda: FileSink("/proc/portraitcam_out.mp4", 64, 48, 15),
+                 lambda: ImageFileSink("/proc/portraitcam_out.png")):
+        with pytest.raises(SinkError, match=r"/proc takes no new files") as raised:
+            make()
+        assert "disk is full" not in str(raised.value)
