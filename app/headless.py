@@ -621,7 +621,8 @@ def _run(args: argparse.Namespace, job: _JobState) -> int:
         if _SIGNALS.received is not None and _SIGNALS.pending is None:
             # Raised by a library while our Interrupted went through it: it is the signal.
             return _report_interrupted(_SIGNALS.received, job, _kept(sinks, frames, "so far"))
-        return _error(f"{_describe(exc).rstrip('.')}{_kept(sinks, frames, 'before it')}")
+        message = _describe(exc).rstrip('.')
+        return _error(f"{message}{_kept(sinks, frames, 'before it', message)}")
     finally:
         _abort_sinks(sinks)  # no-op for sinks already closed
         if source is not None:
@@ -652,11 +653,12 @@ def _abort_sinks(sinks: list) -> Path | None:
     return partial
 
 
-def _kept(sinks: list, frames: int, when: str) -> str:
-    """Abort the sinks; what the user is told of the partial file kept, if any. Its own count of
-    frames, not the job's: a file encoded on a thread of its own may be a frame behind the job."""
+def _kept(sinks: list, frames: int, when: str, message: str = "") -> str:
+    """Abort the sinks; what the user is told of the partial file kept, if any, unless `message`
+    (the error's own) names it already. Its own count of frames, not the job's: a file encoded on
+    a thread of its own may be a frame behind the job."""
     partial = _abort_sinks(sinks)
-    if partial is None:
+    if partial is None or str(partial) in message:
         return ""
     written = next((getattr(s, "frames_written", None) for s in sinks if getattr(s, "partial_path", None)), None)
     count = frames if written is None else written

@@ -1032,3 +1032,13 @@ def test_a_signal_that_breaks_an_import_while_starting_is_still_the_signal(capsy
     assert entry.main([]) == 130
     err = capsys.readouterr().err
     assert "interrupted (SIGINT)" in err and "Traceback" not in err and "initialization" not in err
+
+
+def test_a_full_disk_at_the_end_names_the_partial_file_once(capsys, tmp_path, mean_model, clip_path, monkeypatch):
+    from app.sinks import FileSink
+
+    monkeypatch.setattr(FileSink, "_disk_full", lambda self: (True, f"1.0 KiB free in {tmp_path}"))
+    code, _, err = run_cli(capsys, "-i", clip_path, "-o", tmp_path / "o.mp4", "--model", mean_model, "--no-progress")
+    partial = tmp_path / "o.partial.mp4"
+    assert code == 1 and "may be incomplete: the disk is full" in err, err
+    assert err.count(str(partial)) == 1 and partial.exists() and not (tmp_path / "o.mp4").exists(), err
