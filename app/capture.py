@@ -14,6 +14,7 @@ import stat
 import sys
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 # FFmpeg would print its own multi-line diagnostics for a bad file; SourceError says it once.
@@ -655,6 +656,15 @@ def open_source(spec: str | int, **kw) -> FrameSource:
     if index is not None:
         allowed = {"width", "height", "fps"}
         return CameraSource(index, **{k: v for k, v in kw.items() if k in allowed})
+    if isinstance(spec, str) and re.match(r"[A-Za-z][A-Za-z0-9+.-]+://", spec.strip()) and not _exists(spec):
+        address = urllib.parse.urlsplit(spec.strip())
+        if address.scheme.lower() != "file":
+            # A path would fold the "//" into one ("http:/host/x.mp4 not found"): name it as given.
+            raise SourceError(f"{spec.strip()} is a network address: PortraitCam reads cameras and files "
+                              "only (save the stream to a file first)")
+        from urllib.request import url2pathname  # only here: it pulls in the HTTP client
+
+        spec = url2pathname(address.path)  # a file manager's file:// link: its path
     if is_image_path(spec):
         return ImageSource(spec, **{k: v for k, v in kw.items() if k == "fps"})
     return VideoFileSource(spec, **{k: v for k, v in kw.items() if k == "loop"})

@@ -156,6 +156,18 @@ def test_open_source_dispatch(tmp_path):
         open_source(ABSENT_CAMERA, loop=True)
 
 
+def test_an_address_is_named_as_given_and_a_file_link_opens_its_file(tmp_path):
+    for address in ("http://127.0.0.1:9/x.mp4", "rtsp://camera.local/stream", "HTTPS://host/a b.mp4"):
+        with pytest.raises(SourceError, match="is a network address") as raised:
+            open_source(address)
+        assert address in str(raised.value)  # not folded into a path ("http:/127.0.0.1:9/x.mp4")
+    video = write_video(tmp_path / "my clip.mp4", level_frames(3))
+    with open_source(video.as_uri(), loop=False) as source:  # file:///.../my%20clip.mp4
+        assert isinstance(source, VideoFileSource) and source.path == video
+    with pytest.raises(SourceError, match="not found"):
+        open_source((tmp_path / "gone.mp4").as_uri())
+
+
 def test_frame_source_is_a_base_class():
     assert issubclass(VideoFileSource, FrameSource) and issubclass(CameraSource, FrameSource)
 
