@@ -591,6 +591,12 @@ def _run(args: argparse.Namespace, job: _JobState) -> int:
                 closing_problem = str(exc)
         if closing_problem:
             _note(closing_problem)
+        if pipeline.all_person and not warned:  # too few runs for the warning: a photo has one
+            runs = pipeline.all_person_runs
+            _note(f"the model marked the whole picture as you{f' on its last {runs} runs' if runs > 1 else ''}, "
+                  f"so {'those frames show' if frames > 1 else 'the output shows'} the "
+                  "background alone (a face right at the lens does this; if the picture shows some of the "
+                  "room, the model file is faulty)")
         average = ", ".join(f"{stage} {totals[stage] / frames:.1f}" for stage in STAGES)
         if total and frames < total - 1 and getattr(source, "count_is_estimate", False):
             _note(f"the input ended after {frames} of about {total} frames (its container gives only an "

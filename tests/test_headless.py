@@ -1042,3 +1042,17 @@ def test_a_full_disk_at_the_end_names_the_partial_file_once(capsys, tmp_path, me
     partial = tmp_path / "o.partial.mp4"
     assert code == 1 and "may be incomplete: the disk is full" in err, err
     assert err.count(str(partial)) == 1 and partial.exists() and not (tmp_path / "o.mp4").exists(), err
+
+
+def test_a_photo_the_model_calls_all_person_says_why_only_the_background_went_out(capsys, tmp_path, mean_model):
+    # The mean model calls bright pixels person: a white picture is "all person" on its one run,
+    # far fewer runs than the live warning waits for.
+    white, half = tmp_path / "white.png", tmp_path / "half.png"
+    cv2.imwrite(str(white), np.full((60, 80, 3), 255, np.uint8))
+    picture = np.full((60, 80, 3), 255, np.uint8)
+    picture[:, :40] = 0
+    cv2.imwrite(str(half), picture)
+    code, _, err = run_cli(capsys, "-i", white, "-o", tmp_path / "o.png", "--model", mean_model, "--no-progress")
+    assert code == 0 and "marked the whole picture as you, so the output shows the background alone" in err, err
+    code, _, err = run_cli(capsys, "-i", half, "-o", tmp_path / "o.png", "--model", mean_model, "--no-progress")
+    assert code == 0 and "whole picture as you" not in err, err
