@@ -535,10 +535,18 @@ def _run(args: argparse.Namespace, job: _JobState) -> int:
             latency = LatencyRecorder()  # capture -> hand-off to the sinks (app/livestats.py)
             warned = False
 
+            source_failure: list[SourceError] = []
+
             def read_frames():
                 read = 0
                 while max_frames is None or read < max_frames:
-                    frame = source.read()
+                    try:
+                        frame = source.read()
+                    except SourceError as exc:
+                        # Raised after the loop: the frames read before it are still being worked
+                        # on (OverlappedFrames), and they belong in the partial file.
+                        source_failure.append(exc)
+                        return
                     if frame is None:
                         return
                     read += 1
@@ -578,6 +586,8 @@ def _run(args: argparse.Namespace, job: _JobState) -> int:
                 if virtual_camera is not None and not source.is_live:
                     virtual_camera.wait_for_next_frame()  # play files at their own frame rate
         progress.close()
+        if source_failure:
+            raise source_failure[0]
         if frames == 0:
             return _error(f"no frames could be read from {source.description}")
         # The file first: a virtual camera that fails to close must not cost the finished video.

@@ -1056,3 +1056,21 @@ def test_a_photo_the_model_calls_all_person_says_why_only_the_background_went_ou
     assert code == 0 and "marked the whole picture as you, so the output shows the background alone" in err, err
     code, _, err = run_cli(capsys, "-i", half, "-o", tmp_path / "o.png", "--model", mean_model, "--no-progress")
     assert code == 0 and "whole picture as you" not in err, err
+
+
+def test_an_input_cut_short_keeps_every_frame_read_before_it_in_the_partial_file(capsys, tmp_path, mean_model):
+    # A file to a file runs overlapped: frames already read are still in the model and finishing
+    # threads when the read fails, and they belong in the partial file too.
+    whole = tmp_path / "whole.avi"
+    writer = cv2.VideoWriter(str(whole), cv2.VideoWriter_fourcc(*"MJPG"), 30, (160, 120))
+    for frame in person_frames(24):
+        writer.write(frame)
+    writer.release()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    code, _, err = run_cli(capsys, "-i", cut, "-o", tmp_path / "out.mp4", "--model", mean_model, "--no-progress")
+    read = re.search(r"failed after (\d+) of 24 frames", err)
+    written = re.search(r"the (\d+) frames written before it are in", err)
+    assert code == 1 and read and written, err
+    assert int(written.group(1)) == int(read.group(1)) > 0, err
+    assert count_frames(tmp_path / "out.partial.mp4") == (int(read.group(1)), (160, 120))
