@@ -533,9 +533,20 @@ class VideoFileSource(FrameSource):
         # A damaged header's rate (0, NaN, inf, 1e308) would hang the encoder of an output file.
         usable = usable_frame_rate(fps)
         self.fps = float(fps) if usable else 30.0
-        self.rate_note = None if usable else f"its header's frame rate ({fps:g}) is not usable; timed at 30 FPS"
+        # What the header said that could not be used, for the user (the CLI prints them).
+        self.header_notes = [] if usable else [f"its header's frame rate ({fps:g}) is not usable; timed at 30 FPS"]
         count = self._capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0
         self.frame_count = int(count) if math.isfinite(count) and count > 0 else None
+        try:
+            size = os.path.getsize(self.path)
+        except OSError:
+            size = None
+        if self.frame_count is not None and size is not None and self.frame_count > size:
+            # No container stores a frame in less than a byte: a damaged header, not a count to
+            # hold the file to (falling short of it would call a whole file truncated).
+            self.header_notes.append(f"its header's frame count ({self.frame_count}) is more than its "
+                                     f"{size} bytes can hold; read to its end")
+            self.frame_count = None
         # Matroska/WebM store no frame count: OpenCV's is duration x rate, an estimate that a
         # variable-rate recording can overshoot, so falling short of it is no proof of a cut file.
         self.count_is_estimate = self.path.suffix.lower() in ESTIMATED_COUNT_EXTENSIONS

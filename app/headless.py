@@ -475,8 +475,8 @@ def _run(args: argparse.Namespace, job: _JobState) -> int:
             with _NativeStderrSilenced():
                 source = open_source(args.input, width=args.width, height=args.height, fps=args.fps, loop=loop)
             if isinstance(source, VideoFileSource):
-                if source.rate_note:
-                    _note(f"{source.description}: {source.rate_note}")
+                for note in source.header_notes:
+                    _note(f"{source.description}: {note}")
                 source = PrefetchingSource(source)  # decode the next frames while this one is processed
             elif source.is_live:
                 source = LatestFrameSource(source)  # the newest camera frame, never a backlog

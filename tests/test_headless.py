@@ -1074,3 +1074,20 @@ def test_an_input_cut_short_keeps_every_frame_read_before_it_in_the_partial_file
     assert code == 1 and read and written, err
     assert int(written.group(1)) == int(read.group(1)) > 0, err
     assert count_frames(tmp_path / "out.partial.mp4") == (int(read.group(1)), (160, 120))
+
+
+def test_a_frame_count_the_file_cannot_hold_is_named_and_the_whole_file_is_read(capsys, tmp_path, mean_model):
+    import struct
+
+    clip = tmp_path / "lying.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 30, (64, 48))
+    for level in range(5):
+        writer.write(np.full((48, 64, 3), 50 * level, np.uint8))
+    writer.release()
+    data = bytearray(clip.read_bytes())
+    struct.pack_into("<I", data, data.index(b"avih") + 24, 4_000_000_000)  # total frames
+    struct.pack_into("<I", data, data.index(b"strh") + 40, 4_000_000_000)  # the stream's length
+    clip.write_bytes(data)
+    code, out, err = run_cli(capsys, "-i", clip, "-o", tmp_path / "o.avi", "--model", mean_model, "--no-progress")
+    assert code == 0 and "frame count (4000000000) is more than its" in err and "Wrote 5 frames" in out, (out, err)
+    assert count_frames(tmp_path / "o.avi")[0] == 5
