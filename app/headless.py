@@ -494,6 +494,7 @@ def _run(args: argparse.Namespace, job: _JobState) -> int:
             if note:
                 _note(note)
             pipeline = Pipeline(segmenter, refiner, compositor, schedule=schedule)
+            pipeline.still_source = source.is_still
             pipeline.effects.settings = effect_settings(args)
             pipeline.effects.framer.settings.fps = source.fps or 30.0  # the framing's delays are in seconds
             if args.match_lighting is not None and compositor.mode not in LIGHTING_MODES:
@@ -601,12 +602,11 @@ def _run(args: argparse.Namespace, job: _JobState) -> int:
                 closing_problem = str(exc)
         if closing_problem:
             _note(closing_problem)
-        if pipeline.all_person and not warned:  # too few runs for the warning: a photo has one
+        if pipeline.all_person and not warned:  # a video that ended before the warning's runs
             runs = pipeline.all_person_runs
-            _note(f"the model marked the whole picture as you{f' on its last {runs} runs' if runs > 1 else ''}, "
-                  f"so {'those frames show' if frames > 1 else 'the output shows'} the "
-                  "background alone (a face right at the lens does this; if the picture shows some of the "
-                  "room, the model file is faulty)")
+            _note(f"the model marked the whole picture as you on its last {runs} run{'s' if runs != 1 else ''}, "
+                  "so those frames show the background alone (a face right at the lens does this; if the "
+                  "picture shows some of the room, the model file is faulty)")
         average = ", ".join(f"{stage} {totals[stage] / frames:.1f}" for stage in STAGES)
         if total and frames < total - 1 and getattr(source, "count_is_estimate", False):
             _note(f"the input ended after {frames} of about {total} frames (its container gives only an "

@@ -37,6 +37,12 @@ ALL_PERSON_WARNING = (
     "The model has marked the whole picture as you {runs} times in a row, so the background alone "
     "goes out instead. Step back so the camera sees some of the room; if that does not help, the "
     "model file is faulty: reinstall PortraitCam or pick another model.")
+# A still picture as the source shows the model the same picture on every run: its first such run
+# says all that thirty would, and the user should not wait (the window loops a photo) to hear it.
+STILL_ALL_PERSON_WARNING = (
+    "The model has marked the whole picture as you, so the background alone goes out instead. A face "
+    "right at the lens does this; if the picture shows some of the room, the model file is faulty: "
+    "reinstall PortraitCam or pick another model.")
 
 
 @dataclass
@@ -85,6 +91,7 @@ class Pipeline:
         self.all_person = False     # the current mask says all person: the background alone goes out
         self.all_person_runs = 0    # model runs in a row that said so
         self.warning: str | None = None  # for the user, while all_person_runs >= ALL_PERSON_RUNS
+        self.still_source = False   # the source repeats one picture: warn on its first all-person run
         self.effects = Effects()  # optional effects (low light, main person, framing, light); all off
 
     @property
@@ -296,7 +303,9 @@ class Pipeline:
         self.all_person = person > ALL_PERSON_FRACTION * mask.size
         if self.all_person:
             self.all_person_runs += 1
-            if self.all_person_runs >= ALL_PERSON_RUNS:
+            if self.still_source:
+                self.warning = STILL_ALL_PERSON_WARNING
+            elif self.all_person_runs >= ALL_PERSON_RUNS:
                 self.warning = ALL_PERSON_WARNING.format(runs=ALL_PERSON_RUNS)  # one text: one report
         else:
             self.all_person_runs = 0

@@ -132,6 +132,17 @@ def test_a_photo_source_gets_more_looks_and_a_clip_only_when_asked(qtbot, make_w
     assert not segmenter.extra_input_sizes  # the second size stays a photo's
 
 
+def test_a_photo_the_model_calls_all_person_is_explained_at_once(qtbot, make_window, tmp_path):
+    white = tmp_path / "white.png"  # the mean model calls bright pixels person: all of this one
+    cv2.imwrite(str(white), np.full((120, 160, 3), 255, np.uint8))
+    window = make_window(source=str(white))
+    qtbot.waitUntil(lambda: window.banner.message("mask") != "", timeout=TIMEOUT_MS)
+    assert "whole picture as you, so the background alone goes out" in window.banner.message("mask")
+    from app.pipeline import ALL_PERSON_RUNS
+
+    assert window.controller.worker.pipeline.model_runs < ALL_PERSON_RUNS  # not thirty runs of one picture
+
+
 def test_ui_thread_that_falls_behind_gets_the_latest_frame_not_a_backlog(qtbot, make_window, clip):
     window = make_window(source=str(clip))
     qtbot.waitUntil(lambda: window.frames_shown >= 2, timeout=TIMEOUT_MS)

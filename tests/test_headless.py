@@ -1053,7 +1053,8 @@ def test_a_photo_the_model_calls_all_person_says_why_only_the_background_went_ou
     picture[:, :40] = 0
     cv2.imwrite(str(half), picture)
     code, _, err = run_cli(capsys, "-i", white, "-o", tmp_path / "o.png", "--model", mean_model, "--no-progress")
-    assert code == 0 and "marked the whole picture as you, so the output shows the background alone" in err, err
+    assert code == 0 and "marked the whole picture as you, so the background alone goes out" in err, err
+    assert err.count("whole picture as you") == 1, err
     code, _, err = run_cli(capsys, "-i", half, "-o", tmp_path / "o.png", "--model", mean_model, "--no-progress")
     assert code == 0 and "whole picture as you" not in err, err
 

@@ -235,6 +235,15 @@ def test_all_person_masks_give_the_background_alone_and_then_a_warning(tmp_path)
     assert "whole picture" in pipeline.warning
 
 
+def test_a_still_source_warns_on_its_first_all_person_run(tmp_path):
+    pipeline = colour_pipeline(make_hostile_model(tmp_path / "ones.onnx", "ones"))
+    pipeline.still_source = True  # a photo: every run sees the same picture
+    out, _ = pipeline.process(room_frame())
+    assert np.all(out == np.array([0, 0, 255], np.uint8))
+    assert pipeline.model_runs <= 2 and "whole picture as you, so the background alone" in pipeline.warning
+    assert "times in a row" not in pipeline.warning
+
+
 def test_all_person_state_ends_with_the_first_plausible_mask(pipeline):
     from app.pipeline import ALL_PERSON_RUNS
 

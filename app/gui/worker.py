@@ -381,6 +381,7 @@ class PipelineWorker(QObject):
         if self.pipeline is not None:
             still = self._capture is not None and self._capture.source.is_still
             self.pipeline.segmenter.use_looks(still, mirror_video=self.settings.mirror_average)
+            self.pipeline.still_source = still  # its all-person warning comes at once
 
     @Slot(str, object)
     def setBackground(self, mode: str, value) -> None:
