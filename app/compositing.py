@@ -83,12 +83,12 @@ class Compositor:
         self.mode = "color"
 
     def set_image(self, path: str | os.PathLike) -> None:
-        path = Path(path)
+        given, path = os.fspath(path), Path(path)  # given: as the user wrote it (a Path folds "//")
         # The file's own checks first: OpenCV would half-decode a truncated JPEG into a grey band.
         reason = file_problem(path) or image_problem(path)
         image, transparency = read_picture(path) if reason is None else (None, None)
         if image is None:
-            raise BackgroundError(f"Cannot load background image {path}: {reason or 'unsupported format or corrupt'}")
+            raise BackgroundError(f"Cannot load background image {given}: {reason or 'unsupported format or corrupt'}")
         self._close_video()
         self._image = image
         self._image_alpha = transparency

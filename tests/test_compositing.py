@@ -387,3 +387,8 @@ def test_a_truncated_jpeg_background_is_refused_not_half_decoded(tmp_path, capfd
     with pytest.raises(BackgroundError, match="folder"):
         compositor.set_image(tmp_path)
     assert "Premature end" not in capfd.readouterr().err
+
+
+def test_a_background_named_by_an_address_is_shown_as_written():
+    with pytest.raises(BackgroundError, match="Cannot load background image http://host/wall.jpg: not found"):
+        Compositor().set_image("http://host/wall.jpg")  # not "http:/host/wall.jpg", a Path's folding
