@@ -164,9 +164,9 @@ def max_picture_pixels() -> int:
 
 def _size_problem(width: int, height: int) -> str | None:
     """Why a picture of this size cannot be read, or None (also for a header that gives no size)."""
-    if width * height > max_picture_pixels():
-        return (f"too large ({width} x {height} pixels; the most a picture may have is "
-                f"{max_picture_pixels():,})")
+    limit = max_picture_pixels()
+    if width * height > limit:
+        return f"too large ({width} x {height} pixels; the most a picture may have is {limit:,})"
     return None
 
 
