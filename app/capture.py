@@ -667,18 +667,26 @@ def open_source(spec: str | int, **kw) -> FrameSource:
     if index is not None:
         allowed = {"width", "height", "fps"}
         return CameraSource(index, **{k: v for k, v in kw.items() if k in allowed})
-    if isinstance(spec, str) and re.match(r"[A-Za-z][A-Za-z0-9+.-]+://", spec.strip()) and not _exists(spec):
-        address = urllib.parse.urlsplit(spec.strip())
-        if address.scheme.lower() != "file":
-            # A path would fold the "//" into one ("http:/host/x.mp4 not found"): name it as given.
-            raise SourceError(f"{spec.strip()} is a network address: PortraitCam reads cameras and files "
-                              "only (save the stream to a file first)")
-        from urllib.request import url2pathname  # only here: it pulls in the HTTP client
-
-        spec = url2pathname(address.path)  # a file manager's file:// link: its path
+    spec = local_file_path(spec)
     if is_image_path(spec):
         return ImageSource(spec, **{k: v for k, v in kw.items() if k == "fps"})
     return VideoFileSource(spec, **{k: v for k, v in kw.items() if k == "loop"})
+
+
+def local_file_path(spec: str | os.PathLike) -> str | os.PathLike:
+    """The local file that `spec` names: a file manager's file:// link becomes its path, anything
+    else (a path, a camera index) is returned as it is. Raises SourceError for a network address
+    (http://, rtsp://...), which PortraitCam does not read; a path would fold its "//" into one
+    and call it "http:/host/x.mp4 not found"."""
+    if not isinstance(spec, str) or not re.match(r"[A-Za-z][A-Za-z0-9+.-]+://", spec.strip()) or _exists(spec):
+        return spec
+    address = urllib.parse.urlsplit(spec.strip())
+    if address.scheme.lower() != "file":
+        raise SourceError(f"{spec.strip()} is a network address: PortraitCam reads cameras and files "
+                          "only (save the stream to a file first)")
+    from urllib.request import url2pathname  # only here: it pulls in the HTTP client
+
+    return url2pathname(address.path)
 
 
 def _exists(path: str) -> bool:

@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app.capture import SourceError, VideoFileSource, file_problem, image_problem, read_picture
+from app.capture import SourceError, VideoFileSource, file_problem, image_problem, local_file_path, read_picture
 from app.imaging import FramePyramid, reduce_by_power_of_two
 from app.matting import alpha_to_uint8, band_pixels, sample_bilinear
 
@@ -83,7 +83,7 @@ class Compositor:
         self.mode = "color"
 
     def set_image(self, path: str | os.PathLike) -> None:
-        given, path = os.fspath(path), Path(path)  # given: as the user wrote it (a Path folds "//")
+        given, path = os.fspath(path), Path(_local_file(path, "image"))  # given: as the user wrote it
         # The file's own checks first: OpenCV would half-decode a truncated JPEG into a grey band.
         reason = file_problem(path) or image_problem(path)
         image, transparency = read_picture(path) if reason is None else (None, None)
@@ -97,7 +97,7 @@ class Compositor:
         self.mode = "image"
 
     def set_video(self, path: str | os.PathLike) -> None:
-        path = Path(path)
+        path = Path(_local_file(path, "video"))
         try:
             video = VideoFileSource(path, loop=True)
         except SourceError as exc:
@@ -350,3 +350,11 @@ def replace_edge_background(output: np.ndarray, frame_bgr: np.ndarray, backgroun
     fg, a = foreground_at(frame_bgr, alpha_u8, ys, xs, means)
     blended = fg * a + background[ys, xs].astype(np.float32) * (1.0 - a)
     output[ys, xs] = (blended + 0.5).astype(np.uint8)
+
+
+def _local_file(path: str | os.PathLike, kind: str) -> str | os.PathLike:
+    """The local file a background names (a file:// link's path); BackgroundError for a network address."""
+    try:
+        return local_file_path(path)
+    except SourceError as exc:
+        raise BackgroundError(f"Cannot load background {kind}: {exc}") from exc

@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from app import segmentation
 from app.capture import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, LatestFrameSource, PrefetchingSource, SourceError,
-                         VideoFileSource, file_problem, image_problem, is_image_path, open_source)
+                         VideoFileSource, file_problem, image_problem, is_image_path, local_file_path, open_source)
 from app.compositing import BLUR_MAX, BackgroundError, Compositor
 from app.effects import LIGHTING_MODES, EffectSettings
 from app.framing import ZOOM_MAX, ZOOM_MIN
@@ -197,11 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _configure_background(compositor: Compositor, args: argparse.Namespace) -> None:
     if args.background:
-        path = Path(args.background)
-        if path.suffix.lower() in VIDEO_EXTENSIONS:
-            compositor.set_video(path)
+        if _background_kind(args.background) == "video":
+            compositor.set_video(args.background)
         else:
-            compositor.set_image(path)
+            compositor.set_image(args.background)
     elif args.color is not None:
         compositor.set_color(args.color)
     elif args.no_background:
@@ -382,7 +381,7 @@ def run(argv: list[str] | None = None) -> int:
         return check_camera()
     if not args.output and not args.virtual_camera:
         return _error("nothing to do: give --output FILE and/or --virtual-camera")
-    problem = _file_problems(args)
+    problem = _local_files(args) or _file_problems(args)
     if problem:
         return _error(problem)
     if args.output:
@@ -436,6 +435,26 @@ def _report_interrupted(signum: int, job: _JobState, detail: str) -> int:
     return 128 + signum
 
 
+def _local_files(args: argparse.Namespace) -> str | None:
+    """File manager's file:// links in the file options become their paths (so the checks below,
+    and the output-overwrite check, see the file); a network address is refused in words."""
+    for name in ("input", "background", "output"):
+        value = getattr(args, name)
+        if not value:
+            continue
+        try:
+            setattr(args, name, local_file_path(value))
+        except SourceError as exc:
+            if name == "output":
+                return f"--output {value.strip()} is a network address: PortraitCam writes files only"
+            return f"Cannot load background {_background_kind(value)}: {exc}" if name == "background" else str(exc)
+    return None
+
+
+def _background_kind(path: str) -> str:
+    return "video" if Path(path).suffix.lower() in VIDEO_EXTENSIONS else "image"
+
+
 def _file_problems(args: argparse.Namespace) -> str | None:
     """The first file option that cannot work, in words (checked before anything is opened, and
     before OpenCV, which says only "cannot open" or prints its own lines)."""
@@ -444,7 +463,7 @@ def _file_problems(args: argparse.Namespace) -> str | None:
         if suffix not in IMAGE_EXTENSIONS and suffix not in VIDEO_OUTPUT_EXTENSIONS:
             return unsupported_output_message(args.output)
     if args.background:
-        kind = "video" if Path(args.background).suffix.lower() in VIDEO_EXTENSIONS else "image"
+        kind = _background_kind(args.background)
         problem = file_problem(args.background)
         if problem is None and kind == "image":
             problem = image_problem(args.background)

@@ -389,6 +389,17 @@ def test_a_truncated_jpeg_background_is_refused_not_half_decoded(tmp_path, capfd
     assert "Premature end" not in capfd.readouterr().err
 
 
-def test_a_background_named_by_an_address_is_shown_as_written():
-    with pytest.raises(BackgroundError, match="Cannot load background image http://host/wall.jpg: not found"):
-        Compositor().set_image("http://host/wall.jpg")  # not "http:/host/wall.jpg", a Path's folding
+def test_a_background_named_by_an_address_is_shown_as_written_and_a_file_link_opens(tmp_path):
+    for setter, kind, address in ((Compositor.set_image, "image", "http://host/wall.jpg"),
+                                  (Compositor.set_video, "video", "https://host/loop.mp4")):
+        with pytest.raises(BackgroundError, match=f"Cannot load background {kind}: ") as raised:
+            setter(Compositor(), address)
+        # Named as written (a Path folds it into "http:/host/wall.jpg") and called what it is.
+        assert f"{address} is a network address" in str(raised.value)
+    wall = tmp_path / "my wall.png"
+    cv2.imwrite(str(wall), np.full((30, 40, 3), (10, 200, 30), np.uint8))
+    compositor = Compositor()
+    compositor.set_image(wall.as_uri())  # file:///.../my%20wall.png, as a file manager drags it in
+    assert compositor.mode == "image"
+    with pytest.raises(BackgroundError, match="not found"):
+        compositor.set_image((tmp_path / "gone.png").as_uri())

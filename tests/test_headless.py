@@ -1092,3 +1092,36 @@ def test_a_frame_count_the_file_cannot_hold_is_named_and_the_whole_file_is_read(
     code, out, err = run_cli(capsys, "-i", clip, "-o", tmp_path / "o.avi", "--model", mean_model, "--no-progress")
     assert code == 0 and "frame count (4000000000) is more than its" in err and "Wrote 5 frames" in out, (out, err)
     assert count_frames(tmp_path / "o.avi")[0] == 5
+
+
+@pytest.mark.parametrize("option, address, fragment", [
+    ("-i", "http://127.0.0.1:9/talk.mp4", "http://127.0.0.1:9/talk.mp4 is a network address"),
+    ("-b", "https://host/wall.jpg", "Cannot load background image: https://host/wall.jpg is a network address"),
+    ("-b", "https://host/loop.mp4", "Cannot load background video: https://host/loop.mp4 is a network address"),
+    ("-o", "rtmp://host/live.mp4", "--output rtmp://host/live.mp4 is a network address"),
+])
+def test_a_network_address_in_a_file_option_is_named_as_written(capsys, tmp_path, clip_path, mean_model, option,
+                                                                  address, fragment):
+    argv = {"-i": ["-i", address, "-o", tmp_path / "o.mp4"], "-b": ["-i", clip_path, "-b", address,
+                                                                    "-o", tmp_path / "o.mp4"],
+            "-o": ["-i", clip_path, "-o", address]}[option]
+    code, _, err = run_cli(capsys, *argv, "--model", mean_model)
+    assert_one_line_error(code, err, fragment)  # not "http:/host/..." (a path's folding) nor "not found"
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_file_links_in_every_file_option_are_their_files(capsys, tmp_path, clip_path, background_path, mean_model):
+    clip = tmp_path / "my clip.mp4"
+    clip.write_bytes(clip_path.read_bytes())
+    wall = tmp_path / "my wall.jpg"
+    wall.write_bytes(background_path.read_bytes())
+    output = tmp_path / "out dir" / "result.mp4"
+    code, out, err = run_cli(capsys, "-i", clip.as_uri(), "-b", wall.as_uri(), "-o", output.as_uri(),
+                             "--model", mean_model, "--max-frames", "3")
+    assert code == 0, err
+    assert f"Wrote 3 frames to {output}" in out and count_frames(output)[0] == 3
+    # The same-file guard sees through the link too: a link to the input is the input.
+    before = clip.read_bytes()
+    code, _, err = run_cli(capsys, "-i", clip, "-o", clip.as_uri(), "--model", mean_model)
+    assert_one_line_error(code, err, "same file")
+    assert clip.read_bytes() == before

@@ -19,7 +19,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
+
+torch = pytest.importorskip("torch", reason="PyTorch is a training dependency (requirements-training.txt)")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
