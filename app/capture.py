@@ -122,9 +122,38 @@ def read_picture(path: str | os.PathLike) -> tuple[np.ndarray | None, np.ndarray
     (often black, sometimes an editor's leftovers) would show as if they were the picture."""
     try:
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            return _read_deep_picture(path)
     except cv2.error:  # a format whose size image_problem() does not read, over OpenCV's limit
         return None, None
-    return image, (None if image is None else _transparency(path, image.shape))
+    return image, _transparency(path, image.shape)
+
+
+def _read_deep_picture(path: str | os.PathLike) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """A picture with 32- or 64-bit samples (a TIFF saved as floating point, as scientific and HDR
+    tools do), which OpenCV's colour read refuses ("can not handle images with 32-bit samples")
+    though its unchanged read decodes it. Floating-point samples are taken as 0..1 (clipped),
+    integer ones as 0..their type's maximum."""
+    with open(path, "rb") as file:
+        if file.read(3) == b"\xff\xd8\xff":
+            return None, None  # a JPEG that the colour read refused is broken, not deep
+    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if raw is None or raw.size == 0 or raw.ndim not in (2, 3) or (raw.ndim == 3 and raw.shape[2] > 4):
+        return None, None
+    if raw.dtype.kind == "f":
+        samples = np.nan_to_num(raw.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
+    elif raw.dtype.kind in "ui":
+        samples = raw.astype(np.float32) / float(np.iinfo(raw.dtype).max)
+    else:
+        return None, None
+    samples = np.clip(samples, 0.0, 1.0)
+    channels = 1 if samples.ndim == 2 else samples.shape[2]
+    colours = samples if channels in (1, 3) else samples[..., : channels - 1]
+    image = (colours * 255.0 + 0.5).astype(np.uint8)
+    if image.ndim == 2 or image.shape[2] == 1:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    alpha = samples[..., -1] if channels in (2, 4) else None
+    return np.ascontiguousarray(image), (None if alpha is None or float(alpha.min()) >= 1.0 else alpha)
 
 
 def _transparency(path: str | os.PathLike, shape: tuple[int, ...]) -> np.ndarray | None:

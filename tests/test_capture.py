@@ -385,3 +385,31 @@ def test_a_bmp_over_opencvs_pixel_limit_is_unreadable_not_a_traceback(tmp_path):
     assert read_picture(_declaring_size(tmp_path, ".bmp", 40000, 40000)) == (None, None)
     with pytest.raises(SourceError, match="Cannot read image"):
         ImageSource(_declaring_size(tmp_path, ".bmp", 40000, 40000))
+
+
+def test_a_floating_point_tiff_is_read_with_its_colours_and_transparency(tmp_path):
+    # OpenCV's colour read refuses 32- and 64-bit samples ("can not handle images with 32-bit
+    # samples") and the picture was called "unsupported format or corrupt".
+    from app.capture import read_picture
+
+    ramp = np.linspace(0.0, 1.0, 48, dtype=np.float32)[None, :].repeat(16, axis=0)
+    colour = np.dstack([ramp, 1.0 - ramp, np.full_like(ramp, 0.25)])
+    for name, samples, alpha in (("rgb32.tif", colour, None), ("rgb64.tif", colour.astype(np.float64), None),
+                                 ("grey32.tif", ramp, None),
+                                 ("rgba32.tif", np.dstack([colour, ramp]), ramp)):
+        path = tmp_path / name
+        assert cv2.imwrite(str(path), samples)
+        image, transparency = read_picture(path)
+        expected = samples[..., :3] if samples.ndim == 3 else np.dstack([samples] * 3)
+        assert image.dtype == np.uint8 and image.shape == (16, 48, 3), name
+        assert np.abs(image.astype(np.float32) - expected * 255).max() <= 1.0, name
+        if alpha is None:
+            assert transparency is None, name
+        else:
+            assert np.allclose(transparency, alpha, atol=1e-6), name
+    hdr = tmp_path / "hdr.tif"  # values past 1 and NaN (an HDR render) are clipped, not wrapped
+    assert cv2.imwrite(str(hdr), np.dstack([np.full((4, 4), v, np.float32) for v in (3.0, -1.0, np.nan)]))
+    image, _ = read_picture(hdr)
+    assert image[0, 0].tolist() == [255, 0, 0]
+    with open_source(tmp_path / "rgb32.tif") as source:  # as the camera's stand-in
+        assert source.read().shape == (16, 48, 3)
