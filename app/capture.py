@@ -134,9 +134,12 @@ def _read_deep_picture(path: str | os.PathLike) -> tuple[np.ndarray | None, np.n
     tools do), which OpenCV's colour read refuses ("can not handle images with 32-bit samples")
     though its unchanged read decodes it. Floating-point samples are taken as 0..1 (clipped),
     integer ones as 0..their type's maximum."""
-    with open(path, "rb") as file:
-        if file.read(3) == b"\xff\xd8\xff":
-            return None, None  # a JPEG that the colour read refused is broken, not deep
+    try:
+        with open(path, "rb") as file:
+            if file.read(3) == b"\xff\xd8\xff":
+                return None, None  # a JPEG that the colour read refused is broken, not deep
+    except (OSError, ValueError):  # missing, a folder, unreadable, a NUL in the name: not a picture
+        return None, None
     raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if raw is None or raw.size == 0 or raw.ndim not in (2, 3) or (raw.ndim == 3 and raw.shape[2] > 4):
         return None, None

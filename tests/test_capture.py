@@ -413,3 +413,7 @@ def test_a_floating_point_tiff_is_read_with_its_colours_and_transparency(tmp_pat
     assert image[0, 0].tolist() == [255, 0, 0]
     with open_source(tmp_path / "rgb32.tif") as source:  # as the camera's stand-in
         assert source.read().shape == (16, 48, 3)
+    # The fallback read must not turn "not a picture" into an exception (a saved background that
+    # was moved once stopped the window from opening).
+    for not_a_picture in (tmp_path / "gone.png", tmp_path, str(tmp_path / "nul\0.png")):
+        assert read_picture(not_a_picture) == (None, None)
