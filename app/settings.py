@@ -75,6 +75,8 @@ class AppSettings:
         "feather": (0.0, FEATHER_MAX), "smoothing": (0.0, 0.95), "model_every_n": EVERY_N_RANGE,
         "model_max_interval": MAX_INTERVAL_RANGE,
         "threads": (0, 64), "auto_frame_zoom": (ZOOM_MIN, ZOOM_MAX), "lighting_strength": (0.0, 1.0),
+        # Room for versions to come, within what QSettings can store (it raises past 64 bits).
+        "settings_version": (1, 2**31 - 1),
     }
     _CHOICES = {"background_mode": BACKGROUND_MODES, "edge_mode": EDGE_MODES, "model_schedule": SCHEDULES}
 

@@ -501,6 +501,109 @@ def test_settings_that_cannot_be_saved_say_so(qtbot, make_window, clip, isolated
     assert "Cannot save settings" in message and "PortraitCam.ini" in message, message
 
 
+def test_a_damaged_settings_file_is_named_once_and_then_saved_without_a_false_error(qtbot, make_window, clip,
+                                                                                   isolated_settings):
+    ini = isolated_settings / "PortraitCam" / "PortraitCam.ini"
+    ini.parent.mkdir(parents=True)
+    ini.write_bytes(b"[settings]\nthreshold=0.7\n\x00\x00garbage")  # a crash mid-write, a bad disk
+    window = make_window(source=str(clip))
+    assert window.settings.threshold == pytest.approx(0.7)  # what came before the damage is kept
+    assert "was damaged" in window.banner.message("settings") and "PortraitCam.ini" in window.banner.message(
+        "settings")
+    window.threshold_slider.slider.setValue(30)
+    window.save_settings()
+    # Qt's status keeps the FormatError of the read: saving said "Cannot save settings" forever,
+    # though the file was rewritten.
+    assert window.banner.message("settings") == ""
+    assert "threshold=0.3" in ini.read_text()
+    window.close()
+    restarted = make_window(source=str(clip))
+    assert restarted.settings.threshold == pytest.approx(0.3) and restarted.banner.message("settings") == ""
+
+
+def test_a_save_that_raises_is_reported_and_the_window_still_closes_cleanly(qtbot, make_window, clip,
+                                                                           isolated_settings, monkeypatch):
+    ini = isolated_settings / "PortraitCam" / "PortraitCam.ini"
+    ini.parent.mkdir(parents=True)
+    # Past 64 bits: QSettings.setValue raised OverflowError on every save, and the close that
+    # raised with it left the worker thread running, which aborted the process.
+    ini.write_text("[settings]\nsettings_version=99999999999999999999\nblur_strength=30\n")
+    window = make_window(source=str(clip))
+    window.save_settings()
+    assert window.banner.message("settings") == ""
+    assert 0 < int(open_settings_store().value("settings/settings_version")) < 2**31
+    import app.gui.main_window as main_window
+
+    def failing_save(store, settings):
+        raise RuntimeError("an unforeseen value")
+
+    monkeypatch.setattr(main_window, "save_settings", failing_save)
+    window.save_settings()
+    assert "Cannot save settings" in window.banner.message("settings")
+    assert "an unforeseen value" in window.banner.message("settings")
+    window.close()
+    assert not window.controller.worker_thread.isRunning()
+
+
+def test_a_saved_video_background_at_a_network_address_is_not_opened(qtbot, make_window, clip, isolated_settings):
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.settimeout(0.3)
+    address = f"http://127.0.0.1:{listener.getsockname()[1]}/beach.mp4"
+    store = open_settings_store()
+    store.setValue("settings/background_mode", "video")
+    store.setValue("settings/background_path", address)
+    store.sync()
+    try:
+        started = time.monotonic()
+        window = make_window(source=str(clip))
+        # The thumbnail was read with OpenCV on the window's thread: it connected and the window
+        # froze for OpenCV's 30-s timeout before it was shown.
+        assert time.monotonic() - started < 5.0
+        qtbot.waitUntil(lambda: "network address" in window.banner.message("background"), timeout=TIMEOUT_MS)
+        assert address in window.banner.message("background")
+        with pytest.raises(TimeoutError):
+            listener.accept()  # nothing ever connected
+    finally:
+        listener.close()
+
+
+def test_a_file_link_background_is_saved_and_shown_as_its_file(qtbot, make_window, clip, tmp_path):
+    picture = tmp_path / "my wall.png"
+    cv2.imwrite(str(picture), np.full((90, 160, 3), (20, 90, 200), np.uint8))
+    window = make_window(source=str(clip))
+    window.choose_background("image", picture.as_uri())  # file:///.../my%20wall.png
+    qtbot.waitUntil(lambda: window.settings.background_mode == "image", timeout=TIMEOUT_MS)
+    assert window.settings.background_path == str(picture)  # the next start opens it, not a link
+    assert selected_background(window) == "my wall"
+
+
+def test_a_background_that_works_clears_an_earlier_choices_error(qtbot, make_window, clip, tmp_path):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 not a JPEG" * 10)
+    good = tmp_path / "good.png"
+    cv2.imwrite(str(good), np.full((90, 160, 3), 200, np.uint8))
+    window = make_window(source=str(clip))
+    qtbot.waitUntil(lambda: window.frames_shown > 0, timeout=TIMEOUT_MS)
+    window.choose_background("image", bad)
+    window.choose_background("image", good)  # picked before the first one's answer came back
+    qtbot.waitUntil(lambda: window.settings.background_path == str(good), timeout=TIMEOUT_MS)
+    wait_for_more_frames(qtbot, window)
+    assert window.banner.message("background") == ""  # "bad.jpg ... Keeping the previous" stayed on
+
+
+def test_the_timing_line_does_not_widen_the_window(qtbot, make_window, clip):
+    window = make_window(source=str(clip))
+    narrowest = window.minimumSizeHint().width()
+    qtbot.waitUntil(lambda: window.stats_label.text() != "", timeout=TIMEOUT_MS)
+    window.stats_label.setText("ms: " + "  ·  ".join(f"stage{n} 1234.5" for n in range(12)))
+    assert window.minimumSizeHint().width() <= narrowest  # it was the window's widest line (1146 px)
+    assert "stage11" in window.stats_label.text()
+
+
 def test_virtual_camera_button_shows_the_device_it_publishes_to(qtbot, make_window, clip):
     # No virtual camera device exists here, so this drives the window with the worker's own
     # "started" signal, as the worker sends it after pyvirtualcam opened a device.

@@ -23,7 +23,7 @@ from PySide6.QtGui import QColor, QIcon
 from PySide6.QtWidgets import QApplication, QHBoxLayout, QLabel, QMainWindow, QScrollArea, QVBoxLayout, QWidget
 
 from app import resources, sinks
-from app.capture import VIDEO_EXTENSIONS, SourceError, parse_camera_index
+from app.capture import VIDEO_EXTENSIONS, SourceError, local_file_path, parse_camera_index
 from app.livestats import LiveStats
 from app.settings import AppSettings
 from app.sinks import virtual_camera_setup_hint
@@ -85,9 +85,10 @@ def save_settings(store: QSettings, settings: AppSettings) -> None:
     finally:
         store.endGroup()
     store.sync()
-    if store.status() != QSettings.Status.NoError:
-        raise OSError(f"Cannot save settings to {store.fileName()} "
-                      f"({'not writable' if store.status() == QSettings.Status.AccessError else 'format error'})")
+    # Only writing can fail with AccessError; a FormatError is left over from reading a damaged file,
+    # which this sync has just replaced.
+    if store.status() == QSettings.Status.AccessError:
+        raise OSError(f"Cannot save settings to {store.fileName()} (not writable)")
 
 
 _FIELD_NAMES = {f.name for f in dataclasses.fields(AppSettings)} - {"extra"}
@@ -103,6 +104,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.store = settings_store if settings_store is not None else open_settings_store()
         self.settings = load_settings(self.store)
+        settings_damaged = self.store.status() == QSettings.Status.FormatError
         self.sample_clip = Path(sample_clip if sample_clip is not None else resources.SAMPLE_CLIP).absolute()
         self.backgrounds_dir = backgrounds_dir
         self.frames_shown = 0
@@ -141,6 +143,12 @@ class MainWindow(QMainWindow):
         self._restore_widgets()
         self._wire()
         self._restore_geometry()
+        if settings_damaged:
+            # Qt reads a damaged INI file up to its damage; the rest of the settings are defaults.
+            text = (f"The settings file {self.store.fileName()} was damaged: what could be read is used, "
+                    "the rest is back to defaults, and it is rewritten on the next change.")
+            self.banner.show_message("settings", text, "warning")
+            log.warning("%s", text)
 
         self.controller.start(self.settings)
         try:
@@ -187,6 +195,8 @@ class MainWindow(QMainWindow):
         self.stats_label.setObjectName("stats")
         self.stats_label.setStyleSheet("#stats { color: #5f6368; font-family: monospace; }")
         self.stats_label.setToolTip("Milliseconds per frame spent in each stage")
+        # One long line of figures: wrapped, so it never sets the window's minimum width.
+        self.stats_label.setWordWrap(True)
         preview_column.addWidget(self.stats_label)
         body.addLayout(preview_column, 1)
 
@@ -288,7 +298,9 @@ class MainWindow(QMainWindow):
         self._save_timer.stop()
         try:
             save_settings(self.store, self.settings)
-        except OSError as exc:
+        except Exception as exc:  # noqa: BLE001 - a failed save must not stop the window (or its close)
+            if not isinstance(exc, OSError):
+                exc = OSError(f"Cannot save settings to {self.store.fileName()} ({type(exc).__name__}: {exc})")
             # The window keeps working with the changes; they only last until it closes.
             self.banner.show_message("settings", f"{exc}: changes last until PortraitCam closes.", "warning")
             log.warning("%s", exc)
@@ -455,7 +467,10 @@ class MainWindow(QMainWindow):
     def choose_background(self, mode: str, value=None) -> None:
         """Ask for a background: 'none', 'blur', 'color' (BGR tuple), 'image'/'video' (path)."""
         if mode in ("image", "video") and value is not None:
-            value = str(value)
+            try:
+                value = str(local_file_path(str(value)))  # a file:// link is saved as its file
+            except SourceError:
+                value = str(value)  # a network address: the worker refuses it in words
             if mode == "image" and Path(value).suffix.lower() in VIDEO_EXTENSIONS:
                 mode = "video"
         self.banner.clear_message("background")  # a new choice supersedes an old complaint
@@ -474,6 +489,7 @@ class MainWindow(QMainWindow):
             self.background_panel.select(mode, value)
             self._show_background_mode(mode)
             return
+        self.banner.clear_message("background")  # this one works: an earlier choice's complaint is old news
         s = self.settings
         s.background_mode = mode
         if mode == "color":
@@ -577,9 +593,11 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:
         if not self._closing:
             self._closing = True
-            self.store.setValue(GEOMETRY_KEY, self.saveGeometry())
-            self.save_settings()
-            self.controller.shutdown()
+            try:
+                self.store.setValue(GEOMETRY_KEY, self.saveGeometry())
+                self.save_settings()
+            finally:  # the threads stop whatever the save did: a running QThread's teardown aborts
+                self.controller.shutdown()
         super().closeEvent(event)
 
 

@@ -30,7 +30,8 @@ from PySide6.QtWidgets import (
 )
 
 from app import resources
-from app.capture import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, flatten_onto, read_picture
+from app.capture import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, SourceError, file_problem, flatten_onto,
+                         local_file_path, read_picture)
 from app.compositing import BLUR_MAX
 from app.matting import EDGE_MODES, FEATHER_MAX
 from app.settings import AppSettings
@@ -57,6 +58,12 @@ def thumbnail_for_file(path: Path) -> QPixmap | None:
     Read with OpenCV, like the compositor, so every file that works as a background gets a
     thumbnail (Qt's own image plugins cover fewer formats, and the bundle ships only some).
     """
+    try:
+        path = Path(local_file_path(str(path)))  # a file:// link: its file
+    except SourceError:
+        return None  # a network address: OpenCV would connect to it, on the window's thread
+    if file_problem(path) is not None:
+        return None  # missing, a folder, a pipe OpenCV would wait on
     if path.suffix.lower() in VIDEO_EXTENSIONS:
         capture = cv2.VideoCapture(str(path))
         ok, frame = capture.read()
