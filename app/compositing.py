@@ -1,7 +1,9 @@
 """Puts the person (frame x alpha) over the chosen background: blur, image, colour, video or none."""
 from __future__ import annotations
 
+import math
 import os
+import time
 from pathlib import Path
 
 import cv2
@@ -50,6 +52,13 @@ class Compositor:
         self._see_through: np.ndarray | None = None  # a transparent picture over the last blurred room
         self._see_through_buffers = BlendBuffers()  # its own scratch: the output blend's is reused across frames
         self._video: VideoFileSource | None = None
+        # The output's frame rate when its frames are not shown as they come (a file written from a
+        # file, faster or slower than real time): a background video then advances 1/output_fps
+        # of a second a frame. None: by the clock (a camera, the window).
+        self.output_fps: float | None = None
+        self._video_timeline: _VideoTimeline | None = None
+        self._video_frame: np.ndarray | None = None  # the background video's frame now shown
+        self._video_cache: tuple[tuple[int, int], np.ndarray] | None = None  # (size, that frame covering it)
         self._buffers = BlendBuffers()
         self._color_cache: tuple[tuple, np.ndarray] | None = None
         # Layers built from the frame and its matte, reused while the pipeline says the picture is
@@ -104,6 +113,8 @@ class Compositor:
             raise BackgroundError(f"Cannot load background video: {exc}") from exc
         self._close_video()
         self._video = video
+        self._video_timeline = _VideoTimeline(video.fps)
+        self._video_frame = self._video_cache = None
         self.background_path = path
         self.mode = "video"
 
@@ -155,11 +166,21 @@ class Compositor:
             return self._see_through, reused and room_reused
         if self.mode == "video":
             try:
-                return cover_resize(self._video.read(), width, height), False
+                fresh = False
+                # Played at its own frame rate: one read a frame made a 10-FPS clip run three
+                # times too fast behind a 30-FPS camera and a 60-FPS one at half speed.
+                for _ in range(self._video_timeline.frames_due(self.output_fps)):
+                    frame, fresh = self._video.read(), True
             except SourceError as exc:
                 # Fail closed: blur the room rather than show it ("none") until a new choice.
                 self.set_blur(self.blur_strength)
                 raise BackgroundError(f"Background video stopped: {exc}") from exc
+            if fresh:
+                self._video_frame = frame
+            reused = not fresh and self._video_cache is not None and self._video_cache[0] == (width, height)
+            if not reused:
+                self._video_cache = ((width, height), cover_resize(self._video_frame, width, height))
+            return self._video_cache[1], reused
         if self.mode == "blur":
             return self._blurred_room(frame_bgr, alpha_u8, unchanged, pyramid)
         return frame_bgr, False
@@ -232,6 +253,38 @@ class Compositor:
                 self._edge_cache = (key, edge_layers(frame_bgr, alpha, pyramid))
             replace_edge_background(output, frame_bgr, background, alpha, self._edge_cache[1])
         return output
+
+
+class _VideoTimeline:
+    """How many frames of a background video to read for each output frame, so that it plays at its
+    own rate: none while it is ahead (a 10-FPS clip behind a 30-FPS camera shows each frame three
+    times), several while it is behind (a 60-FPS clip drops every other frame)."""
+
+    def __init__(self, fps: float) -> None:
+        self.fps = fps
+        self.shown = 0            # frames read since the first output frame
+        self.outputs = 0          # output frames composited over it
+        self.started: float | None = None
+        self.skipped_s = 0.0      # time the video was held back (a stall), not played through
+
+    def frames_due(self, output_fps: float | None) -> int:
+        if output_fps:
+            elapsed = self.outputs / output_fps
+        else:
+            now = time.monotonic()
+            self.started = now if self.started is None else self.started
+            elapsed = now - self.started
+        self.outputs += 1
+        due = math.floor((elapsed - self.skipped_s) * self.fps + 1e-6) + 1  # the first at time 0
+        behind = due - self.shown
+        if behind > max(2.0, self.fps / 2):
+            # Over half a second behind: the window or the disk stalled (or the clip's rate dwarfs the
+            # output's). Decoding every frame missed would stall this one too: go on from here.
+            self.skipped_s += (behind - 1) / self.fps
+            behind = 1
+        behind = max(behind, 1 if self.shown == 0 else 0)
+        self.shown += behind
+        return behind
 
 
 class BlendBuffers:

@@ -516,6 +516,9 @@ def _run(args: argparse.Namespace, job: _JobState) -> int:
             pipeline.still_source = source.is_still
             pipeline.effects.settings = effect_settings(args)
             pipeline.effects.framer.settings.fps = source.fps or 30.0  # the framing's delays are in seconds
+            # A file is processed faster or slower than it plays: a background video keeps the
+            # output's time, not the clock's. A camera's frames come as they happen.
+            compositor.output_fps = None if source.is_live else (source.fps or 30.0)
             if args.match_lighting is not None and compositor.mode not in LIGHTING_MODES:
                 _note("--match-lighting needs an image, video or colour background; it has no effect here")
 

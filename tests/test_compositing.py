@@ -114,7 +114,8 @@ def test_a_transparent_background_picture_shows_the_blurred_room_never_its_hidde
 
 def test_video_background_loops(tmp_path):
     compositor = Compositor()
-    compositor.set_video(write_video(tmp_path / "bg.mp4", level_frames(3, 160, 90)))
+    compositor.set_video(write_video(tmp_path / "bg.mp4", level_frames(3, 160, 90), fps=15.0))
+    compositor.output_fps = 15.0  # a frame of the video for each frame written
     levels = [compositor.composite(FRAME, ZEROS).mean() for _ in range(5)]
     assert levels == pytest.approx([20, 40, 60, 20, 40], abs=6)
     compositor.close()
@@ -403,3 +404,51 @@ def test_a_background_named_by_an_address_is_shown_as_written_and_a_file_link_op
     assert compositor.mode == "image"
     with pytest.raises(BackgroundError, match="not found"):
         compositor.set_image((tmp_path / "gone.png").as_uri())
+
+
+def _background_levels(compositor, outputs, clock=None):
+    """The background video's frame index (from its grey level) behind each of `outputs` frames."""
+    frame = np.zeros((60, 80, 3), np.uint8)
+    alpha = np.zeros((60, 80), np.float32)
+    levels = []
+    for n in range(outputs):
+        if clock is not None:
+            clock(n)
+        levels.append(round((float(compositor.composite(frame, alpha)[30, 40, 0]) - 20) / 20))
+    return levels
+
+
+@pytest.mark.parametrize("video_fps, output_fps, expected", [
+    (10.0, 30.0, [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]),  # was 0, 1, 2, ...: three times too fast
+    (30.0, 30.0, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]),
+    (20.0, 10.0, [0, 2, 4, 6, 8, 0, 2, 4, 6, 8, 0, 2]),  # every other frame, looping after 10
+])
+def test_a_background_video_plays_at_its_own_rate_in_a_file(tmp_path, video_fps, output_fps, expected):
+    video = write_video(tmp_path / "loop.avi", level_frames(10, 80, 60), fps=video_fps)
+    compositor = Compositor()
+    compositor.set_video(video)
+    compositor.output_fps = output_fps
+    assert _background_levels(compositor, 12) == expected
+
+
+def test_a_background_video_follows_the_clock_live_and_skips_a_stall(tmp_path, monkeypatch):
+    import app.compositing
+
+    video = write_video(tmp_path / "loop.avi", level_frames(10, 80, 60), fps=10.0)
+    compositor = Compositor()
+    compositor.set_video(video)
+    now = [100.0]
+    monkeypatch.setattr(app.compositing.time, "monotonic", lambda: now[0])
+
+    def at(times):
+        return lambda n: now.__setitem__(0, 100.0 + times[n])
+
+    # A camera at 25 FPS: 0.04 s a frame.
+    assert _background_levels(compositor, 6, at([0, 0.04, 0.08, 0.12, 0.16, 0.2])) == [0, 0, 0, 1, 1, 2]
+    # The window froze for 30 s: the video goes on from where it was, one frame on, without decoding
+    # the 300 frames it missed in one go.
+    reads = []
+    original_read = compositor._video.read
+    monkeypatch.setattr(compositor._video, "read", lambda: reads.append(1) or original_read())
+    assert _background_levels(compositor, 3, at([30.2, 30.3, 30.4])) == [3, 4, 5]
+    assert len(reads) == 3

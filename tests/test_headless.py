@@ -104,17 +104,20 @@ def test_background_actually_replaced(capsys, tmp_path, mean_model):
 
 def test_an_animated_gif_plays_as_the_background(capsys, tmp_path, mean_model):
     # A GIF went to the picture reader as a background and was refused, while as a source it played.
-    clip = write_video(tmp_path / "c.avi", person_frames(4))
+    clip = write_video(tmp_path / "c.avi", person_frames(12), fps=15.0)
     red, blue = np.full((90, 160, 3), (0, 0, 255), np.uint8), np.full((90, 160, 3), (255, 0, 0), np.uint8)
-    assert cv2.imwritemulti(str(tmp_path / "bg.gif"), [red, blue])
+    animation = cv2.Animation()
+    animation.frames, animation.durations = [red, blue], [200, 200]  # 5 frames a second
+    assert cv2.imwriteanimation(str(tmp_path / "bg.gif"), animation)
     output = tmp_path / "o.avi"
     code, _, err = run_cli(capsys, "-i", clip, "-o", output, "-b", tmp_path / "bg.gif", "--model", mean_model,
                            "--smoothing", "0")
     assert code == 0, err
     capture = cv2.VideoCapture(str(output))
-    corners = [capture.read()[1][:10, :10].reshape(-1, 3).mean(axis=0) for _ in range(4)]
+    corners = [capture.read()[1][:10, :10].reshape(-1, 3).mean(axis=0) for _ in range(12)]
     capture.release()
-    for corner, colour in zip(corners, [(0, 0, 255), (255, 0, 0)] * 2):  # its frames in turn, looping
+    # Its frames in turn at its own pace, each for three of the 15-FPS output's, looping.
+    for corner, colour in zip(corners, [(0, 0, 255)] * 3 + [(255, 0, 0)] * 3 + [(0, 0, 255)] * 3 + [(255, 0, 0)] * 3):
         assert corner == pytest.approx(colour, abs=25)
 
 

@@ -136,8 +136,9 @@ def test_vanished_background_video_falls_back_to_blur_not_to_the_room(tmp_path, 
     from app.compositing import BackgroundError
     from conftest import level_frames, write_video
 
-    video = write_video(tmp_path / "bg.avi", level_frames(2))
+    video = write_video(tmp_path / "bg.avi", level_frames(2), fps=15.0)
     pipeline.compositor.set_video(video)
+    pipeline.compositor.output_fps = 15.0  # a frame of the video for each frame processed
     pipeline.process(room_frame())
     pipeline.process(room_frame())
     video.unlink()  # the loop reopens the file at its end, and finds it gone
