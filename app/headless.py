@@ -52,8 +52,11 @@ def parse_color(text: str) -> tuple[int, int, int]:
 def _int_in(low: int, high: int | None = None):
     def parse(text: str) -> int:
         stripped = text.strip()
-        if not (stripped.lstrip("+-").isascii() and stripped.lstrip("+-").isdecimal()) or len(stripped) > 12:
+        if not (stripped.lstrip("+-").isascii() and stripped.lstrip("+-").isdecimal()):
             raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}")
+        if len(stripped) > 12:  # int() of a 5000-digit text is slow, and no count here needs 13 digits
+            raise argparse.ArgumentTypeError(f"must be at most 12 digits long, got {stripped[:20]}"
+                                             f"{'…' if len(stripped) > 20 else ''}")
         value = int(stripped)
         if value < low or (high is not None and value > high):
             limits = f"between {low} and {high}" if high is not None else f"at least {low}"
@@ -526,6 +529,13 @@ def _run(args: argparse.Namespace, job: _JobState) -> int:
             max_frames = args.max_frames
             if max_frames is None and (output_is_image or is_image_path(str(args.input))) and args.output:
                 max_frames = 1  # a still image makes one output frame unless told otherwise
+            elif max_frames is not None and max_frames > 1 and source.is_still and output_is_image \
+                    and not args.virtual_camera:
+                # The same photo N times for a picture that keeps one: N model runs (a huge N ran
+                # until interrupted) for the picture one run gives.
+                _note(f"--max-frames {max_frames} has no effect on a photo written to a picture: "
+                      "it is processed once")
+                max_frames = 1
             virtual_camera = None
             # The virtual camera first: when it is missing, no output file has been started.
             if args.virtual_camera:

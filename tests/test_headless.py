@@ -140,6 +140,23 @@ def test_photo_to_photo(capsys, tmp_path, mean_model):
     assert np.all(result[0, 0] == [255, 0, 0])  # R,G,B 0,0,255 -> BGR (255,0,0)
 
 
+def test_a_photo_to_a_picture_is_processed_once_whatever_max_frames_says(capsys, tmp_path, mean_model):
+    photo = tmp_path / "me.png"
+    cv2.imwrite(str(photo), person_frames(1)[0])
+    output = tmp_path / "me_out.png"
+    # 10**11 ran until interrupted (a frame at a time, to keep the last).
+    code, out, err = run_cli(capsys, "-i", photo, "-o", output, "--color", "0,0,255", "--model", mean_model,
+                             "--max-frames", str(10**11), "--no-progress")
+    assert code == 0, err
+    assert f"Wrote 1 frame to {output}" in out
+    assert "--max-frames 100000000000 has no effect" in err
+    assert cv2.imread(str(output)).shape == (120, 160, 3)
+    # To a video the photo is repeated as asked.
+    code, out, err = run_cli(capsys, "-i", photo, "-o", tmp_path / "me.mp4", "--color", "0,0,255",
+                             "--model", mean_model, "--max-frames", "3")
+    assert code == 0 and "Wrote 3 frames" in out and "no effect" not in err
+
+
 def test_virtual_camera_receives_frames(capsys, clip_path, mean_model, recording_camera):
     code, _, err = run_cli(capsys, "-i", clip_path, "--virtual-camera", "--vcam-backend", "recording",
                            "--max-frames", "4", "--model", mean_model)
@@ -1128,3 +1145,10 @@ def test_file_links_in_every_file_option_are_their_files(capsys, tmp_path, clip_
     code, _, err = run_cli(capsys, "-i", clip, "-o", clip.as_uri(), "--model", mean_model)
     assert_one_line_error(code, err, "same file")
     assert clip.read_bytes() == before
+
+
+def test_a_count_too_long_is_called_too_long_not_not_a_number(capsys, tmp_path, clip_path, mean_model):
+    code, _, err = run_cli(capsys, "-i", clip_path, "-o", tmp_path / "o.mp4", "--max-frames", "1" + "0" * 12)
+    assert code == 2 and "--max-frames: must be at most 12 digits long, got 1000000000000" in err
+    code, _, err = run_cli(capsys, "-i", clip_path, "-o", tmp_path / "o.mp4", "--max-frames", "12x")
+    assert code == 2 and "must be a whole number, got '12x'" in err
