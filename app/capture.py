@@ -681,6 +681,25 @@ def is_video_path(spec: str | os.PathLike) -> bool:
     return Path(spec).suffix.lower() in VIDEO_EXTENSIONS
 
 
+# ISO base media brands of still pictures (HEIF/AVIF photos), which share MP4's "ftyp" box.
+_PICTURE_BRANDS = {b"avif", b"heic", b"heix", b"mif1", b"msf1", b"jpeg"}
+
+
+def is_video_file(path: str | os.PathLike) -> bool:
+    """Whether the file holds a video container (MP4/MOV, AVI, Matroska/WebM, GIF) by its first
+    bytes, whatever its name: a clip saved as "clip.jpg" (by a messenger, or renamed) was called a
+    corrupt picture."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(12)
+    except (OSError, ValueError):
+        return False
+    return ((head[4:8] == b"ftyp" and head[8:12] not in _PICTURE_BRANDS)
+            or (head[:4] == b"RIFF" and head[8:12] == b"AVI ")
+            or head[:4] == b"\x1a\x45\xdf\xa3"  # EBML: Matroska, WebM
+            or head[:6] in (b"GIF87a", b"GIF89a"))
+
+
 def open_source(spec: str | int, **kw) -> FrameSource:
     """Open a camera (int or digit string), an image (by extension) or a video file.
 
@@ -700,7 +719,7 @@ def open_source(spec: str | int, **kw) -> FrameSource:
         allowed = {"width", "height", "fps"}
         return CameraSource(index, **{k: v for k, v in kw.items() if k in allowed})
     spec = local_file_path(spec)
-    if is_image_path(spec):
+    if is_image_path(spec) and not is_video_file(spec):
         return ImageSource(spec, **{k: v for k, v in kw.items() if k == "fps"})
     return VideoFileSource(spec, **{k: v for k, v in kw.items() if k == "loop"})
 

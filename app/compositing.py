@@ -9,7 +9,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app.capture import SourceError, VideoFileSource, file_problem, image_problem, local_file_path, read_picture
+from app.capture import (SourceError, VideoFileSource, file_problem, image_problem, is_video_file, local_file_path,
+                         read_picture)
 from app.imaging import FramePyramid, reduce_by_power_of_two
 from app.matting import alpha_to_uint8, band_pixels, sample_bilinear
 
@@ -93,6 +94,9 @@ class Compositor:
 
     def set_image(self, path: str | os.PathLike) -> None:
         given, path = os.fspath(path), Path(_local_file(path, "image"))  # given: as the user wrote it
+        if is_video_file(path):  # a clip named like a picture plays as the clip it is
+            self.set_video(path)
+            return
         # The file's own checks first: OpenCV would half-decode a truncated JPEG into a grey band.
         reason = file_problem(path) or image_problem(path)
         image, transparency = read_picture(path) if reason is None else (None, None)

@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from app import segmentation
 from app.capture import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, LatestFrameSource, PrefetchingSource, SourceError,
-                         VideoFileSource, file_problem, image_problem, is_image_path, local_file_path, open_source)
+                         VideoFileSource, file_problem, image_problem, is_video_file, local_file_path, open_source)
 from app.compositing import BLUR_MAX, BackgroundError, Compositor
 from app.effects import LIGHTING_MODES, EffectSettings
 from app.framing import ZOOM_MAX, ZOOM_MIN
@@ -455,7 +455,7 @@ def _local_files(args: argparse.Namespace) -> str | None:
 
 
 def _background_kind(path: str) -> str:
-    return "video" if Path(path).suffix.lower() in VIDEO_EXTENSIONS else "image"
+    return "video" if Path(path).suffix.lower() in VIDEO_EXTENSIONS or is_video_file(path) else "image"
 
 
 def _file_problems(args: argparse.Namespace) -> str | None:
@@ -527,7 +527,7 @@ def _run(args: argparse.Namespace, job: _JobState) -> int:
 
             width, height = source.size
             max_frames = args.max_frames
-            if max_frames is None and (output_is_image or is_image_path(str(args.input))) and args.output:
+            if max_frames is None and (output_is_image or source.is_still) and args.output:
                 max_frames = 1  # a still image makes one output frame unless told otherwise
             elif max_frames is not None and max_frames > 1 and source.is_still and output_is_image \
                     and not args.virtual_camera:

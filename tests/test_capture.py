@@ -417,3 +417,24 @@ def test_a_floating_point_tiff_is_read_with_its_colours_and_transparency(tmp_pat
     # was moved once stopped the window from opening).
     for not_a_picture in (tmp_path / "gone.png", tmp_path, str(tmp_path / "nul\0.png")):
         assert read_picture(not_a_picture) == (None, None)
+
+
+def test_a_video_named_like_a_picture_opens_as_the_video_it_is(tmp_path):
+    from app.capture import is_video_file
+
+    clip = write_video(tmp_path / "clip.mp4", level_frames(3))
+    misnamed = tmp_path / "clip.jpg"  # a messenger's download, a rename
+    misnamed.write_bytes(clip.read_bytes())
+    with open_source(str(misnamed), loop=False) as source:  # was "Cannot read image: unsupported format"
+        assert isinstance(source, VideoFileSource) and not source.is_still
+        assert sum(1 for _ in iter(lambda: source.read() is not None or None, None)) == 3
+    avi = write_video(tmp_path / "clip.avi", level_frames(2))
+    assert is_video_file(misnamed) and is_video_file(avi)
+    # A HEIF or AVIF photo shares MP4's box but is no video; nor is a real picture, or no file.
+    heif = tmp_path / "photo.jpg"
+    heif.write_bytes(b"\x00\x00\x00\x18ftypheic" + bytes(40))
+    picture = tmp_path / "real.jpg"
+    cv2.imwrite(str(picture), level_frames(1)[0])
+    assert not any(is_video_file(p) for p in (heif, picture, tmp_path / "gone.jpg", tmp_path))
+    with open_source(str(picture)) as source:
+        assert isinstance(source, ImageSource)

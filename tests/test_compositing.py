@@ -452,3 +452,16 @@ def test_a_background_video_follows_the_clock_live_and_skips_a_stall(tmp_path, m
     monkeypatch.setattr(compositor._video, "read", lambda: reads.append(1) or original_read())
     assert _background_levels(compositor, 3, at([30.2, 30.3, 30.4])) == [3, 4, 5]
     assert len(reads) == 3
+
+
+def test_a_video_chosen_as_a_picture_plays_as_a_video(tmp_path):
+    clip = write_video(tmp_path / "clip.mp4", level_frames(3, 160, 90), fps=15.0)
+    misnamed = tmp_path / "beach.jpg"
+    misnamed.write_bytes(clip.read_bytes())
+    compositor = Compositor()
+    compositor.output_fps = 15.0
+    compositor.set_image(misnamed)  # was "Cannot load background image ...: unsupported format or corrupt"
+    assert compositor.mode == "video"
+    levels = [compositor.composite(FRAME, ZEROS).mean() for _ in range(3)]
+    assert levels == pytest.approx([20, 40, 60], abs=6)
+    compositor.close()

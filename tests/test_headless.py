@@ -1152,3 +1152,14 @@ def test_a_count_too_long_is_called_too_long_not_not_a_number(capsys, tmp_path, 
     assert code == 2 and "--max-frames: must be at most 12 digits long, got 1000000000000" in err
     code, _, err = run_cli(capsys, "-i", clip_path, "-o", tmp_path / "o.mp4", "--max-frames", "12x")
     assert code == 2 and "must be a whole number, got '12x'" in err
+
+
+def test_a_video_named_like_a_picture_works_as_input_and_background(capsys, tmp_path, clip_path, mean_model):
+    misnamed = tmp_path / "clip.jpg"
+    misnamed.write_bytes(clip_path.read_bytes())
+    code, out, err = run_cli(capsys, "-i", misnamed, "-o", tmp_path / "o.mp4", "--model", mean_model,
+                             "--max-frames", "4")
+    assert code == 0 and "Wrote 4 frames" in out, err  # not one frame, as for a photo
+    code, out, err = run_cli(capsys, "-i", clip_path, "-b", misnamed, "-o", tmp_path / "b.mp4",
+                             "--model", mean_model, "--max-frames", "3")
+    assert code == 0 and "Wrote 3 frames" in out, err

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from app import resources
 from app.capture import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, SourceError, file_problem, flatten_onto,
-                         local_file_path, read_picture)
+                         is_video_file, local_file_path, read_picture)
 from app.compositing import BLUR_MAX
 from app.matting import EDGE_MODES, FEATHER_MAX
 from app.settings import AppSettings
@@ -64,7 +64,7 @@ def thumbnail_for_file(path: Path) -> QPixmap | None:
         return None  # a network address: OpenCV would connect to it, on the window's thread
     if file_problem(path) is not None:
         return None  # missing, a folder, a pipe OpenCV would wait on
-    if path.suffix.lower() in VIDEO_EXTENSIONS:
+    if path.suffix.lower() in VIDEO_EXTENSIONS or is_video_file(path):
         capture = cv2.VideoCapture(str(path))
         ok, frame = capture.read()
         capture.release()
