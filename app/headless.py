@@ -245,6 +245,12 @@ def _error(message: str) -> int:
     return 1
 
 
+def _shown(path: str | os.PathLike) -> str:
+    """A file name on one line: a newline or another control character in it is shown escaped
+    ("no\\ndir/m.png"), so a script reading the line gets the whole name."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in os.fspath(path))
+
+
 def _note(message: str) -> None:
     print(f"{PROG}: note: {message}", file=sys.stderr)
 
@@ -646,9 +652,9 @@ def _run(args: argparse.Namespace, job: _JobState) -> int:
         if args.output:
             job.completed = args.output
             if frames > 1 and Path(args.output).suffix.lower() in IMAGE_EXTENSIONS:
-                print(f"Wrote the last of {frames} frames to {args.output} (a picture holds one frame)")
+                print(f"Wrote the last of {frames} frames to {_shown(args.output)} (a picture holds one frame)")
             else:
-                print(f"Wrote {frames} frame{'s' if frames != 1 else ''} to {args.output}")
+                print(f"Wrote {frames} frame{'s' if frames != 1 else ''} to {_shown(args.output)}")
         print(f"Average ms per frame: {average}", file=sys.stderr)
         runs = f"model ran on {pipeline.model_runs} of {frames} frames ({pipeline.schedule.settings.mode})"
         # A file runs flat out: a frame decoded ahead waits for the model and finishing threads.

@@ -1163,3 +1163,11 @@ def test_a_video_named_like_a_picture_works_as_input_and_background(capsys, tmp_
     code, out, err = run_cli(capsys, "-i", clip_path, "-b", misnamed, "-o", tmp_path / "b.mp4",
                              "--model", mean_model, "--max-frames", "3")
     assert code == 0 and "Wrote 3 frames" in out, err
+
+
+def test_the_done_line_shows_a_name_with_a_newline_on_one_line(capsys, tmp_path, clip_path, mean_model):
+    output = tmp_path / "no\ndir" / "m.png"
+    code, out, err = run_cli(capsys, "-i", clip_path, "-o", output, "--model", mean_model, "--max-frames", "1")
+    assert code == 0, err
+    assert output.is_file()
+    assert f"Wrote 1 frame to {tmp_path}/no\\ndir/m.png" in out.splitlines()
