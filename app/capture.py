@@ -673,6 +673,86 @@ class ImageSource(FrameSource):
         return self._image.copy()
 
 
+class AnimatedPictureSource(FrameSource):
+    """An animated WebP (a sticker or a downloaded loop), which OpenCV's video reader does not open
+    and its picture reader gives only the first frame of: decoded whole, up to `max_bytes` of
+    frames, and played at its frames' mean duration. loop as VideoFileSource's; transparent parts
+    are seen on white, as ImageSource shows a cut-out."""
+
+    def __init__(self, path: str | os.PathLike, loop: bool = True, max_bytes: int = 1 << 30) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.loop = loop
+        self.description = f"animation {self.path.name}"
+        problem = file_problem(self.path)
+        if problem:
+            raise SourceError(f"Cannot open animation {self.path}: {problem}")
+        width, height = _webp_canvas(self.path) or (1, 1)
+        most = max(1, max_bytes // (3 * width * height))
+        try:
+            ok, animation = cv2.imreadanimation(str(self.path), 0, most + 1)
+        except cv2.error:
+            ok, animation = False, None
+        if not ok or not animation.frames:
+            raise SourceError(f"Cannot read animation {self.path}: unsupported format or corrupt")
+        # A longer one plays its first frames: holding every frame decoded is the price of a format
+        # that no video reader here opens.
+        self.header_notes = ([f"only its first {most} frames fit in memory; those play"]
+                             if len(animation.frames) > most else [])
+        self._frames = [flatten_onto(*_split_alpha(frame), (255, 255, 255)) for frame in animation.frames[:most]]
+        durations = [max(0, int(d)) for d in list(animation.durations)[:most]]
+        # Players show a frame of no stated duration for about 0.1 s.
+        fps = 1000.0 * len(durations) / sum(d or 100 for d in durations) if durations else 10.0
+        self.fps = fps if usable_frame_rate(fps) else 10.0
+        self.frame_count = len(self._frames)
+        self._size = _frame_size(self._frames[0])
+        self._next = 0
+
+    def read(self) -> np.ndarray | None:
+        if self._next >= len(self._frames):
+            if not self.loop:
+                return None
+            self._next = 0
+        frame = self._frames[self._next].copy()  # a copy: a consumer may draw on it
+        self._next += 1
+        self.captured_at = time.monotonic()
+        return frame
+
+
+def _split_alpha(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """A decoded frame's colours (BGR) and its transparency (0..1, or None when it has none)."""
+    if frame.ndim == 2:
+        return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR), None
+    if frame.shape[2] == 4:
+        alpha = frame[..., 3].astype(np.float32) / 255.0
+        return np.ascontiguousarray(frame[..., :3]), (None if float(alpha.min()) >= 1.0 else alpha)
+    return frame, None
+
+
+def _webp_canvas(path: str | os.PathLike) -> tuple[int, int] | None:
+    """(width, height) of an animated WebP's canvas (its VP8X chunk), or None when it is not one."""
+    head = _file_head(path, 30)
+    if len(head) < 30 or head[:4] != b"RIFF" or head[8:16] != b"WEBPVP8X" or not head[20] & 0x02:
+        return None  # 0x02: the animation flag
+    return int.from_bytes(head[24:27], "little") + 1, int.from_bytes(head[27:30], "little") + 1
+
+
+def _file_head(path: str | os.PathLike, size: int) -> bytes:
+    """The first `size` bytes of a regular file; none for anything else (opening a named pipe
+    waits for a writer) or a file that cannot be read."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return b""
+        with open(path, "rb") as file:
+            return file.read(size)
+    except (OSError, ValueError):
+        return b""
+
+
+def is_animated_picture(path: str | os.PathLike) -> bool:
+    return _webp_canvas(path) is not None
+
+
 def is_image_path(spec: str | os.PathLike) -> bool:
     return Path(spec).suffix.lower() in IMAGE_EXTENSIONS
 
@@ -689,11 +769,7 @@ def is_video_file(path: str | os.PathLike) -> bool:
     """Whether the file holds a video container (MP4/MOV, AVI, Matroska/WebM, GIF) by its first
     bytes, whatever its name: a clip saved as "clip.jpg" (by a messenger, or renamed) was called a
     corrupt picture."""
-    try:
-        with open(path, "rb") as file:
-            head = file.read(12)
-    except (OSError, ValueError):
-        return False
+    head = _file_head(path, 12)
     return ((head[4:8] == b"ftyp" and head[8:12] not in _PICTURE_BRANDS)
             or (head[:4] == b"RIFF" and head[8:12] == b"AVI ")
             or head[:4] == b"\x1a\x45\xdf\xa3"  # EBML: Matroska, WebM
@@ -719,6 +795,8 @@ def open_source(spec: str | int, **kw) -> FrameSource:
         allowed = {"width", "height", "fps"}
         return CameraSource(index, **{k: v for k, v in kw.items() if k in allowed})
     spec = local_file_path(spec)
+    if is_animated_picture(spec):
+        return AnimatedPictureSource(spec, **{k: v for k, v in kw.items() if k == "loop"})
     if is_image_path(spec) and not is_video_file(spec):
         return ImageSource(spec, **{k: v for k, v in kw.items() if k == "fps"})
     return VideoFileSource(spec, **{k: v for k, v in kw.items() if k == "loop"})

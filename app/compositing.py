@@ -9,8 +9,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app.capture import (SourceError, VideoFileSource, file_problem, image_problem, is_video_file, local_file_path,
-                         read_picture)
+from app.capture import (AnimatedPictureSource, SourceError, VideoFileSource, file_problem, image_problem,
+                         is_animated_picture, is_video_file, local_file_path, read_picture)
 from app.imaging import FramePyramid, reduce_by_power_of_two
 from app.matting import alpha_to_uint8, band_pixels, sample_bilinear
 
@@ -52,7 +52,7 @@ class Compositor:
         self._image_cache: tuple[tuple[int, int], np.ndarray, np.ndarray | None] | None = None
         self._see_through: np.ndarray | None = None  # a transparent picture over the last blurred room
         self._see_through_buffers = BlendBuffers()  # its own scratch: the output blend's is reused across frames
-        self._video: VideoFileSource | None = None
+        self._video: VideoFileSource | AnimatedPictureSource | None = None
         # The output's frame rate when its frames are not shown as they come (a file written from a
         # file, faster or slower than real time): a background video then advances 1/output_fps
         # of a second a frame. None: by the clock (a camera, the window).
@@ -94,7 +94,7 @@ class Compositor:
 
     def set_image(self, path: str | os.PathLike) -> None:
         given, path = os.fspath(path), Path(_local_file(path, "image"))  # given: as the user wrote it
-        if is_video_file(path):  # a clip named like a picture plays as the clip it is
+        if is_video_file(path) or is_animated_picture(path):  # a clip named like a picture plays as the clip it is
             self.set_video(path)
             return
         # The file's own checks first: OpenCV would half-decode a truncated JPEG into a grey band.
@@ -112,7 +112,7 @@ class Compositor:
     def set_video(self, path: str | os.PathLike) -> None:
         path = Path(_local_file(path, "video"))
         try:
-            video = VideoFileSource(path, loop=True)
+            video = AnimatedPictureSource(path) if is_animated_picture(path) else VideoFileSource(path, loop=True)
         except SourceError as exc:
             raise BackgroundError(f"Cannot load background video: {exc}") from exc
         self._close_video()

@@ -14,7 +14,8 @@ from tqdm import tqdm
 
 from app import segmentation
 from app.capture import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, LatestFrameSource, PrefetchingSource, SourceError,
-                         VideoFileSource, file_problem, image_problem, is_video_file, local_file_path, open_source)
+                         VideoFileSource, file_problem, image_problem, is_animated_picture, is_video_file,
+                         local_file_path, open_source)
 from app.compositing import BLUR_MAX, BackgroundError, Compositor
 from app.effects import LIGHTING_MODES, EffectSettings
 from app.framing import ZOOM_MAX, ZOOM_MIN
@@ -461,7 +462,9 @@ def _local_files(args: argparse.Namespace) -> str | None:
 
 
 def _background_kind(path: str) -> str:
-    return "video" if Path(path).suffix.lower() in VIDEO_EXTENSIONS or is_video_file(path) else "image"
+    if Path(path).suffix.lower() in VIDEO_EXTENSIONS or is_video_file(path) or is_animated_picture(path):
+        return "video"
+    return "image"
 
 
 def _file_problems(args: argparse.Namespace) -> str | None:
@@ -502,9 +505,9 @@ def _run(args: argparse.Namespace, job: _JobState) -> int:
             loop = args.virtual_camera and not args.output and args.max_frames is None
             with _NativeStderrSilenced():
                 source = open_source(args.input, width=args.width, height=args.height, fps=args.fps, loop=loop)
+            for note in getattr(source, "header_notes", []):  # a video's or an animation's
+                _note(f"{source.description}: {note}")
             if isinstance(source, VideoFileSource):
-                for note in source.header_notes:
-                    _note(f"{source.description}: {note}")
                 source = PrefetchingSource(source)  # decode the next frames while this one is processed
             elif source.is_live:
                 source = LatestFrameSource(source)  # the newest camera frame, never a backlog

@@ -438,3 +438,35 @@ def test_a_video_named_like_a_picture_opens_as_the_video_it_is(tmp_path):
     assert not any(is_video_file(p) for p in (heif, picture, tmp_path / "gone.jpg", tmp_path))
     with open_source(str(picture)) as source:
         assert isinstance(source, ImageSource)
+
+
+def _animated_webp(path, levels, durations):
+    animation = cv2.Animation()
+    animation.frames = [np.full((30, 40, 4), (level, level, level, 255), np.uint8) for level in levels]
+    animation.durations = durations
+    assert cv2.imwriteanimation(str(path), animation)
+    return path
+
+
+def test_an_animated_webp_plays_its_frames_at_their_pace(tmp_path):
+    from app.capture import AnimatedPictureSource, is_animated_picture
+
+    webp = _animated_webp(tmp_path / "sticker.webp", [40, 120, 200], [100, 100, 100])
+    still = tmp_path / "still.webp"
+    cv2.imwrite(str(still), np.full((30, 40, 3), 90, np.uint8))
+    assert is_animated_picture(webp) and not is_animated_picture(still) and not is_animated_picture(tmp_path)
+    with open_source(str(webp), loop=True) as source:  # was the first frame, still, with no word
+        assert isinstance(source, AnimatedPictureSource) and not source.is_still
+        assert source.fps == pytest.approx(10.0) and source.size == (40, 30) and source.frame_count == 3
+        levels = [int(source.read()[15, 20, 0]) for _ in range(5)]
+    assert levels == pytest.approx([40, 120, 200, 40, 120], abs=6)
+    with open_source(str(webp), loop=False) as source:
+        assert [source.read() is None for _ in range(4)] == [False, False, False, True]
+    # One that would not fit in memory plays its first frames, and says so.
+    bounded = AnimatedPictureSource(webp, max_bytes=2 * 30 * 40 * 3)
+    assert bounded.frame_count == 2 and "first 2 frames" in bounded.header_notes[0]
+    broken = tmp_path / "broken.webp"
+    broken.write_bytes(webp.read_bytes()[:60])
+    assert is_animated_picture(broken)  # its header is whole; its frames are not
+    with pytest.raises(SourceError, match="broken.webp"):
+        AnimatedPictureSource(broken)

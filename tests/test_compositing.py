@@ -465,3 +465,16 @@ def test_a_video_chosen_as_a_picture_plays_as_a_video(tmp_path):
     levels = [compositor.composite(FRAME, ZEROS).mean() for _ in range(3)]
     assert levels == pytest.approx([20, 40, 60], abs=6)
     compositor.close()
+
+
+def test_an_animated_webp_background_plays(tmp_path):
+    animation = cv2.Animation()
+    animation.frames = [np.full((90, 160, 4), (v, v, v, 255), np.uint8) for v in (20, 40, 60)]
+    animation.durations = [200, 200, 200]  # 5 frames a second
+    assert cv2.imwriteanimation(str(tmp_path / "loop.webp"), animation)
+    compositor = Compositor()
+    compositor.output_fps = 10.0
+    compositor.set_image(tmp_path / "loop.webp")  # was its first frame, still
+    assert compositor.mode == "video"
+    levels = [compositor.composite(FRAME, ZEROS).mean() for _ in range(7)]
+    assert levels == pytest.approx([20, 20, 40, 40, 60, 60, 20], abs=6)
