@@ -604,6 +604,23 @@ def test_the_timing_line_does_not_widen_the_window(qtbot, make_window, clip):
     assert "stage11" in window.stats_label.text()
 
 
+def test_hand_edited_values_between_slider_steps_run_as_the_sliders_show_them(qtbot, make_window, clip):
+    store = open_settings_store()
+    for key, value in (("feather", "0.12"), ("blur_strength", "0.12"), ("threshold", "0.503"),
+                       ("smoothing", "0.33"), ("auto_frame_zoom", "1.234"), ("lighting_strength", "0.777")):
+        store.setValue(f"settings/{key}", value)
+    store.sync()
+    window = make_window(source=str(clip))
+    s = window.settings
+    shown = (window.feather_slider.value(), window.blur_slider.value(), window.threshold_slider.value(),
+             window.smoothing_slider.value(), window.effects_panel.zoom_slider.value(),
+             window.effects_panel.strength_slider.value())
+    # feather 0.12 was shown as 0.0 and run as 0.12: the slider and the matte disagreed.
+    assert (s.feather, s.blur_strength, s.threshold, s.smoothing, s.auto_frame_zoom,
+            s.lighting_strength) == pytest.approx(shown, abs=0.006)
+    assert s.feather == pytest.approx(0.0) and s.matte_settings().feather == pytest.approx(0.0)
+
+
 def test_virtual_camera_button_shows_the_device_it_publishes_to(qtbot, make_window, clip):
     # No virtual camera device exists here, so this drives the window with the worker's own
     # "started" signal, as the worker sends it after pyvirtualcam opened a device.

@@ -254,6 +254,10 @@ class MainWindow(QMainWindow):
     def _restore_widgets(self) -> None:
         self.adjustments_panel.load(self.settings)
         self.effects_panel.load(self.settings)
+        # What the sliders show is what runs: a hand-edited value between their steps
+        # (feather=0.12) was shown as 0.0 and used as written.
+        self.adjustments_panel.store(self.settings)
+        self.effects_panel.store(self.settings)
         self._show_background_mode(self.settings.background_mode)
         self._select_current_background()
 
