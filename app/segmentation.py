@@ -326,6 +326,8 @@ class Segmenter:
         if graph_optimization not in _GRAPH_OPTIMIZATION:
             raise ValueError(f"graph_optimization must be one of {sorted(_GRAPH_OPTIMIZATION)}")
         if not self.model_path.is_file():
+            if self.model_path.is_dir():
+                raise ModelError(f"Model file {self.model_path} is a folder, not an ONNX model")
             raise ModelError(f"Model file not found: {self.model_path}")
 
         options = ort.SessionOptions()

@@ -621,6 +621,27 @@ def test_hand_edited_values_between_slider_steps_run_as_the_sliders_show_them(qt
     assert s.feather == pytest.approx(0.0) and s.matte_settings().feather == pytest.approx(0.0)
 
 
+def test_a_model_named_in_the_settings_file_is_found_as_written_and_its_errors_say_where(
+        qtbot, make_window, clip, tmp_path, mean_model, monkeypatch):
+    home = tmp_path / "home"
+    (home / "models").mkdir(parents=True)
+    shutil.copy(mean_model, home / "models" / "mine.onnx")
+    monkeypatch.setenv("HOME", str(home))
+    store = open_settings_store()
+    store.setValue("settings/model_path", "~/models/mine.onnx")  # as a person writes it there
+    store.sync()
+    window = make_window(source=str(clip), model_path=None)
+    qtbot.waitUntil(lambda: "mine.onnx" in window.model_status.text(), timeout=TIMEOUT_MS)  # was "not found"
+    window.close()
+    store.setValue("settings/model_path", str(home / "models"))
+    store.sync()
+    window = make_window(source=str(clip), model_path=None)
+    qtbot.waitUntil(lambda: window.banner.message("model") != "", timeout=TIMEOUT_MS)
+    message = window.banner.message("model")
+    assert "is a folder" in message and "not found" not in message  # was "Model file not found"
+    assert "model_path in" in message and "PortraitCam.ini" in message
+
+
 def test_virtual_camera_button_shows_the_device_it_publishes_to(qtbot, make_window, clip):
     # No virtual camera device exists here, so this drives the window with the worker's own
     # "started" signal, as the worker sends it after pyvirtualcam opened a device.

@@ -94,6 +94,16 @@ def save_settings(store: QSettings, settings: AppSettings) -> None:
 _FIELD_NAMES = {f.name for f in dataclasses.fields(AppSettings)} - {"extra"}
 
 
+def _settings_file_path(value: str) -> str:
+    """A file named in the settings file as a person writes it there: "~/models/x.onnx" or a
+    file:// link is that file; anything else as written (a network address is refused by name)."""
+    value = value.strip()
+    try:
+        return os.path.expanduser(os.fspath(local_file_path(value)))
+    except SourceError:
+        return value
+
+
 # --- window --------------------------------------------------------------------------------
 class MainWindow(QMainWindow):
     """The PortraitCam window. Arguments other than settings_store exist for tests and the CLI."""
@@ -127,8 +137,10 @@ class MainWindow(QMainWindow):
         if icon_path.is_file():
             self.setWindowIcon(QIcon(str(icon_path)))
 
+        # A model named only in the settings file (no window control sets it): its errors say where.
+        self._model_from_settings = not model_path and bool(self.settings.model_path.strip())
         self.controller = PipelineController(
-            model_path=model_path or (self.settings.model_path or None),
+            model_path=model_path or (_settings_file_path(self.settings.model_path) or None),
             threads=self.settings.threads, parent=self)
         self._save_timer = QTimer(self)
         self._save_timer.setSingleShot(True)
@@ -576,6 +588,9 @@ class MainWindow(QMainWindow):
 
     def _on_model_failed(self, message: str) -> None:
         self.model_status.setText("Model: not loaded")
+        if self._model_from_settings:
+            message += (f" The model is the model_path in {self.store.fileName()}: correct it there, or "
+                        "empty it for the bundled model.")
         self.banner.show_message("model", message, "error")
 
     def _on_processing_failed(self, message: str) -> None:
