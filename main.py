@@ -77,7 +77,7 @@ def x11_display_error() -> str | None:
     return None
 
 
-def run_demo(options: list[str] | None = None) -> int:
+def run_demo(options: list[str] | None = None, reason: str = "No display found") -> int:
     """Headless demo: the bundled sample clip (or --source) over the default background (or the
     background options given), written to DEMO_OUTPUT."""
     from app import headless
@@ -92,7 +92,7 @@ def run_demo(options: list[str] | None = None) -> int:
     if not any(a.split("=")[0] in BACKGROUND_FLAGS for a in options):
         background = resources.default_background()
         argv += ["--background", str(background)] if background else ["--blur"]
-    print("No display found: processing the input headless "
+    print(f"{reason}: processing the input headless "
           f"({' '.join(options) or f'the sample clip {clip}'})", file=sys.stderr)
     code = headless.run(argv + options)
     if code == 0:
@@ -146,13 +146,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def is_headless_flag(arg: str) -> bool:
-    """--output, --output=FILE, and the short forms with the value attached (-ofile, -i0)."""
-    return arg.split("=")[0] in HEADLESS_FLAGS or (
-        not arg.startswith("--") and len(arg) > 2 and arg[:2] in HEADLESS_FLAGS)
+    """--output, --output=FILE, the short forms with the value attached (-ofile, -i0), and an
+    abbreviation of one (--out), which the headless parser then refuses with the full spelling
+    (the window would have ignored it, and the user's job with it)."""
+    name = arg.split("=")[0]
+    if name in HEADLESS_FLAGS or (not arg.startswith("--") and len(arg) > 2 and arg[:2] in HEADLESS_FLAGS):
+        return True
+    return name.startswith("--") and len(name) > 2 and any(
+        flag.startswith(name) for flag in HEADLESS_FLAGS if flag.startswith("--"))
 
 
 def _main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "--headless" in argv and not any(is_headless_flag(arg) for arg in argv if arg != "--headless"):
+        # No job named: the job is the demo's, as with no display.
+        return run_demo([a for a in argv if a != "--headless"], reason="--headless")
     if any(is_headless_flag(arg) for arg in argv):
         from app import headless
 

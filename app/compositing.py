@@ -16,6 +16,7 @@ from app.matting import alpha_to_uint8, band_pixels, sample_bilinear
 
 BACKGROUND_MODES = ("none", "blur", "image", "color", "video")
 BLUR_MAX = 100.0  # the window's slider range; a larger sigma only costs time (and can hang)
+DEFAULT_BLUR = 21.0  # the blur's strength unless one is chosen (px of blur at 720p)
 
 
 class BackgroundError(RuntimeError):
@@ -43,7 +44,7 @@ class Compositor:
     def __init__(self) -> None:
         self.mode = "none"
         self.mirror = False
-        self.blur_strength = 21.0
+        self.blur_strength = DEFAULT_BLUR
         self.color: tuple[int, int, int] = (0, 0, 0)
         self.background_path: Path | None = None
         self._image: np.ndarray | None = None
@@ -78,10 +79,10 @@ class Compositor:
         self._close_video()
         self.mode = "none"
 
-    def set_blur(self, strength: float = 21.0) -> None:
+    def set_blur(self, strength: float = DEFAULT_BLUR) -> None:
         """Blur the real background; strength is the Gaussian sigma in pixels at 720p."""
         self._close_video()
-        self.blur_strength = float(np.clip(strength, 0.0, BLUR_MAX)) if np.isfinite(strength) else 21.0
+        self.blur_strength = float(np.clip(strength, 0.0, BLUR_MAX)) if np.isfinite(strength) else DEFAULT_BLUR
         self.mode = "blur"
 
     def set_color(self, bgr: tuple[int, int, int]) -> None:

@@ -16,7 +16,7 @@ from app import segmentation
 from app.capture import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, LatestFrameSource, PrefetchingSource, SourceError,
                          VideoFileSource, file_problem, image_problem, is_animated_picture, is_video_file,
                          local_file_path, open_source)
-from app.compositing import BLUR_MAX, BackgroundError, Compositor
+from app.compositing import BLUR_MAX, DEFAULT_BLUR, BackgroundError, Compositor
 from app.effects import LIGHTING_MODES, EffectSettings
 from app.framing import ZOOM_MAX, ZOOM_MIN
 from app.matting import EDGE_MODES, FEATHER_MAX, MAX_SMOOTHING, MatteRefiner, MatteSettings
@@ -107,8 +107,24 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with an abbreviated option (--out) answered with its full spelling, not only
+    "unrecognized arguments"."""
+
+    def parse_args(self, args=None, namespace=None):
+        namespace, extras = self.parse_known_args(args, namespace)
+        for extra in extras:
+            name = extra.split("=")[0]
+            matches = sorted(o for o in self._option_string_actions if name.startswith("--") and o.startswith(name))
+            if len(name) > 2 and matches:
+                self.error(f"{name}: spell it {' or '.join(matches)} (options are not abbreviated)")
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         # No abbreviations: main.py tells a headless job from the window by its options' full names.
         prog=PROG, formatter_class=_HelpFormatter, allow_abbrev=False,
         description="Replace the background of a webcam, video or photo; write a file and/or "
@@ -131,13 +147,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="check the virtual-camera set-up on this system, print the fix for "
                              "what is missing and exit (0 usable, 1 not)")
     parser.add_argument("--virtual-camera", action="store_true", help="publish to the virtual camera")
-    parser.add_argument("--vcam-backend", help="pyvirtualcam backend (v4l2loopback, obs, unitycapture)")
-    parser.add_argument("--vcam-device", help="virtual camera device, e.g. /dev/video10")
+    parser.add_argument("--vcam-backend", help="pyvirtualcam backend (v4l2loopback, obs, unitycapture; "
+                                               "default: the first that works)")
+    parser.add_argument("--vcam-device", help="virtual camera device, e.g. /dev/video10 (default: the "
+                                              "first free one)")
     background = parser.add_mutually_exclusive_group()
     background.add_argument("-b", "--background", type=_file_name, help="background image or video file")
-    background.add_argument("--blur", type=_finite_float, nargs="?", const=21.0, metavar="STRENGTH",
-                            help=f"blur the real background, 0..{BLUR_MAX:g} "
-                                 "(default when no background is given)")
+    background.add_argument("--blur", type=_finite_float, nargs="?", const=DEFAULT_BLUR, metavar="STRENGTH",
+                            help=f"blur the real background, 0..{BLUR_MAX:g} (default strength "
+                                 f"{DEFAULT_BLUR:g}; the default background when none is given)")
     background.add_argument("--color", type=parse_color, help="solid background, #RRGGBB or R,G,B")
     background.add_argument("--no-background", action="store_true",
                             help="keep the real background (segmentation still runs)")
@@ -167,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--feather", type=_finite_float, default=defaults.feather,
                         help=f"edge feather, px at 720p, 0..{FEATHER_MAX:g}")
     parser.add_argument("--smoothing", type=_unit_float, default=defaults.smoothing,
-                        help="temporal smoothing 0..1 (higher: steadier, slower to follow)")
+                        help=f"temporal smoothing 0..{MAX_SMOOTHING:g} (higher: steadier, slower to follow)")
     parser.add_argument("--steady-edges", action=argparse.BooleanOptionalAction, default=defaults.steady_edges,
                         help="smooth the edge along the person's motion: steadier edges while you "
                              "move, about 3.3 ms more CPU a moving 720p frame (default: off)")
@@ -210,7 +228,7 @@ def _configure_background(compositor: Compositor, args: argparse.Namespace) -> N
     elif args.no_background:
         compositor.set_none()
     else:
-        compositor.set_blur(args.blur if args.blur is not None else 21.0)
+        compositor.set_blur(args.blur if args.blur is not None else DEFAULT_BLUR)
     compositor.mirror = args.mirror
 
 

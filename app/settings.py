@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.capture import MAX_CAMERA_INDEX
-from app.compositing import BACKGROUND_MODES, BLUR_MAX, Compositor
+from app.compositing import BACKGROUND_MODES, BLUR_MAX, DEFAULT_BLUR, Compositor
 from app.effects import EffectSettings
 from app.framing import ZOOM_MAX, ZOOM_MIN
 from app.matting import EDGE_MODES, FEATHER_MAX, MatteSettings
@@ -38,7 +38,7 @@ class AppSettings:
     background_mode: str = "blur"            # one of BACKGROUND_MODES
     background_path: str = ""                # image or video file for those modes
     background_color: tuple[int, int, int] = (64, 177, 0)  # BGR of #00b140, the README's green
-    blur_strength: float = 21.0
+    blur_strength: float = DEFAULT_BLUR
     threshold: float = 0.5
     softness: float = 0.15
     feather: float = MatteSettings.feather   # px at 720p; the matte stage's default
@@ -105,7 +105,10 @@ class AppSettings:
                 value = _coerce(raw, default)
                 if key in cls._RANGES:
                     low, high = cls._RANGES[key]
-                    value = type(default)(min(max(value, low), high))
+                    clamped = type(default)(min(max(value, low), high))
+                    if clamped != value:
+                        log.warning("settings: %s=%r is outside %s..%s; using %r", key, raw, low, high, clamped)
+                    value = clamped
             except Exception as exc:  # noqa: BLE001 - one bad value must never stop the app starting
                 # (a hand-edited or damaged file: "inf" and "1e999" overflow int(), for example)
                 log.warning("settings: ignoring %s=%r (%s: %s); using the default %r",
@@ -170,9 +173,10 @@ def _coerce(raw: Any, default: Any) -> Any:
             return bool(raw)
         return parse_yes_no(str(raw))
     if isinstance(default, int):
-        if isinstance(raw, float) and not raw.is_integer():
+        number = float(raw) if isinstance(raw, str) else raw
+        if isinstance(number, float) and not number.is_integer():  # "1.5" is no count: not 1
             raise ValueError(raw)
-        return int(float(raw)) if isinstance(raw, str) else int(raw)
+        return int(number)
     if isinstance(default, float):
         value = float(raw)
         if not math.isfinite(value):  # NaN or inf: a damaged value, not a wish for the maximum

@@ -762,7 +762,8 @@ def test_help_says_what_no_arguments_do_and_shows_defaults(capsys):
     assert code == 0
     assert "With no arguments, PortraitCam opens its window" in text
     for fragment in ("--source", "--headless", "--check-camera", "(default: 30.0)", "(default: 1280)",
-                     "(default: camera 0)", ".png", ".avi"):
+                     "(default: camera 0)", ".png", ".avi", "(default strength 21;",
+                     "default: the first that works", "default: the first free one", "smoothing 0..0.99"):
         assert fragment in text, fragment
     assert "(default: None)" not in text and "(default: False)" not in text
 
@@ -997,12 +998,42 @@ def test_the_window_names_the_options_it_ignores(monkeypatch, capsys):
     assert "the window ignores --color #00ff00 --sour x" in err  # no abbreviation of --source either
 
 
-@pytest.mark.parametrize("argv", [["--out", "x.mp4"], ["--inp", "0"]])
-def test_abbreviated_options_are_refused_not_guessed(capsys, argv):
+@pytest.mark.parametrize("argv, spelling", [(["--out", "x.mp4"], "--out: spell it --output"),
+                                             (["--inp", "0"], "--inp: spell it --input"),
+                                             (["-i", "0", "--back=x.jpg"], "--back: spell it --background")])
+def test_abbreviated_options_are_refused_not_guessed(capsys, argv, spelling):
     # main.py tells a headless job by its options' full names; an abbreviation went to the demo,
     # which then named its default output instead of the one asked for.
     code, _, err = run_cli(capsys, *argv)
-    assert code == 2 and "unrecognized arguments" in err
+    assert code == 2 and spelling in err
+    code, _, err = run_cli(capsys, "-i", "0", "--zzz")
+    assert code == 2 and "unrecognized arguments: --zzz" in err
+
+
+@pytest.mark.parametrize("argv", [["--out", "x.mp4"], ["--virt"], ["--inp=clip.mp4"]])
+def test_an_abbreviated_job_option_on_a_desktop_is_a_usage_error_not_the_window(capsys, monkeypatch, argv):
+    # The window opened (with a note that it ignores them), and the job asked for was not done.
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.setattr(sys, "platform", "linux")
+    import app.gui.main_window as main_window
+
+    monkeypatch.setattr(main_window, "run_gui", lambda argv: pytest.fail("the window opened"))
+    assert entry.main(argv) == 2
+    assert "spell it --" in capsys.readouterr().err
+
+
+def test_headless_alone_runs_the_demo_on_a_desktop(capsys, monkeypatch, tmp_path, clip_path, background_path,
+                                                   mean_model):
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(resources, "SAMPLE_CLIP", clip_path)
+    monkeypatch.setattr(resources, "BACKGROUNDS_DIR", background_path.parent)
+    monkeypatch.setattr(segmentation, "DEFAULT_MODEL_PATH", mean_model)
+    monkeypatch.chdir(tmp_path)
+    assert entry.main(["--headless", "--max-frames", "2"]) == 0  # was "nothing to do"
+    captured = capsys.readouterr()
+    assert count_frames(tmp_path / "out" / "portraitcam_demo.mp4")[0] == 2
+    assert "--headless: processing the input headless" in captured.err
 
 
 def test_attached_short_options_start_a_headless_job(monkeypatch):

@@ -115,3 +115,19 @@ def test_a_default_that_changed_reaches_settings_saved_before_it():
     assert AppSettings.from_dict({"edge_mode": "guided", "settings_version": "2"}).edge_mode == "learned" == AppSettings().edge_mode
     assert AppSettings.from_dict({"edge_mode": "gaussian", "settings_version": "2"}).edge_mode == "gaussian"
     assert AppSettings.from_dict({"edge_mode": "guided", "settings_version": "3"}).edge_mode == "guided"
+
+
+@pytest.mark.parametrize("key, raw, used", [("camera_index", "999", 255), ("feather", "99", 30.0),
+                                            ("threshold", "-3", 0.0), ("fps", 500, 120)])
+def test_an_out_of_range_value_is_brought_into_range_with_a_warning(caplog, key, raw, used):
+    with caplog.at_level("WARNING", logger="app.settings"):
+        settings = AppSettings.from_dict({key: raw})
+    assert getattr(settings, key) == used
+    assert any(key in record.getMessage() and "outside" in record.getMessage() for record in caplog.records)
+
+
+def test_a_count_with_a_fraction_is_damaged_not_truncated(caplog):
+    with caplog.at_level("WARNING", logger="app.settings"):
+        settings = AppSettings.from_dict({"camera_index": "1.5", "fps": "24.0"})
+    assert settings.camera_index == AppSettings().camera_index and settings.fps == 24  # was camera 1, silently
+    assert any("camera_index" in record.getMessage() for record in caplog.records)

@@ -157,9 +157,10 @@ class MainWindow(QMainWindow):
         self._restore_geometry()
         if settings_damaged:
             # Qt reads a damaged INI file up to its damage; the rest of the settings are defaults.
-            text = (f"The settings file {self.store.fileName()} was damaged: what could be read is used, "
-                    "the rest is back to defaults, and it is rewritten on the next change.")
-            self.banner.show_message("settings", text, "warning")
+            text = (f"The settings file {self.store.fileName()} was damaged: what could be read is used "
+                    "and the rest is back to defaults; whole settings are saved there again.")
+            # A topic of its own: the save that follows at start clears "settings" (a failed save).
+            self.banner.show_message("settings_file", text, "warning")
             log.warning("%s", text)
 
         self.controller.start(self.settings)
