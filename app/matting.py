@@ -526,12 +526,16 @@ class MatteRefiner:
         self._previous[unknown] = mask[unknown]
 
     def _smooth(self, mask: np.ndarray, reduced_bgr: np.ndarray,
-                rect: tuple[int, int, int, int] | None = None) -> np.ndarray:
+                rect: tuple[int, int, int, int] | None = None, fresh: bool = True) -> np.ndarray:
         """Temporal EMA of the mask, per pixel: where the picture is still, the previous frames'
         mask weighs `smoothing` (no flicker); where it moved, the new mask takes over (no lag:
         a plain EMA trailed a waving hand by a frame or more). `reduced_bgr`: the frame, smaller;
         `rect`: where the mask lies in the camera frame (a crop), so that the state can follow a crop
-        that moved (_carry_state); None: the state stays where it is."""
+        that moved (_carry_state); None: the state stays where it is. `fresh`: the model made `mask`
+        from this frame; False: it is an earlier frame's, reused (a motion-gated schedule). Motion is
+        measured from the frame the last fresh mask came from: measured from the last refinement,
+        a person who left between two model runs was "still" by the next run, and half of them stayed
+        as a ghost of the room for two more runs (a second)."""
         weight = self._settings.smoothing
         thumb = None
         if weight > 0.0:
@@ -547,7 +551,8 @@ class MatteRefiner:
             self._previous_thumb = thumb
             return mask
         change = cv2.absdiff(thumb, self._previous_thumb)
-        self._previous_thumb = thumb
+        if fresh:
+            self._previous_thumb = thumb
         # Still below the noise level (a few grey levels after averaging), moving above it; widened
         # so the edge beside a moving region follows it too.
         still = np.clip((MOTION_LEVEL - cv2.dilate(change, np.ones((5, 5), np.uint8)).astype(np.float32))
@@ -558,13 +563,14 @@ class MatteRefiner:
         return self._previous
 
     def refine(self, mask_small: np.ndarray, frame_bgr: np.ndarray, dtype=np.float32,
-               pyramid: FramePyramid | None = None, rect: tuple[int, int, int, int] | None = None) -> np.ndarray:
+               pyramid: FramePyramid | None = None, rect: tuple[int, int, int, int] | None = None,
+               fresh: bool = True) -> np.ndarray:
         """Alpha matte at the frame's height x width: float32 in [0, 1], or with dtype=np.uint8 in
         0..255, which the pipeline uses: a quarter of the memory to fill at 1080p, and what the
         compositor's fixed-point blend takes as it is. pyramid: the frame's halvings (app/imaging.py).
         rect: where frame_bgr lies in the camera's frame when it is a crop of it (x, y, w, h), so
         the temporal smoothing follows a crop that moves between frames."""
-        alpha, model, outline, side = self._work_alpha(mask_small, frame_bgr, pyramid, rect)
+        alpha, model, outline, side = self._work_alpha(mask_small, frame_bgr, pyramid, rect, fresh)
         frame_h, frame_w = frame_bgr.shape[:2]
         # Clipped at working size: linear upsampling cannot leave the range, so the big array needs no pass.
         as_uint8 = np.dtype(dtype) == np.uint8
@@ -612,7 +618,7 @@ class MatteRefiner:
         np.put(alpha, ys * frame_w + xs, alpha_to_uint8(value) if as_uint8 else value)
 
     def _work_alpha(self, mask_small: np.ndarray, frame_bgr: np.ndarray, pyramid: FramePyramid | None = None,
-                    rect: tuple[int, int, int, int] | None = None) -> tuple[np.ndarray, np.ndarray | tuple | None, np.ndarray | None, np.ndarray | None]:
+                    rect: tuple[int, int, int, int] | None = None, fresh: bool = True) -> tuple[np.ndarray, np.ndarray | tuple | None, np.ndarray | None, np.ndarray | None]:
         """Smoothed, thresholded and feathered alpha at the working resolution (may overshoot [0, 1]),
         and, when the guided filter ran below the frame's size, its linear model (guided_coefficients) at
         that size, to finish the edge at full size; with the learned edge, also the plain filter's
@@ -628,7 +634,7 @@ class MatteRefiner:
         # One reduction of the frame serves the motion measure and the guided filter's guide.
         guided = s.edge_mode != "gaussian"
         reduced = reduce_by_power_of_two(frame_bgr, work_h if guided else mask.shape[0], pyramid=pyramid)
-        mask = self._smooth(mask, reduced, rect)
+        mask = self._smooth(mask, reduced, rect, fresh)
 
         prob = cv2.resize(mask, (work_w, work_h), interpolation=cv2.INTER_LINEAR)
         alpha = smoothstep_threshold(prob, s.threshold, s.softness)

@@ -291,10 +291,12 @@ class Pipeline:
         frame_bgr, mask, (x, y, w, h) = segmented.frame, segmented.mask, segmented.rect
         region = segmented.pyramid.region(x, y, w, h)  # the frame's own pyramid for the whole frame
         # rect: the refiner carries its temporal state over when the crop moves
+        fresh = segmented.model_ran  # else the mask is an earlier frame's (the refiner's smoothing asks)
         if (w, h) == (frame_bgr.shape[1], frame_bgr.shape[0]):
-            return self.refiner.refine(mask, frame_bgr, np.uint8, pyramid=region, rect=segmented.rect)
+            return self.refiner.refine(mask, frame_bgr, np.uint8, pyramid=region, rect=segmented.rect, fresh=fresh)
         alpha = np.zeros(frame_bgr.shape[:2], np.uint8)
-        alpha[y:y + h, x:x + w] = self.refiner.refine(mask, region.image, np.uint8, pyramid=region, rect=segmented.rect)
+        alpha[y:y + h, x:x + w] = self.refiner.refine(mask, region.image, np.uint8, pyramid=region,
+                                                      rect=segmented.rect, fresh=fresh)
         return alpha
 
     def _judge_mask(self, mask: np.ndarray) -> None:

@@ -58,6 +58,11 @@ TRIGGER_COUNT = 30.0
 # reused the matte on 49 % of frames, 8 on 60 %, 12 on 65 %; against refining every frame the IoU
 # stayed 0.999 and the edge band's mean alpha error went 0.008 -> 0.010 -> 0.012.
 REFINE_TRIGGER = 8.0
+# The model also runs when this share of the person's own thumbnail pixels (the last mask's) changed,
+# whatever the weighted count: a person small in the picture, or the last of one leaving it, changes
+# fewer pixels than TRIGGER_COUNT, and the room they left showed through their old mask until the
+# next forced run (half a second).
+PERSON_CHANGE_SHARE = 0.5
 # A model run is "calm" when it comes at least this many frames after the last one (or is the first):
 # the motion gate lets the model run rarely, a speaker sitting still. Such runs may take more looks
 # (app/segmentation.Segmenter.mirror_when_calm); while the model runs on every frame they stay single.
@@ -129,6 +134,7 @@ class ModelSchedule:
         self._weights: np.ndarray | None = None
         self._current: np.ndarray | None = None     # thumbnail of the frame due() saw last
         self._band: np.ndarray | None = None        # 1 in the last mask's edge band, 0 elsewhere
+        self._person: np.ndarray | None = None      # 1 where the last mask is person, 0 elsewhere
         self._refined: np.ndarray | None = None     # thumbnail of the frame the matte was refined on
         self._layered: np.ndarray | None = None     # of the frame the frame-derived layers were built on
         self._since_run = 0                         # frames since the last model run
@@ -146,7 +152,14 @@ class ModelSchedule:
         if self._since_run + 1 >= s.max_interval:
             return True
         self.last_change = self.change(self._current)
-        return self.last_change >= TRIGGER_COUNT
+        return self.last_change >= TRIGGER_COUNT or self._person_changed(self._current)
+
+    def _person_changed(self, thumb: np.ndarray) -> bool:
+        """Whether PERSON_CHANGE_SHARE of the last mask's person pixels changed since that run."""
+        if self._person is None or self._person.shape != thumb.shape:
+            return False
+        area = float(np.count_nonzero(self._person))
+        return area > 0 and self.change(thumb, weights=self._person) >= PERSON_CHANGE_SHARE * area
 
     @property
     def calm(self) -> bool:
@@ -198,6 +211,9 @@ class ModelSchedule:
             self._weights = change_weights(mask, self._current.shape)
             # No mask, no band: the matte then goes by the whole picture's measure (change()'s default).
             self._band = (self._weights == BAND_WEIGHT).astype(np.float32) if mask is not None else None
+            self._person = None if mask is None else (cv2.resize(
+                np.asarray(mask, np.float32), (self._current.shape[1], self._current.shape[0]),
+                interpolation=cv2.INTER_AREA) > 0.5).astype(np.float32)
 
     def skipped(self) -> None:
         """The frame due() saw last reused the previous mask."""

@@ -518,3 +518,25 @@ def test_keep_outline_crosses_only_to_the_given_side():
     plain = np.float32([0.45, 0.45, 0.55])
     side = np.array([True, False, True])
     assert np.allclose(keep_outline(learned, plain, give=0.1, side=side), [0.7, 0.45, 0.55])
+
+
+def test_a_person_who_left_between_model_runs_is_not_kept_by_the_smoothing():
+    """Between model runs the pipeline refines with the last mask (fresh=False). The motion that
+    lets a new mask take over is measured from the frame that mask came from: measured from the last
+    refinement, the room was "still" by the next run and half the person stayed, a ghost."""
+    room = np.full((120, 160, 3), 60, np.uint8)
+    with_person = room.copy()
+    with_person[:, 100:] = 200
+    person = np.zeros((30, 40), np.float32)
+    person[:, 25:] = 1.0
+    nobody = np.zeros((30, 40), np.float32)
+    refiner = MatteRefiner(plain(smoothing=0.5, softness=1.0))
+    refiner._smooth(person, with_person, fresh=True)            # the model saw the person
+    refiner._smooth(person, room, fresh=False)                  # they left; the old mask is reused
+    after = refiner._smooth(nobody, room, fresh=True)           # the next model run: nobody
+    assert after[:, 27:].max() < 0.01  # was 0.5: half a person of room colour for another run
+    # A reused mask on a still picture still lets noise be calmed: fresh masks are smoothed.
+    calm = MatteRefiner(plain(smoothing=0.5, softness=1.0))
+    calm._smooth(nobody, room, fresh=True)
+    calm._smooth(nobody, room, fresh=False)
+    assert np.allclose(calm._smooth(np.full((30, 40), 0.8, np.float32), room, fresh=True), 0.4, atol=0.05)

@@ -328,3 +328,17 @@ def test_cli_summary_reports_latency_and_model_runs(capsys, tmp_path, mean_model
     line = next(line for line in err.splitlines() if line.startswith("Latency capture to output"))
     assert "p50" in line and "p95" in line and "flat out" in line  # a file: the overlapped halves
     assert "model ran on 2 of 20 frames (motion)" in line  # frames 0 and 15 of a still picture
+
+
+def test_a_small_person_who_leaves_runs_the_model_at_once():
+    # The last of a person walking out (or one far away) changes fewer thumbnail pixels than the
+    # trigger counts, and the room showed through their old mask until the forced run half a second
+    # later. Most of the person's own pixels changing runs the model.
+    rng = np.random.default_rng(3)
+    schedule = ModelSchedule()
+    schedule.due(scene(radius=16, noise=rng))
+    schedule.ran(disc_mask(radius=16))
+    assert schedule.due(scene(radius=16, noise=rng)) is False  # there and still: no run
+    gone = scene(radius=0, noise=rng)
+    assert schedule.due(gone) is True
+    assert schedule.last_change < TRIGGER_COUNT  # the weighted count alone would not have run it

@@ -130,9 +130,9 @@ def capture(model: Path, data: Path, out: Path, count: int, seed: int, threads: 
         seen["guide"], seen["src"], seen["radius"] = guide.copy(), src.copy(), radius
         return plain_coefficients(guide, src, radius, eps)
 
-    def spy_refine(self, mask_small, frame_bgr, dtype=np.float32, pyramid=None, rect=None):
+    def spy_refine(self, mask_small, frame_bgr, dtype=np.float32, pyramid=None, rect=None, fresh=True):
         seen["frame"], seen["rect"] = frame_bgr.copy(), rect
-        return plain_refine(self, mask_small, frame_bgr, dtype, pyramid=pyramid, rect=rect)
+        return plain_refine(self, mask_small, frame_bgr, dtype, pyramid=pyramid, rect=rect, fresh=fresh)
 
     def keep(path: Path, record: Path) -> None:
         prepared = None

@@ -52,10 +52,10 @@ class GreyGuideRefiner(MatteRefiner):
     def __init__(self) -> None:
         super().__init__(dataclasses.replace(AppSettings().matte_settings(), feather=4.0))
 
-    def refine(self, mask_small, frame_bgr, dtype=np.float32, pyramid=None):
+    def refine(self, mask_small, frame_bgr, dtype=np.float32, pyramid=None, rect=None, fresh=True):
         grey = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY).astype(np.float32) * np.float32(1 / np.sqrt(3))
         guide = cv2.cvtColor(np.round(grey).astype(np.uint8), cv2.COLOR_GRAY2BGR)
-        return super().refine(mask_small, guide, dtype)
+        return super().refine(mask_small, guide, dtype, fresh=fresh)
 
 
 def app_composite(model: Path, frame: np.ndarray, before: str | None = None) -> np.ndarray:
