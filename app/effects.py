@@ -105,12 +105,14 @@ class Effects:
         self.timings["low_light"] = (time.perf_counter() - start) * 1000.0
         return frame_bgr
 
-    def on_mask(self, mask: np.ndarray) -> np.ndarray:
-        """A fresh model mask: keep only the main person, if on."""
+    def on_mask(self, mask: np.ndarray, rect: tuple[int, int, int, int] | None = None,
+                frame_size: tuple[int, int] | None = None) -> np.ndarray:
+        """A fresh model mask: keep only the main person, if on. rect: where the mask lies in the
+        camera frame of frame_size (width, height), when it covers a crop."""
         if not self._settings.main_person:
             return mask
         start = time.perf_counter()
-        mask = self.selector.apply(mask)
+        mask = self.selector.apply(mask, rect, frame_size)
         self.timings["main_person"] = (time.perf_counter() - start) * 1000.0
         return mask
 

@@ -46,45 +46,89 @@ def find_people(mask: np.ndarray, level: float = CORE_LEVEL,
 class MainPersonSelector:
     """Keeps only the main person of a mask: large, central and, above all, the one already chosen.
 
-    Each candidate gets a score (area share + centrality). The incumbent (the component overlapping
-    the last choice) keeps the place until a challenger beats it by `margin` on `switch_after`
-    consecutive masks, so the matte never jumps between people on a noisy frame or two, yet a
-    passer-by chosen at the start does not keep the place for ever.
+    Each candidate gets a score (area share + centrality in the frame). The incumbent (the component
+    overlapping the last choice) keeps the place until a challenger beats it by `margin` on
+    `switch_after` consecutive masks, so the matte never jumps between people on a noisy frame or
+    two, yet a passer-by chosen at the start does not keep the place for ever.
+
+    The last choice is kept in the camera frame's coordinates (a grid GRID_WIDTH wide): the model's
+    mask covers a crop that follows the people and changes size from run to run, and in the crop's
+    own pixels the last choice was lost whenever it did, letting the best score win at once.
+    Two people who touch (a sofa) are one component: where that component holds both the last
+    choice and the others last seen, its pixels go to whichever is nearer, instead of both being
+    kept until they part and the other vanishes again.
     """
+
+    GRID_WIDTH = 160
 
     def __init__(self, margin: float = 0.15, switch_after: int = 8) -> None:
         self.margin = margin
         self.switch_after = switch_after
-        self._previous: np.ndarray | None = None   # the last chosen component (bool, mask-sized)
+        self._previous: np.ndarray | None = None   # the last chosen component on the frame's grid (uint8)
+        self._grid_size: tuple[int, int] | None = None  # (width, height) of that grid
+        self._others: np.ndarray | None = None     # everyone else last seen, on the same grid (uint8)
         self._challenger_runs = 0
         self.people_seen = 0                         # components in the last mask
+        self.split = False                           # the last choice was cut out of a merged component
 
     def reset(self) -> None:
-        self._previous = None
+        self._previous = self._others = None
         self._challenger_runs = 0
 
-    def _scores(self, people: list[Person], labels: np.ndarray) -> list[float]:
-        height, width = labels.shape
+    @classmethod
+    def _to_grid(cls, shape: tuple[int, int], rect: tuple[int, int, int, int],
+                 frame_size: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
+        """The affine map from mask pixels (a mask of `shape` covering `rect` of a frame of
+        `frame_size`) to the frame's grid, and that grid's (width, height)."""
+        frame_w, frame_h = frame_size
+        grid_w = min(cls.GRID_WIDTH, frame_w)
+        grid_h = max(1, round(frame_h * grid_w / frame_w))
+        x, y, w, h = rect
+        sx, sy = grid_w / frame_w, grid_h / frame_h
+        du, dv = w / shape[1], h / shape[0]
+        to_grid = np.float32([[du * sx, 0.0, (x + 0.5 * du) * sx - 0.5],
+                              [0.0, dv * sy, (y + 0.5 * dv) * sy - 0.5]])
+        return to_grid, (grid_w, grid_h)
+
+    def _here(self, grid: np.ndarray | None, to_grid: np.ndarray, grid_size: tuple[int, int],
+              shape: tuple[int, int]) -> np.ndarray | None:
+        """A mask kept on the frame's grid, in this mask's pixels (None when there is none)."""
+        if grid is None or self._grid_size != grid_size:
+            return None
+        return cv2.warpAffine(grid, to_grid, (shape[1], shape[0]),
+                              flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP, borderValue=0) > 0
+
+    def _scores(self, people: list[Person], to_grid: np.ndarray, grid_width: int) -> list[float]:
         total = float(sum(p.area for p in people))
         scores = []
         for person in people:
-            # Horizontal distance of the centroid from the centre, 0 (centre) .. 1 (edge).
-            off_centre = abs(person.centroid[0] / width - 0.5) * 2.0
+            # Horizontal distance of the centroid from the frame's centre, 0 (centre) .. 1 (edge).
+            grid_x = to_grid[0, 0] * person.centroid[0] + to_grid[0, 2]
+            off_centre = min(1.0, abs((grid_x + 0.5) / grid_width - 0.5) * 2.0)
             scores.append(person.area / total + 0.5 * (1.0 - off_centre))
         return scores
 
-    def choose(self, mask: np.ndarray) -> np.ndarray | None:
-        """The main person's component (bool, mask-sized), or None when nobody is there."""
+    def choose(self, mask: np.ndarray, rect: tuple[int, int, int, int] | None = None,
+               frame_size: tuple[int, int] | None = None) -> np.ndarray | None:
+        """The main person's component (bool, mask-sized), or None when nobody is there. rect: where
+        the mask lies in the camera frame, of frame_size (width, height); default: it is the frame."""
+        height, width = mask.shape[:2]
+        rect = rect or (0, 0, width, height)
+        frame_size = frame_size or (rect[0] + rect[2], rect[1] + rect[3])
+        to_grid, grid_size = self._to_grid((height, width), rect, frame_size)
         people, labels = find_people(mask)
         self.people_seen = len(people)
+        self.split = False
         if not people:
             self._challenger_runs = 0
             return None  # keep the memory: the person may be back on the next frame
-        scores = self._scores(people, labels)
+        previous = self._here(self._previous, to_grid, grid_size, labels.shape)
+        others = self._here(self._others, to_grid, grid_size, labels.shape)
+        scores = self._scores(people, to_grid, grid_size[0])
         best = int(np.argmax(scores))
         incumbent = None
-        if self._previous is not None and self._previous.shape == labels.shape:
-            overlaps = [np.count_nonzero((labels == p.label) & self._previous) for p in people]
+        if previous is not None:
+            overlaps = [np.count_nonzero((labels == p.label) & previous) for p in people]
             if max(overlaps) > 0:
                 incumbent = int(np.argmax(overlaps))
         chosen = best
@@ -100,16 +144,33 @@ class MainPersonSelector:
         else:
             self._challenger_runs = 0
         component = labels == people[chosen].label
-        self._previous = component
+        rest = (labels > 0) & ~component
+        if previous is not None and others is not None and np.any(component & others) and np.any(component & previous):
+            # The main person and someone else as one component: each pixel goes to the nearer of the
+            # two as last seen (a Voronoi split of the blob), unless the other's share is no person.
+            to_main = cv2.distanceTransform((~previous).astype(np.uint8), cv2.DIST_L2, 3)
+            to_others = cv2.distanceTransform((~others).astype(np.uint8), cv2.DIST_L2, 3)
+            theirs = component & (to_others < to_main)
+            if np.count_nonzero(theirs) >= MIN_AREA_FRACTION * labels.size:
+                component, rest = component & ~theirs, rest | theirs
+                self.split = True
+        self._previous = self._to_grid_mask(component, to_grid, grid_size)
+        self._others = self._to_grid_mask(rest, to_grid, grid_size) if np.any(rest) else None
+        self._grid_size = grid_size
         return component
 
-    def apply(self, mask: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def _to_grid_mask(mask: np.ndarray, to_grid: np.ndarray, grid_size: tuple[int, int]) -> np.ndarray:
+        return cv2.warpAffine(mask.astype(np.uint8), to_grid, grid_size, flags=cv2.INTER_NEAREST, borderValue=0)
+
+    def apply(self, mask: np.ndarray, rect: tuple[int, int, int, int] | None = None,
+              frame_size: tuple[int, int] | None = None) -> np.ndarray:
         """The mask with everyone but the main person removed (same shape and dtype).
 
         The chosen core (>= 0.5) is grown by a few pixels so its soft edge (hair, the probability
         ramp below 0.5) stays; everything outside goes to 0."""
-        component = self.choose(mask)
-        if component is None or self.people_seen <= 1:
+        component = self.choose(mask, rect, frame_size)
+        if component is None or (self.people_seen <= 1 and not self.split):
             return mask
         grow = max(1, round(max(mask.shape) / 64))
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))

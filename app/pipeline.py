@@ -199,7 +199,8 @@ class Pipeline:
                 mask, rect, frame_bgr.shape, getattr(self.segmenter, "input_size", Segmenter.input_size)))
             self._judge_mask(in_frame)
             self.last_rect = rect
-            self.last_mask = self.effects.on_mask(np.clip(mask, 0.0, 1.0))  # main person only, if on
+            self.last_mask = self.effects.on_mask(np.clip(mask, 0.0, 1.0), rect,  # main person only, if on
+                                                  (frame_bgr.shape[1], frame_bgr.shape[0]))
             self.model_runs += 1
             result.model_ran = True
             self._frame_shape = frame_bgr.shape
