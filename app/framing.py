@@ -20,6 +20,9 @@ from app.people import find_people
 
 ZOOM_MIN, ZOOM_MAX = 1.0, 3.0
 SAMPLE_WIDTH = 160   # the matte is measured at about this width: plenty for a crop, costs ~0.1 ms
+# The head: the rows from its top down to HEAD_ROWS of the crop's height (a framed head is about a
+# third of it, the crown's widest part in the first fifth); at most HEAD_SHARE of the crop's width.
+HEAD_ROWS, HEAD_SHARE = 0.2, 0.5
 
 
 @dataclass
@@ -106,6 +109,13 @@ class AutoFramer:
         if len(people) == 1:
             weights = band.sum(axis=0).astype(np.float64)
             centre_x = float((weights * np.arange(weights.size)).sum() / weights.sum() + 0.5) * step
+            # A head that is already close (a face filling the frame) is not zoomed into further: the
+            # crop keeps the head's width at most HEAD_SHARE of its own, which a usual framing
+            # never reaches (a 1.5x zoom gave a face 83 % of the picture, cutting chin and forehead).
+            head_end = int((top + HEAD_ROWS * crop_w * aspect) / step) + 1
+            head_cols = np.nonzero(np.isin(labels[: head_end], [people[0].label]).any(axis=0))[0]
+            if head_cols.size:
+                crop_w = max(crop_w, (head_cols[-1] + 1 - head_cols[0]) * step / HEAD_SHARE)
         else:
             # A group: centre on their span and widen the crop until all of them fit.
             left, right = cols[0] * step, (cols[-1] + 1) * step

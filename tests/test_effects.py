@@ -79,6 +79,21 @@ def test_framing_centres_the_head_with_head_room(frames, segmenter):
     assert output.shape == moved[-1].shape
 
 
+def test_a_face_that_already_fills_the_frame_is_not_zoomed_into():
+    # Zoom 1.5 put 83 % of the picture under a face that already filled 64 % of it, cutting off the
+    # forehead, the ears and the chin.
+    width, height = 640, 360
+    close_up = np.zeros((height, width), np.uint8)
+    cv2.ellipse(close_up, (320, 360), (260, 400), 0, 0, 360, 255, -1)  # a face from above the top to below
+    framer = AutoFramer(FramingSettings(fps=15.0))
+    assert framer.measure(close_up)[2] >= 0.95 * width  # (nearly) the whole frame: no zoom
+    # A head at a usual distance is still framed at the zoom asked for.
+    usual = np.zeros((height, width), np.uint8)
+    cv2.ellipse(usual, (320, 150), (50, 65), 0, 0, 360, 255, -1)                 # head
+    cv2.ellipse(usual, (320, 360), (170, 150), 0, 180, 360, 255, -1)             # shoulders
+    assert framer.measure(usual)[2] == pytest.approx(width / framer.settings.zoom)
+
+
 def test_no_motion_while_the_subject_sits_still(alphas):
     _, states, rects = run_framer(alphas)
     assert len(set(rects)) == 1                      # the whole clip: not a pixel of movement
