@@ -181,7 +181,8 @@ class Pipeline:
             self._segment_afresh = False
             if frame_bgr.shape != self._frame_shape:
                 self.region.reset()
-            if self.region.glance_due(frame_bgr.shape):  # anyone new beside the crop?
+            crop = self.region.rect(frame_bgr.shape)
+            if self.region.glance_due(frame_bgr.shape, self.schedule.moved_outside(crop, frame_bgr.shape)):  # anyone new beside the crop?
                 whole = (0, 0, frame_bgr.shape[1], frame_bgr.shape[0])
                 can_glance = getattr(self.segmenter, "fit_content", False)  # else: a whole-frame run
                 glance = self._segment(result.pyramid, whole, timings, REGION_GLANCE_SIZE) if can_glance else None

@@ -63,6 +63,11 @@ REFINE_TRIGGER = 8.0
 # fewer pixels than TRIGGER_COUNT, and the room they left showed through their old mask until the
 # next forced run (half a second).
 PERSON_CHANGE_SHARE = 0.5
+PERSON_COVERAGE = 0.1  # a thumbnail pixel is the person's from this share of it on
+# Motion beside the model's crop asks for a glance at the whole frame (app/segmentation.PersonRegion)
+# when it is this many times as dense as the motion inside the crop.
+OUTSIDE_CONTRAST = 3.0
+OUTSIDE_SOLID = 10  # thumbnail pixels of solid change (3x3 erosion) outside the crop, at least
 # A model run is "calm" when it comes at least this many frames after the last one (or is the first):
 # the motion gate lets the model run rarely, a speaker sitting still. Such runs may take more looks
 # (app/segmentation.Segmenter.mirror_when_calm); while the model runs on every frame they stay single.
@@ -154,6 +159,34 @@ class ModelSchedule:
         self.last_change = self.change(self._current)
         return self.last_change >= TRIGGER_COUNT or self._person_changed(self._current)
 
+    def moved_outside(self, rect: tuple[int, int, int, int], frame_shape: tuple[int, ...]) -> bool:
+        """Whether the picture changed since the last model run outside `rect` (x, y, w, h of a
+        frame of frame_shape), where a model run on that crop cannot see: a solid blob of change
+        (OUTSIDE_SOLID), OUTSIDE_CONTRAST times as dense as the change inside it (someone stepping
+        in beside a still speaker; not a room's shimmering edges, nor the speaker's own move). False in the fixed every-Nth mode, which keeps no thumbnails."""
+        if self._current is None or self._reference is None or self._reference.shape != self._current.shape:
+            return False
+        thumb_h, thumb_w = self._current.shape
+        frame_h, frame_w = frame_shape[:2]
+        x, y, w, h = rect
+        inside = np.zeros((thumb_h, thumb_w), bool)
+        # Thumbnail pixels wholly inside the crop; one it only touches is outside.
+        inside[int(np.ceil(y * thumb_h / frame_h)):int((y + h) * thumb_h // frame_h),
+               int(np.ceil(x * thumb_w / frame_w)):int((x + w) * thumb_w // frame_w)] = True
+        diff = cv2.absdiff(self._current, self._reference)
+        changed = np.clip((diff - NOISE_LEVEL) * (1.0 / (CHANGE_LEVEL - NOISE_LEVEL)), 0.0, 1.0)
+        outside_area, inside_area = np.count_nonzero(~inside), np.count_nonzero(inside)
+        if outside_area == 0:
+            return False
+        # Solid change only: a room's edges that shimmer (a camera's residual shake) change thin lines
+        # of thumbnail pixels, which an erosion removes; someone walking in changes a blob.
+        solid = cv2.erode((changed > 0.5).astype(np.uint8), np.ones((3, 3), np.uint8))
+        if np.count_nonzero(solid[~inside]) < OUTSIDE_SOLID:
+            return False
+        outside_count = float(changed[~inside].sum())
+        inside_density = float(changed[inside].sum()) / inside_area if inside_area else 0.0
+        return outside_count / outside_area >= OUTSIDE_CONTRAST * inside_density
+
     def _person_changed(self, thumb: np.ndarray) -> bool:
         """Whether PERSON_CHANGE_SHARE of the last mask's person pixels changed since that run."""
         if self._person is None or self._person.shape != thumb.shape:
@@ -211,9 +244,11 @@ class ModelSchedule:
             self._weights = change_weights(mask, self._current.shape)
             # No mask, no band: the matte then goes by the whole picture's measure (change()'s default).
             self._band = (self._weights == BAND_WEIGHT).astype(np.float32) if mask is not None else None
+            # Every thumbnail pixel with some of the person in it: the last sliver of one leaving
+            # covers less than half of any.
             self._person = None if mask is None else (cv2.resize(
                 np.asarray(mask, np.float32), (self._current.shape[1], self._current.shape[0]),
-                interpolation=cv2.INTER_AREA) > 0.5).astype(np.float32)
+                interpolation=cv2.INTER_AREA) > PERSON_COVERAGE).astype(np.float32)
 
     def skipped(self) -> None:
         """The frame due() saw last reused the previous mask."""

@@ -169,10 +169,13 @@ class PersonRegion:
             return whole
         return self._rect
 
-    def glance_due(self, frame_shape: tuple[int, ...]) -> bool:
-        """Whether the next run on a crop should first glance at the whole frame."""
-        return self.rect(frame_shape) != (0, 0, frame_shape[1], frame_shape[0]) \
-            and self._runs_on_crop >= REGION_GLANCE_EVERY
+    def glance_due(self, frame_shape: tuple[int, ...], motion_outside: bool = False) -> bool:
+        """Whether the next run on a crop should first glance at the whole frame: every
+        REGION_GLANCE_EVERY runs, and at every other run while the picture moves outside the crop
+        (counted in runs, the glance came 7 s apart when a still speaker's model ran twice a second,
+        and someone who stepped in beside them stayed cut out until it came)."""
+        return self.rect(frame_shape) != (0, 0, frame_shape[1], frame_shape[0]) and (
+            self._runs_on_crop >= REGION_GLANCE_EVERY or (motion_outside and self._runs_on_crop >= 1))
 
     def after_glance(self, mask: np.ndarray | None, frame_shape: tuple[int, ...]) -> None:
         """The glance's mask (for the whole frame): the whole frame next unless all of the person

@@ -342,3 +342,42 @@ def test_a_small_person_who_leaves_runs_the_model_at_once():
     gone = scene(radius=0, noise=rng)
     assert schedule.due(gone) is True
     assert schedule.last_change < TRIGGER_COUNT  # the weighted count alone would not have run it
+
+
+def test_someone_stepping_in_beside_the_crop_is_told_apart_from_a_shimmering_room():
+    # The model runs on a crop around the speaker; someone who stepped in beside them was cut out
+    # until the next glance at the whole frame, which came every 15 model runs (7 s when still).
+    rng = np.random.default_rng(4)
+    crop = (160, 20, 320, 340)  # around the disc at the frame's centre
+    schedule = ModelSchedule()
+    schedule.due(scene(noise=rng))
+    schedule.ran(disc_mask())
+    newcomer = scene(noise=rng)
+    newcomer[120:360, 540:620] = 230  # a person-sized blob at the side, outside the crop
+    schedule.due(newcomer)
+    assert schedule.moved_outside(crop, newcomer.shape)
+    # The room's vertical edges shimmering a pixel (a camera's residual shake) change thin lines only.
+    shimmer = scene(noise=rng)
+    shimmer[:, 30:32] = 255
+    shimmer[:, 600:602] = 255
+    schedule.due(shimmer)
+    assert not schedule.moved_outside(crop, shimmer.shape)
+    # The speaker's own move changes the inside as much: no glance for that either.
+    moved = scene(x=330, level=40, noise=rng)
+    schedule.due(moved)
+    assert not schedule.moved_outside(crop, moved.shape)
+
+
+def test_motion_beside_the_crop_brings_the_glance_forward():
+    from app.segmentation import PersonRegion
+
+    region = PersonRegion()
+    shape = (H, W, 3)
+    region.update(disc_mask(), (0, 0, W, H), shape)  # a whole-frame run finds the person: a crop next
+    crop = region.rect(shape)
+    assert crop != (0, 0, W, H)
+    x, y, w, h = crop
+    region.update(disc_mask()[y // 2:(y + h) // 2, x // 2:(x + w) // 2], crop, shape)  # a run on the crop
+    assert region.rect(shape) != (0, 0, W, H)
+    assert not region.glance_due(shape)  # one run on the crop: the regular glance is 15 runs away
+    assert region.glance_due(shape, motion_outside=True)
