@@ -25,13 +25,17 @@ from app.effects import Effects
 from app.imaging import FramePyramid, keep_image_memory, use_opencv_threads_for
 from app.matting import MatteRefiner, MotionSmoother
 from app.scheduling import ModelSchedule, ScheduleSettings
-from app.segmentation import REGION_GLANCE_SIZE, PersonRegion, Segmenter, mask_in_frame, mask_range_error
+from app.segmentation import (REGION_GLANCE_SIZE, PersonRegion, Segmenter, mask_in_frame, mask_range_error,
+                              rect_overlap)
 
 STAGES = ("preprocess", "inference", "matte", "composite", "effects")  # effects: app/effects.py, 0 when all off
 
 # "All person": more than this share of the mask above 0.5. The sample clip's person covers at most
 # 28 %; only a face right at the lens, a covered lens or a broken model reaches 98 %.
 ALL_PERSON_FRACTION = 0.98
+# A run whose crop overlaps the next crop by less than this (intersection over union) is run again
+# on the next frame, through the new crop.
+RECROP_OVERLAP = 0.5
 ALL_PERSON_RUNS = 30  # model runs in a row (1-2 s at the defaults) before the user is warned
 ALL_PERSON_WARNING = (
     "The model has marked the whole picture as you {runs} times in a row, so the background alone "
@@ -84,6 +88,7 @@ class Pipeline:
         self._refined_with: object = None  # the refiner settings last_alpha was refined with
         self._matte_shape: tuple[int, ...] | None = None  # the frame size the refiner's state is for
         self._segment_afresh = False  # a frame failed after its segmentation: run the model next
+        self._recrop = False  # the last run's mask came from a crop far from the next one: run again
         self._frame_shape: tuple[int, ...] | None = None
         self.last_error: str | None = None   # why the last frame failed; None after a good one
         self.failures = 0
@@ -115,6 +120,7 @@ class Pipeline:
         self.last_error = None
         self._matte_shape = None
         self._segment_afresh = False
+        self._recrop = False
         self.refiner.reset()
         self.smoother.reset()
         self.effects.reset()
@@ -177,8 +183,9 @@ class Pipeline:
         due = self.schedule.due(frame_bgr, result.pyramid)  # always asked: it keeps the frame's thumbnail
         # A size change makes the old mask's geometry wrong, so segment again at once; so does a
         # frame that failed after its segmentation (finish() sets the flag).
-        if due or self.last_mask is None or frame_bgr.shape != self._frame_shape or self._segment_afresh:
-            self._segment_afresh = False
+        if (due or self.last_mask is None or frame_bgr.shape != self._frame_shape or self._segment_afresh
+                or self._recrop):
+            self._segment_afresh = self._recrop = False
             if frame_bgr.shape != self._frame_shape:
                 self.region.reset()
             crop = self.region.rect(frame_bgr.shape)
@@ -196,6 +203,10 @@ class Pipeline:
                 rect = self.region.rect(frame_bgr.shape)
                 mask = self._segment(result.pyramid, rect, timings, calm=calm)
                 self.region.update(mask, rect, frame_bgr.shape)
+            # The person is far from the crop this mask came from (a cut to another scene, someone a
+            # glance found): the next frame looks again, through the crop made for them. On a still
+            # picture the motion gate would keep this mask until its forced run, half a second on.
+            self._recrop = rect_overlap(rect, self.region.rect(frame_bgr.shape)) < RECROP_OVERLAP
             in_frame = mask_in_frame(mask, rect, frame_bgr.shape, self._mask_frame_size(
                 mask, rect, frame_bgr.shape, getattr(self.segmenter, "input_size", Segmenter.input_size)))
             self._judge_mask(in_frame)

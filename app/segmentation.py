@@ -255,6 +255,15 @@ class PersonRegion:
                 or (x + w < width and x1 >= x + w - near_x) or (y + h < height and y1 >= y + h - near_y))
 
 
+def rect_overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Intersection over union of two rectangles (x, y, w, h)."""
+    width = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    height = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    common = max(0, width) * max(0, height)
+    union = a[2] * a[3] + b[2] * b[3] - common
+    return common / union if union > 0 else 1.0
+
+
 def aligned_rect(x: int, y: int, w: int, h: int, frame_w: int, frame_h: int,
                  align: int = REGION_ALIGN) -> tuple[int, int, int, int]:
     """(x, y, w, h) with each side moved to the nearest multiple of `align` (the right and bottom

@@ -381,3 +381,17 @@ def test_motion_beside_the_crop_brings_the_glance_forward():
     assert region.rect(shape) != (0, 0, W, H)
     assert not region.glance_due(shape)  # one run on the crop: the regular glance is 15 runs away
     assert region.glance_due(shape, motion_outside=True)
+
+
+def test_after_a_cut_the_next_frame_is_looked_at_through_the_new_crop(make_pipeline):
+    # A cut to another scene (the person elsewhere, then still): the cut frame's run looked through
+    # the old crop, and the still frames after it kept that mask until the forced run half a second on.
+    pipeline = make_pipeline()
+    ran = []
+    for frame in [scene(x=200, radius=60)] * 20 + [scene(x=470, radius=60)] * 10:
+        pipeline.process(frame)
+        ran.append(pipeline.model_ran)
+    assert ran[20] and ran[21]  # the cut, then once more through the crop around the new place
+    assert not any(ran[24:])  # settled within a couple of runs, then still: no more runs
+    x, y, w, h = pipeline.last_rect
+    assert x < 470 - 60 and x + w > 470 + 60  # the crop is where the person now is
