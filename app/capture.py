@@ -134,11 +134,8 @@ def _read_deep_picture(path: str | os.PathLike) -> tuple[np.ndarray | None, np.n
     tools do), which OpenCV's colour read refuses ("can not handle images with 32-bit samples")
     though its unchanged read decodes it. Floating-point samples are taken as 0..1 (clipped),
     integer ones as 0..their type's maximum."""
-    try:
-        with open(path, "rb") as file:
-            if file.read(3) == b"\xff\xd8\xff":
-                return None, None  # a JPEG that the colour read refused is broken, not deep
-    except (OSError, ValueError):  # missing, a folder, unreadable, a NUL in the name: not a picture
+    head = _file_head(path, 3)
+    if head in (b"", b"\xff\xd8\xff"):  # no regular file to read; a JPEG the colour read refused is broken
         return None, None
     raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if raw is None or raw.size == 0 or raw.ndim not in (2, 3) or (raw.ndim == 3 and raw.shape[2] > 4):
@@ -751,6 +748,11 @@ def _file_head(path: str | os.PathLike, size: int) -> bytes:
 
 def is_animated_picture(path: str | os.PathLike) -> bool:
     return _webp_canvas(path) is not None
+
+
+def plays_as_video(path: str | os.PathLike) -> bool:
+    """Whether the file's content plays (a video container, an animated WebP), whatever its name."""
+    return is_video_file(path) or is_animated_picture(path)
 
 
 def is_image_path(spec: str | os.PathLike) -> bool:

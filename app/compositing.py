@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from app.capture import (AnimatedPictureSource, SourceError, VideoFileSource, file_problem, image_problem,
-                         is_animated_picture, is_video_file, local_file_path, read_picture)
+                         is_animated_picture, local_file_path, plays_as_video, read_picture)
 from app.imaging import FramePyramid, reduce_by_power_of_two
 from app.matting import alpha_to_uint8, band_pixels, sample_bilinear
 
@@ -95,7 +95,7 @@ class Compositor:
 
     def set_image(self, path: str | os.PathLike) -> None:
         given, path = os.fspath(path), Path(_local_file(path, "image"))  # given: as the user wrote it
-        if is_video_file(path) or is_animated_picture(path):  # a clip named like a picture plays as the clip it is
+        if plays_as_video(path):  # a clip named like a picture plays as the clip it is
             self.set_video(path)
             return
         # The file's own checks first: OpenCV would half-decode a truncated JPEG into a grey band.

@@ -14,8 +14,8 @@ from tqdm import tqdm
 
 from app import segmentation
 from app.capture import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, LatestFrameSource, PrefetchingSource, SourceError,
-                         VideoFileSource, file_problem, image_problem, is_animated_picture, is_video_file,
-                         local_file_path, open_source)
+                         VideoFileSource, file_problem, image_problem, local_file_path, open_source,
+                         plays_as_video)
 from app.compositing import BLUR_MAX, DEFAULT_BLUR, BackgroundError, Compositor
 from app.effects import LIGHTING_MODES, EffectSettings
 from app.framing import ZOOM_MAX, ZOOM_MIN
@@ -480,9 +480,7 @@ def _local_files(args: argparse.Namespace) -> str | None:
 
 
 def _background_kind(path: str) -> str:
-    if Path(path).suffix.lower() in VIDEO_EXTENSIONS or is_video_file(path) or is_animated_picture(path):
-        return "video"
-    return "image"
+    return "video" if Path(path).suffix.lower() in VIDEO_EXTENSIONS or plays_as_video(path) else "image"
 
 
 def _file_problems(args: argparse.Namespace) -> str | None:

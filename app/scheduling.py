@@ -102,6 +102,13 @@ def thumbnail(frame_bgr: np.ndarray, width: int = THUMB_WIDTH, pyramid: FramePyr
     return grey.astype(np.float32)
 
 
+def changed_pixels(thumb: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """How much each thumbnail pixel changed from `reference`: 0 up to NOISE_LEVEL grey levels, 1
+    from CHANGE_LEVEL on, linear between."""
+    diff = cv2.absdiff(thumb, reference)
+    return np.clip((diff - NOISE_LEVEL) * (1.0 / (CHANGE_LEVEL - NOISE_LEVEL)), 0.0, 1.0)
+
+
 def change_weights(mask: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
     """Per-thumbnail-pixel weights: BAND_WEIGHT in the mask's edge band, OTHER_WEIGHT elsewhere."""
     weights = np.full(shape, OTHER_WEIGHT, np.float32)
@@ -163,7 +170,8 @@ class ModelSchedule:
         """Whether the picture changed since the last model run outside `rect` (x, y, w, h of a
         frame of frame_shape), where a model run on that crop cannot see: a solid blob of change
         (OUTSIDE_SOLID), OUTSIDE_CONTRAST times as dense as the change inside it (someone stepping
-        in beside a still speaker; not a room's shimmering edges, nor the speaker's own move). False in the fixed every-Nth mode, which keeps no thumbnails."""
+        in beside a still speaker; not a room's shimmering edges, nor the speaker's own move).
+        False in the fixed every-Nth mode, which keeps no thumbnails."""
         if self._current is None or self._reference is None or self._reference.shape != self._current.shape:
             return False
         thumb_h, thumb_w = self._current.shape
@@ -173,8 +181,7 @@ class ModelSchedule:
         # Thumbnail pixels wholly inside the crop; one it only touches is outside.
         inside[int(np.ceil(y * thumb_h / frame_h)):int((y + h) * thumb_h // frame_h),
                int(np.ceil(x * thumb_w / frame_w)):int((x + w) * thumb_w // frame_w)] = True
-        diff = cv2.absdiff(self._current, self._reference)
-        changed = np.clip((diff - NOISE_LEVEL) * (1.0 / (CHANGE_LEVEL - NOISE_LEVEL)), 0.0, 1.0)
+        changed = changed_pixels(self._current, self._reference)
         outside_area, inside_area = np.count_nonzero(~inside), np.count_nonzero(inside)
         if outside_area == 0:
             return False
@@ -229,10 +236,9 @@ class ModelSchedule:
                weights: np.ndarray | None = None) -> float:
         """The weighted count of thumbnail pixels that changed since the last model run (or since
         `reference`), weighted by `weights` (default: the edge band's and elsewhere's, change_weights)."""
-        diff = cv2.absdiff(thumb, self._reference if reference is None else reference)
-        changed = np.clip((diff - NOISE_LEVEL) * (1.0 / (CHANGE_LEVEL - NOISE_LEVEL)), 0.0, 1.0)
+        changed = changed_pixels(thumb, self._reference if reference is None else reference)
         weights = self._weights if weights is None else weights
-        if weights is None or weights.shape != diff.shape:
+        if weights is None or weights.shape != changed.shape:
             weights = 1.0
         return float(np.sum(changed * weights))
 
