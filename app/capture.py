@@ -809,15 +809,28 @@ def local_file_path(spec: str | os.PathLike) -> str | os.PathLike:
     else (a path, a camera index) is returned as it is. Raises SourceError for a network address
     (http://, rtsp://...), which PortraitCam does not read; a path would fold its "//" into one
     and call it "http:/host/x.mp4 not found"."""
-    if not isinstance(spec, str) or not re.match(r"[A-Za-z][A-Za-z0-9+.-]+://", spec.strip()) or _exists(spec):
+    if not _is_address(spec):
         return spec
     address = urllib.parse.urlsplit(spec.strip())
-    if address.scheme.lower() != "file":
+    if is_network_address(spec):
         raise SourceError(f"{spec.strip()} is a network address: PortraitCam reads cameras and files "
                           "only (save the stream to a file first)")
     from urllib.request import url2pathname  # only here: it pulls in the HTTP client
 
     return url2pathname(address.path)
+
+
+def is_network_address(spec: str | os.PathLike) -> bool:
+    """Whether `spec` is an address PortraitCam does not read (http://, rtsp://...), not a file's
+    path or a file:// link. Callers that keep such a value as written (the window's saved
+    settings, a thumbnail) ask this instead of catching local_file_path's error."""
+    return _is_address(spec) and urllib.parse.urlsplit(spec.strip()).scheme.lower() != "file"
+
+
+def _is_address(spec: str | os.PathLike) -> bool:
+    """Written as scheme://... and not an existing file of that name."""
+    return (isinstance(spec, str) and re.match(r"[A-Za-z][A-Za-z0-9+.-]+://", spec.strip()) is not None
+            and not _exists(spec))
 
 
 def _exists(path: str) -> bool:

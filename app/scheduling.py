@@ -109,12 +109,18 @@ def changed_pixels(thumb: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return np.clip((diff - NOISE_LEVEL) * (1.0 / (CHANGE_LEVEL - NOISE_LEVEL)), 0.0, 1.0)
 
 
-def change_weights(mask: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
-    """Per-thumbnail-pixel weights: BAND_WEIGHT in the mask's edge band, OTHER_WEIGHT elsewhere."""
+def person_coverage(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The share of each thumbnail pixel (of a thumbnail of `shape`) that `mask` calls person."""
+    return cv2.resize(np.asarray(mask, np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+
+
+def change_weights(mask: np.ndarray | None, shape: tuple[int, int], coverage: np.ndarray | None = None) -> np.ndarray:
+    """Per-thumbnail-pixel weights: BAND_WEIGHT in the mask's edge band, OTHER_WEIGHT elsewhere.
+    coverage: person_coverage(mask, shape) when the caller has it already."""
     weights = np.full(shape, OTHER_WEIGHT, np.float32)
     if mask is None:
         return weights
-    small = cv2.resize(np.asarray(mask, np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+    small = person_coverage(mask, shape) if coverage is None else coverage
     person = (small > 0.5).astype(np.uint8)
     kernel = np.ones((2 * BAND_RADIUS + 1, 2 * BAND_RADIUS + 1), np.uint8)
     band = cv2.dilate(person, kernel) != cv2.erode(person, kernel)
@@ -247,14 +253,13 @@ class ModelSchedule:
         self._since_run = 0
         if self._current is not None:
             self._reference = self._current
-            self._weights = change_weights(mask, self._current.shape)
+            coverage = None if mask is None else person_coverage(mask, self._current.shape)
+            self._weights = change_weights(mask, self._current.shape, coverage)
             # No mask, no band: the matte then goes by the whole picture's measure (change()'s default).
             self._band = (self._weights == BAND_WEIGHT).astype(np.float32) if mask is not None else None
             # Every thumbnail pixel with some of the person in it: the last sliver of one leaving
             # covers less than half of any.
-            self._person = None if mask is None else (cv2.resize(
-                np.asarray(mask, np.float32), (self._current.shape[1], self._current.shape[0]),
-                interpolation=cv2.INTER_AREA) > PERSON_COVERAGE).astype(np.float32)
+            self._person = None if coverage is None else (coverage > PERSON_COVERAGE).astype(np.float32)
 
     def skipped(self) -> None:
         """The frame due() saw last reused the previous mask."""

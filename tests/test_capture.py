@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from app.capture import (CameraSource, FrameSource, ImageSource, PrefetchingSource, SourceError, VideoFileSource,
-                         list_cameras, open_source)
+                         is_network_address, list_cameras, open_source)
 from conftest import deny_reading, level_frames, write_video
 
 ABSENT_CAMERA = 63  # V4L2 index with no device on a test machine
@@ -156,16 +156,24 @@ def test_open_source_dispatch(tmp_path):
         open_source(ABSENT_CAMERA, loop=True)
 
 
-def test_an_address_is_named_as_given_and_a_file_link_opens_its_file(tmp_path):
+def test_an_address_is_named_as_given_and_a_file_link_opens_its_file(tmp_path, monkeypatch):
     for address in ("http://127.0.0.1:9/x.mp4", "rtsp://camera.local/stream", "HTTPS://host/a b.mp4"):
         with pytest.raises(SourceError, match="is a network address") as raised:
             open_source(address)
         assert address in str(raised.value)  # not folded into a path ("http:/127.0.0.1:9/x.mp4")
+        assert is_network_address(address)
     video = write_video(tmp_path / "my clip.mp4", level_frames(3))
     with open_source(video.as_uri(), loop=False) as source:  # file:///.../my%20clip.mp4
         assert isinstance(source, VideoFileSource) and source.path == video
     with pytest.raises(SourceError, match="not found"):
         open_source((tmp_path / "gone.mp4").as_uri())
+    # A file link, a path, a camera and a file that happens to be named like an address are not
+    # addresses (the window keeps an address as written and resolves the rest).
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "http:" / "host").mkdir(parents=True)
+    (tmp_path / "http:" / "host" / "x.mp4").write_bytes(b"")
+    for spec in (video.as_uri(), str(video), "0", "http://host/x.mp4"):
+        assert not is_network_address(spec), spec
 
 
 def test_frame_source_is_a_base_class():

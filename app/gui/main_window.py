@@ -23,7 +23,7 @@ from PySide6.QtGui import QColor, QIcon
 from PySide6.QtWidgets import QApplication, QHBoxLayout, QLabel, QMainWindow, QScrollArea, QVBoxLayout, QWidget
 
 from app import resources, sinks
-from app.capture import VIDEO_EXTENSIONS, SourceError, local_file_path, parse_camera_index
+from app.capture import VIDEO_EXTENSIONS, SourceError, is_network_address, local_file_path, parse_camera_index
 from app.livestats import LiveStats
 from app.settings import AppSettings
 from app.sinks import virtual_camera_setup_hint
@@ -98,10 +98,7 @@ def _settings_file_path(value: str) -> str:
     """A file named in the settings file as a person writes it there: "~/models/x.onnx" or a
     file:// link is that file; anything else as written (a network address is refused by name)."""
     value = value.strip()
-    try:
-        return os.path.expanduser(os.fspath(local_file_path(value)))
-    except SourceError:
-        return value
+    return value if is_network_address(value) else os.path.expanduser(os.fspath(local_file_path(value)))
 
 
 # --- window --------------------------------------------------------------------------------
@@ -484,10 +481,9 @@ class MainWindow(QMainWindow):
     def choose_background(self, mode: str, value=None) -> None:
         """Ask for a background: 'none', 'blur', 'color' (BGR tuple), 'image'/'video' (path)."""
         if mode in ("image", "video") and value is not None:
-            try:
-                value = str(local_file_path(str(value)))  # a file:// link is saved as its file
-            except SourceError:
-                value = str(value)  # a network address: the worker refuses it in words
+            value = str(value)
+            if not is_network_address(value):  # a network address: the worker refuses it in words
+                value = str(local_file_path(value))  # a file:// link is saved as its file
             if mode == "image" and Path(value).suffix.lower() in VIDEO_EXTENSIONS:
                 mode = "video"
         self.banner.clear_message("background")  # a new choice supersedes an old complaint

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import resources
-from app.capture import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, SourceError, file_problem, flatten_onto,
+from app.capture import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, file_problem, flatten_onto, is_network_address,
                          is_video_file, local_file_path, read_picture)
 from app.compositing import BLUR_MAX
 from app.matting import EDGE_MODES, FEATHER_MAX
@@ -58,10 +58,9 @@ def thumbnail_for_file(path: Path) -> QPixmap | None:
     Read with OpenCV, like the compositor, so every file that works as a background gets a
     thumbnail (Qt's own image plugins cover fewer formats, and the bundle ships only some).
     """
-    try:
-        path = Path(local_file_path(str(path)))  # a file:// link: its file
-    except SourceError:
-        return None  # a network address: OpenCV would connect to it, on the window's thread
+    if is_network_address(str(path)):
+        return None  # OpenCV would connect to it, on the window's thread
+    path = Path(local_file_path(str(path)))  # a file:// link: its file
     if file_problem(path) is not None:
         return None  # missing, a folder, a pipe OpenCV would wait on
     if path.suffix.lower() in VIDEO_EXTENSIONS or is_video_file(path):
