@@ -185,6 +185,7 @@ class Pipeline:
         # frame that failed after its segmentation (finish() sets the flag).
         if (due or self.last_mask is None or frame_bgr.shape != self._frame_shape or self._segment_afresh
                 or self._recrop):
+            recropping = self._recrop
             self._segment_afresh = self._recrop = False
             if frame_bgr.shape != self._frame_shape:
                 self.region.reset()
@@ -204,9 +205,15 @@ class Pipeline:
                 mask = self._segment(result.pyramid, rect, timings, calm=calm)
                 self.region.update(mask, rect, frame_bgr.shape)
             # The person is far from the crop this mask came from (a cut to another scene, someone a
-            # glance found): the next frame looks again, through the crop made for them. On a still
-            # picture the motion gate would keep this mask until its forced run, half a second on.
-            self._recrop = rect_overlap(rect, self.region.rect(frame_bgr.shape)) < RECROP_OVERLAP
+            # glance found), or this mask came from the whole frame (seen at about half the pixels:
+            # a worse matte) and the region now has a crop (a second person left): the next frame
+            # looks again, through the crop made for them. On a still picture the motion gate would
+            # keep this mask until its forced run, half a second on. Not twice in a row: a run made
+            # for that reason waits for the gate, whatever crop it leads to.
+            whole = (0, 0, frame_bgr.shape[1], frame_bgr.shape[0])
+            next_rect = self.region.rect(frame_bgr.shape)
+            self._recrop = not recropping and (rect_overlap(rect, next_rect) < RECROP_OVERLAP
+                                               or rect == whole != next_rect)
             in_frame = mask_in_frame(mask, rect, frame_bgr.shape, self._mask_frame_size(
                 mask, rect, frame_bgr.shape, getattr(self.segmenter, "input_size", Segmenter.input_size)))
             self._judge_mask(in_frame)

@@ -9,6 +9,10 @@ The model runs when that weighted count passes a threshold, so it runs on every 
 moves and rarely while they sit still; it still runs at least every `max_interval` frames, so slow
 light changes and drifts too small to count are caught.
 
+In an empty room (nobody in the last mask) every pixel weighs as the edge band does: whoever walks in
+brings an edge. In a dim picture levels are counted as if it were lit (DIM_MEAN), since a move there
+changes fewer of them.
+
 Comparing with the last model frame, not the previous frame, means slow motion adds up until it
 triggers a run: a slow lean cannot creep away from the mask a little every frame.
 
@@ -64,6 +68,10 @@ REFINE_TRIGGER = 8.0
 # next forced run (half a second).
 PERSON_CHANGE_SHARE = 0.5
 PERSON_COVERAGE = 0.1  # a thumbnail pixel is the person's from this share of it on
+# A dim picture's moves change fewer grey levels (a room at 40 % light: 0.4x as many), and the gate
+# ran the model 2.5x less often there: changes are measured as if the reference frame's thumbnail
+# were lit to DIM_MEAN grey levels on average, by at most DIM_GAIN times.
+DIM_MEAN, DIM_GAIN = 100.0, 3.0
 # Motion beside the model's crop asks for a glance at the whole frame (app/segmentation.PersonRegion)
 # when it is this many times as dense as the motion inside the crop.
 OUTSIDE_CONTRAST = 3.0
@@ -104,8 +112,9 @@ def thumbnail(frame_bgr: np.ndarray, width: int = THUMB_WIDTH, pyramid: FramePyr
 
 def changed_pixels(thumb: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """How much each thumbnail pixel changed from `reference`: 0 up to NOISE_LEVEL grey levels, 1
-    from CHANGE_LEVEL on, linear between."""
-    diff = cv2.absdiff(thumb, reference)
+    from CHANGE_LEVEL on, linear between; in a dim picture, levels as if it were lit (DIM_MEAN)."""
+    gain = min(DIM_GAIN, max(1.0, DIM_MEAN / max(float(reference.mean()), 1.0)))
+    diff = cv2.absdiff(thumb, reference) * gain
     return np.clip((diff - NOISE_LEVEL) * (1.0 / (CHANGE_LEVEL - NOISE_LEVEL)), 0.0, 1.0)
 
 
@@ -115,13 +124,17 @@ def person_coverage(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def change_weights(mask: np.ndarray | None, shape: tuple[int, int], coverage: np.ndarray | None = None) -> np.ndarray:
-    """Per-thumbnail-pixel weights: BAND_WEIGHT in the mask's edge band, OTHER_WEIGHT elsewhere.
+    """Per-thumbnail-pixel weights: BAND_WEIGHT in the mask's edge band, OTHER_WEIGHT elsewhere;
+    BAND_WEIGHT everywhere when the mask has nobody in it (anyone who walks into an empty room
+    brings an edge with them: at 0.3 the model first ran five frames after they came in).
     coverage: person_coverage(mask, shape) when the caller has it already."""
     weights = np.full(shape, OTHER_WEIGHT, np.float32)
     if mask is None:
         return weights
     small = person_coverage(mask, shape) if coverage is None else coverage
     person = (small > 0.5).astype(np.uint8)
+    if not person.any():
+        return np.full(shape, BAND_WEIGHT, np.float32)
     kernel = np.ones((2 * BAND_RADIUS + 1, 2 * BAND_RADIUS + 1), np.uint8)
     band = cv2.dilate(person, kernel) != cv2.erode(person, kernel)
     weights[band] = BAND_WEIGHT
@@ -161,10 +174,10 @@ class ModelSchedule:
     def due(self, frame_bgr: np.ndarray, pyramid: FramePyramid | None = None) -> bool:
         """Whether the model should run on this frame. pyramid: its shared halvings."""
         s = self._settings
-        if s.mode == "every-n":
-            self._current = None
-            return self._since_run + 1 >= s.every_n
+        # Kept in both modes: the fixed one too looks for motion beside the model's crop (moved_outside).
         self._current = thumbnail(frame_bgr, pyramid=pyramid)
+        if s.mode == "every-n":
+            return self._since_run + 1 >= s.every_n
         if self._reference is None or self._reference.shape != self._current.shape:
             return True
         if self._since_run + 1 >= s.max_interval:
@@ -176,8 +189,7 @@ class ModelSchedule:
         """Whether the picture changed since the last model run outside `rect` (x, y, w, h of a
         frame of frame_shape), where a model run on that crop cannot see: a solid blob of change
         (OUTSIDE_SOLID), OUTSIDE_CONTRAST times as dense as the change inside it (someone stepping
-        in beside a still speaker; not a room's shimmering edges, nor the speaker's own move).
-        False in the fixed every-Nth mode, which keeps no thumbnails."""
+        in beside a still speaker; not a room's shimmering edges, nor the speaker's own move)."""
         if self._current is None or self._reference is None or self._reference.shape != self._current.shape:
             return False
         thumb_h, thumb_w = self._current.shape
@@ -217,7 +229,7 @@ class ModelSchedule:
     def matte_unchanged(self) -> bool:
         """Whether the frame due() saw last is, for the matte, the frame it was last refined on: its
         edge band changed by less than REFINE_TRIGGER (see the module doc). Never in the fixed
-        every-Nth mode, which keeps no thumbnails."""
+        every-Nth mode, which refines every frame as it always did."""
         return self._same_as(self._refined, self._band)
 
     def layers_unchanged(self) -> bool:
@@ -226,7 +238,8 @@ class ModelSchedule:
         return self._same_as(self._layered, None)
 
     def _same_as(self, reference: np.ndarray | None, weights: np.ndarray | None) -> bool:
-        if self._current is None or reference is None or reference.shape != self._current.shape:
+        if (self._settings.mode == "every-n" or self._current is None or reference is None
+                or reference.shape != self._current.shape):
             return False
         return self.change(self._current, reference, weights) < REFINE_TRIGGER
 
@@ -255,8 +268,10 @@ class ModelSchedule:
             self._reference = self._current
             coverage = None if mask is None else person_coverage(mask, self._current.shape)
             self._weights = change_weights(mask, self._current.shape, coverage)
-            # No mask, no band: the matte then goes by the whole picture's measure (change()'s default).
-            self._band = (self._weights == BAND_WEIGHT).astype(np.float32) if mask is not None else None
+            # No mask, no band: the matte then goes by the whole picture's measure (change()'s
+            # default). A mask with nobody in it has no band either: its matte is empty, whatever moves.
+            self._band = None if mask is None else (
+                (self._weights == BAND_WEIGHT) & (coverage > 0.5).any()).astype(np.float32)
             # Every thumbnail pixel with some of the person in it: the last sliver of one leaving
             # covers less than half of any.
             self._person = None if coverage is None else (coverage > PERSON_COVERAGE).astype(np.float32)

@@ -196,8 +196,8 @@ class PersonRegion:
     def update(self, mask: np.ndarray, rect: tuple[int, int, int, int], frame_shape: tuple[int, ...]) -> bool:
         """The run on `rect` of the frame answered `mask` (for that rect): choose the next crop.
         True when this frame deserves a second run on rect() at once: the first run after a reset
-        found someone to look at closer (a still photo gets one frame), or the person reached a
-        side of the crop that cuts the frame (they would be cut there)."""
+        found someone to look at closer (a still photo gets one frame), the person reached a side
+        of the crop that cuts the frame (they would be cut there), or the crop showed nobody."""
         height, width = frame_shape[:2]
         if not self.enabled:
             return False
@@ -208,8 +208,11 @@ class PersonRegion:
         self._whole_frame_next = False
         box = person_box(mask, rect)
         if box is None:
+            # A crop is made only around someone: nobody in it (the first sliver of a person walking
+            # in, which the crop shows as a torso without a head, or one who just left) is checked
+            # on the whole frame at once, not kept as an empty mask until the next run.
             self._rect = None
-            return False
+            return not whole
         if not whole and self._reaches_a_cut_side(mask, rect, width, height):
             self._whole_frame_next = True
             return True

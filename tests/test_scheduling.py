@@ -395,3 +395,84 @@ def test_after_a_cut_the_next_frame_is_looked_at_through_the_new_crop(make_pipel
     assert not any(ran[24:])  # settled within a couple of runs, then still: no more runs
     x, y, w, h = pipeline.last_rect
     assert x < 470 - 60 and x + w > 470 + 60  # the crop is where the person now is
+
+
+def test_someone_walking_into_an_empty_room_runs_the_model_at_once():
+    # With nobody in the last mask every changed thumbnail pixel weighed as the room does (0.3),
+    # so someone walking in ran the model only once about a hundred of them had changed: the person
+    # was cut away for five frames. Anyone who walks in brings an edge with them.
+    rng = np.random.default_rng(6)
+    schedule = ModelSchedule()
+    schedule.due(scene(radius=0, noise=rng))
+    schedule.ran(np.zeros((H // 2, W // 2), np.float32))  # the empty room
+    assert schedule.due(scene(radius=0, noise=rng)) is False
+    stepping_in = scene(x=0, radius=40, noise=rng)  # the first of someone at the frame's side
+    assert schedule.due(stepping_in) is True
+    assert schedule.last_change < TRIGGER_COUNT / 0.3  # the room's weight would not have run it
+
+
+def test_a_move_in_a_dim_room_counts_as_in_a_lit_one():
+    # The gate counts grey levels: a room at a third of the light changes a third as many for the
+    # same move, and the model ran on half the frames of a slow lean there (the matte lagged).
+    rng = np.random.default_rng(8)
+    xs = [320 + 2 * i for i in range(12)]  # 4 px a frame at 720p
+
+    def dim(frame):
+        return (frame * 0.35).astype(np.uint8)
+
+    lit = run_schedule([scene(x, noise=rng) for x in xs], [disc_mask(x) for x in xs])
+    dark = run_schedule([dim(scene(x, noise=rng)) for x in xs], [disc_mask(x) for x in xs])
+    assert all(lit) and all(dark)
+    still = [dim(scene(noise=rng)) for _ in range(16)]  # the noise of a dim still room: no runs
+    assert [i for i, r in enumerate(run_schedule(still, [disc_mask()] * 16)) if r] == [0, 15]
+
+
+def test_the_fixed_schedule_too_sees_someone_step_in_beside_the_crop():
+    rng = np.random.default_rng(9)
+    schedule = ModelSchedule(ScheduleSettings(mode="every-n", every_n=2))
+    schedule.due(scene(noise=rng))
+    schedule.ran(disc_mask())
+    newcomer = scene(noise=rng)
+    newcomer[120:360, 540:620] = 230
+    schedule.due(newcomer)
+    assert schedule.moved_outside((160, 20, 320, 340), newcomer.shape)
+    assert not schedule.matte_unchanged()  # it still refines the matte on every frame
+
+
+def test_a_crop_that_shows_nobody_is_checked_on_the_whole_frame_at_once():
+    # A crop is made only around someone: nobody in it (the first sliver of a person walking in,
+    # seen through the crop as a torso without a head, or someone who just left) is looked at again
+    # on the whole frame in the same frame, not kept as an empty mask until the next run.
+    from app.segmentation import PersonRegion
+
+    region, shape = PersonRegion(), (H, W, 3)
+    region.update(disc_mask(), (0, 0, W, H), shape)
+    crop = region.rect(shape)
+    assert crop != (0, 0, W, H)
+    assert region.update(np.zeros((crop[3] // 2, crop[2] // 2), np.float32), crop, shape) is True
+    assert region.rect(shape) == (0, 0, W, H)
+    assert region.update(np.zeros((H // 2, W // 2), np.float32), (0, 0, W, H), shape) is False  # nobody
+
+
+def test_when_the_others_leave_the_next_frame_is_looked_at_through_the_crop(make_pipeline):
+    # Others beside the speaker: the model runs on the whole frame (at about half the pixels: a worse mask). When
+    # they leave, the run that sees it chooses a crop around the other, and the still frames after it
+    # kept the whole frame's mask until the forced run; the crop overlapped the whole frame by more
+    # than RECROP_OVERLAP, so nothing asked for a look through it.
+    def with_others(others: bool):
+        frame = scene(radius=150)
+        if others:
+            cv2.circle(frame, (40, 300), 36, (200, 200, 200), -1, cv2.LINE_AA)
+            cv2.circle(frame, (600, 300), 36, (200, 200, 200), -1, cv2.LINE_AA)
+        return frame
+
+    pipeline = make_pipeline()
+    ran, rects = [], []
+    for frame in [with_others(True)] * 16 + [with_others(False)] * 10:
+        pipeline.process(frame)
+        ran.append(pipeline.model_ran)
+        rects.append(pipeline.last_rect)
+    assert rects[15] == (0, 0, W, H)  # three people: the whole frame
+    left = ran.index(True, 16)  # the run that saw them gone
+    assert rects[left] == (0, 0, W, H) and ran[left + 1] and rects[left + 1] != (0, 0, W, H)
+    assert not any(ran[left + 2:])  # then still: no more runs
