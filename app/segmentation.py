@@ -112,6 +112,7 @@ REGION_MIN_SIDE = 0.5     # the crop is at least this share of the frame's width
 REGION_ALIGN = 8
 REGION_PERSON = 0.3       # mask level that counts as person for the crop's box
 REGION_TOUCH = 0.02       # person within this share of a crop side that cuts the frame: whole frame
+REGION_SLIVER = 0.15      # a person this narrow (share of the frame's width) at its side: a crop of full height
 # Only a confident part of the person, not a speck, sends the next run to the whole frame (seen at
 # about half the pixels there: a worse matte for a frame, a visible pulse). The model's faint smears
 # and few-pixel specks at a crop's side used to: telling them apart took 17 held-out moving clips
@@ -217,6 +218,13 @@ class PersonRegion:
             self._whole_frame_next = True
             return True
         x0, y0, x1, y1 = box
+        if (x1 - x0 < REGION_SLIVER * width
+                and (x0 <= REGION_TOUCH * width or x1 >= (1.0 - REGION_TOUCH) * width)):
+            # A sliver at the frame's side: someone walking in (or out), a shoulder first and the
+            # head above it next. A crop around the shoulder missed the head, and the model called
+            # the headless torso it showed room (cut away for two frames): the crop spans the
+            # frame's height until they are in.
+            y0, y1 = 0.0, float(height)
         pad_x, pad_y = REGION_PAD * (x1 - x0), REGION_PAD * (y1 - y0)
         current = self._rect
         # When this whole-frame run only checked a glance's alarm and the person is still inside the

@@ -476,3 +476,22 @@ def test_when_the_others_leave_the_next_frame_is_looked_at_through_the_crop(make
     left = ran.index(True, 16)  # the run that saw them gone
     assert rects[left] == (0, 0, W, H) and ran[left + 1] and rects[left + 1] != (0, 0, W, H)
     assert not any(ran[left + 2:])  # then still: no more runs
+
+
+def test_a_sliver_of_someone_at_the_frames_side_gets_a_crop_of_the_frames_height():
+    # Someone walking in shows a shoulder first: a crop made around it (the frame's bottom corner)
+    # missed the head that came in above it, and through that crop the model called the headless
+    # torso room (cut away for two frames). A narrow person at the frame's side gets a crop that
+    # spans the frame's height; one wider than that, the crop around them.
+    from app.segmentation import PersonRegion
+
+    region, shape = PersonRegion(), (H, W, 3)
+    shoulder = np.zeros((H // 2, W // 2), np.float32)
+    shoulder[120:, :20] = 1.0  # 40 px wide at the left side, the lower third of the frame
+    region.update(shoulder, (0, 0, W, H), shape)
+    x, y, w, h = region.rect(shape)
+    assert (y, h) == (0, H) and x == 0 and w < W
+    wider = np.zeros((H // 2, W // 2), np.float32)
+    wider[120:, :60] = 1.0  # a fifth of the frame wide: the crop around it
+    region.update(wider, (0, 0, W, H), shape)
+    assert region.rect(shape)[1] > 0
