@@ -14,6 +14,7 @@ os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 from app import resources  # noqa: E402
+from app.stop_signals import STOP_SIGNALS  # noqa: E402
 
 DEMO_OUTPUT = Path("out") / "portraitcam_demo.mp4"
 HEADLESS_FLAGS = ("-i", "--input", "-o", "--output", "--virtual-camera", "--headless", "-h", "--help",
@@ -112,19 +113,19 @@ _received: list[int] = []  # the signal that arrived while starting
 
 
 def _interrupted_at_start(signum, _frame) -> None:
-    for other in (signal.SIGINT, signal.SIGTERM):
+    for other in STOP_SIGNALS:
         signal.signal(other, signal.SIG_IGN)  # a second Ctrl+C must not cut the message short
     _received.append(signum)
     raise StartupInterrupted(signum)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Runs the app; SIGINT/SIGTERM while it starts exit 130/143 with one line, not a traceback
+    """Runs the app; SIGINT/SIGTERM/SIGHUP while it starts exit 130/143/129 with one line, not a traceback
     (the headless job and the window install their own handling once they run)."""
     previous = {}
     _received.clear()
     if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in STOP_SIGNALS:
             previous[signum] = signal.signal(signum, _interrupted_at_start)
     try:
         return _main(argv)

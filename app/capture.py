@@ -30,7 +30,7 @@ if hasattr(cv2, "utils") and hasattr(cv2.utils, "logging"):
 else:
     cv2.setLogLevel(2)  # LOG_LEVEL_ERROR
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".avif"}
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".gif"}  # a GIF plays (and loops) like a clip
 ESTIMATED_COUNT_EXTENSIONS = {".mkv", ".webm"}  # containers whose frame count OpenCV estimates
 # Linux numbers video devices 0..255 (/dev/videoN); no OS has more cameras than that.
@@ -112,7 +112,12 @@ def image_problem(path: str | os.PathLike) -> str | None:
     if (data.startswith(b"BM") or data.startswith((b"II*\x00", b"MM\x00*"))
             or (data.startswith(b"RIFF") and data[8:12] == b"WEBP")):
         return None
-    return "unsupported format or corrupt (not a JPEG, PNG, BMP, WebP or TIFF picture)"
+    brands = _iso_picture_brands(data)
+    if brands:
+        if brands & {b"avif", b"avis"}:
+            return None
+        return "a HEIF/HEIC photo, which PortraitCam cannot read (save it as JPEG, PNG or AVIF)"
+    return "unsupported format or corrupt (not a JPEG, PNG, BMP, WebP, TIFF or AVIF picture)"
 
 
 def read_picture(path: str | os.PathLike) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -126,7 +131,7 @@ def read_picture(path: str | os.PathLike) -> tuple[np.ndarray | None, np.ndarray
             return _read_deep_picture(path)
     except cv2.error:  # a format whose size image_problem() does not read, over OpenCV's limit
         return None, None
-    return image, _transparency(path, image.shape)
+    return image, _transparency(path, image)
 
 
 def _read_deep_picture(path: str | os.PathLike) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -156,9 +161,9 @@ def _read_deep_picture(path: str | os.PathLike) -> tuple[np.ndarray | None, np.n
     return np.ascontiguousarray(image), (None if alpha is None or float(alpha.min()) >= 1.0 else alpha)
 
 
-def _transparency(path: str | os.PathLike, shape: tuple[int, ...]) -> np.ndarray | None:
-    """The alpha channel of the picture at `path`, when it has one of `shape`'s height and width
-    that is not opaque everywhere."""
+def _transparency(path: str | os.PathLike, image: np.ndarray) -> np.ndarray | None:
+    """The alpha channel of the picture at `path`, when it has one that is not opaque everywhere,
+    turned as OpenCV's colour read turned `image` (None when it cannot be)."""
     try:
         with open(path, "rb") as file:
             if file.read(3) == b"\xff\xd8\xff":
@@ -166,10 +171,44 @@ def _transparency(path: str | os.PathLike, shape: tuple[int, ...]) -> np.ndarray
     except OSError:
         return None
     raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if raw is None or raw.ndim != 3 or raw.shape[2] != 4 or raw.shape[:2] != tuple(shape[:2]):
+    if raw is None or raw.ndim != 3 or raw.shape[2] != 4:
         return None
     alpha = raw[..., 3].astype(np.float32) * (1.0 / np.iinfo(raw.dtype).max if raw.dtype.kind == "u" else 1.0)
-    return None if float(alpha.min()) >= 1.0 else np.clip(alpha, 0.0, 1.0)
+    if float(alpha.min()) >= 1.0:
+        return None
+    # OpenCV turns the colour read by the picture's EXIF orientation but not the unchanged one: a
+    # PNG or WebP cut-out saved by a phone held sideways had its transparency on the wrong side
+    # (turned 180 degrees) or none at all (a quarter turn changes the shape).
+    alpha = _as_oriented(raw[..., :3], alpha, image)
+    return None if alpha is None else np.clip(alpha, 0.0, 1.0)
+
+
+# The eight ways a picture's EXIF orientation turns or mirrors it (as numpy views: free).
+_ORIENTATIONS = (
+    lambda a: a, lambda a: a[::-1, ::-1], lambda a: a[:, ::-1], lambda a: a[::-1],
+    lambda a: a.swapaxes(0, 1), lambda a: a.swapaxes(0, 1)[:, ::-1],
+    lambda a: a.swapaxes(0, 1)[::-1], lambda a: a.swapaxes(0, 1)[::-1, ::-1],
+)
+
+
+def _as_oriented(raw_colour: np.ndarray, alpha: np.ndarray, image: np.ndarray) -> np.ndarray | None:
+    """`alpha`, read with `raw_colour` as the file stores them, turned the way OpenCV's colour read
+    turned the colours into `image`: of the eight turns and mirrors, the one whose colours match
+    `image` best (found on a grid of at most ~64x64 samples; the file's own way when none is better).
+    None when no turn gives `image`'s shape."""
+    if raw_colour.dtype != np.uint8:  # 16-bit: the colour read keeps the high byte
+        raw_colour = (raw_colour.astype(np.float32) * (255.0 / np.iinfo(raw_colour.dtype).max)).astype(np.uint8)
+    step = max(1, min(image.shape[:2]) // 64)
+    sampled = image[::step, ::step].astype(np.int16)
+    best, best_error = None, None
+    for turn in _ORIENTATIONS:
+        turned = turn(raw_colour)
+        if turned.shape[:2] != image.shape[:2]:
+            continue
+        error = int(np.abs(turned[::step, ::step].astype(np.int16) - sampled).sum())
+        if best_error is None or error < best_error:  # ties: the first, the file's own way
+            best, best_error = turn, error
+    return None if best is None else np.ascontiguousarray(best(alpha))
 
 
 def flatten_onto(image_bgr: np.ndarray, alpha: np.ndarray | None, backdrop) -> np.ndarray:
@@ -767,6 +806,20 @@ def is_video_path(spec: str | os.PathLike) -> bool:
 _PICTURE_BRANDS = {b"avif", b"heic", b"heix", b"mif1", b"msf1", b"jpeg"}
 
 
+def _iso_picture_brands(head: bytes) -> set[bytes]:
+    """The brands of an ISO base media file whose main brand is a still picture's (HEIF, AVIF);
+    empty for anything else. Its "ftyp" box lists them: the main brand, then compatible ones."""
+    if head[4:8] != b"ftyp" or head[8:12] not in _PICTURE_BRANDS:
+        return set()
+    end = min(len(head), int.from_bytes(head[:4], "big"))
+    return {head[8:12]} | {head[i:i + 4] for i in range(16, end - 3, 4)}
+
+
+def is_picture_container(path: str | os.PathLike) -> bool:
+    """Whether the file is a HEIF or AVIF photo by its first bytes, whatever its name."""
+    return bool(_iso_picture_brands(_file_head(path, 64)))
+
+
 def is_video_file(path: str | os.PathLike) -> bool:
     """Whether the file holds a video container (MP4/MOV, AVI, Matroska/WebM, GIF) by its first
     bytes, whatever its name: a clip saved as "clip.jpg" (by a messenger, or renamed) was called a
@@ -799,7 +852,7 @@ def open_source(spec: str | int, **kw) -> FrameSource:
     spec = local_file_path(spec)
     if is_animated_picture(spec):
         return AnimatedPictureSource(spec, **{k: v for k, v in kw.items() if k == "loop"})
-    if is_image_path(spec) and not is_video_file(spec):
+    if (is_image_path(spec) or is_picture_container(spec)) and not is_video_file(spec):
         return ImageSource(spec, **{k: v for k, v in kw.items() if k == "fps"})
     return VideoFileSource(spec, **{k: v for k, v in kw.items() if k == "loop"})
 

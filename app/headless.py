@@ -25,6 +25,7 @@ from app.pipeline import STAGES, OverlappedFrames, Pipeline
 from app.scheduling import EVERY_N_RANGE, MAX_INTERVAL_RANGE, SCHEDULES, ScheduleSettings
 from app.settings import AppSettings
 from app.segmentation import ModelError, Segmenter
+from app.stop_signals import STOP_SIGNALS
 from app.sinks import (IMAGE_OUTPUT_EXTENSIONS, VIDEO_OUTPUT_EXTENSIONS, BackgroundSink, FileSink, ImageFileSink,
                        SinkError, VirtualCameraSink, unsupported_output_message)
 
@@ -71,7 +72,8 @@ _positive_int = _int_in(1)
 
 def _finite_float(text: str) -> float:
     try:
-        value = float(text)
+        # Python reads "0_1" as 1 and "2_1" as 21 (digit grouping): a typo, not a number given.
+        value = math.nan if "_" in text else float(text)
     except ValueError:
         value = math.nan
     if not math.isfinite(value):
@@ -132,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "(or, with no display, processes the bundled sample clip headless); "
                     "--source FILE|INDEX and --model FILE also apply to the window.",
         epilog="Settings of the window are not used here. Exit status: 0 done, 1 error, 2 bad "
-               "arguments, 130/143 stopped by Ctrl+C/SIGTERM (what was written is kept as "
+               "arguments, 130/143/129 stopped by Ctrl+C/SIGTERM/SIGHUP (what was written is kept as "
                "NAME.partial.EXT). An existing output is replaced only by a complete file.")
     parser.add_argument("-i", "--input", "--source", default="0", type=_file_name,
                         help="camera index (0 is the first camera), video file or image; --source "
@@ -321,13 +323,25 @@ class SegmentationStopped(RuntimeError):
 
 
 class _SignalState:
-    """While the job runs, SIGINT/SIGTERM raise Interrupted; while it finishes (the read-back and
-    rename of the output, the clean-up) they are only recorded and honoured after it: raised there
-    they broke the end halfway and escaped as a traceback (exit 1 after "Wrote 60 frames")."""
+    """While the job starts (opening the input, the model), SIGINT/SIGTERM/SIGHUP raise Interrupted
+    at once. While frames flow they only ask the loop to stop before its next frame (stop_due): an
+    exception raised wherever the signal lands could leave a queue's lock taken (inside Queue.put),
+    and the clean-up that ends the encoder then waited on it for ever. While the job finishes (the
+    read-back and rename of the output, the clean-up) they are recorded and honoured after it:
+    raised there they broke the end halfway and escaped as a traceback (exit 1 after "Wrote 60
+    frames")."""
 
     interruptible = False
+    at_frame_boundary = False  # frames flow: a signal stops the loop before its next frame
+    stop: int | None = None     # the signal the loop is to stop for
     pending: int | None = None
     received: int | None = None  # any signal this run; a library may turn Interrupted into its own error
+
+    def stop_due(self) -> None:
+        """Raise Interrupted here, between two frames, if a signal asked the loop to stop."""
+        if self.stop is not None:
+            signum, self.stop = self.stop, None
+            raise Interrupted(signum)
 
 
 _SIGNALS = _SignalState()
@@ -346,11 +360,14 @@ class _Interruptible:
 
 def _raise_interrupted(signum, _frame) -> None:
     # A second signal during the clean-up would cut the partial file short: ignore it.
-    for other in (signal.SIGINT, signal.SIGTERM):
+    for other in STOP_SIGNALS:
         signal.signal(other, signal.SIG_IGN)
     _SIGNALS.received = signum
     if not _SIGNALS.interruptible:
         _SIGNALS.pending = signum  # the job is finishing: stop when it has
+        return
+    if _SIGNALS.at_frame_boundary:
+        _SIGNALS.stop = signum  # the frame loop stops before its next frame
         return
     raise Interrupted(signum)
 
@@ -384,17 +401,17 @@ class _NativeStderrSilenced:
 
 
 def _install_signal_handlers() -> dict:
-    """SIGINT and SIGTERM both stop the job cleanly; returns the handlers to restore."""
+    """SIGINT, SIGTERM and SIGHUP all stop the job cleanly; returns the handlers to restore."""
     previous = {}
     if threading.current_thread() is threading.main_thread():  # signal.signal() needs it
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in STOP_SIGNALS:
             previous[signum] = signal.signal(signum, _raise_interrupted)
     return previous
 
 
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit code (0 ok, 1 runtime error, 2 usage error,
-    130 / 143 interrupted by SIGINT / SIGTERM)."""
+    130 / 143 / 129 interrupted by SIGINT / SIGTERM / SIGHUP)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -430,6 +447,7 @@ def run(argv: list[str] | None = None) -> int:
     if not args.virtual_camera and (args.vcam_backend or args.vcam_device):
         _note("--vcam-backend and --vcam-device apply to --virtual-camera, which was not given")
     _SIGNALS.interruptible, _SIGNALS.pending, _SIGNALS.received = False, None, None
+    _SIGNALS.at_frame_boundary, _SIGNALS.stop = False, None
     previous_handlers = _install_signal_handlers()
     job = _JobState()
     try:
@@ -487,6 +505,8 @@ def _file_problems(args: argparse.Namespace) -> str | None:
     """The first file option that cannot work, in words (checked before anything is opened, and
     before OpenCV, which says only "cannot open" or prints its own lines)."""
     if args.output:
+        if args.output.endswith(("/", os.sep)):  # Path() drops the slash and would write "out.mp4"
+            return f"--output {args.output} ends with a slash, like a folder: name the file to write"
         suffix = Path(args.output).suffix.lower()
         if suffix not in IMAGE_EXTENSIONS and suffix not in VIDEO_OUTPUT_EXTENSIONS:
             return unsupported_output_message(args.output)
@@ -598,6 +618,7 @@ def _run(args: argparse.Namespace, job: _JobState) -> int:
             def read_frames():
                 read = 0
                 while max_frames is None or read < max_frames:
+                    _SIGNALS.stop_due()  # Ctrl+C stops here, between frames (_SignalState)
                     try:
                         frame = source.read()
                     except SourceError as exc:
@@ -614,6 +635,7 @@ def _run(args: argparse.Namespace, job: _JobState) -> int:
             # frame's matte and composite run here. A camera or a virtual camera is paced by the clock,
             # where that overlap would only hold a frame back.
             overlap = isinstance(source, PrefetchingSource) and virtual_camera is None
+            _SIGNALS.at_frame_boundary = True  # until the last frame is in (or run() starts again)
             processed = (OverlappedFrames(pipeline)(read_frames()) if overlap
                          else ((*pipeline.process(frame), captured_at) for frame, captured_at in read_frames()))
             for output, timings, captured_at in processed:
@@ -643,6 +665,10 @@ def _run(args: argparse.Namespace, job: _JobState) -> int:
                 progress.update(1)
                 if virtual_camera is not None and not source.is_live:
                     virtual_camera.wait_for_next_frame()  # play files at their own frame rate
+            # The last frame is in: a signal from here on stops the job at once again, and one
+            # that came during the last frame stops it now.
+            _SIGNALS.at_frame_boundary = False
+            _SIGNALS.stop_due()
         progress.close()
         if source_failure:
             raise source_failure[0]

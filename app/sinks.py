@@ -445,6 +445,9 @@ class FileSink(Sink):
     # Free space below this after the job (or below four frames' worth) means the disk ran full:
     # OpenCV's writer drops what does not fit without a word, so the file cannot be trusted.
     FULL_DISK_BYTES = 1024 * 1024
+    # The free space is also looked at every this many frames while writing: a disk that fills
+    # mid-job stopped it only at the end, after all the work (a statvfs call, a few microseconds).
+    DISK_CHECK_FRAMES = 10
 
     def __init__(self, path: str | os.PathLike, width: int, height: int, fps: float) -> None:
         self.path = Path(path)
@@ -462,6 +465,10 @@ class FileSink(Sink):
             # FFmpeg's encoder loops forever on an infinite rate; a 0 or NaN one makes no file.
             raise SinkError(f"Cannot write video file {self.path}: frame rate {fps:g} is not "
                             f"between {MIN_FPS:g} and {MAX_FPS:g}")
+        if suffix == ".avi" and self.fps < 1.0:
+            # OpenCV's MJPEG writer refuses a rate under 1 FPS (a time-lapse, a slide show).
+            raise SinkError(f"Cannot write video file {self.path}: .avi needs at least 1 frame a second "
+                            f"and this video has {self.fps:g}; write .mp4, .mkv or .mov instead")
         problem = size_problem(self.path, self.width + self.width % 2, self.height + self.height % 2)
         if problem:
             raise SinkError(f"Cannot write video file {self.path}: {problem}")
@@ -501,6 +508,10 @@ class FileSink(Sink):
                                        self._size[0] - self.width, cv2.BORDER_REPLICATE)
         self._writer.write(frame)
         self.frames_written += 1
+        if self.frames_written % self.DISK_CHECK_FRAMES == 0:
+            full, free = self._disk_full()
+            if full:  # stop now; what was written is kept as the partial file (the job's abort)
+                raise SinkError(f"Writing {self.path} stopped: the disk is full ({free})")
 
     def _release(self) -> bool:
         if self._writer is None:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from app.capture import (CameraSource, FrameSource, ImageSource, PrefetchingSource, SourceError, VideoFileSource,
-                         is_network_address, list_cameras, open_source)
+                         is_network_address, list_cameras, open_source, read_picture)
 from conftest import deny_reading, level_frames, write_video
 
 ABSENT_CAMERA = 63  # V4L2 index with no device on a test machine
@@ -121,6 +121,36 @@ def test_a_transparent_cut_out_is_seen_on_white_not_on_the_colours_it_hides(tmp_
     assert np.array_equal(ImageSource(tmp_path / "deep.png").read()[0, 0], (255, 255, 255))
     cv2.imwrite(str(tmp_path / "opaque.png"), cut_out[..., :3])
     assert np.array_equal(ImageSource(tmp_path / "opaque.png").read()[0, 0], (0, 0, 0))
+
+
+def _with_exif_orientation(png: bytes, orientation: int) -> bytes:
+    """The PNG with an eXIf chunk (before its first IDAT) whose Orientation tag is `orientation`."""
+    import struct
+    import zlib
+
+    exif = b"II*\x00" + struct.pack("<IHHHII", 8, 1, 0x0112, 3, 1, orientation) + struct.pack("<I", 0)
+    chunk = struct.pack(">I", len(exif)) + b"eXIf" + exif + struct.pack(">I", zlib.crc32(b"eXIf" + exif))
+    at = png.index(b"IDAT") - 4
+    return png[:at] + chunk + png[at:]
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_a_turned_cut_out_keeps_its_transparency_where_its_colours_are(tmp_path, orientation):
+    # OpenCV turns the colour read by the EXIF orientation, not the read that keeps the alpha: the
+    # transparency of a phone's sideways cut-out was on the wrong side (3: turned 180 degrees) or
+    # dropped (6, 8: a quarter turn changes the shape).
+    cut_out = np.zeros((30, 60, 4), np.uint8)  # what the transparent part hides: black
+    cut_out[:, :20] = (40, 160, 220, 255)  # the opaque part, on the left as stored
+    cut_out[:10, 20:30] = (40, 160, 220, 255)  # and a notch, so no turn looks like another
+    path = tmp_path / "turned.png"
+    path.write_bytes(_with_exif_orientation(cv2.imencode(".png", cut_out)[1].tobytes(), orientation))
+    colours, alpha = read_picture(path)
+    assert colours is not None and alpha is not None and alpha.shape == colours.shape[:2]
+    opaque = np.all(colours == (40, 160, 220), axis=2)
+    assert np.array_equal(alpha == 1.0, opaque)  # transparent exactly where the hidden black is
+    assert opaque.any() and not opaque.all()
+    frame = ImageSource(path).read()
+    assert np.array_equal(frame[~opaque], np.full((np.count_nonzero(~opaque), 3), 255))  # on white
 
 
 def test_image_source_errors(tmp_path):
@@ -446,6 +476,17 @@ def test_a_video_named_like_a_picture_opens_as_the_video_it_is(tmp_path):
     assert not any(is_video_file(p) for p in (heif, picture, tmp_path / "gone.jpg", tmp_path))
     with open_source(str(picture)) as source:
         assert isinstance(source, ImageSource)
+    # A HEIF photo by any name is named as one (OpenCV cannot read it), not a "broken video"; an
+    # AVIF photo, which OpenCV reads, is opened as the picture it is, also under another name.
+    for name in ("photo.heic", "photo.jpg"):
+        (tmp_path / name).write_bytes(heif.read_bytes())
+        with pytest.raises(SourceError, match="a HEIF/HEIC photo, which PortraitCam cannot read"):
+            open_source(str(tmp_path / name))
+    assert cv2.imwrite(str(tmp_path / "photo.avif"), level_frames(1)[0])
+    (tmp_path / "avif_named.mp4").write_bytes((tmp_path / "photo.avif").read_bytes())
+    for name in ("photo.avif", "avif_named.mp4"):
+        with open_source(str(tmp_path / name)) as source:
+            assert isinstance(source, ImageSource) and source.read().shape == level_frames(1)[0].shape
 
 
 def _animated_webp(path, levels, durations):

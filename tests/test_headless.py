@@ -473,7 +473,7 @@ def frames_done_when_interrupted(err, signame):
     return int(match.group(1))
 
 
-@pytest.mark.parametrize("signame, code", [("SIGINT", 130), ("SIGTERM", 143)])
+@pytest.mark.parametrize("signame, code", [("SIGINT", 130), ("SIGTERM", 143), ("SIGHUP", 129)])
 def test_interrupted_job_exits_non_zero_and_keeps_a_playable_partial_file(
         capsys, tmp_path, clip_path, mean_model, failing_segmenter, signame, code):
     import signal
@@ -499,6 +499,38 @@ def test_interrupted_job_exits_non_zero_and_keeps_a_playable_partial_file(
     assert output.read_bytes() == b"precious"
     assert count_frames(partial) == (done, (160, 120))
     assert restored == handlers
+
+
+def test_a_signal_that_lands_inside_the_encoders_queue_lock_cannot_hang_the_job(
+        capsys, monkeypatch, tmp_path, clip_path, mean_model):
+    # Raised wherever it landed, Ctrl+C could leave Queue.put's lock taken (between taking it and
+    # the "with" block that releases it), and the clean-up that ends the encoder waited on that lock
+    # for ever (a helper's job hung after Ctrl+C, 44 bytes written). While frames flow a signal only
+    # asks the loop to stop before its next frame.
+    import signal
+    import threading
+
+    from app.sinks import BackgroundSink
+    real_send, sent, rescued = BackgroundSink.send, [], []
+
+    def send(self, frame):
+        sent.append(True)
+        if len(sent) == 4:
+            self._queue.mutex.acquire()  # as if the signal came just after Queue.put took its lock
+            try:
+                signal.raise_signal(signal.SIGINT)
+            except BaseException:
+                rescued.append(True)  # the lock stays taken; let the clean-up go on after a while
+                threading.Timer(10, self._queue.mutex.release).start()
+                raise
+            self._queue.mutex.release()
+        return real_send(self, frame)
+    monkeypatch.setattr(BackgroundSink, "send", send)
+    code, _, err = run_cli(capsys, "-i", clip_path, "-o", tmp_path / "out.mp4", "--model", mean_model,
+                           "--no-progress")
+    assert not rescued, "the signal was raised inside the queue's lock"
+    assert code == 130 and "interrupted (SIGINT) after 4 frames" in err, err
+    assert count_frames(tmp_path / "out.partial.mp4") == (4, (160, 120))
 
 
 def test_sigterm_to_the_process_keeps_the_output_and_exits_143(tmp_path, mean_model):
@@ -568,6 +600,17 @@ def test_blur_and_feather_are_clamped_to_the_slider_ranges(capsys, monkeypatch, 
     assert f"--feather 1e+06 is outside 0..{FEATHER_MAX:g}; using {FEATHER_MAX:g}" in err
     code, _, err = run_cli(capsys, "-i", clip_path, "-o", tmp_path / "o.mp4", "--blur", "nan")
     assert code == 2 and "must be a number" in err
+    # Python's float() reads digit grouping: "0_1" would be 1 and "2_1" 21, silently.
+    for option, typo in (("--threshold", "0_1"), ("--blur", "2_1")):
+        code, _, err = run_cli(capsys, "-i", clip_path, "-o", tmp_path / "o.mp4", option, typo)
+        assert code == 2 and f"must be a number, got '{typo}'" in err, err
+
+
+def test_an_output_that_ends_with_a_slash_is_refused(capsys, tmp_path, clip_path):
+    # pathlib drops a trailing slash: "new/out.mp4/" wrote the file new/out.mp4.
+    code, _, err = run_cli(capsys, "-i", clip_path, "-o", f"{tmp_path}/new/out.mp4/")
+    assert_one_line_error(code, err, "ends with a slash, like a folder")
+    assert not (tmp_path / "new").exists()
 
 
 @pytest.mark.parametrize("case", ["under_a_file", "uncreatable_folder"])
@@ -1088,11 +1131,30 @@ def test_a_signal_that_breaks_an_import_while_starting_is_still_the_signal(capsy
 def test_a_full_disk_at_the_end_names_the_partial_file_once(capsys, tmp_path, mean_model, clip_path, monkeypatch):
     from app.sinks import FileSink
 
-    monkeypatch.setattr(FileSink, "_disk_full", lambda self: (True, f"1.0 KiB free in {tmp_path}"))
+    full = []  # the disk fills as the last frame is written
+    monkeypatch.setattr(FileSink, "_disk_full", lambda self: (bool(full), f"1.0 KiB free in {tmp_path}"))
+    monkeypatch.setattr(FileSink, "_release", lambda self, real=FileSink._release: full.append(True) or real(self))
     code, _, err = run_cli(capsys, "-i", clip_path, "-o", tmp_path / "o.mp4", "--model", mean_model, "--no-progress")
     partial = tmp_path / "o.partial.mp4"
     assert code == 1 and "may be incomplete: the disk is full" in err, err
     assert err.count(str(partial)) == 1 and partial.exists() and not (tmp_path / "o.mp4").exists(), err
+
+
+def test_a_disk_that_fills_mid_job_stops_it_there_and_keeps_what_was_written(
+        capsys, tmp_path, mean_model, clip_path, monkeypatch):
+    # The free space was looked at only when the file opened and when it closed: a long job ran to
+    # its end on a full disk, and only then said so.
+    import app.sinks as sinks_module
+
+    real_free = sinks_module.free_bytes
+    written = []
+    monkeypatch.setattr(sinks_module.FileSink, "send", lambda self, frame, real=sinks_module.FileSink.send:
+                        written.append(True) or real(self, frame))
+    monkeypatch.setattr(sinks_module, "free_bytes", lambda folder: 2048 if len(written) > 3 else real_free(folder))
+    code, _, err = run_cli(capsys, "-i", clip_path, "-o", tmp_path / "o.mp4", "--model", mean_model, "--no-progress")
+    partial = tmp_path / "o.partial.mp4"
+    assert code == 1 and "stopped: the disk is full (2.0 KiB free" in err, err
+    assert str(partial) in err and count_frames(partial) == (sinks_module.FileSink.DISK_CHECK_FRAMES, (160, 120))
 
 
 def test_a_photo_the_model_calls_all_person_says_why_only_the_background_went_out(capsys, tmp_path, mean_model):

@@ -613,3 +613,17 @@ def test_a_folder_that_takes_no_files_is_named_so_not_full():
         with pytest.raises(SinkError, match=r"/proc takes no new files") as raised:
             make()
         assert "disk is full" not in str(raised.value)
+
+
+def test_a_slow_video_to_avi_says_why_it_cannot_be_written(tmp_path):
+    # OpenCV's MJPEG writer refuses under 1 FPS ("Cannot write video file x.avi", no reason given);
+    # the other containers take a time-lapse or slide show.
+    with pytest.raises(SinkError, match=r"\.avi needs at least 1 frame a second and this video has 0.2; "
+                                        r"write \.mp4, \.mkv or \.mov instead"):
+        FileSink(tmp_path / "slow.avi", 64, 48, 0.2)
+    assert list(tmp_path.iterdir()) == []
+    for name in ("slow.mp4", "slow.mkv"):
+        sink = FileSink(tmp_path / name, 64, 48, 0.2)
+        sink.send(np.zeros((48, 64, 3), np.uint8))
+        sink.close()
+        assert (tmp_path / name).exists()

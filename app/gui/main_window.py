@@ -26,6 +26,7 @@ from app import resources, sinks
 from app.capture import VIDEO_EXTENSIONS, SourceError, is_network_address, local_file_path, parse_camera_index
 from app.livestats import LiveStats
 from app.settings import AppSettings
+from app.stop_signals import STOP_SIGNALS
 from app.sinks import virtual_camera_setup_hint
 from app.gui.panels import (AdjustmentsPanel, BackgroundPanel, DialogFolders, SourcePanel,
                             VirtualCameraPanel, bgr_to_qcolor, qcolor_to_bgr, thumbnail_for_file)
@@ -642,11 +643,11 @@ def run_gui(argv: list[str] | None = None) -> int:
     window = MainWindow(source=args.source, model_path=args.model)  # open_source tells cameras from files
     # Quitting by other means than the close button (e.g. logout) still stops the threads cleanly.
     app.aboutToQuit.connect(window.close)
-    # Ctrl+C in the terminal and SIGTERM (logout, kill, a service manager) close the window
+    # Ctrl+C in the terminal, SIGTERM (logout, kill, a service manager) and SIGHUP (the terminal
+    # that started it closed) close the window
     # (saving settings, closing the virtual camera) instead of killing it mid-frame.
     # Python only sees a signal when it runs, so wake it a few times a second.
-    previous_handlers = {signum: signal.signal(signum, lambda *_: window.close())
-                         for signum in (signal.SIGINT, signal.SIGTERM)}
+    previous_handlers = {signum: signal.signal(signum, lambda *_: window.close()) for signum in STOP_SIGNALS}
     wake = QTimer(window)
     wake.timeout.connect(lambda: None)
     wake.start(250)
