@@ -171,6 +171,13 @@ def _transparency(path: str | os.PathLike, image: np.ndarray) -> np.ndarray | No
     except OSError:
         return None
     raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if raw is not None and raw.ndim == 2:
+        # A grey PNG whose transparency is one grey value (a tRNS chunk): OpenCV's unchanged read
+        # gives the grey alone (palette and colour ones get their alpha channel).
+        key = _png_transparent_grey(path, raw.dtype)
+        if key is None:
+            return None
+        raw = np.dstack([raw, raw, raw, np.where(raw == key, 0, np.iinfo(raw.dtype).max).astype(raw.dtype)])
     if raw is None or raw.ndim != 3 or raw.shape[2] != 4:
         return None
     alpha = raw[..., 3].astype(np.float32) * (1.0 / np.iinfo(raw.dtype).max if raw.dtype.kind == "u" else 1.0)
@@ -181,6 +188,24 @@ def _transparency(path: str | os.PathLike, image: np.ndarray) -> np.ndarray | No
     # (turned 180 degrees) or none at all (a quarter turn changes the shape).
     alpha = _as_oriented(raw[..., :3], alpha, image)
     return None if alpha is None else np.clip(alpha, 0.0, 1.0)
+
+
+def _png_transparent_grey(path: str | os.PathLike, dtype: np.dtype) -> int | None:
+    """The grey value a grey PNG (colour type 0) marks transparent in its tRNS chunk, as OpenCV's
+    unchanged read gives it (a 1-, 2- or 4-bit grey is widened to 0..255); None without one."""
+    data = _file_head(path, 1 << 16)
+    if not data.startswith(_PNG_SIGNATURE) or len(data) < 33 or data[25] != 0:  # IHDR's colour type
+        return None
+    depth, at = data[24], 8
+    while at + 8 <= len(data):
+        length, kind = int.from_bytes(data[at:at + 4], "big"), data[at + 4:at + 8]
+        if kind == b"IDAT":
+            return None  # tRNS comes before the picture data
+        if kind == b"tRNS" and length >= 2 and at + 10 <= len(data):
+            value = int.from_bytes(data[at + 8:at + 10], "big") & ((1 << depth) - 1)
+            return value * 255 // ((1 << depth) - 1) if depth < 8 and dtype == np.uint8 else value
+        at += 12 + length
+    return None
 
 
 # The eight ways a picture's EXIF orientation turns or mirrors it (as numpy views: free).

@@ -153,6 +153,30 @@ def test_a_turned_cut_out_keeps_its_transparency_where_its_colours_are(tmp_path,
     assert np.array_equal(frame[~opaque], np.full((np.count_nonzero(~opaque), 3), 255))  # on white
 
 
+def test_a_grey_png_with_a_transparent_grey_value_is_seen_on_white(tmp_path):
+    # A grey PNG marks its transparency as one grey value (a tRNS chunk); OpenCV's unchanged read
+    # gives the grey alone, and the hidden black showed as the picture.
+    import struct
+    import zlib
+
+    for dtype, key in ((np.uint8, 0), (np.uint16, 0)):
+        grey = np.zeros((30, 40), dtype)
+        grey[5:25, 10:30] = np.iinfo(dtype).max * 3 // 4  # the opaque part
+        png = cv2.imencode(".png", grey)[1].tobytes()
+        body = key.to_bytes(2, "big")
+        chunk = struct.pack(">I", 2) + b"tRNS" + body + struct.pack(">I", zlib.crc32(b"tRNS" + body))
+        at = png.index(b"IDAT") - 4
+        path = tmp_path / f"grey_{np.dtype(dtype).name}.png"
+        path.write_bytes(png[:at] + chunk + png[at:])
+        colours, alpha = read_picture(path)
+        assert alpha is not None and np.array_equal(alpha == 1.0, grey != key), dtype
+        frame = ImageSource(path).read()
+        assert np.array_equal(frame[0, 0], (255, 255, 255)) and frame[10, 20, 0] in (190, 191), dtype
+    # Without the chunk the grey is opaque: its black stays black.
+    cv2.imwrite(str(tmp_path / "opaque_grey.png"), grey)
+    assert read_picture(tmp_path / "opaque_grey.png")[1] is None
+
+
 def test_image_source_errors(tmp_path):
     with pytest.raises(SourceError, match="missing.png"):
         ImageSource(tmp_path / "missing.png")
