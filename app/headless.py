@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import re
@@ -343,6 +344,19 @@ class _SignalState:
             signum, self.stop = self.stop, None
             raise Interrupted(signum)
 
+    @contextlib.contextmanager
+    def at_once(self):
+        """Meanwhile a signal raises Interrupted at once again: while the loop waits for the source's
+        next frame, which a stalled camera may never deliver. Raised there it can only leave the
+        source's own hand-off locked, which its close() does not wait on for long; the encoder's
+        queue is not in use."""
+        self.stop_due()
+        self.at_frame_boundary = False
+        try:
+            yield
+        finally:
+            self.at_frame_boundary = True
+
 
 _SIGNALS = _SignalState()
 
@@ -618,9 +632,9 @@ def _run(args: argparse.Namespace, job: _JobState) -> int:
             def read_frames():
                 read = 0
                 while max_frames is None or read < max_frames:
-                    _SIGNALS.stop_due()  # Ctrl+C stops here, between frames (_SignalState)
                     try:
-                        frame = source.read()
+                        with _SIGNALS.at_once():  # Ctrl+C stops here, between frames (_SignalState)
+                            frame = source.read()
                     except SourceError as exc:
                         # Raised after the loop: the frames read before it are still being worked
                         # on (OverlappedFrames), and they belong in the partial file.

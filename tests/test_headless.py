@@ -533,6 +533,29 @@ def test_a_signal_that_lands_inside_the_encoders_queue_lock_cannot_hang_the_job(
     assert count_frames(tmp_path / "out.partial.mp4") == (4, (160, 120))
 
 
+def test_ctrl_c_stops_a_job_whose_source_stalls(capsys, monkeypatch, tmp_path, clip_path, mean_model):
+    # A signal waits for the frame boundary while frames flow, but a camera that stops delivering
+    # may never get there: while the job waits on its source, Ctrl+C stops it at once.
+    import signal
+    import time
+
+    from app.capture import PrefetchingSource
+    real_read, calls, woke = PrefetchingSource.read, [], []
+
+    def stalling_read(self):
+        calls.append(True)
+        if len(calls) == 5:
+            signal.raise_signal(signal.SIGINT)  # the user gives up on the stalled source
+            time.sleep(20)  # the source never answers
+            woke.append(True)
+        return real_read(self)
+    monkeypatch.setattr(PrefetchingSource, "read", stalling_read)
+    code, _, err = run_cli(capsys, "-i", clip_path, "-o", tmp_path / "out.mp4", "--model", mean_model,
+                           "--no-progress")
+    assert not woke, "Ctrl+C waited for the stalled source"
+    assert code == 130 and "interrupted (SIGINT)" in err, err
+
+
 def test_sigterm_to_the_process_keeps_the_output_and_exits_143(tmp_path, mean_model):
     import signal
     import time
