@@ -405,12 +405,14 @@ def test_run_gui_opens_the_window_on_the_given_source_and_exits_cleanly(qtbot, c
     assert seen.get("frames", 0) >= 3 and seen["title"] == "PortraitCam"
 
 
-def test_sigterm_closes_the_window_cleanly_and_saves_settings(qtbot, clip, mean_model, isolated_settings):
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP"])  # a logout or kill; the terminal closing
+def test_sigterm_closes_the_window_cleanly_and_saves_settings(qtbot, clip, mean_model, isolated_settings, signame):
     import signal
 
+    signum = getattr(signal, signame)
     seen = {}
 
-    def unhandled(signum, _frame):  # what the test gets if the window leaves SIGTERM alone
+    def unhandled(_signum, _frame):  # what the test gets if the window leaves the signal alone
         seen["unhandled"] = True
 
     def terminate_when_frames_shown():
@@ -419,18 +421,18 @@ def test_sigterm_closes_the_window_cleanly_and_saves_settings(qtbot, clip, mean_
         if windows and windows[0].frames_shown >= 2 and "sent" not in seen:
             seen["sent"] = True
             windows[0].settings.blur_strength = 42.0
-            signal.raise_signal(signal.SIGTERM)
+            signal.raise_signal(signum)
         elif time.monotonic() > give_up_at:
             for window in windows:
                 window.close()
 
-    previous = signal.signal(signal.SIGTERM, unhandled)
+    previous = signal.signal(signum, unhandled)
     give_up_at = time.monotonic() + TIMEOUT_MS / 1000
     try:
         code = run_gui_polling(terminate_when_frames_shown, ["--source", str(clip), "--model", str(mean_model)])
     finally:
-        restored = signal.getsignal(signal.SIGTERM)
-        signal.signal(signal.SIGTERM, previous)
+        restored = signal.getsignal(signum)
+        signal.signal(signum, previous)
     assert code == 0 and seen.get("sent") and "unhandled" not in seen
     assert restored is unhandled
     assert open_settings_store().value("settings/blur_strength") in (42.0, "42.0")
