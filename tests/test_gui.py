@@ -1243,3 +1243,28 @@ def test_virtual_camera_status_is_not_cut_off_at_1200x720_with_a_custom_backgrou
     window.virtual_camera_panel.set_started("/dev/video10 (PortraitCam, a long device label)")
     qtbot.wait(50)
     assert fully_visible(label) and label.height() >= label.heightForWidth(label.width())
+
+
+def test_closing_while_the_worker_is_busy_past_the_wait_still_stops_the_capture(qtbot, make_window, clip, monkeypatch):
+    # A worker busy longer than the close's wait (a slow model or a huge background loading): the
+    # close quit its event loop, so the queued shutdown never ran, the capture thread kept running
+    # and Qt aborted the process at exit ("QThread: Destroyed while thread ... is still running").
+    import time
+
+    from app.gui import worker as worker_module
+    window = make_window(source=str(clip))
+    qtbot.waitUntil(lambda: window.frames_shown >= 2, timeout=TIMEOUT_MS)
+    controller = window.controller
+    capture = controller.worker._capture
+    assert capture is not None and capture.isRunning()
+    real_set_background = worker_module.PipelineWorker.setBackground
+
+    def slow_set_background(self, *args):
+        time.sleep(0.8)
+        return real_set_background(self, *args)
+    monkeypatch.setattr(worker_module.PipelineWorker, "setBackground", slow_set_background)
+    window.controller.set_background("blur")
+    time.sleep(0.1)  # the worker is in the slow load
+    controller.shutdown(timeout_ms=500)
+    assert not controller.worker_thread.isRunning() and not capture.isRunning()
+    assert controller.worker_thread not in worker_module.STUCK_THREADS

@@ -163,3 +163,79 @@ def test_a_transparent_pictures_thumbnail_shows_grey_where_it_is_transparent(qtb
     left, right = image.pixelColor(4, image.height() // 2), image.pixelColor(image.width() - 4, image.height() // 2)
     assert (left.red(), left.green(), left.blue()) == (128, 128, 128)
     assert (right.red(), right.green(), right.blue()) == (40, 120, 200)
+
+
+@pytest.mark.parametrize("single_click_activates", [False, True])
+def test_one_click_on_colour_opens_one_dialog_whatever_the_style(qtbot, tmp_path, monkeypatch, single_click_activates):
+    # Where the style activates an item on a single click (KDE Plasma's default) a click emits
+    # itemClicked and itemActivated: "Colour…" and "Image file…" opened their dialogs twice.
+    from PySide6.QtWidgets import QColorDialog, QProxyStyle, QStyle
+
+    class Style(QProxyStyle):
+        def styleHint(self, hint, option=None, widget=None, data=None):
+            if hint == QStyle.StyleHint.SH_ItemView_ActivateItemOnSingleClick:
+                return int(single_click_activates)
+            return super().styleHint(hint, option, widget, data)
+
+    opened = []
+    monkeypatch.setattr(QColorDialog, "getColor", lambda *args: opened.append(True) or QColor())
+    panel = BackgroundPanel((64, 177, 0), backgrounds_dir=tmp_path)
+    qtbot.addWidget(panel)
+    style = Style()
+    panel.list.setStyle(style)
+    panel.show()
+    colour = next(panel.list.item(i) for i in range(panel.list.count()) if panel.list.item(i).text() == "Colour…")
+    qtbot.mouseClick(panel.list.viewport(), Qt.MouseButton.LeftButton,
+                     pos=panel.list.visualItemRect(colour).center())
+    assert opened == [True]
+    panel.list.setCurrentItem(colour)
+    qtbot.keyClick(panel.list, Qt.Key.Key_Return)  # the keyboard chooses it too
+    assert opened == [True, True]
+
+
+def test_arrow_keys_step_over_the_file_entries_and_enter_opens_one(qtbot, tmp_path, monkeypatch):
+    # A closed combo box emits `activated` for each arrow key: stepping down opened "Open video" on
+    # reaching "Video file…", then snapped back, so "Image file…" could never be reached by keys.
+    from PySide6.QtWidgets import QFileDialog
+
+    opened = []
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *args: opened.append(args[1]) or ("", ""))
+    panel = SourcePanel(tmp_path / "no_sample.mp4")
+    qtbot.addWidget(panel)
+    panel.set_cameras([0])
+    panel.show()
+    panel.combo.setFocus()
+    texts = [panel.combo.itemText(i) for i in range(panel.combo.count())]
+    image_row = next(i for i, text in enumerate(texts) if text.startswith("Image file"))
+    for _ in range(image_row - panel.combo.currentIndex()):
+        qtbot.keyClick(panel.combo, Qt.Key.Key_Down)
+    assert opened == [] and panel.combo.currentIndex() == image_row
+    qtbot.keyClick(panel.combo, Qt.Key.Key_Return)
+    assert opened == ["Open photo"]
+
+
+def test_a_saved_dialog_folder_that_cannot_be_looked_at_falls_back(tmp_path):
+    # A folder name too long to stat (ENAMETOOLONG) raised from Path.is_dir, and no dialog opened.
+    from app.gui.panels import DialogFolders
+
+    folders = DialogFolders(backgrounds_dir=tmp_path)
+    folders.remember("video", "/" + "x" * 300 + "/clip.mp4")
+    start = folders.start("video")
+    assert os.path.isdir(start) and "x" * 300 not in start
+
+
+def test_every_slider_stores_its_steps_as_written(qtbot):
+    # 0.05 x 19 is 0.9500000000000001 in floating point: saved so, and clamped back to 0.95 with a
+    # warning at every start.
+    from app.gui.widgets import LabeledSlider
+
+    panel = AdjustmentsPanel()
+    qtbot.addWidget(panel)
+    settings = AppSettings()
+    for slider in (panel.blur_slider, panel.feather_slider, panel.threshold_slider, panel.smoothing_slider):
+        slider.slider.setValue(slider.slider.maximum())
+    panel.store(settings)
+    assert repr(settings.smoothing) == "0.95"  # the slider's top
+    slider = LabeledSlider("x", 0.0, 1.0, 0.1)
+    qtbot.addWidget(slider)
+    assert [slider.set_value(v / 10) or slider.value() for v in range(11)] == [v / 10 for v in range(11)]

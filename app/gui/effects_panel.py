@@ -85,8 +85,8 @@ class EffectsPanel(QGroupBox):
     def store(self, settings: AppSettings) -> None:
         """Write the shown values into settings."""
         settings.auto_frame = self.auto_frame_checkbox.isChecked()
-        settings.auto_frame_zoom = round(self.zoom_slider.value(), 2)
+        settings.auto_frame_zoom = self.zoom_slider.value()
         settings.match_lighting = self.lighting_checkbox.isChecked()
-        settings.lighting_strength = round(self.strength_slider.value(), 2)
+        settings.lighting_strength = self.strength_slider.value()
         settings.low_light = self.low_light_checkbox.isChecked()
         settings.main_person = self.main_person_checkbox.isChecked()

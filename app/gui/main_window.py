@@ -614,6 +614,7 @@ class MainWindow(QMainWindow):
                 self.store.setValue(GEOMETRY_KEY, self.saveGeometry())
                 self.save_settings()
             finally:  # the threads stop whatever the save did: a running QThread's teardown aborts
+                self.hide()  # gone at once, even while a busy worker finishes before it stops
                 self.controller.shutdown()
         super().closeEvent(event)
 

@@ -5,6 +5,7 @@ methods, so the window (app/gui/main_window.py) only wires them to the pipeline 
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
@@ -164,7 +165,7 @@ class DialogFolders:
             candidates.append(str(self.backgrounds_dir))
         candidates.append(str(Path.home()))
         for folder in candidates:
-            if folder and Path(folder).is_dir():
+            if folder and os.path.isdir(folder):  # False, not an error, for a name too long to stat
                 return str(Path(folder).absolute())
         return str(Path.home())
 
@@ -176,6 +177,35 @@ class DialogFolders:
 
 
 # --- source --------------------------------------------------------------------------------
+class _SourceCombo(QComboBox):
+    """The source box. A closed QComboBox emits `activated` for each arrow key, so stepping with
+    the keyboard opened "Open video" on reaching "Video file…" and then snapped back: "Image
+    file…" below it could not be reached. While keys step (`stepping`) the panel leaves a file
+    entry alone; Enter or Return on it opens it; leaving it unopened shows the source again."""
+
+    left = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.stepping = False
+
+    def keyPressEvent(self, event) -> None:
+        entry = self.itemData(self.currentIndex()) if self.currentIndex() >= 0 else None
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and entry and entry[0] == "pick":
+            self.activated.emit(self.currentIndex())
+            return
+        self.stepping = True
+        try:
+            super().keyPressEvent(event)
+        finally:
+            self.stepping = False
+
+    def focusOutEvent(self, event) -> None:
+        super().focusOutEvent(event)
+        if not self.view().isVisible():  # the popup takes the focus while it is open
+            self.left.emit()
+
+
 class SourcePanel(QGroupBox):
     """Cameras, the sample clip and file pickers; shows the source now playing."""
 
@@ -193,7 +223,8 @@ class SourcePanel(QGroupBox):
         layout = QVBoxLayout(self)
         row = QHBoxLayout()
         layout.addLayout(row)
-        self.combo = QComboBox(self)
+        self.combo = _SourceCombo(self)
+        self.combo.left.connect(self._show_current)  # an unopened "Video file…" is not the source
         self.combo.setToolTip("Camera, video file or photo to process")
         self.combo.setAccessibleName("Source")
         self.combo.activated.connect(self._on_activated)
@@ -296,6 +327,8 @@ class SourcePanel(QGroupBox):
         if kind in ("camera", "file"):
             self.sourceRequested.emit(value)
         elif kind == "pick":
+            if self.combo.stepping:
+                return  # arrow keys pass over "Video file…"; Enter opens it
             self._show_current()  # stay on the current entry if the dialog is cancelled
             if value == "video":
                 patterns = " ".join(f"*{ext}" for ext in sorted(VIDEO_EXTENSIONS))
@@ -332,8 +365,8 @@ class BackgroundPanel(QGroupBox):
         self.list.setWrapping(True)
         self.list.setUniformItemSizes(True)
         self.list.setAccessibleName("Background")
-        self.list.itemClicked.connect(self._on_item_chosen)
-        self.list.itemActivated.connect(self._on_item_chosen)
+        self.list.itemClicked.connect(self._on_item_clicked)
+        self.list.itemActivated.connect(self._on_item_chosen)  # Enter; a click where the style says so
         layout.addWidget(self.list)
 
         self._add("None", _none_icon(), "none", tooltip="Keep the real background")
@@ -403,6 +436,13 @@ class BackgroundPanel(QGroupBox):
                          row=self.list.count() - 1)  # before "Image file…"
         self._fit()
         return item
+
+    def _on_item_clicked(self, item: QListWidgetItem) -> None:
+        # Where the style activates an item on a single click (KDE Plasma's default), the click
+        # also emits itemActivated: chosen twice, "Colour…" and "Image file…" opened two dialogs.
+        hint = QStyle.StyleHint.SH_ItemView_ActivateItemOnSingleClick
+        if not self.list.style().styleHint(hint, None, self.list):
+            self._on_item_chosen(item)
 
     def _on_item_chosen(self, item: QListWidgetItem) -> None:
         kind, value = item.data(Qt.ItemDataRole.UserRole)

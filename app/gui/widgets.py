@@ -292,7 +292,9 @@ class LabeledSlider(QWidget):
         self._update_label()
 
     def value(self) -> float:
-        return self._minimum + self.slider.value() * self._step
+        # Rounded to well below a step: 0.05 x 19 is 0.9500000000000001, which was saved as such and
+        # clamped back to 0.95, with a warning, at every start.
+        return round(self._minimum + self.slider.value() * self._step, 9)
 
     def set_value(self, value: float) -> None:
         """Set without emitting valueChanged (used when restoring settings)."""

@@ -580,9 +580,12 @@ class PipelineController(QObject):
             return
         self._running = False
         self._shutdownRequested.emit()
-        if not self.worker_thread.wait(timeout_ms):
-            self.worker_thread.quit()
-            if not self.worker_thread.wait(timeout_ms):
+        # A worker busy past the first wait (a slow model or background load) runs the queued
+        # shutdown when that returns: wait again. Quitting its event loop instead skipped the
+        # shutdown, left the capture thread running, and Qt aborted the process at exit.
+        if not self.worker_thread.wait(timeout_ms) and not self.worker_thread.wait(timeout_ms):
+            self.worker_thread.quit()  # in case the shutdown ran and only the loop is left
+            if not self.worker_thread.wait(1000):
                 # e.g. a virtual camera's send that never returns; its worker object stays alive with it
                 self.worker_thread.stuck_worker = self.worker
                 STUCK_THREADS.append(self.worker_thread)
