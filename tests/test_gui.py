@@ -741,6 +741,23 @@ def test_camera_that_goes_silent_shows_a_warning_that_clears_when_frames_return(
         camera.resume.set()
 
 
+def test_a_slow_video_is_not_called_unplugged_between_its_frames(qtbot, make_window, monkeypatch, tmp_path):
+    # A slide show or time-lapse (1 frame a second here) is silent between frames by design; the
+    # warning said it "may have been unplugged" before each of them.
+    import app.gui.main_window as main_window
+
+    monkeypatch.setattr(main_window, "STALL_WARNING_S", 0.4)
+    slow = write_video(tmp_path / "slides.mp4", person_frames(4, width=160, height=120), fps=1.0)
+    window = make_window(source=str(slow))
+    qtbot.waitUntil(lambda: window.frames_shown >= 1, timeout=TIMEOUT_MS)
+    seen = []
+    deadline = time.monotonic() + 2.5
+    while time.monotonic() < deadline:
+        qtbot.wait(100)
+        seen.append(window.banner.message("source"))
+    assert window.frames_shown >= 2 and not any("No picture" in message for message in seen)
+
+
 def test_closing_with_a_camera_stuck_in_read_keeps_its_thread_instead_of_aborting(qtbot, make_window):
     from app.gui.worker import STUCK_THREADS, threads_left_stuck
 

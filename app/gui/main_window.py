@@ -128,6 +128,7 @@ class MainWindow(QMainWindow):
         self._source_description = ""
         self._last_frame_time = 0.0
         self._stalled = False
+        self._stall_after = STALL_WARNING_S  # no frame for this long: warn (the source's pace, when slow)
         self._closing = False
 
         self.setWindowTitle("PortraitCam")
@@ -378,7 +379,10 @@ class MainWindow(QMainWindow):
                 "source", f"{reason} Pick a video or photo under Source to try PortraitCam.", "warning")
             self.preview.clear_image("No video — pick a source")
 
-    def _on_source_opened(self, spec, description: str, is_live: bool) -> None:
+    def _on_source_opened(self, spec, description: str, is_live: bool, frame_seconds: float = 0.0) -> None:
+        # A slide show or time-lapse file (0.2 FPS) is silent between its frames by design: the
+        # warning waits for three of them to be missing, not 4 s.
+        self._stall_after = max(STALL_WARNING_S, 3.0 * frame_seconds)
         self._fallback_to_sample = False
         self.live_stats.reset()
         self._current_source = spec
@@ -452,7 +456,7 @@ class MainWindow(QMainWindow):
 
     def _check_for_stall(self) -> None:
         silent_for = time.monotonic() - self._last_frame_time
-        if self._current_source is None or self._stalled or silent_for < STALL_WARNING_S:
+        if self._current_source is None or self._stalled or silent_for < self._stall_after:
             return
         self._stalled = True
         self.banner.show_message(

@@ -227,7 +227,7 @@ class PipelineWorker(QObject):
     maskWarningCleared = Signal()
     frameReady = Signal()                    # the output slot went from empty to full
     camerasFound = Signal(list)              # camera indices
-    sourceOpened = Signal(object, str, bool)  # spec, description, is_live
+    sourceOpened = Signal(object, str, bool, float)  # spec, description, is_live, seconds a frame
     sourceFailed = Signal(object, str)       # spec, message: could not open (previous source kept)
     sourceLost = Signal(str)                 # message: the running source stopped mid-stream
     sourceEnded = Signal()
@@ -327,7 +327,8 @@ class PipelineWorker(QObject):
         self._capture = capture
         self._apply_looks()
         capture.start()
-        self.sourceOpened.emit(spec, source.description, source.is_live)
+        fps = getattr(source, "fps", None) or 0.0
+        self.sourceOpened.emit(spec, source.description, source.is_live, 1.0 / fps if fps > 0 else 0.0)
         if self._sink is not None and (self._sink.width, self._sink.height) != tuple(source.size):
             # The device was opened at the last source's size: opened again at this one's (a call
             # app sees the camera restart once), instead of every frame squeezed into the old size.
