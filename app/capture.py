@@ -120,18 +120,50 @@ def image_problem(path: str | os.PathLike) -> str | None:
     return "unsupported format or corrupt (not a JPEG, PNG, BMP, WebP, TIFF or AVIF picture)"
 
 
-def read_picture(path: str | os.PathLike) -> tuple[np.ndarray | None, np.ndarray | None]:
+def read_picture(path: str | os.PathLike, max_side: int | None = None) -> tuple[np.ndarray | None, np.ndarray | None]:
     """A picture's colours (BGR, a JPEG's EXIF orientation applied; None when OpenCV cannot read it)
     and its own transparency (float32, 0..1; None when it has none or is opaque everywhere).
     OpenCV's colour read drops the alpha channel, and the colours that transparent pixels hide
-    (often black, sometimes an editor's leftovers) would show as if they were the picture."""
+    (often black, sometimes an editor's leftovers) would show as if they were the picture.
+    max_side: scaled down to at most this long side (a background, a thumbnail, a live preview
+    need no more); a JPEG is then decoded at a half, a quarter or an eighth of its size where
+    that is still enough (libjpeg's own scaling: a 24 MP photo took 0.6 s in full)."""
     try:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        image = _read_jpeg_reduced(path, max_side) if max_side else None
         if image is None:
-            return _read_deep_picture(path)
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            image, transparency = _read_deep_picture(path)
+        else:
+            transparency = _transparency(path, image)
     except cv2.error:  # a format whose size image_problem() does not read, over OpenCV's limit
         return None, None
-    return image, _transparency(path, image)
+    if image is None or not max_side or max(image.shape[:2]) <= max_side:
+        return image, transparency
+    scale = max_side / max(image.shape[:2])
+    size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+    image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    if transparency is not None:
+        transparency = cv2.resize(transparency, size, interpolation=cv2.INTER_AREA)
+    return image, transparency
+
+
+_JPEG_REDUCTIONS = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
+
+
+def _read_jpeg_reduced(path: str | os.PathLike, max_side: int) -> np.ndarray | None:
+    """A JPEG decoded at the smallest of 1/8, 1/4, 1/2 of its size whose long side still reaches
+    max_side; None for anything else or when no reduction is small enough to help."""
+    if _file_head(path, 3) != b"\xff\xd8\xff":
+        return None
+    eighth = cv2.imread(str(path), cv2.IMREAD_REDUCED_COLOR_8)  # 1/64 of the work: tells the size
+    if eighth is None:
+        return None
+    long_side = max(eighth.shape[:2]) * 8
+    for factor, flag in _JPEG_REDUCTIONS:
+        if long_side // factor >= max_side:
+            return eighth if factor == 8 else cv2.imread(str(path), flag)
+    return None
 
 
 def _read_deep_picture(path: str | os.PathLike) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -709,7 +741,9 @@ class ImageSource(FrameSource):
 
     is_still = True
 
-    def __init__(self, path: str | os.PathLike, fps: float = 30) -> None:
+    def __init__(self, path: str | os.PathLike, fps: float = 30, max_side: int | None = None) -> None:
+        """max_side: the picture scaled down to at most this long side (a live preview of a 24 MP
+        photo ran at 3 FPS and asked the virtual camera for 6000x4000); None: as it is."""
         super().__init__()
         self.path = Path(path)
         self.description = f"image {self.path.name}"
@@ -719,7 +753,7 @@ class ImageSource(FrameSource):
         problem = problem or image_problem(self.path)
         if problem:
             raise SourceError(f"Cannot read image {self.path}: {problem}")
-        image, transparency = read_picture(self.path)
+        image, transparency = read_picture(self.path, max_side)
         if image is None:
             raise SourceError(f"Cannot read image {self.path}: unsupported format or corrupt")
         # A cut-out with transparency is seen on white, as a viewer shows it, not on the colours its
@@ -878,7 +912,7 @@ def open_source(spec: str | int, **kw) -> FrameSource:
     if is_animated_picture(spec):
         return AnimatedPictureSource(spec, **{k: v for k, v in kw.items() if k == "loop"})
     if (is_image_path(spec) or is_picture_container(spec)) and not is_video_file(spec):
-        return ImageSource(spec, **{k: v for k, v in kw.items() if k == "fps"})
+        return ImageSource(spec, **{k: v for k, v in kw.items() if k in ("fps", "max_side")})
     return VideoFileSource(spec, **{k: v for k, v in kw.items() if k == "loop"})
 
 

@@ -17,6 +17,11 @@ from app.matting import alpha_to_uint8, band_pixels, sample_bilinear
 BACKGROUND_MODES = ("none", "blur", "image", "color", "video")
 BLUR_MAX = 100.0  # the window's slider range; a larger sigma only costs time (and can hang)
 DEFAULT_BLUR = 21.0  # the blur's strength unless one is chosen (px of blur at 720p)
+# A background picture is kept at most this long side (8K): it is scaled to each frame anyway, and a
+# 20000x20000 one held 1.2 GB (a JPEG is decoded at a reduced size where that suffices:
+# app/capture.read_picture). A camera's 24 MP photo (6000 px) is kept as it is: scaling it down
+# would cost more than it saves.
+BACKGROUND_MAX_SIDE = 7680
 
 
 class BackgroundError(RuntimeError):
@@ -100,7 +105,7 @@ class Compositor:
             return
         # The file's own checks first: OpenCV would half-decode a truncated JPEG into a grey band.
         reason = file_problem(path) or image_problem(path)
-        image, transparency = read_picture(path) if reason is None else (None, None)
+        image, transparency = read_picture(path, BACKGROUND_MAX_SIDE) if reason is None else (None, None)
         if image is None:
             raise BackgroundError(f"Cannot load background image {given}: {reason or 'unsupported format or corrupt'}")
         self._close_video()

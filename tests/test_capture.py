@@ -543,3 +543,25 @@ def test_an_animated_webp_plays_its_frames_at_their_pace(tmp_path):
     assert is_animated_picture(broken)  # its header is whole; its frames are not
     with pytest.raises(SourceError, match="broken.webp"):
         AnimatedPictureSource(broken)
+
+
+def test_a_picture_is_read_no_larger_than_asked(tmp_path):
+    # A background, a thumbnail and a live preview need no more than a few thousand pixels; a JPEG
+    # is then decoded at a reduced size by libjpeg itself, anything else scaled after reading.
+    rng = np.random.default_rng(1)
+    picture = cv2.resize(rng.integers(0, 256, (30, 45, 3), dtype=np.uint8), (1800, 1200), interpolation=cv2.INTER_CUBIC)
+    cut_out = np.dstack([picture, np.full(picture.shape[:2], 255, np.uint8)])
+    cut_out[:, :600, 3] = 0
+    cv2.imwrite(str(tmp_path / "photo.jpg"), picture, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    cv2.imwrite(str(tmp_path / "cut_out.png"), cut_out)
+    for name in ("photo.jpg", "cut_out.png"):
+        full, full_alpha = read_picture(tmp_path / name)
+        small, small_alpha = read_picture(tmp_path / name, max_side=400)
+        assert full.shape == (1200, 1800, 3) and small.shape == (267, 400, 3), name
+        expected = cv2.resize(full, (400, 267), interpolation=cv2.INTER_AREA)
+        assert np.abs(small.astype(int) - expected).mean() < 4, name  # the same picture, smaller
+        if full_alpha is not None:
+            assert small_alpha.shape == (267, 400) and small_alpha[:, :130].max() == 0 and small_alpha[:, 140:].min() > 0.999
+    assert read_picture(tmp_path / "photo.jpg", max_side=4000)[0].shape == (1200, 1800, 3)  # never enlarged
+    with ImageSource(tmp_path / "photo.jpg", max_side=900) as source:
+        assert source.size == (900, 600)

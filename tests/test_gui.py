@@ -1285,3 +1285,14 @@ def test_closing_while_the_worker_is_busy_past_the_wait_still_stops_the_capture(
     controller.shutdown(timeout_ms=500)
     assert not controller.worker_thread.isRunning() and not capture.isRunning()
     assert controller.worker_thread not in worker_module.STUCK_THREADS
+
+
+def test_a_large_photo_as_the_source_is_shown_at_the_cameras_size(qtbot, make_window, tmp_path):
+    # A 24 MP photo ran the preview at 3 FPS and would ask the virtual camera for 6000x4000: shown
+    # live like a camera, a photo is scaled to at most the camera's size (1280 wide by default).
+    photo = tmp_path / "big.png"
+    cv2.imwrite(str(photo), cv2.resize(person_frames(1, width=160, height=120)[0], (2000, 1500)))
+    window = make_window(source=str(photo))
+    qtbot.waitUntil(lambda: window.frames_shown >= 1, timeout=TIMEOUT_MS)
+    image = window.preview.image()
+    assert (image.width(), image.height()) == (1280, 960)

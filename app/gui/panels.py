@@ -71,7 +71,9 @@ def thumbnail_for_file(path: Path) -> QPixmap | None:
         if not ok:
             return None
     else:
-        frame, transparency = read_picture(path)
+        # Decoded small where the format allows (a 24 MP JPEG held the window 0.6 s): a thumbnail
+        # needs a few hundred pixels (4x the icon, for high-DPI screens).
+        frame, transparency = read_picture(path, max_side=4 * THUMBNAIL_SIZE.width())
         if frame is None:
             return None
         # Transparent parts on grey: in use the blurred room fills them (Compositor.set_image).

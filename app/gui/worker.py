@@ -307,8 +307,11 @@ class PipelineWorker(QObject):
             source = spec
         else:
             try:
+                # A photo is shown live like a camera: at most the camera's size (a 24 MP photo ran at
+                # 3 FPS and asked the virtual camera for 6000x4000).
                 source = open_source(spec, width=self.settings.width, height=self.settings.height,
-                                     fps=self.settings.fps, loop=True)
+                                     fps=self.settings.fps, loop=True,
+                                     max_side=max(self.settings.width, self.settings.height))
             except SourceError as exc:
                 self.sourceFailed.emit(spec, str(exc))
                 return
