@@ -181,6 +181,13 @@ class Pipeline:
         frame_bgr = result.frame = self.effects.before_segmentation(frame_bgr)  # low light: the model sees it too
         result.pyramid = FramePyramid(frame_bgr)
         due = self.schedule.due(frame_bgr, result.pyramid)  # always asked: it keeps the frame's thumbnail
+        whole = (0, 0, frame_bgr.shape[1], frame_bgr.shape[0])
+        moved_outside = None  # the picture moved beside the crop the model would look through
+        if (not due and self.last_mask is not None and frame_bgr.shape == self._frame_shape
+                and self.schedule.settings.mode == "motion" and self.region.rect(frame_bgr.shape) != whole):
+            # Someone popping up beside a still speaker counts at the room's weight (0.3 a pixel)
+            # and stayed under the gate's trigger for 2-3 frames, cut out meanwhile.
+            moved_outside = due = self.schedule.moved_outside(self.region.rect(frame_bgr.shape), frame_bgr.shape)
         # A size change makes the old mask's geometry wrong, so segment again at once; so does a
         # frame that failed after its segmentation (finish() sets the flag).
         if (due or self.last_mask is None or frame_bgr.shape != self._frame_shape or self._segment_afresh
@@ -190,8 +197,9 @@ class Pipeline:
             if frame_bgr.shape != self._frame_shape:
                 self.region.reset()
             crop = self.region.rect(frame_bgr.shape)
-            if self.region.glance_due(frame_bgr.shape, self.schedule.moved_outside(crop, frame_bgr.shape)):  # anyone new beside the crop?
-                whole = (0, 0, frame_bgr.shape[1], frame_bgr.shape[0])
+            if moved_outside is None:
+                moved_outside = self.schedule.moved_outside(crop, frame_bgr.shape)
+            if self.region.glance_due(frame_bgr.shape, moved_outside):  # anyone new beside the crop?
                 can_glance = getattr(self.segmenter, "fit_content", False)  # else: a whole-frame run
                 glance = self._segment(result.pyramid, whole, timings, REGION_GLANCE_SIZE) if can_glance else None
                 self.region.after_glance(glance, frame_bgr.shape)
@@ -210,7 +218,6 @@ class Pipeline:
             # looks again, through the crop made for them. On a still picture the motion gate would
             # keep this mask until its forced run, half a second on. Not twice in a row: a run made
             # for that reason waits for the gate, whatever crop it leads to.
-            whole = (0, 0, frame_bgr.shape[1], frame_bgr.shape[0])
             next_rect = self.region.rect(frame_bgr.shape)
             self._recrop = not recropping and (rect_overlap(rect, next_rect) < RECROP_OVERLAP
                                                or rect == whole != next_rect)

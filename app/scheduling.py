@@ -82,6 +82,11 @@ OUTSIDE_SOLID = 10  # thumbnail pixels of solid change (3x3 erosion) outside the
 # A gap, not the reason the gate ran: a talking head's occasional motion runs must not be single
 # among mirrored ones, where the two answers would alternate and flicker.
 CALM_GAP = 3
+# After a burst of this many runs for motion in a row (a move), the first frame the gate would skip runs
+# the model once more: the burst's last run saw the move's last frame (a blur, someone half gone),
+# and its answer was otherwise kept until the forced run (a smear of room beside the shoulder of
+# a still speaker for 14 frames, where the model on every frame showed it for one).
+SETTLE_BURST = 3
 
 
 @dataclass
@@ -169,11 +174,15 @@ class ModelSchedule:
         self._refined: np.ndarray | None = None     # thumbnail of the frame the matte was refined on
         self._layered: np.ndarray | None = None     # of the frame the frame-derived layers were built on
         self._since_run = 0                         # frames since the last model run
+        self._burst = 0                             # runs for motion in a row (SETTLE_BURST)
+        self._moved = False                         # due() asked for a run for motion
+        self._settling = False                      # due() asked for the run after a burst
         self.last_change = 0.0                      # the weighted count due() measured last
 
     def due(self, frame_bgr: np.ndarray, pyramid: FramePyramid | None = None) -> bool:
         """Whether the model should run on this frame. pyramid: its shared halvings."""
         s = self._settings
+        self._moved = self._settling = False
         # Kept in both modes: the fixed one too looks for motion beside the model's crop (moved_outside).
         self._current = thumbnail(frame_bgr, pyramid=pyramid)
         if s.mode == "every-n":
@@ -183,7 +192,9 @@ class ModelSchedule:
         if self._since_run + 1 >= s.max_interval:
             return True
         self.last_change = self.change(self._current)
-        return self.last_change >= TRIGGER_COUNT or self._person_changed(self._current)
+        self._moved = self.last_change >= TRIGGER_COUNT or self._person_changed(self._current)
+        self._settling = not self._moved and self._burst >= SETTLE_BURST  # the move ended: one more look
+        return self._moved or self._settling
 
     def moved_outside(self, rect: tuple[int, int, int, int], frame_shape: tuple[int, ...]) -> bool:
         """Whether the picture changed since the last model run outside `rect` (x, y, w, h of a
@@ -264,6 +275,10 @@ class ModelSchedule:
     def ran(self, mask: np.ndarray | None) -> None:
         """The model ran on the frame due() saw last and gave `mask` (model resolution is fine)."""
         self._since_run = 0
+        # Runs for other reasons (the forced one, a look through a new crop) neither make a burst
+        # nor end one; the settling run ends it.
+        self._burst = self._burst + 1 if self._moved else 0 if self._settling else self._burst
+        self._moved = self._settling = False
         if self._current is not None:
             self._reference = self._current
             coverage = None if mask is None else person_coverage(mask, self._current.shape)
@@ -279,3 +294,4 @@ class ModelSchedule:
     def skipped(self) -> None:
         """The frame due() saw last reused the previous mask."""
         self._since_run += 1
+        self._burst = 0

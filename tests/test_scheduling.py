@@ -247,8 +247,10 @@ def test_a_change_away_from_the_edge_keeps_the_matte_but_not_the_blurred_room(ma
     assert pipeline.matte_reused
     matte = pipeline.last_alpha.copy()
     frame = scene(noise=rng)
-    # 5 x 8 thumbnail pixels changed: over the layers' trigger, under the model's (0.3 a pixel)
-    patch = (slice(20, 70), slice(20, 100)) if where == "room" else (slice(175, 225), slice(280, 360))
+    # 5 x 7 or 5 x 8 thumbnail pixels changed: over the layers' trigger, under the model's (0.3 a pixel). The
+    # room's patch is inside the model's crop: beside it, the same change is someone stepping in
+    # for all the gate can tell, and runs the model (test_someone_popping_up_beside_...).
+    patch = (slice(270, 320), slice(160, 230)) if where == "room" else (slice(175, 225), slice(280, 360))
     frame[patch] = np.clip(frame[patch].astype(int) + 60, 0, 255)
     out, _ = pipeline.process(frame)
     assert not pipeline.model_ran and pipeline.matte_reused
@@ -495,3 +497,34 @@ def test_a_sliver_of_someone_at_the_frames_side_gets_a_crop_of_the_frames_height
     wider[120:, :60] = 1.0  # a fifth of the frame wide: the crop around it
     region.update(wider, (0, 0, W, H), shape)
     assert region.rect(shape)[1] > 0
+
+
+def test_the_first_still_frame_after_a_move_gets_one_more_look():
+    # The last run of a move saw its last frame (a blur, someone half gone), and that mask was kept
+    # until the forced run half a second on (a smear of room beside a still speaker for 14 frames).
+    rng = np.random.default_rng(10)
+    xs = [320 + 6 * i for i in range(5)] + [344] * 14
+    ran = run_schedule([scene(x, noise=rng) for x in xs], [disc_mask(x) for x in xs])
+    assert all(ran[:5]) and ran[5]  # the move, then one look at the still frame
+    assert not any(ran[6:])  # and then none until the forced run
+    # A lone run (a talking head's twitch) is no move: no extra look after it.
+    twitch = [320] * 3 + [326] + [326] * 8
+    ran = run_schedule([scene(x, noise=rng) for x in twitch], [disc_mask(x) for x in twitch])
+    assert [i for i, r in enumerate(ran) if r] == [0, 3]
+
+
+def test_someone_popping_up_beside_a_still_speaker_runs_the_model_at_once(make_pipeline):
+    # A child's head beside the crop changes a few thumbnail pixels of the room, each counted at the
+    # room's weight: under the gate's trigger for 2-3 frames, cut out meanwhile; the look beside the
+    # crop (a solid, dense blob of change) already knew.
+    rng = np.random.default_rng(11)
+    pipeline = make_pipeline()
+    for _ in range(6):
+        pipeline.process(scene(noise=rng))
+    assert pipeline.last_rect != (0, 0, W, H) and not pipeline.model_ran
+    child = scene(noise=rng)
+    child[300:360, 540:600] = 220  # 6 x 6 thumbnail pixels beside the crop
+    assert pipeline.schedule.due(child) is False  # the gate alone would not run the model
+    pipeline.schedule.skipped()
+    pipeline.process(child)
+    assert pipeline.model_ran
