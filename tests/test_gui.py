@@ -438,6 +438,36 @@ def test_sigterm_closes_the_window_cleanly_and_saves_settings(qtbot, clip, mean_
     assert open_settings_store().value("settings/blur_strength") in (42.0, "42.0")
 
 
+def test_a_signal_while_the_window_starts_its_threads_closes_it_cleanly(qtbot, clip, mean_model, isolated_settings,
+                                                                        monkeypatch, capsys):
+    # A SIGTERM that came after the window had started its threads but before run_gui installed
+    # its handler was raised by the start's own handler: the threads kept running and Qt aborted
+    # the process at exit (exit 134).
+    import signal
+
+    import app.gui.main_window as main_window
+    made = []
+
+    class TerminatedWhileStarting(MainWindow):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+            signal.raise_signal(signal.SIGTERM)  # the threads are running by now
+
+    def start_handler(signum, _frame):  # main.py's, while the app starts: it raises
+        raise RuntimeError("raised by the start's own handler")
+    previous = signal.signal(signal.SIGTERM, start_handler)
+    monkeypatch.setattr(main_window, "MainWindow", TerminatedWhileStarting)
+    try:
+        code = main_window.run_gui(["--source", str(clip), "--model", str(mean_model)])
+    finally:
+        restored = signal.getsignal(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, previous)
+    assert code == 143 and "interrupted (SIGTERM) while starting" in capsys.readouterr().err
+    assert made and not made[0].controller.worker_thread.isRunning()
+    assert restored is start_handler
+
+
 def test_saved_background_that_vanished_falls_back_to_blur(qtbot, make_window, clip, tmp_path):
     picture = tmp_path / "old_office.png"
     cv2.imwrite(str(picture), np.full((90, 160, 3), 200, np.uint8))

@@ -645,14 +645,34 @@ def run_gui(argv: list[str] | None = None) -> int:
     if ignored:
         print(f"portraitcam: note: the window ignores {' '.join(ignored)} (options of a headless job, "
               "which -i/--input, -o/--output or --headless start; see --help)", file=sys.stderr)
-    window = MainWindow(source=args.source, model_path=args.model)  # open_source tells cameras from files
+    # Ctrl+C in the terminal, SIGTERM (logout, kill, a service manager) and SIGHUP (the terminal
+    # that started it closed) close the window (saving settings, closing the virtual camera) instead
+    # of killing it mid-frame. Installed before the window is made: one that came while it started
+    # its threads was raised there by the start's own handler, and Qt aborted the process at exit.
+    window: MainWindow | None = None
+    received: list[int] = []
+
+    def close_window(signum, _frame) -> None:
+        received.append(signum)
+        if window is not None:
+            window.close()
+    previous_handlers = {signum: signal.signal(signum, close_window) for signum in STOP_SIGNALS}
+    try:
+        window = MainWindow(source=args.source, model_path=args.model)  # open_source tells cameras from files
+    except BaseException:
+        for signum, handler in previous_handlers.items():
+            signal.signal(signum, handler)
+        raise
+    if received:  # asked to stop while the window was being made: stop its threads, say so
+        window.close()
+        for signum, handler in previous_handlers.items():
+            signal.signal(signum, handler)
+        print(f"portraitcam: interrupted ({signal.Signals(received[0]).name}) while starting",
+              file=sys.stderr)
+        return 128 + received[0]
     # Quitting by other means than the close button (e.g. logout) still stops the threads cleanly.
     app.aboutToQuit.connect(window.close)
-    # Ctrl+C in the terminal, SIGTERM (logout, kill, a service manager) and SIGHUP (the terminal
-    # that started it closed) close the window
-    # (saving settings, closing the virtual camera) instead of killing it mid-frame.
     # Python only sees a signal when it runs, so wake it a few times a second.
-    previous_handlers = {signum: signal.signal(signum, lambda *_: window.close()) for signum in STOP_SIGNALS}
     wake = QTimer(window)
     wake.timeout.connect(lambda: None)
     wake.start(250)
