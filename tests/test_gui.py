@@ -1326,3 +1326,24 @@ def test_a_large_photo_as_the_source_is_shown_at_the_cameras_size(qtbot, make_wi
     qtbot.waitUntil(lambda: window.frames_shown >= 1, timeout=TIMEOUT_MS)
     image = window.preview.image()
     assert (image.width(), image.height()) == (1280, 960)
+
+
+def test_a_background_chosen_just_before_closing_is_the_saved_choice(qtbot, make_window, clip, tmp_path,
+                                                                   monkeypatch, isolated_settings):
+    # Only the worker's answer stored a new background in the settings: a large picture still
+    # loading when the window closed was lost, and the old one came back at the next start.
+    import time
+
+    from app.gui import worker as worker_module
+    picture = tmp_path / "new_wall.png"
+    cv2.imwrite(str(picture), np.full((90, 160, 3), 120, np.uint8))
+    window = make_window(source=str(clip))
+    qtbot.waitUntil(lambda: window.frames_shown >= 2, timeout=TIMEOUT_MS)
+    real = worker_module.PipelineWorker.setBackground
+    monkeypatch.setattr(worker_module.PipelineWorker, "setBackground",
+                        lambda self, *args: time.sleep(0.5) or real(self, *args))
+    window.choose_background("image", picture)
+    window.close()
+    store = open_settings_store()
+    assert store.value("settings/background_mode") == "image"
+    assert store.value("settings/background_path") == str(picture)

@@ -123,6 +123,7 @@ class MainWindow(QMainWindow):
         self._showing_sample_notice = False
         self._background_applied = False    # no background confirmed by the worker yet
         self._background_fallback = False   # blur requested for a saved background that failed
+        self._background_requests: list[tuple[str, object, bool]] = []  # not yet answered: mode, value, the user's
         self._virtual_camera_pending = False
         self._last_stats_time = 0.0
         self._source_description = ""
@@ -304,7 +305,7 @@ class MainWindow(QMainWindow):
         worker.sourceEnded.connect(self._on_source_ended)
         worker.backgroundChanged.connect(self._on_background_changed)
         worker.backgroundFailed.connect(self._on_background_failed)
-        worker.backgroundLost.connect(self._use_blur_for_now)
+        worker.backgroundLost.connect(self._on_background_lost)
         worker.virtualCameraStarted.connect(self._on_virtual_camera_started)
         worker.virtualCameraStopped.connect(self._on_virtual_camera_stopped)
         worker.virtualCameraFailed.connect(self._on_virtual_camera_failed)
@@ -480,7 +481,8 @@ class MainWindow(QMainWindow):
             return settings.background_path
         return None
 
-    def _request_background(self, mode: str, value=None) -> None:
+    def _request_background(self, mode: str, value=None, chosen: bool = False) -> None:
+        self._background_requests.append((mode, value, chosen))  # the worker answers each, in order
         self.controller.set_background(mode, value)
 
     def choose_background(self, mode: str, value=None) -> None:
@@ -492,13 +494,14 @@ class MainWindow(QMainWindow):
             if mode == "image" and Path(value).suffix.lower() in VIDEO_EXTENSIONS:
                 mode = "video"
         self.banner.clear_message("background")  # a new choice supersedes an old complaint
-        self._request_background(mode, value)
+        self._request_background(mode, value, chosen=True)
 
     def set_background_color(self, color: QColor) -> None:
         self.choose_background("color", qcolor_to_bgr(color))
 
 
     def _on_background_changed(self, mode: str, value) -> None:
+        self._answered_background_request()
         self._background_applied = True
         if self._background_fallback:
             # Blur stands in for a saved background that could not be loaded at start (a drive not
@@ -508,18 +511,27 @@ class MainWindow(QMainWindow):
             self._show_background_mode(mode)
             return
         self.banner.clear_message("background")  # this one works: an earlier choice's complaint is old news
-        s = self.settings
-        s.background_mode = mode
+        self._store_background(mode, value)
         if mode == "color":
-            s.background_color = tuple(int(c) for c in value)
-            self.background_panel.set_color(s.background_color)
-        elif mode in ("image", "video") and value:
-            s.background_path = str(value)
+            self.background_panel.set_color(self.settings.background_color)
         self.background_panel.select(mode, value)
         self._show_background_mode(mode)
         self._save_timer.start()
 
+    def _store_background(self, mode: str, value) -> None:
+        s = self.settings
+        s.background_mode = mode
+        if mode == "color":
+            s.background_color = tuple(int(c) for c in value)
+        elif mode in ("image", "video") and value:
+            s.background_path = str(value)
+
+    def _answered_background_request(self) -> None:
+        if self._background_requests:
+            self._background_requests.pop(0)
+
     def _on_background_failed(self, message: str) -> None:
+        self._answered_background_request()
         if not self._background_applied:
             # The saved background is gone (e.g. the picture was deleted): blur instead of nothing.
             self._use_blur_for_now(message)
@@ -528,6 +540,10 @@ class MainWindow(QMainWindow):
         self.banner.show_message(
             "background", f"{message}. Keeping the previous background.", "error")
         self._select_current_background()
+
+    def _on_background_lost(self, message: str) -> None:
+        self._background_requests.insert(0, ("blur", None, False))  # the worker's own change follows
+        self._use_blur_for_now(message)
 
     def _use_blur_for_now(self, message: str) -> None:
         """Blur stands in for a background that failed at start or stopped (a video background on a
@@ -616,6 +632,9 @@ class MainWindow(QMainWindow):
             self._closing = True
             try:
                 self.store.setValue(GEOMETRY_KEY, self.saveGeometry())
+                chosen = [(mode, value) for mode, value, by_user in self._background_requests if by_user]
+                if chosen:  # a background the worker had not loaded yet (a large picture) is still the choice
+                    self._store_background(*chosen[-1])
                 self.save_settings()
             finally:  # the threads stop whatever the save did: a running QThread's teardown aborts
                 self.hide()  # gone at once, even while a busy worker finishes before it stops
