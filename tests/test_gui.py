@@ -1347,3 +1347,26 @@ def test_a_background_chosen_just_before_closing_is_the_saved_choice(qtbot, make
     store = open_settings_store()
     assert store.value("settings/background_mode") == "image"
     assert store.value("settings/background_path") == str(picture)
+
+
+def test_a_background_that_takes_long_to_load_is_not_called_an_unplugged_source(qtbot, make_window, clip,
+                                                                                 tmp_path, monkeypatch):
+    # The worker loads a background between frames: a huge picture held the preview for seconds,
+    # and the window said the video "may have been unplugged or taken by another app".
+    import time
+
+    import app.gui.main_window as main_window
+    from app.gui import worker as worker_module
+    monkeypatch.setattr(main_window, "STALL_WARNING_S", 0.3)
+    picture = tmp_path / "huge.png"
+    cv2.imwrite(str(picture), np.full((90, 160, 3), 120, np.uint8))
+    window = make_window(source=str(clip))
+    qtbot.waitUntil(lambda: window.frames_shown >= 2, timeout=TIMEOUT_MS)
+    real = worker_module.PipelineWorker.setBackground
+    monkeypatch.setattr(worker_module.PipelineWorker, "setBackground",
+                        lambda self, *args: time.sleep(1.2) or real(self, *args))
+    window.choose_background("image", picture)
+    seen = []
+    qtbot.waitUntil(lambda: seen.append(window.banner.message("source")) or
+                    window.settings.background_path == str(picture), timeout=TIMEOUT_MS)
+    assert not any("No picture" in message for message in seen)

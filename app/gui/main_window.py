@@ -459,6 +459,8 @@ class MainWindow(QMainWindow):
         silent_for = time.monotonic() - self._last_frame_time
         if self._current_source is None or self._stalled or silent_for < self._stall_after:
             return
+        if self._background_requests:
+            return  # the worker is loading a background (a large picture takes seconds), not the source silent
         self._stalled = True
         self.banner.show_message(
             "source", f"No picture from {self._source_description} for {silent_for:.0f} s: it may "
