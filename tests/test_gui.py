@@ -1328,10 +1328,9 @@ def test_a_large_photo_as_the_source_is_shown_at_the_cameras_size(qtbot, make_wi
     assert (image.width(), image.height()) == (1280, 960)
 
 
-def test_a_background_chosen_just_before_closing_is_the_saved_choice(qtbot, make_window, clip, tmp_path,
-                                                                   monkeypatch, isolated_settings):
-    # Only the worker's answer stored a new background in the settings: a large picture still
-    # loading when the window closed was lost, and the old one came back at the next start.
+def window_choosing_a_slow_background(qtbot, make_window, clip, tmp_path, monkeypatch, seconds):
+    """A window on the clip that has just asked for a picture background taking `seconds` to load
+    (a large picture); returns the window and the picture."""
     import time
 
     from app.gui import worker as worker_module
@@ -1341,8 +1340,16 @@ def test_a_background_chosen_just_before_closing_is_the_saved_choice(qtbot, make
     qtbot.waitUntil(lambda: window.frames_shown >= 2, timeout=TIMEOUT_MS)
     real = worker_module.PipelineWorker.setBackground
     monkeypatch.setattr(worker_module.PipelineWorker, "setBackground",
-                        lambda self, *args: time.sleep(0.5) or real(self, *args))
+                        lambda self, *args: time.sleep(seconds) or real(self, *args))
     window.choose_background("image", picture)
+    return window, picture
+
+
+def test_a_background_chosen_just_before_closing_is_the_saved_choice(qtbot, make_window, clip, tmp_path,
+                                                                   monkeypatch, isolated_settings):
+    # Only the worker's answer stored a new background in the settings: a large picture still
+    # loading when the window closed was lost, and the old one came back at the next start.
+    window, picture = window_choosing_a_slow_background(qtbot, make_window, clip, tmp_path, monkeypatch, 0.5)
     window.close()
     store = open_settings_store()
     assert store.value("settings/background_mode") == "image"
@@ -1353,19 +1360,9 @@ def test_a_background_that_takes_long_to_load_is_not_called_an_unplugged_source(
                                                                                  tmp_path, monkeypatch):
     # The worker loads a background between frames: a huge picture held the preview for seconds,
     # and the window said the video "may have been unplugged or taken by another app".
-    import time
-
     import app.gui.main_window as main_window
-    from app.gui import worker as worker_module
     monkeypatch.setattr(main_window, "STALL_WARNING_S", 0.3)
-    picture = tmp_path / "huge.png"
-    cv2.imwrite(str(picture), np.full((90, 160, 3), 120, np.uint8))
-    window = make_window(source=str(clip))
-    qtbot.waitUntil(lambda: window.frames_shown >= 2, timeout=TIMEOUT_MS)
-    real = worker_module.PipelineWorker.setBackground
-    monkeypatch.setattr(worker_module.PipelineWorker, "setBackground",
-                        lambda self, *args: time.sleep(1.2) or real(self, *args))
-    window.choose_background("image", picture)
+    window, picture = window_choosing_a_slow_background(qtbot, make_window, clip, tmp_path, monkeypatch, 1.2)
     seen = []
     qtbot.waitUntil(lambda: seen.append(window.banner.message("source")) or
                     window.settings.background_path == str(picture), timeout=TIMEOUT_MS)
