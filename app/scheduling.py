@@ -62,6 +62,10 @@ TRIGGER_COUNT = 30.0
 # reused the matte on 49 % of frames, 8 on 60 %, 12 on 65 %; against refining every frame the IoU
 # stayed 0.999 and the edge band's mean alpha error went 0.008 -> 0.010 -> 0.012.
 REFINE_TRIGGER = 8.0
+# In an empty room (nobody in the last mask) the model runs from this weighted count: the first
+# sliver of someone stepping back in from the side changed 23 thumbnail pixels, and they were cut
+# away for a frame; an empty room's own changes (noise, a lamp) cost at most a run.
+EMPTY_ROOM_TRIGGER = 15.0
 # The model also runs when this share of the person's own thumbnail pixels (the last mask's) changed,
 # whatever the weighted count: a person small in the picture, or the last of one leaving it, changes
 # fewer pixels than TRIGGER_COUNT, and the room they left showed through their old mask until the
@@ -175,6 +179,7 @@ class ModelSchedule:
         self._layered: np.ndarray | None = None     # of the frame the frame-derived layers were built on
         self._since_run = 0                         # frames since the last model run
         self._burst = 0                             # runs for motion in a row (SETTLE_BURST)
+        self._nobody = False                        # the last mask has nobody in it
         self._moved = False                         # due() asked for a run for motion
         self._settling = False                      # due() asked for the run after a burst
         self.last_change = 0.0                      # the weighted count due() measured last
@@ -192,7 +197,8 @@ class ModelSchedule:
         if self._since_run + 1 >= s.max_interval:
             return True
         self.last_change = self.change(self._current)
-        self._moved = self.last_change >= TRIGGER_COUNT or self._person_changed(self._current)
+        trigger = EMPTY_ROOM_TRIGGER if self._nobody else TRIGGER_COUNT
+        self._moved = self.last_change >= trigger or self._person_changed(self._current)
         self._settling = not self._moved and self._burst >= SETTLE_BURST  # the move ended: one more look
         return self._moved or self._settling
 
@@ -283,6 +289,7 @@ class ModelSchedule:
             self._reference = self._current
             coverage = None if mask is None else person_coverage(mask, self._current.shape)
             self._weights = change_weights(mask, self._current.shape, coverage)
+            self._nobody = coverage is not None and not (coverage > 0.5).any()
             # No mask, no band: the matte then goes by the whole picture's measure (change()'s
             # default). A mask with nobody in it has no band either: its matte is empty, whatever moves.
             self._band = None if mask is None else (

@@ -408,9 +408,10 @@ def test_someone_walking_into_an_empty_room_runs_the_model_at_once():
     schedule.due(scene(radius=0, noise=rng))
     schedule.ran(np.zeros((H // 2, W // 2), np.float32))  # the empty room
     assert schedule.due(scene(radius=0, noise=rng)) is False
-    stepping_in = scene(x=0, radius=40, noise=rng)  # the first of someone at the frame's side
+    stepping_in = scene(x=0, radius=22, noise=rng)  # the first sliver of someone at the frame's side
     assert schedule.due(stepping_in) is True
-    assert schedule.last_change < TRIGGER_COUNT / 0.3  # the room's weight would not have run it
+    # Neither the room's weight nor a speaker's trigger would have run it (an empty room's is lower).
+    assert schedule.last_change < TRIGGER_COUNT
 
 
 def test_a_move_in_a_dim_room_counts_as_in_a_lit_one():
