@@ -5,7 +5,6 @@ import ctypes
 import os
 import signal
 import sys
-import threading
 from pathlib import Path
 
 # Before anything imports OpenCV: its warnings ("can't open/read file: check file path/integrity")
@@ -14,7 +13,7 @@ os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 from app import resources  # noqa: E402
-from app.stop_signals import STOP_SIGNALS  # noqa: E402
+from app.stop_signals import STOP_SIGNALS, handle_stop_signals, restore_signals  # noqa: E402
 
 DEMO_OUTPUT = Path("out") / "portraitcam_demo.mp4"
 HEADLESS_FLAGS = ("-i", "--input", "-o", "--output", "--virtual-camera", "--headless", "-h", "--help",
@@ -122,11 +121,8 @@ def _interrupted_at_start(signum, _frame) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Runs the app; SIGINT/SIGTERM/SIGHUP while it starts exit 130/143/129 with one line, not a traceback
     (the headless job and the window install their own handling once they run)."""
-    previous = {}
     _received.clear()
-    if threading.current_thread() is threading.main_thread():
-        for signum in STOP_SIGNALS:
-            previous[signum] = signal.signal(signum, _interrupted_at_start)
+    previous = handle_stop_signals(_interrupted_at_start)  # not one the parent ignores (nohup)
     try:
         return _main(argv)
     except BaseException as exc:
@@ -142,8 +138,7 @@ def main(argv: list[str] | None = None) -> int:
               "nothing was written", file=sys.stderr)
         return 128 + signum
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        restore_signals(previous)
 
 
 def is_headless_flag(arg: str) -> bool:

@@ -8,7 +8,6 @@ import os
 import re
 import signal
 import sys
-import threading
 from pathlib import Path
 
 from tqdm import tqdm
@@ -26,7 +25,7 @@ from app.pipeline import STAGES, OverlappedFrames, Pipeline
 from app.scheduling import EVERY_N_RANGE, MAX_INTERVAL_RANGE, SCHEDULES, ScheduleSettings
 from app.settings import AppSettings
 from app.segmentation import ModelError, Segmenter
-from app.stop_signals import STOP_SIGNALS
+from app.stop_signals import STOP_SIGNALS, handle_stop_signals, restore_signals
 from app.sinks import (IMAGE_OUTPUT_EXTENSIONS, VIDEO_OUTPUT_EXTENSIONS, BackgroundSink, FileSink, ImageFileSink,
                        SinkError, VirtualCameraSink, unsupported_output_message)
 
@@ -415,12 +414,9 @@ class _NativeStderrSilenced:
 
 
 def _install_signal_handlers() -> dict:
-    """SIGINT, SIGTERM and SIGHUP all stop the job cleanly; returns the handlers to restore."""
-    previous = {}
-    if threading.current_thread() is threading.main_thread():  # signal.signal() needs it
-        for signum in STOP_SIGNALS:
-            previous[signum] = signal.signal(signum, _raise_interrupted)
-    return previous
+    """SIGINT, SIGTERM and SIGHUP all stop the job cleanly (one the parent ignores stays ignored:
+    `nohup`); returns the handlers to restore."""
+    return handle_stop_signals(_raise_interrupted)
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -474,8 +470,7 @@ def run(argv: list[str] | None = None) -> int:
         # The signal, raised inside a library's callback, came out as that library's error.
         code = _report_interrupted(_SIGNALS.received, job, "")
     finally:
-        for signum, handler in previous_handlers.items():
-            signal.signal(signum, handler)
+        restore_signals(previous_handlers)
     if _SIGNALS.pending is not None:  # arrived while the job was finishing, which it did first
         signum, _SIGNALS.pending = _SIGNALS.pending, None
         outcome = f"; the output is complete: {job.completed}" if job.completed else ""

@@ -468,6 +468,32 @@ def test_a_signal_while_the_window_starts_its_threads_closes_it_cleanly(qtbot, c
     assert restored is start_handler
 
 
+def test_a_signal_while_the_window_is_being_shown_ends_the_app(qtbot, clip, mean_model, isolated_settings,
+                                                                monkeypatch):
+    # Closed before the event loop ran (a signal during show()), the window's close never ended the
+    # loop that started after it: the app ran on with no window.
+    import signal
+
+    from PySide6.QtCore import QTimer
+
+    import app.gui.main_window as main_window
+    rescued = []
+
+    class SignalledWhileShown(MainWindow):
+        def show(self):
+            signal.raise_signal(signal.SIGTERM)  # the handler is in place by now
+            super().show()
+    monkeypatch.setattr(main_window, "MainWindow", SignalledWhileShown)
+    QTimer.singleShot(8000, lambda: rescued.append(True) or QApplication.quit())
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        code = main_window.run_gui(["--source", str(clip), "--model", str(mean_model)])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert not rescued, "the app kept running after its window closed"
+    assert code == 0
+
+
 def test_saved_background_that_vanished_falls_back_to_blur(qtbot, make_window, clip, tmp_path):
     picture = tmp_path / "old_office.png"
     cv2.imwrite(str(picture), np.full((90, 160, 3), 200, np.uint8))

@@ -501,6 +501,22 @@ def test_interrupted_job_exits_non_zero_and_keeps_a_playable_partial_file(
     assert restored == handlers
 
 
+def test_a_hangup_that_the_parent_ignores_stays_ignored(capsys, tmp_path, clip_path, mean_model, failing_segmenter):
+    # `nohup portraitcam ...` ignores SIGHUP so the job outlives the terminal; the job's own
+    # handler made a logout stop it after all.
+    import signal
+    failing_segmenter(8, "signal", signal.SIGHUP)  # the terminal closes at the 8th model run
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        code, _, err = run_cli(capsys, "-i", clip_path, "-o", tmp_path / "out.mp4", "--model", mean_model,
+                               "--no-progress")
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    assert code == 0 and "interrupted" not in err, err
+    assert count_frames(tmp_path / "out.mp4") == (20, (160, 120))
+
+
 def test_a_signal_that_lands_inside_the_encoders_queue_lock_cannot_hang_the_job(
         capsys, monkeypatch, tmp_path, clip_path, mean_model):
     # Raised wherever it landed, Ctrl+C could leave Queue.put's lock taken (between taking it and

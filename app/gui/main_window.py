@@ -26,7 +26,7 @@ from app import resources, sinks
 from app.capture import VIDEO_EXTENSIONS, SourceError, is_network_address, local_file_path, parse_camera_index
 from app.livestats import LiveStats
 from app.settings import AppSettings
-from app.stop_signals import STOP_SIGNALS
+from app.stop_signals import handle_stop_signals, restore_signals
 from app.sinks import virtual_camera_setup_hint
 from app.gui.panels import (AdjustmentsPanel, BackgroundPanel, DialogFolders, SourcePanel,
                             VirtualCameraPanel, bgr_to_qcolor, qcolor_to_bgr, thumbnail_for_file)
@@ -676,18 +676,18 @@ def run_gui(argv: list[str] | None = None) -> int:
     def close_window(signum, _frame) -> None:
         received.append(signum)
         if window is not None:
-            window.close()
-    previous_handlers = {signum: signal.signal(signum, close_window) for signum in STOP_SIGNALS}
+            # Through the event loop: closed before app.exec() runs (a signal during show()), the
+            # last window's close never ended a loop that had not started, and it ran for ever.
+            QTimer.singleShot(0, window.close)
+    previous_handlers = handle_stop_signals(close_window)  # not one the parent ignores (nohup)
     try:
         window = MainWindow(source=args.source, model_path=args.model)  # open_source tells cameras from files
     except BaseException:
-        for signum, handler in previous_handlers.items():
-            signal.signal(signum, handler)
+        restore_signals(previous_handlers)
         raise
     if received:  # asked to stop while the window was being made: stop its threads, say so
         window.close()
-        for signum, handler in previous_handlers.items():
-            signal.signal(signum, handler)
+        restore_signals(previous_handlers)
         print(f"portraitcam: interrupted ({signal.Signals(received[0]).name}) while starting",
               file=sys.stderr)
         return 128 + received[0]
@@ -701,8 +701,7 @@ def run_gui(argv: list[str] | None = None) -> int:
     try:
         code = app.exec()
     finally:
-        for signum, handler in previous_handlers.items():
-            signal.signal(signum, handler)
+        restore_signals(previous_handlers)
     if threads_left_stuck():
         # A device call that never returns cannot be waited for, and tearing its thread down aborts
         # the process (Qt): settings are saved and every other thread has ended, so leave now.
