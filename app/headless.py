@@ -623,6 +623,7 @@ def _run(args: argparse.Namespace, job: _JobState) -> int:
             warned = False
 
             source_failure: list[SourceError] = []
+            file_stopped = None  # why the output file stopped while the virtual camera went on
 
             def read_frames():
                 read = 0
@@ -660,13 +661,20 @@ def _run(args: argparse.Namespace, job: _JobState) -> int:
                     try:
                         sink.send(output)
                     except SinkError as exc:
-                        if sink is not virtual_camera or len(sinks) == 1:
+                        if len(sinks) == 1:
                             raise
-                        # Publishing stopped; the file is the job too, and it goes on.
-                        _note(f"{_describe(exc).rstrip('.')}; publishing stopped, the file goes on")
                         sinks.remove(sink)
-                        _abort_sinks([sink])  # a device that failed may fail to close too
-                        virtual_camera = None
+                        if sink is virtual_camera:
+                            # Publishing stopped; the file is the job too, and it goes on.
+                            _note(f"{_describe(exc).rstrip('.')}; publishing stopped, the file goes on")
+                            _abort_sinks([sink])  # a device that failed may fail to close too
+                            virtual_camera = None
+                        else:
+                            # The file stopped (a full disk): a call on the virtual camera goes on,
+                            # and the job ends in this error when it does.
+                            message = _describe(exc).rstrip('.')
+                            file_stopped = f"{message}{_kept([sink], frames, 'before it', message)}"
+                            _note(f"{file_stopped}; publishing goes on")
                 for stage in STAGES:
                     totals[stage] += timings[stage]
                 frames += 1
@@ -703,6 +711,8 @@ def _run(args: argparse.Namespace, job: _JobState) -> int:
         if total and frames < total - 1 and getattr(source, "count_is_estimate", False):
             _note(f"the input ended after {frames} of about {total} frames (its container gives only an "
                   "estimate of the count; if the file was cut short, the rest of it is missing)")
+        if file_stopped:
+            return _error(file_stopped)
         if args.output:
             job.completed = args.output
             if frames > 1 and Path(args.output).suffix.lower() in IMAGE_EXTENSIONS:

@@ -282,6 +282,27 @@ def test_a_virtual_camera_that_fails_mid_job_stops_publishing_and_the_file_goes_
     assert_one_line_error(code, err, "device unplugged")  # publishing was the whole job
 
 
+def test_a_disk_that_fills_while_publishing_stops_the_file_and_the_call_goes_on(
+        capsys, monkeypatch, tmp_path, clip_path, mean_model):
+    # The file's free-space check stopped the whole job, and the virtual camera (a live call) with it.
+    import app.sinks as sinks_module
+    from conftest import RecordingBackend
+
+    real_free, written = sinks_module.free_bytes, []
+    monkeypatch.setattr(sinks_module.FileSink, "send", lambda self, frame, real=sinks_module.FileSink.send:
+                        written.append(True) or real(self, frame))
+    monkeypatch.setattr(sinks_module, "free_bytes", lambda folder: 2048 if len(written) > 3 else real_free(folder))
+    monkeypatch.setattr(pyvirtualcam.camera, "BACKENDS", dict(pyvirtualcam.camera.BACKENDS))
+    pyvirtualcam.register_backend("recording", RecordingBackend)
+    RecordingBackend.instances.clear()
+    code, printed, err = run_cli(capsys, "-i", clip_path, "-o", tmp_path / "call.avi", "--virtual-camera",
+                                 "--vcam-backend", "recording", "--model", mean_model, "--no-progress")
+    assert len(RecordingBackend.instances[0].frames) == 20  # every frame of the clip was published
+    assert "publishing goes on" in err and "Wrote" not in printed
+    assert_one_line_error(code, err, "stopped: the disk is full", str(tmp_path / "call.partial.avi"))
+    assert count_frames(tmp_path / "call.partial.avi")[0] == sinks_module.FileSink.DISK_CHECK_FRAMES
+
+
 def test_bad_arguments_are_usage_errors(capsys):
     code, _, err = run_cli(capsys, "-o", "x.mp4", "--color", "purple")
     assert code == 2 and "invalid colour" in err
