@@ -225,19 +225,24 @@ def _transparency(path: str | os.PathLike, image: np.ndarray) -> np.ndarray | No
 def _png_transparent_grey(path: str | os.PathLike, dtype: np.dtype) -> int | None:
     """The grey value a grey PNG (colour type 0) marks transparent in its tRNS chunk, as OpenCV's
     unchanged read gives it (a 1-, 2- or 4-bit grey is widened to 0..255); None without one."""
-    data = _file_head(path, 1 << 16)
-    if not data.startswith(_PNG_SIGNATURE) or len(data) < 33 or data[25] != 0:  # IHDR's colour type
+    head = _file_head(path, 33)
+    if not head.startswith(_PNG_SIGNATURE) or len(head) < 33 or head[25] != 0:  # IHDR's colour type
         return None
-    depth, at = data[24], 8
-    while at + 8 <= len(data):
-        length, kind = int.from_bytes(data[at:at + 4], "big"), data[at + 4:at + 8]
-        if kind == b"IDAT":
-            return None  # tRNS comes before the picture data
-        if kind == b"tRNS" and length >= 2 and at + 10 <= len(data):
-            value = int.from_bytes(data[at + 8:at + 10], "big") & ((1 << depth) - 1)
-            return value * 255 // ((1 << depth) - 1) if depth < 8 and dtype == np.uint8 else value
-        at += 12 + length
-    return None
+    depth = head[24]
+    try:
+        with open(path, "rb") as file:  # chunk by chunk: text chunks before it may be any size
+            file.seek(8)
+            while True:
+                header = file.read(8)
+                if len(header) < 8 or header[4:] in (b"IDAT", b"IEND"):
+                    return None  # tRNS comes before the picture data
+                length = int.from_bytes(header[:4], "big")
+                if header[4:] == b"tRNS" and length >= 2:
+                    value = int.from_bytes(file.read(2), "big") & ((1 << depth) - 1)
+                    return value * 255 // ((1 << depth) - 1) if depth < 8 and dtype == np.uint8 else value
+                file.seek(length + 4, os.SEEK_CUR)  # the chunk's data and its CRC
+    except OSError:
+        return None
 
 
 # The eight ways a picture's EXIF orientation turns or mirrors it (as numpy views: free).
@@ -862,7 +867,8 @@ def is_video_path(spec: str | os.PathLike) -> bool:
 
 
 # ISO base media brands of still pictures (HEIF/AVIF photos), which share MP4's "ftyp" box.
-_PICTURE_BRANDS = {b"avif", b"heic", b"heix", b"mif1", b"msf1", b"jpeg"}
+# An animated AVIF ("avis") is read as its first frame, as OpenCV's picture reader gives it.
+_PICTURE_BRANDS = {b"avif", b"avis", b"heic", b"heix", b"mif1", b"msf1", b"jpeg"}
 
 
 def _iso_picture_brands(head: bytes) -> set[bytes]:

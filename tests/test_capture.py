@@ -159,15 +159,18 @@ def test_a_grey_png_with_a_transparent_grey_value_is_seen_on_white(tmp_path):
     import struct
     import zlib
 
-    for dtype, key in ((np.uint8, 0), (np.uint16, 0)):
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    # 8- and 16-bit; and one whose tRNS comes after 70 KB of text (an editor's metadata)
+    for dtype, key, before in ((np.uint8, 0, b""), (np.uint16, 0, b""), (np.uint8, 0, b"x" * 70_000)):
         grey = np.zeros((30, 40), dtype)
         grey[5:25, 10:30] = np.iinfo(dtype).max * 3 // 4  # the opaque part
         png = cv2.imencode(".png", grey)[1].tobytes()
-        body = key.to_bytes(2, "big")
-        chunk = struct.pack(">I", 2) + b"tRNS" + body + struct.pack(">I", zlib.crc32(b"tRNS" + body))
         at = png.index(b"IDAT") - 4
-        path = tmp_path / f"grey_{np.dtype(dtype).name}.png"
-        path.write_bytes(png[:at] + chunk + png[at:])
+        extra = (chunk(b"tEXt", b"Comment\x00" + before) if before else b"") + chunk(b"tRNS", key.to_bytes(2, "big"))
+        path = tmp_path / f"grey_{np.dtype(dtype).name}_{len(before)}.png"
+        path.write_bytes(png[:at] + extra + png[at:])
         colours, alpha = read_picture(path)
         assert alpha is not None and np.array_equal(alpha == 1.0, grey != key), dtype
         frame = ImageSource(path).read()
@@ -511,6 +514,13 @@ def test_a_video_named_like_a_picture_opens_as_the_video_it_is(tmp_path):
     for name in ("photo.avif", "avif_named.mp4"):
         with open_source(str(tmp_path / name)) as source:
             assert isinstance(source, ImageSource) and source.read().shape == level_frames(1)[0].shape
+    # An animated AVIF ("avis") is its first frame (it was "a video with no readable frames").
+    animation = cv2.Animation()
+    animation.frames = [np.full((30, 40, 4), (level, level, level, 255), np.uint8) for level in (50, 200)]
+    animation.durations = [100, 100]
+    assert cv2.imwriteanimation(str(tmp_path / "moving.avif"), animation)
+    with open_source(str(tmp_path / "moving.avif")) as source:
+        assert isinstance(source, ImageSource) and abs(int(source.read()[10, 10, 0]) - 50) < 8
 
 
 def _animated_webp(path, levels, durations):

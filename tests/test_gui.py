@@ -1393,3 +1393,19 @@ def test_a_background_that_takes_long_to_load_is_not_called_an_unplugged_source(
     qtbot.waitUntil(lambda: seen.append(window.banner.message("source")) or
                     window.settings.background_path == str(picture), timeout=TIMEOUT_MS)
     assert not any("No picture" in message for message in seen)
+
+
+def test_a_background_too_large_for_memory_is_refused_in_words(qtbot, make_window, clip, tmp_path, monkeypatch):
+    from app.compositing import Compositor
+
+    picture = tmp_path / "enormous.png"
+    cv2.imwrite(str(picture), np.full((90, 160, 3), 120, np.uint8))
+    window = make_window(source=str(clip))
+    qtbot.waitUntil(lambda: window.frames_shown >= 2, timeout=TIMEOUT_MS)
+
+    def out_of_memory(self, path):
+        raise MemoryError
+    monkeypatch.setattr(Compositor, "set_image", out_of_memory)
+    window.choose_background("image", picture)
+    qtbot.waitUntil(lambda: "not enough memory" in window.banner.message("background"), timeout=TIMEOUT_MS)
+    assert window.settings.background_mode == "blur" and not window._background_requests

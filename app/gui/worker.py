@@ -404,6 +404,9 @@ class PipelineWorker(QObject):
         except BackgroundError as exc:
             self.backgroundFailed.emit(str(exc))
             return
+        except MemoryError:  # a picture too large to hold: the window still gets its answer
+            self.backgroundFailed.emit(f"Cannot load background {mode} {value}: not enough memory for it")
+            return
         self.backgroundChanged.emit(mode, value)
 
     # --- virtual camera ---------------------------------------------------------------------
