@@ -218,7 +218,7 @@ def _transparency(path: str | os.PathLike, image: np.ndarray) -> np.ndarray | No
     # OpenCV turns the colour read by the picture's EXIF orientation but not the unchanged one: a
     # PNG or WebP cut-out saved by a phone held sideways had its transparency on the wrong side
     # (turned 180 degrees) or none at all (a quarter turn changes the shape).
-    alpha = _as_oriented(raw[..., :3], alpha, image)
+    alpha = _as_oriented(raw[..., :3], alpha, image, _png_exif_orientation(path))
     return None if alpha is None else np.clip(alpha, 0.0, 1.0)
 
 
@@ -253,24 +253,64 @@ _ORIENTATIONS = (
 )
 
 
-def _as_oriented(raw_colour: np.ndarray, alpha: np.ndarray, image: np.ndarray) -> np.ndarray | None:
+# _ORIENTATIONS' index of each EXIF Orientation value (1: as stored, 6: a quarter turn clockwise...).
+_EXIF_TURN = {1: 0, 2: 2, 3: 1, 4: 3, 5: 4, 6: 5, 7: 7, 8: 6}
+
+
+def _as_oriented(raw_colour: np.ndarray, alpha: np.ndarray, image: np.ndarray,
+                 orientation: int | None = None) -> np.ndarray | None:
     """`alpha`, read with `raw_colour` as the file stores them, turned the way OpenCV's colour read
     turned the colours into `image`: of the eight turns and mirrors, the one whose colours match
-    `image` best (found on a grid of at most ~64x64 samples; the file's own way when none is better).
-    None when no turn gives `image`'s shape."""
-    if raw_colour.dtype != np.uint8:  # 16-bit: the colour read keeps the high byte
-        raw_colour = (raw_colour.astype(np.float32) * (255.0 / np.iinfo(raw_colour.dtype).max)).astype(np.uint8)
+    `image` best (found on a grid of at most ~64x64 samples). Where several match as well (a logo
+    of one flat colour matches every turn), the one the file's EXIF `orientation` names, else the
+    file's own way. None when no turn gives `image`'s shape."""
     step = max(1, min(image.shape[:2]) // 64)
+    if raw_colour.dtype.kind == "u" and raw_colour.dtype != np.uint8:  # 16-bit: the colour read keeps the high byte
+        raw_colour = (raw_colour >> (8 * (raw_colour.dtype.itemsize - 1))).astype(np.uint8)
     sampled = image[::step, ::step].astype(np.int16)
+    first = _EXIF_TURN.get(orientation or 1, 0)
     best, best_error = None, None
-    for turn in _ORIENTATIONS:
-        turned = turn(raw_colour)
+    for index in [first] + [i for i in range(len(_ORIENTATIONS)) if i != first]:
+        turned = _ORIENTATIONS[index](raw_colour)
         if turned.shape[:2] != image.shape[:2]:
             continue
         error = int(np.abs(turned[::step, ::step].astype(np.int16) - sampled).sum())
-        if best_error is None or error < best_error:  # ties: the first, the file's own way
-            best, best_error = turn, error
+        if best_error is None or error < best_error:  # ties: the first tried
+            best, best_error = _ORIENTATIONS[index], error
     return None if best is None else np.ascontiguousarray(best(alpha))
+
+
+def _png_exif_orientation(path: str | os.PathLike) -> int | None:
+    """The Orientation tag (1-8) of a PNG's eXIf chunk, None without one (or for another format)."""
+    if not _file_head(path, 8).startswith(_PNG_SIGNATURE):
+        return None
+    try:
+        with open(path, "rb") as file:
+            file.seek(8)
+            while True:
+                header = file.read(8)
+                if len(header) < 8 or header[4:] in (b"IDAT", b"IEND"):
+                    return None
+                length = int.from_bytes(header[:4], "big")
+                if header[4:] == b"eXIf":
+                    return _tiff_orientation(file.read(min(length, 1 << 16)))
+                file.seek(length + 4, os.SEEK_CUR)
+    except OSError:
+        return None
+
+
+def _tiff_orientation(exif: bytes) -> int | None:
+    """The Orientation tag (0x0112) of IFD0 in EXIF's TIFF structure."""
+    order = {b"II": "little", b"MM": "big"}.get(exif[:2])
+    if order is None or len(exif) < 8:
+        return None
+    at = int.from_bytes(exif[4:8], order)
+    count = int.from_bytes(exif[at:at + 2], order) if at + 2 <= len(exif) else 0
+    for entry in range(at + 2, at + 2 + 12 * count, 12):
+        if entry + 10 <= len(exif) and int.from_bytes(exif[entry:entry + 2], order) == 0x0112:
+            value = int.from_bytes(exif[entry + 8:entry + 10], order)
+            return value if 1 <= value <= 8 else None
+    return None
 
 
 def flatten_onto(image_bgr: np.ndarray, alpha: np.ndarray | None, backdrop) -> np.ndarray:

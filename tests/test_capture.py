@@ -153,6 +153,20 @@ def test_a_turned_cut_out_keeps_its_transparency_where_its_colours_are(tmp_path,
     assert np.array_equal(frame[~opaque], np.full((np.count_nonzero(~opaque), 3), 255))  # on white
 
 
+@pytest.mark.parametrize("orientation, opaque_corner", [(1, (0, 0)), (3, (-1, -1)), (6, (0, -1)), (8, (-1, 0))])
+def test_a_turned_logo_of_one_flat_colour_keeps_its_transparency_turned(tmp_path, orientation, opaque_corner):
+    # One flat colour matches every turn of itself: the EXIF tag decides where its transparency goes
+    # (it stayed the file's own way, wrong for a sideways phone's logo).
+    logo = np.zeros((30, 60, 4), np.uint8)
+    logo[..., :3] = (0, 0, 255)  # red everywhere, even under the transparent part
+    logo[:10, :20, 3] = 255  # the opaque mark, top left as stored
+    path = tmp_path / "logo.png"
+    path.write_bytes(_with_exif_orientation(cv2.imencode(".png", logo)[1].tobytes(), orientation))
+    colours, alpha = read_picture(path)
+    assert alpha is not None and alpha.shape == colours.shape[:2]
+    assert alpha[opaque_corner] == 1.0 and alpha.mean() == pytest.approx(200 / 1800)
+
+
 def test_a_grey_png_with_a_transparent_grey_value_is_seen_on_white(tmp_path):
     # A grey PNG marks its transparency as one grey value (a tRNS chunk); OpenCV's unchanged read
     # gives the grey alone, and the hidden black showed as the picture.
