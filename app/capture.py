@@ -196,12 +196,8 @@ def _read_deep_picture(path: str | os.PathLike) -> tuple[np.ndarray | None, np.n
 def _transparency(path: str | os.PathLike, image: np.ndarray) -> np.ndarray | None:
     """The alpha channel of the picture at `path`, when it has one that is not opaque everywhere,
     turned as OpenCV's colour read turned `image` (None when it cannot be)."""
-    try:
-        with open(path, "rb") as file:
-            if file.read(3) == b"\xff\xd8\xff":
-                return None  # a JPEG has no alpha: no second decode of a large photo
-    except OSError:
-        return None
+    if _file_head(path, 3) in (b"", b"\xff\xd8\xff"):
+        return None  # no regular file; a JPEG has no alpha: no second decode of a large photo
     raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if raw is not None and raw.ndim == 2:
         # A grey PNG whose transparency is one grey value (a tRNS chunk): OpenCV's unchanged read
@@ -226,20 +222,31 @@ def _png_transparent_grey(path: str | os.PathLike, dtype: np.dtype) -> int | Non
     """The grey value a grey PNG (colour type 0) marks transparent in its tRNS chunk, as OpenCV's
     unchanged read gives it (a 1-, 2- or 4-bit grey is widened to 0..255); None without one."""
     head = _file_head(path, 33)
-    if not head.startswith(_PNG_SIGNATURE) or len(head) < 33 or head[25] != 0:  # IHDR's colour type
+    if len(head) < 33 or head[25] != 0:  # IHDR's colour type
         return None
-    depth = head[24]
+    depth, key = head[24], _png_chunk(path, b"tRNS", 2)
+    if key is None or len(key) < 2:
+        return None
+    value = int.from_bytes(key, "big") & ((1 << depth) - 1)
+    return value * 255 // ((1 << depth) - 1) if depth < 8 and dtype == np.uint8 else value
+
+
+def _png_chunk(path: str | os.PathLike, kind: bytes, most: int) -> bytes | None:
+    """The first `most` bytes of a PNG's chunk of this kind before its picture data (tRNS, eXIf),
+    walked chunk by chunk (text chunks before it may be any size); None without one, or for a file
+    that is no PNG."""
+    if not _file_head(path, 8).startswith(_PNG_SIGNATURE):
+        return None
     try:
-        with open(path, "rb") as file:  # chunk by chunk: text chunks before it may be any size
+        with open(path, "rb") as file:
             file.seek(8)
             while True:
                 header = file.read(8)
                 if len(header) < 8 or header[4:] in (b"IDAT", b"IEND"):
-                    return None  # tRNS comes before the picture data
+                    return None
                 length = int.from_bytes(header[:4], "big")
-                if header[4:] == b"tRNS" and length >= 2:
-                    value = int.from_bytes(file.read(2), "big") & ((1 << depth) - 1)
-                    return value * 255 // ((1 << depth) - 1) if depth < 8 and dtype == np.uint8 else value
+                if header[4:] == kind:
+                    return file.read(min(length, most))
                 file.seek(length + 4, os.SEEK_CUR)  # the chunk's data and its CRC
     except OSError:
         return None
@@ -282,21 +289,8 @@ def _as_oriented(raw_colour: np.ndarray, alpha: np.ndarray, image: np.ndarray,
 
 def _png_exif_orientation(path: str | os.PathLike) -> int | None:
     """The Orientation tag (1-8) of a PNG's eXIf chunk, None without one (or for another format)."""
-    if not _file_head(path, 8).startswith(_PNG_SIGNATURE):
-        return None
-    try:
-        with open(path, "rb") as file:
-            file.seek(8)
-            while True:
-                header = file.read(8)
-                if len(header) < 8 or header[4:] in (b"IDAT", b"IEND"):
-                    return None
-                length = int.from_bytes(header[:4], "big")
-                if header[4:] == b"eXIf":
-                    return _tiff_orientation(file.read(min(length, 1 << 16)))
-                file.seek(length + 4, os.SEEK_CUR)
-    except OSError:
-        return None
+    exif = _png_chunk(path, b"eXIf", 1 << 16)
+    return None if exif is None else _tiff_orientation(exif)
 
 
 def _tiff_orientation(exif: bytes) -> int | None:
@@ -970,7 +964,7 @@ def local_file_path(spec: str | os.PathLike) -> str | os.PathLike:
     if not _is_address(spec):
         return spec
     address = urllib.parse.urlsplit(spec.strip())
-    if is_network_address(spec):
+    if address.scheme.lower() != "file":
         raise SourceError(f"{spec.strip()} is a network address: PortraitCam reads cameras and files "
                           "only (save the stream to a file first)")
     from urllib.request import url2pathname  # only here: it pulls in the HTTP client
