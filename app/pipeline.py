@@ -184,10 +184,12 @@ class Pipeline:
         whole = (0, 0, frame_bgr.shape[1], frame_bgr.shape[0])
         moved_outside = None  # the picture moved beside the crop the model would look through
         if (not due and self.last_mask is not None and frame_bgr.shape == self._frame_shape
-                and self.schedule.settings.mode == "motion" and self.region.rect(frame_bgr.shape) != whole):
-            # Someone popping up beside a still speaker counts at the room's weight (0.3 a pixel)
-            # and stayed under the gate's trigger for 2-3 frames, cut out meanwhile.
-            moved_outside = due = self.schedule.moved_outside(self.region.rect(frame_bgr.shape), frame_bgr.shape)
+                and self.schedule.settings.mode == "motion"):
+            crop = self.region.rect(frame_bgr.shape)
+            if crop != whole:
+                # Someone popping up beside a still speaker counts at the room's weight (0.3 a pixel)
+                # and stayed under the gate's trigger for 2-3 frames, cut out meanwhile.
+                moved_outside = due = self.schedule.moved_outside(crop, frame_bgr.shape)
         # A size change makes the old mask's geometry wrong, so segment again at once; so does a
         # frame that failed after its segmentation (finish() sets the flag).
         if (due or self.last_mask is None or frame_bgr.shape != self._frame_shape or self._segment_afresh

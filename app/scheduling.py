@@ -177,6 +177,7 @@ class ModelSchedule:
         self._person: np.ndarray | None = None      # 1 where the last mask is person, 0 elsewhere
         self._refined: np.ndarray | None = None     # thumbnail of the frame the matte was refined on
         self._layered: np.ndarray | None = None     # of the frame the frame-derived layers were built on
+        self._changed: np.ndarray | None = None     # changed_pixels(_current, _reference), once a frame
         self._since_run = 0                         # frames since the last model run
         self._burst = 0                             # runs for motion in a row (SETTLE_BURST)
         self._nobody = False                        # the last mask has nobody in it
@@ -190,6 +191,7 @@ class ModelSchedule:
         self._moved = self._settling = False
         # Kept in both modes: the fixed one too looks for motion beside the model's crop (moved_outside).
         self._current = thumbnail(frame_bgr, pyramid=pyramid)
+        self._changed = None
         if s.mode == "every-n":
             return self._since_run + 1 >= s.every_n
         if self._reference is None or self._reference.shape != self._current.shape:
@@ -216,7 +218,7 @@ class ModelSchedule:
         # Thumbnail pixels wholly inside the crop; one it only touches is outside.
         inside[int(np.ceil(y * thumb_h / frame_h)):int((y + h) * thumb_h // frame_h),
                int(np.ceil(x * thumb_w / frame_w)):int((x + w) * thumb_w // frame_w)] = True
-        changed = changed_pixels(self._current, self._reference)
+        changed = self._changed_since_run()
         outside_area, inside_area = np.count_nonzero(~inside), np.count_nonzero(inside)
         if outside_area == 0:
             return False
@@ -235,6 +237,13 @@ class ModelSchedule:
             return False
         area = float(np.count_nonzero(self._person))
         return area > 0 and self.change(thumb, weights=self._person) >= PERSON_CHANGE_SHARE * area
+
+    def _changed_since_run(self) -> np.ndarray:
+        """changed_pixels of the frame due() saw last against the last model run's: the gate, the
+        person's share and the look beside the crop all ask, once computed a frame."""
+        if self._changed is None:
+            self._changed = changed_pixels(self._current, self._reference)
+        return self._changed
 
     @property
     def calm(self) -> bool:
@@ -272,7 +281,10 @@ class ModelSchedule:
                weights: np.ndarray | None = None) -> float:
         """The weighted count of thumbnail pixels that changed since the last model run (or since
         `reference`), weighted by `weights` (default: the edge band's and elsewhere's, change_weights)."""
-        changed = changed_pixels(thumb, self._reference if reference is None else reference)
+        if reference is None and thumb is self._current:
+            changed = self._changed_since_run()
+        else:
+            changed = changed_pixels(thumb, self._reference if reference is None else reference)
         weights = self._weights if weights is None else weights
         if weights is None or weights.shape != changed.shape:
             weights = 1.0
@@ -286,14 +298,14 @@ class ModelSchedule:
         self._burst = self._burst + 1 if self._moved else 0 if self._settling else self._burst
         self._moved = self._settling = False
         if self._current is not None:
-            self._reference = self._current
+            self._reference, self._changed = self._current, None
             coverage = None if mask is None else person_coverage(mask, self._current.shape)
             self._weights = change_weights(mask, self._current.shape, coverage)
             self._nobody = coverage is not None and not (coverage > 0.5).any()
             # No mask, no band: the matte then goes by the whole picture's measure (change()'s
             # default). A mask with nobody in it has no band either: its matte is empty, whatever moves.
             self._band = None if mask is None else (
-                (self._weights == BAND_WEIGHT) & (coverage > 0.5).any()).astype(np.float32)
+                np.zeros_like(self._weights) if self._nobody else (self._weights == BAND_WEIGHT).astype(np.float32))
             # Every thumbnail pixel with some of the person in it: the last sliver of one leaving
             # covers less than half of any.
             self._person = None if coverage is None else (coverage > PERSON_COVERAGE).astype(np.float32)
