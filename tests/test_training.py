@@ -538,13 +538,30 @@ def test_matte_eval_pairs_other_edge_weights_with_other_matte_settings_only_when
 
     weights, overrides = Path("other.npz"), {"work_height": 240}
     args = argparse.Namespace(edge_mode=[], no_foreground_row=False, margin=[], input_size=[], whole_frame_row=False,
-                              matte=[overrides], photo_row=False, edge_model=[weights], edge_model_with_matte=False)
+                              matte=[overrides], photo_row=False, edge_model=[weights], edge_model_with_matte=False,
+                              photo=False)
     alone = row_variants(args)
     assert [(row[5], row[7]) for row in alone] == [({}, None), (overrides, None), ({}, weights)]
     args.edge_model_with_matte = True
     paired = row_variants(args)
     assert paired[:3] == alone and [(row[5], row[7]) for row in paired[3:]] == [(overrides, weights)]
     assert all(row[:5] == alone[0][:5] and row[6] is False for row in paired)  # nothing else changed
+
+
+def test_matte_eval_puts_every_row_on_the_photo_path_when_asked():
+    """`--photo` judges a change to a still picture's path alone: every row (the defaults, each change
+    and each pair) takes a photo's looks, and no separate photo row repeats the first."""
+    import argparse
+
+    from training.matte_eval import row_variants
+
+    weights, overrides = Path("other.npz"), {"work_height": 240}
+    args = argparse.Namespace(edge_mode=[], no_foreground_row=False, margin=[], input_size=[], whole_frame_row=False,
+                              matte=[overrides], photo_row=True, edge_model=[weights], edge_model_with_matte=True,
+                              photo=True)
+    rows = row_variants(args)
+    assert [(row[5], row[7]) for row in rows] == [({}, None), (overrides, None), ({}, weights), (overrides, weights)]
+    assert all(row[6] is True for row in rows)
 
 
 def test_matte_eval_runs_the_peers_on_a_fresh_set_only_when_asked_and_never_on_validation(capsys):

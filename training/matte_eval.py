@@ -273,14 +273,14 @@ def row_variants(args: argparse.Namespace) -> list[tuple]:
     """The rows each model gets, as (edge mode, foreground estimate, margin, crop, input size, matte
     overrides, a photo's looks, the learned edge's weights): the app's defaults first, then one
     change each, then (--edge-model-with-matte) each pair of other weights and matte settings."""
-    default = (None, True, None, True, None, {}, False, None)
+    default = (None, True, None, True, None, {}, args.photo, None)
     return ([default] + [_with(default, 0, mode) for mode in args.edge_mode]
             + ([_with(default, 1, False)] if args.no_foreground_row else [])
             + [_with(default, 2, m) for m in args.margin]
             + [_with(default, 4, size) for size in args.input_size]
             + ([_with(default, 3, False)] if args.whole_frame_row else [])
             + [_with(default, 5, overrides) for overrides in args.matte]
-            + ([_with(default, 6, True)] if args.photo_row else [])
+            + ([_with(default, 6, True)] if args.photo_row and not args.photo else [])
             + [_with(default, 7, weights) for weights in args.edge_model]
             + ([_with(_with(default, 5, overrides), 7, weights) for weights in args.edge_model for overrides in args.matte]
                if args.edge_model_with_matte else []))
@@ -333,6 +333,9 @@ def main(argv=None) -> int:
                         help="also score each model with a photo's looks (mirror-averaged runs at two "
                              "input sizes, the app's path for a still image; on the moving clips: what a "
                              "video would get with them)")
+    parser.add_argument("--photo", action="store_true",
+                        help="every row with a photo's looks (the app's path for a still image), e.g. to judge "
+                             "a change to that path alone; use with --clips 0")
     parser.add_argument("--no-foreground-row", action="store_true",
                         help="also score each model compositing the camera's colour at the edge (no estimate)")
     peers = parser.add_mutually_exclusive_group()
