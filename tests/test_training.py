@@ -925,3 +925,20 @@ def test_the_edge_model_is_captured_from_call_sized_pictures_trained_and_read_ba
     records[-1].unlink()
     assert edge_model.capture(*capture_args) == records
     assert runs == ["frame"] * 36
+
+
+def test_a_capture_only_run_writes_records_and_trains_nothing(tmp_path):
+    """`--capture-only`: a capture that a later run trains on with --also (session 31's photo edge
+    took three of them): records, and neither weights nor a report."""
+    import cv2
+    from training import edge_model
+
+    data = tiny_data(tmp_path / "data")
+    portrait = cv2.imread(str(REPO_ROOT / "assets" / "samples" / "portrait.jpg"))
+    mask = cv2.imread(str(REPO_ROOT / "assets" / "samples" / "portrait_mask.png"), cv2.IMREAD_GRAYSCALE)
+    cv2.imwrite(str(data / "people" / "train" / "p.png"), np.dstack([portrait, mask]))
+    out = tmp_path / "capture"
+    assert edge_model.main(["--data", str(data), "--out", str(out), "--small", "1", "--count", "2", "--threads", "1",
+                            "--matte", "softness=0.35,work_height=240", "--capture-only"]) == 0
+    assert sorted(out.glob("record_*.npz")) and not (out / "edge_model.npz").exists()
+    assert not (out / "report.json").exists()

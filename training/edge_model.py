@@ -346,6 +346,8 @@ def main(argv=None) -> int:
     parser.add_argument("--hidden", type=int, default=HIDDEN, help="units in each of the two hidden layers")
     parser.add_argument("--side-weight", type=float, default=0.0, help="weight of the hinge on pixels on the wrong side of 0.5")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--capture-only", action="store_true",
+                        help="capture the records and stop (a capture that a later run trains on with --also)")
     parser.add_argument("--matte", type=matte_overrides, default={"softness": EDGE_MODEL_SOFTNESS},
                         metavar="KEY=VALUE[,KEY=VALUE]",
                         help="the matte settings the pictures are captured with (default: the softness of the "
@@ -355,6 +357,8 @@ def main(argv=None) -> int:
     paths = capture(args.model, args.data, args.out, args.count, args.seed, args.threads, args.matte, args.small,
                     args.clips)
     print(f"{len(paths)} records in {time.time() - start:.0f} s")
+    if args.capture_only:
+        return 0
     if len(paths) <= args.held:
         raise SystemExit(f"{len(paths)} pictures gave a record (no person found in the rest): too few to train on")
     earlier = [p for folder in args.also for p in sorted(folder.glob("record_*.npz"))]
