@@ -942,3 +942,20 @@ def test_a_capture_only_run_writes_records_and_trains_nothing(tmp_path):
                             "--matte", "softness=0.35,work_height=240", "--capture-only"]) == 0
     assert sorted(out.glob("record_*.npz")) and not (out / "edge_model.npz").exists()
     assert not (out / "report.json").exists()
+
+
+def test_the_peers_rows_have_an_empty_moving_part_when_no_clips_are_asked_for(tmp_path, monkeypatch):
+    """`--with-peers --clips 0` (stills only, e.g. a photo's path at 1280 px): every peer row gets
+    its moving part, empty (nan in the table, as ours), instead of a KeyError after the whole run."""
+    import cv2
+    from training import matte_eval
+
+    picture = tmp_path / "c.png"
+    cv2.imwrite(str(picture), np.zeros((8, 8, 3), np.uint8))
+    alpha = np.zeros((8, 8), np.float32)
+    monkeypatch.setattr(matte_eval, "node_peers", lambda images, root, workers: [
+        {"rvm": alpha, "meet": alpha, "rvm_fgr": np.zeros((8, 8, 3), np.uint8)} for _ in images])
+    monkeypatch.setattr(matte_eval, "mediapipe_alphas", lambda images, work: [alpha for _ in images])
+    rows, moving = matte_eval.peer_rows([picture], [], [], 1, tmp_path, lambda alphas, outputs: {"n": len(alphas)},
+                                        lambda alphas: None)
+    assert set(moving) == set(rows) and len(rows) == 3 and all(m == [] for m in moving.values())

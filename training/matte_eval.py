@@ -258,13 +258,14 @@ def peer_rows(composites: list[Path], real: list[Path], clips: list[list[Path]],
     for name, (comp, real_alphas, fgs) in peer_alphas.items():
         outputs = [naive_green(f, a, fg) for f, a, fg in zip(comp_frames, comp, fgs)]
         rows[name] = {"composites": composite_rows(comp, outputs), "real": real_rows(real_alphas)}
+        moving[name] = []  # a row with no clips (--clips 0) reads nan there, as ours do
 
     # Moving clips: peers as on video.
     for c, clip in enumerate(clips):
         outs = node_clip(clip, peers_root / f"moving_{c}")
-        moving.setdefault("RVM (MobileNetV3, 512 px base)", []).append([o["rvm"] for o in outs])
-        moving.setdefault("Google Meet (256x144)", []).append([o["meet"] for o in outs])
-        moving.setdefault("MediaPipe selfie (256x256)", []).append(mediapipe_alphas(clip, peers_root / f"mediapipe_moving_{c}"))
+        moving["RVM (MobileNetV3, 512 px base)"].append([o["rvm"] for o in outs])
+        moving["Google Meet (256x144)"].append([o["meet"] for o in outs])
+        moving["MediaPipe selfie (256x256)"].append(mediapipe_alphas(clip, peers_root / f"mediapipe_moving_{c}"))
     return rows, moving
 
 
