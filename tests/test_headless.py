@@ -506,6 +506,10 @@ def test_interrupted_job_exits_non_zero_and_keeps_a_playable_partial_file(
         raise AssertionError(f"the CLI left signal {signum} unhandled")
 
     previous = signal.signal(signal.SIGTERM, unhandled)
+    # A terminal's disposition for the signal under test: run under nohup (SIGHUP ignored, as a
+    # test runner may be) the job rightly keeps ignoring it (the test below)
+    sent = getattr(signal, signame)
+    inherited = signal.signal(sent, signal.SIG_DFL) if sent != signal.SIGTERM else None
     handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     try:
         exit_code, _, err = run_cli(capsys, "-i", clip_path, "-o", output, "--model", mean_model,
@@ -513,6 +517,8 @@ def test_interrupted_job_exits_non_zero_and_keeps_a_playable_partial_file(
     finally:
         restored = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
         signal.signal(signal.SIGTERM, previous)
+        if inherited is not None:
+            signal.signal(sent, inherited)
     assert exit_code == code, err
     partial = tmp_path / "out.partial.mp4"
     done = frames_done_when_interrupted(err, signame)
