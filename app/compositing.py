@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -26,6 +27,35 @@ BACKGROUND_MAX_SIDE = 7680
 
 class BackgroundError(RuntimeError):
     """A background could not be loaded; the previous background stays in effect."""
+
+
+@dataclass(frozen=True)
+class BackgroundPicture:
+    """A background picture decoded and ready to show: its file, colours (BGR) and transparency."""
+    path: Path
+    image: np.ndarray
+    transparency: np.ndarray | None
+
+
+def load_background_picture(path: str | os.PathLike) -> BackgroundPicture:
+    """Decode a background picture (BackgroundError when it cannot be). It touches no compositor,
+    so the window runs it off the frame thread: a 48 MP PNG took 1.9 s, the call's picture froze."""
+    given, path = os.fspath(path), Path(_local_file(path, "image"))  # given: as the user wrote it
+    # The file's own checks first: OpenCV would half-decode a truncated JPEG into a grey band.
+    reason = file_problem(path) or image_problem(path)
+    image, transparency = read_picture(path, BACKGROUND_MAX_SIDE) if reason is None else (None, None)
+    if image is None:
+        raise BackgroundError(f"Cannot load background image {given}: {reason or 'unsupported format or corrupt'}")
+    return BackgroundPicture(path, image, transparency)
+
+
+def is_background_clip(path: str | os.PathLike) -> bool:
+    """Whether a background named as a picture plays (a video, an animated WebP): False for a
+    network address or a file that is not there, which load_background_picture refuses in words."""
+    try:
+        return plays_as_video(local_file_path(path))
+    except (SourceError, OSError, ValueError):
+        return False
 
 
 def cover_resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -99,20 +129,18 @@ class Compositor:
         self.mode = "color"
 
     def set_image(self, path: str | os.PathLike) -> None:
-        given, path = os.fspath(path), Path(_local_file(path, "image"))  # given: as the user wrote it
-        if plays_as_video(path):  # a clip named like a picture plays as the clip it is
+        if is_background_clip(path):  # a clip named like a picture plays as the clip it is
             self.set_video(path)
             return
-        # The file's own checks first: OpenCV would half-decode a truncated JPEG into a grey band.
-        reason = file_problem(path) or image_problem(path)
-        image, transparency = read_picture(path, BACKGROUND_MAX_SIDE) if reason is None else (None, None)
-        if image is None:
-            raise BackgroundError(f"Cannot load background image {given}: {reason or 'unsupported format or corrupt'}")
+        self.use_picture(load_background_picture(path))
+
+    def use_picture(self, picture: "BackgroundPicture") -> None:
+        """Show a picture that load_background_picture decoded (maybe on another thread)."""
         self._close_video()
-        self._image = image
-        self._image_alpha = transparency
+        self._image = picture.image
+        self._image_alpha = picture.transparency
         self._image_cache = None
-        self.background_path = path
+        self.background_path = picture.path
         self.mode = "image"
 
     def set_video(self, path: str | os.PathLike) -> None:

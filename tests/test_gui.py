@@ -1396,16 +1396,85 @@ def test_a_background_that_takes_long_to_load_is_not_called_an_unplugged_source(
 
 
 def test_a_background_too_large_for_memory_is_refused_in_words(qtbot, make_window, clip, tmp_path, monkeypatch):
-    from app.compositing import Compositor
+    from app.gui import worker as worker_module
 
     picture = tmp_path / "enormous.png"
     cv2.imwrite(str(picture), np.full((90, 160, 3), 120, np.uint8))
     window = make_window(source=str(clip))
     qtbot.waitUntil(lambda: window.frames_shown >= 2, timeout=TIMEOUT_MS)
 
-    def out_of_memory(self, path):
+    def out_of_memory(path):
         raise MemoryError
-    monkeypatch.setattr(Compositor, "set_image", out_of_memory)
+    monkeypatch.setattr(worker_module, "load_background_picture", out_of_memory)
     window.choose_background("image", picture)
     qtbot.waitUntil(lambda: "not enough memory" in window.banner.message("background"), timeout=TIMEOUT_MS)
     assert window.settings.background_mode == "blur" and not window._background_requests
+
+
+def slow_picture_loads(monkeypatch, seconds: float) -> list:
+    """Background pictures take `seconds` to decode (a 48 MP PNG took 1.9 s); returns the list
+    of paths whose decode has finished."""
+    import time
+
+    from app.gui import worker as worker_module
+    real, finished = worker_module.load_background_picture, []
+
+    def slow(path):
+        time.sleep(seconds)
+        finished.append(path)
+        return real(path)
+    monkeypatch.setattr(worker_module, "load_background_picture", slow)
+    return finished
+
+
+def test_frames_go_on_while_a_large_background_picture_loads(qtbot, make_window, clip, tmp_path, monkeypatch):
+    # The worker decoded a background picture between frames: the preview and the call's picture
+    # froze for as long as it took (1.9 s for a 48 MP PNG).
+    import time
+    picture = tmp_path / "large_wall.png"
+    cv2.imwrite(str(picture), np.full((90, 160, 3), (30, 200, 90), np.uint8))
+    window = make_window(source=str(clip))
+    qtbot.waitUntil(lambda: window.frames_shown >= 2, timeout=TIMEOUT_MS)
+    finished = slow_picture_loads(monkeypatch, 1.5)
+    window.choose_background("image", picture)
+    time.sleep(0.2)  # the decode has begun
+    shown = window.frames_shown
+    qtbot.wait(1000)
+    assert not finished and window.frames_shown - shown >= 5  # the clip plays on
+    qtbot.waitUntil(lambda: window.settings.background_path == str(picture), timeout=TIMEOUT_MS)
+    assert window.settings.background_mode == "image" and not window._background_requests
+    assert window.controller.worker.compositor.mode == "image"
+
+
+def test_a_background_chosen_while_a_picture_loads_is_not_replaced_by_it(qtbot, make_window, clip, tmp_path,
+                                                                         monkeypatch):
+    picture = tmp_path / "large_wall.png"
+    cv2.imwrite(str(picture), np.full((90, 160, 3), 120, np.uint8))
+    window = make_window(source=str(clip))
+    qtbot.waitUntil(lambda: window.frames_shown >= 2, timeout=TIMEOUT_MS)
+    finished = slow_picture_loads(monkeypatch, 0.8)
+    window.choose_background("image", picture)
+    window.choose_background("color", (0, 0, 255))
+    qtbot.waitUntil(lambda: bool(finished) and not window._background_requests, timeout=TIMEOUT_MS)
+    qtbot.wait(200)
+    assert window.controller.worker.compositor.mode == "color"
+    assert window.settings.background_mode == "color" and window.settings.background_color == (0, 0, 255)
+    assert window.background_panel.list.currentItem().data(Qt.ItemDataRole.UserRole)[0] == "color"
+
+
+def test_while_the_saved_background_picture_loads_at_start_the_room_is_blurred(qtbot, make_window, clip, tmp_path,
+                                                                             monkeypatch):
+    # Decoded off the frame thread, the saved picture arrives after the first frames: those must
+    # not show the room as it is (the compositor's own "none") to a call that has just started.
+    picture = tmp_path / "saved_wall.png"
+    cv2.imwrite(str(picture), np.full((90, 160, 3), 120, np.uint8))
+    store = open_settings_store()
+    store.setValue("settings/background_mode", "image")
+    store.setValue("settings/background_path", str(picture))
+    store.sync()
+    finished = slow_picture_loads(monkeypatch, 1.5)
+    window = make_window(source=str(clip))
+    qtbot.waitUntil(lambda: window.frames_shown >= 2, timeout=TIMEOUT_MS)
+    assert not finished and window.controller.worker.compositor.mode == "blur"
+    qtbot.waitUntil(lambda: window.controller.worker.compositor.mode == "image", timeout=TIMEOUT_MS)
+    assert window.settings.background_path == str(picture) and not window.banner.message("background")

@@ -306,6 +306,7 @@ class MainWindow(QMainWindow):
         worker.backgroundChanged.connect(self._on_background_changed)
         worker.backgroundFailed.connect(self._on_background_failed)
         worker.backgroundLost.connect(self._on_background_lost)
+        worker.backgroundSuperseded.connect(self._answered_background_request)
         worker.virtualCameraStarted.connect(self._on_virtual_camera_started)
         worker.virtualCameraStopped.connect(self._on_virtual_camera_stopped)
         worker.virtualCameraFailed.connect(self._on_virtual_camera_failed)

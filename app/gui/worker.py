@@ -20,12 +20,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pyvirtualcam
-from PySide6.QtCore import QMutex, QObject, QThread, Signal, Slot
+from PySide6.QtCore import QMutex, QObject, QThread, QThreadPool, Signal, Slot
 from PySide6.QtGui import QImage
 
 from app import segmentation
 from app.capture import CameraSource, FrameSource, SourceError, list_cameras, open_source
-from app.compositing import BackgroundError, Compositor
+from app.compositing import BackgroundError, Compositor, is_background_clip, load_background_picture
 from app.headless import cap_threads
 from app.matting import MatteRefiner
 from app.pipeline import STAGES, Pipeline
@@ -234,10 +234,12 @@ class PipelineWorker(QObject):
     backgroundChanged = Signal(str, object)  # mode, value (path or BGR tuple or None)
     backgroundFailed = Signal(str)           # message; the previous background is still in use
     backgroundLost = Signal(str)             # message; the background in use stopped, blur replaces it
+    backgroundSuperseded = Signal()          # a picture still loading when another background was chosen
     virtualCameraStarted = Signal(str)       # device
     virtualCameraStopped = Signal()
     virtualCameraFailed = Signal(str)        # message with the setup command for this OS
     stopped = Signal()
+    _pictureLoaded = Signal(int, object, object)  # request number, path, BackgroundPicture or the error
 
     def __init__(self, output_slot: LatestSlot, model_path: str | Path | None = None,
                  threads: int = 0) -> None:
@@ -260,6 +262,13 @@ class PipelineWorker(QObject):
         self._last_size: tuple[int, int] | None = None
         self._failing = False
         self._mask_warning: str | None = None
+        # Background pictures decode here, off the frame thread; one at a time (two 8K pictures
+        # at once would double the memory). Requests are numbered: only the latest is shown.
+        self._picture_loader = QThreadPool(self)
+        self._picture_loader.setMaxThreadCount(1)
+        self._pictureLoaded.connect(self._on_picture_loaded)
+        self._background_request = 0
+        self._background_shown = False  # no background applied yet (the compositor's own "none")
 
     # --- life cycle -------------------------------------------------------------------------
     @Slot()
@@ -287,6 +296,7 @@ class PipelineWorker(QObject):
         STUCK_THREADS.extend(thread for thread in self._retired if thread.isRunning())
         self._retired.clear()
         self._close_sink()
+        self._picture_loader.waitForDone()  # a picture still decoding answers no one after this
         self.compositor.close()
         self.stopped.emit()
         self.thread().quit()
@@ -389,7 +399,11 @@ class PipelineWorker(QObject):
 
     @Slot(str, object)
     def setBackground(self, mode: str, value) -> None:
+        self._background_request += 1  # a picture still loading for an earlier request is superseded
         try:
+            if mode == "image" and not is_background_clip(value):
+                self._load_picture(value)
+                return
             if mode == "blur":
                 self.compositor.set_blur(self.settings.blur_strength)
             elif mode == "color":
@@ -407,7 +421,36 @@ class PipelineWorker(QObject):
         except MemoryError:  # a picture too large to hold: the window still gets its answer
             self.backgroundFailed.emit(f"Cannot load background {mode} {value}: not enough memory for it")
             return
+        self._background_shown = True
         self.backgroundChanged.emit(mode, value)
+
+    def _load_picture(self, path) -> None:
+        """Decode a background picture on the loader thread; frames go on meanwhile with the
+        background in use (blur at start: never the room while the first one loads)."""
+        if not self._background_shown:
+            self.compositor.set_blur(self.settings.blur_strength)
+        request = self._background_request
+
+        def load() -> None:
+            try:
+                result = load_background_picture(path)
+            except (BackgroundError, MemoryError) as exc:
+                result = exc
+            self._pictureLoaded.emit(request, path, result)
+        self._picture_loader.start(load)
+
+    @Slot(int, object, object)
+    def _on_picture_loaded(self, request: int, path, result) -> None:
+        if request != self._background_request:
+            self.backgroundSuperseded.emit()  # a later choice came first; this one is not shown
+        elif isinstance(result, MemoryError):  # a picture too large to hold: the window still gets its answer
+            self.backgroundFailed.emit(f"Cannot load background image {path}: not enough memory for it")
+        elif isinstance(result, Exception):
+            self.backgroundFailed.emit(str(result))
+        else:
+            self.compositor.use_picture(result)
+            self._background_shown = True
+            self.backgroundChanged.emit("image", path)
 
     # --- virtual camera ---------------------------------------------------------------------
     @Slot(bool)
