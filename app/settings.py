@@ -155,6 +155,17 @@ class AppSettings:
             compositor.set_none()
 
 
+def with_changes(stored: AppSettings, before: AppSettings, after: AppSettings) -> AppSettings:
+    """`stored` (what the settings file holds now: a second window may have saved there since)
+    with the fields that went from `before` to `after` here. Saving a window's whole settings
+    undid the other window's choices: the last to close won every field."""
+    merged = dataclasses.replace(stored, extra=dict(stored.extra))
+    for f in dataclasses.fields(AppSettings):
+        if f.name != "extra" and getattr(after, f.name) != getattr(before, f.name):
+            setattr(merged, f.name, getattr(after, f.name))
+    return merged
+
+
 def parse_yes_no(text: str) -> bool:
     """'1', 'true', 'yes', 'on' (any case) -> True; '0', 'false', 'no', 'off', '' -> False; else ValueError."""
     word = text.strip().lower()

@@ -23,7 +23,7 @@ from PySide6.QtGui import QColor  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from app.capture import FrameSource, list_cameras  # noqa: E402
-from app.gui.main_window import MainWindow, open_settings_store  # noqa: E402
+from app.gui.main_window import MainWindow, load_settings, open_settings_store  # noqa: E402
 from app.gui.worker import LatestSlot, qimage_to_bgr  # noqa: E402
 from app.sinks import LINUX_SETUP_COMMAND, virtual_camera_setup_hint  # noqa: E402
 from conftest import FaultySegmenter, level_frames, person_frames, write_video  # noqa: E402
@@ -1478,3 +1478,24 @@ def test_while_the_saved_background_picture_loads_at_start_the_room_is_blurred(q
     assert not finished and window.controller.worker.compositor.mode == "blur"
     qtbot.waitUntil(lambda: window.controller.worker.compositor.mode == "image", timeout=TIMEOUT_MS)
     assert window.settings.background_path == str(picture) and not window.banner.message("background")
+
+
+def test_two_windows_keep_each_others_changes_when_they_close(qtbot, make_window, clip):
+    # Each save wrote the window's whole settings: the window closed last undid every choice made
+    # in the other one meanwhile (its stale threshold over the new one).
+    first = make_window(source=str(clip))
+    second = make_window(source=str(clip))
+    first.threshold_slider.slider.setValue(30)
+    second.feather_slider.slider.setValue(12)  # as if dragged: 12 steps of 0.5 px
+    second.choose_background("color", (0, 0, 255))
+    qtbot.waitUntil(lambda: second.settings.background_mode == "color", timeout=TIMEOUT_MS)
+    first.close()
+    second.close()
+    third = make_window(source=str(clip))
+    assert third.settings.threshold == pytest.approx(0.3)
+    assert third.settings.feather == pytest.approx(6.0)
+    assert (third.settings.background_mode, third.settings.background_color) == ("color", (0, 0, 255))
+    # Each window's own later change still lands, over what the other saved before it.
+    third.threshold_slider.slider.setValue(60)
+    third.save_settings()
+    assert load_settings(open_settings_store()).threshold == pytest.approx(0.6)

@@ -131,3 +131,14 @@ def test_a_count_with_a_fraction_is_damaged_not_truncated(caplog):
         settings = AppSettings.from_dict({"camera_index": "1.5", "fps": "24.0"})
     assert settings.camera_index == AppSettings().camera_index and settings.fps == 24  # was camera 1, silently
     assert any("camera_index" in record.getMessage() for record in caplog.records)
+
+
+def test_with_changes_takes_only_the_fields_changed_here_over_what_is_stored():
+    from app.settings import with_changes
+    before = AppSettings()
+    after = AppSettings(threshold=0.3, background_mode="color", background_color=(1, 2, 3))
+    stored = AppSettings(feather=6.0, threshold=0.9, extra={"future_key": 1})
+    merged = with_changes(stored, before, after)
+    assert (merged.threshold, merged.background_mode, merged.background_color) == (0.3, "color", (1, 2, 3))
+    assert merged.feather == 6.0 and merged.extra == {"future_key": 1}  # another window's, kept
+    assert stored.threshold == 0.9 and merged.extra is not stored.extra  # the inputs are left alone

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import QApplication, QHBoxLayout, QLabel, QMainWindow, QS
 from app import resources, sinks
 from app.capture import VIDEO_EXTENSIONS, SourceError, is_network_address, local_file_path, parse_camera_index
 from app.livestats import LiveStats
-from app.settings import AppSettings
+from app.settings import AppSettings, with_changes
 from app.stop_signals import handle_stop_signals, restore_signals
 from app.sinks import virtual_camera_setup_hint
 from app.gui.panels import (AdjustmentsPanel, BackgroundPanel, DialogFolders, SourcePanel,
@@ -112,6 +112,8 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.store = settings_store if settings_store is not None else open_settings_store()
         self.settings = load_settings(self.store)
+        # As loaded or last saved: a save writes only what changed here since (settings.with_changes).
+        self._saved_settings = dataclasses.replace(self.settings, extra=dict(self.settings.extra))
         settings_damaged = self.store.status() == QSettings.Status.FormatError
         self.sample_clip = Path(sample_clip if sample_clip is not None else resources.SAMPLE_CLIP).absolute()
         self.backgrounds_dir = backgrounds_dir
@@ -315,7 +317,13 @@ class MainWindow(QMainWindow):
     def save_settings(self) -> None:
         self._save_timer.stop()
         try:
-            save_settings(self.store, self.settings)
+            self.store.sync()  # what another PortraitCam window saved since
+            stored = load_settings(self.store)
+            if self.store.status() == QSettings.Status.FormatError:
+                stored = self._saved_settings  # a damaged file is replaced by this window's settings
+            saving = with_changes(stored, self._saved_settings, self.settings)
+            save_settings(self.store, saving)
+            self._saved_settings = dataclasses.replace(self.settings, extra=dict(self.settings.extra))
         except Exception as exc:  # noqa: BLE001 - a failed save must not stop the window (or its close)
             if not isinstance(exc, OSError):
                 exc = OSError(f"Cannot save settings to {self.store.fileName()} ({type(exc).__name__}: {exc})")
