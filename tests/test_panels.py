@@ -239,3 +239,35 @@ def test_every_slider_stores_its_steps_as_written(qtbot):
     slider = LabeledSlider("x", 0.0, 1.0, 0.1)
     qtbot.addWidget(slider)
     assert [slider.set_value(v / 10) or slider.value() for v in range(11)] == [v / 10 for v in range(11)]
+
+
+def test_arrow_keys_in_the_background_list_apply_what_they_reach_but_open_no_dialog(qtbot, tmp_path, monkeypatch):
+    # The arrow keys moved the highlight and left the background as it was: the list showed one
+    # background and the call had another.
+    from PySide6.QtCore import QEvent
+    from PySide6.QtGui import QFocusEvent
+    from PySide6.QtWidgets import QApplication, QColorDialog, QFileDialog
+    for name in ("beach", "office"):
+        cv2.imwrite(str(tmp_path / f"{name}.jpg"), np.full((90, 160, 3), 90, np.uint8))
+    opened = []
+    monkeypatch.setattr(QColorDialog, "getColor", lambda *args: opened.append("colour") or QColor())
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *args, **kw: opened.append("file") or ("", ""))
+    panel = BackgroundPanel((64, 177, 0), backgrounds_dir=tmp_path)
+    qtbot.addWidget(panel)
+    panel.show()
+    requested = []
+    panel.backgroundRequested.connect(lambda mode, value: requested.append((mode, value)))
+    panel.select("none", None)
+    for _ in range(4):  # None -> Blur -> Colour… -> Beach -> Office
+        qtbot.keyClick(panel.list, Qt.Key.Key_Right)
+    assert requested == [("blur", None), ("image", str(tmp_path / "beach.jpg")),
+                         ("image", str(tmp_path / "office.jpg"))]
+    assert opened == []  # passing over "Colour…" opened no dialog
+    panel.select("image", str(tmp_path / "office.jpg"))  # the window's answer
+    qtbot.keyClick(panel.list, Qt.Key.Key_Right)  # onto "Image file…": highlighted only
+    assert panel.list.currentItem().text() == "Image file…" and opened == [] and len(requested) == 3
+    # Left unopened (Tab, a click elsewhere): the highlight shows the background in use again.
+    QApplication.sendEvent(panel.list, QFocusEvent(QEvent.Type.FocusOut, Qt.FocusReason.TabFocusReason))
+    assert panel.list.currentItem().text() == "Office" and len(requested) == 3
+    qtbot.keyClick(panel.list, Qt.Key.Key_Left)  # from the one in use: back to Beach
+    assert requested[-1] == ("image", str(tmp_path / "beach.jpg"))

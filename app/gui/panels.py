@@ -13,6 +13,7 @@ import numpy as np
 from PySide6.QtCore import QSettings, QSize, QStandardPaths, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QImage, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
+    QApplication,
     QCheckBox,
     QColorDialog,
     QComboBox,
@@ -346,6 +347,28 @@ class SourcePanel(QGroupBox):
 
 
 # --- background ----------------------------------------------------------------------------
+class _BackgroundList(QListWidget):
+    """The thumbnails. Arrow keys move the highlight like a radio group's choice, so they apply
+    the background they reach (before, the highlight moved and the background did not: the list
+    showed one choice and the call another). "Colour…" and "Image file…" open a dialog, so a key
+    passing over them only highlights them (Enter opens); leaving one unopened returns the
+    highlight to the background in use."""
+
+    stepped = Signal(QListWidgetItem)  # the arrow keys reached this item
+    left = Signal()                   # the keyboard focus went elsewhere
+
+    def keyPressEvent(self, event) -> None:
+        before = self.currentItem()
+        super().keyPressEvent(event)
+        after = self.currentItem()
+        if after is not None and after is not before:
+            self.stepped.emit(after)
+
+    def focusOutEvent(self, event) -> None:
+        super().focusOutEvent(event)
+        self.left.emit()
+
+
 class BackgroundPanel(QGroupBox):
     """Thumbnails of the backgrounds: none, blur, a colour, the bundled pictures, your own file."""
 
@@ -358,7 +381,7 @@ class BackgroundPanel(QGroupBox):
         self._color = tuple(color_bgr)
         self._selected: tuple[str, object] = ("none", None)  # what to return to on a cancel
         layout = QVBoxLayout(self)
-        self.list = QListWidget(self)
+        self.list = _BackgroundList(self)
         self.list.setViewMode(QListView.ViewMode.IconMode)
         self.list.setIconSize(THUMBNAIL_SIZE)
         self.list.setGridSize(QSize(THUMBNAIL_SIZE.width() + 12, THUMBNAIL_SIZE.height() + 30))
@@ -369,6 +392,8 @@ class BackgroundPanel(QGroupBox):
         self.list.setAccessibleName("Background")
         self.list.itemClicked.connect(self._on_item_clicked)
         self.list.itemActivated.connect(self._on_item_chosen)  # Enter; a click where the style says so
+        self.list.stepped.connect(self._on_item_stepped)
+        self.list.left.connect(self._show_selected)
         layout.addWidget(self.list)
 
         self._add("None", _none_icon(), "none", tooltip="Keep the real background")
@@ -445,6 +470,16 @@ class BackgroundPanel(QGroupBox):
         hint = QStyle.StyleHint.SH_ItemView_ActivateItemOnSingleClick
         if not self.list.style().styleHint(hint, None, self.list):
             self._on_item_chosen(item)
+
+    def _on_item_stepped(self, item: QListWidgetItem) -> None:
+        kind, _ = item.data(Qt.ItemDataRole.UserRole)
+        if kind not in ("color", "pick"):  # those open a dialog: Enter does that
+            self._on_item_chosen(item)
+
+    def _show_selected(self) -> None:
+        """Highlight the background in use again (after keys left a dialog entry unopened)."""
+        if QApplication.activeModalWidget() is None:  # not while that entry's own dialog is open
+            self.select(*self._selected)
 
     def _on_item_chosen(self, item: QListWidgetItem) -> None:
         kind, value = item.data(Qt.ItemDataRole.UserRole)
