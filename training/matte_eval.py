@@ -238,6 +238,10 @@ def node_clip(frames: list[Path], root: Path) -> list[dict]:
     return [node_outputs(root, k, cv2.imread(str(p)).shape[:2]) for k, p in zip(keys, frames)]
 
 
+# The peers' rows, as the tables name them.
+PEER_NAMES = ("MediaPipe selfie (256x256)", "Google Meet (256x144)", "RVM (MobileNetV3, 512 px base)")
+
+
 def peer_rows(composites: list[Path], real: list[Path], clips: list[list[Path]], workers: int, peers_root: Path,
               composite_rows, real_rows) -> tuple[dict, dict]:
     """The peers' rows on the stills (scored by composite_rows / real_rows) and their alphas on the
@@ -249,11 +253,12 @@ def peer_rows(composites: list[Path], real: list[Path], clips: list[list[Path]],
     peer_real = node_peers(real, peers_root / "stills", workers) if real else []
     mp_comp = mediapipe_alphas(composites, peers_root / "mediapipe_composites")
     mp_real = mediapipe_alphas(real, peers_root / "mediapipe_real") if real else []
+    mediapipe, meet, rvm = PEER_NAMES
     peer_alphas = {
-        "MediaPipe selfie (256x256)": (mp_comp, mp_real, [None] * len(mp_comp)),
-        "Google Meet (256x144)": ([p["meet"] for p in peer_comp], [p["meet"] for p in peer_real], [None] * len(peer_comp)),
-        "RVM (MobileNetV3, 512 px base)": ([p["rvm"] for p in peer_comp], [p["rvm"] for p in peer_real],
-                                           [p["rvm_fgr"].astype(np.float32) for p in peer_comp]),
+        mediapipe: (mp_comp, mp_real, [None] * len(mp_comp)),
+        meet: ([p["meet"] for p in peer_comp], [p["meet"] for p in peer_real], [None] * len(peer_comp)),
+        rvm: ([p["rvm"] for p in peer_comp], [p["rvm"] for p in peer_real],
+              [p["rvm_fgr"].astype(np.float32) for p in peer_comp]),
     }
     for name, (comp, real_alphas, fgs) in peer_alphas.items():
         outputs = [naive_green(f, a, fg) for f, a, fg in zip(comp_frames, comp, fgs)]
@@ -263,9 +268,9 @@ def peer_rows(composites: list[Path], real: list[Path], clips: list[list[Path]],
     # Moving clips: peers as on video.
     for c, clip in enumerate(clips):
         outs = node_clip(clip, peers_root / f"moving_{c}")
-        moving["RVM (MobileNetV3, 512 px base)"].append([o["rvm"] for o in outs])
-        moving["Google Meet (256x144)"].append([o["meet"] for o in outs])
-        moving["MediaPipe selfie (256x256)"].append(mediapipe_alphas(clip, peers_root / f"mediapipe_moving_{c}"))
+        moving[rvm].append([o["rvm"] for o in outs])
+        moving[meet].append([o["meet"] for o in outs])
+        moving[mediapipe].append(mediapipe_alphas(clip, peers_root / f"mediapipe_moving_{c}"))
     return rows, moving
 
 
