@@ -54,7 +54,7 @@ def is_background_clip(path: str | os.PathLike) -> bool:
     network address or a file that is not there, which load_background_picture refuses in words."""
     try:
         return plays_as_video(local_file_path(path))
-    except (SourceError, OSError, ValueError):
+    except (SourceError, OSError, TypeError, ValueError):
         return False
 
 

@@ -1499,3 +1499,23 @@ def test_two_windows_keep_each_others_changes_when_they_close(qtbot, make_window
     third.threshold_slider.slider.setValue(60)
     third.save_settings()
     assert load_settings(open_settings_store()).threshold == pytest.approx(0.6)
+
+
+def test_an_unforeseen_error_decoding_a_background_is_answered_in_words(qtbot, make_window, clip, tmp_path,
+                                                                        monkeypatch):
+    # Decoded on the loader thread, an error other than the expected ones left the request
+    # unanswered: no message, and the window waited for an answer that never came.
+    from app.gui import worker as worker_module
+    picture = tmp_path / "odd.png"
+    cv2.imwrite(str(picture), np.full((90, 160, 3), 120, np.uint8))
+    window = make_window(source=str(clip))
+    qtbot.waitUntil(lambda: window.frames_shown >= 2 and window.settings.background_mode == "blur",
+                    timeout=TIMEOUT_MS)
+
+    def broken_decoder(path):
+        raise RuntimeError("decoder state corrupted")
+    monkeypatch.setattr(worker_module, "load_background_picture", broken_decoder)
+    window.choose_background("image", picture)
+    qtbot.waitUntil(lambda: "decoder state corrupted" in window.banner.message("background"), timeout=TIMEOUT_MS)
+    assert "odd.png" in window.banner.message("background") and not window._background_requests
+    assert window.settings.background_mode == "blur" and window.controller.worker.compositor.mode == "blur"

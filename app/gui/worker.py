@@ -436,6 +436,8 @@ class PipelineWorker(QObject):
                 result = load_background_picture(path)
             except (BackgroundError, MemoryError) as exc:
                 result = exc
+            except Exception as exc:  # noqa: BLE001 - unforeseen: still an answer, in words
+                result = BackgroundError(f"Cannot load background image {path}: {type(exc).__name__}: {exc}")
             self._pictureLoaded.emit(request, path, result)
         self._picture_loader.start(load)
 
