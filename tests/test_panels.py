@@ -271,3 +271,38 @@ def test_arrow_keys_in_the_background_list_apply_what_they_reach_but_open_no_dia
     assert panel.list.currentItem().text() == "Office" and len(requested) == 3
     qtbot.keyClick(panel.list, Qt.Key.Key_Left)  # from the one in use: back to Beach
     assert requested[-1] == ("image", str(tmp_path / "beach.jpg"))
+
+
+def test_a_custom_backgrounds_thumbnail_is_made_off_the_window_thread(qtbot, tmp_path, monkeypatch):
+    # select() decoded the user's picture on the window's thread to make its thumbnail: a 48 MP PNG
+    # held the window 1.9 s at each start and each choice.
+    import threading
+    import time
+
+    from app.gui import panels
+    real, threads = panels.thumbnail_image_for_file, []
+
+    def slow(path):
+        threads.append(threading.current_thread())
+        time.sleep(0.5)
+        return real(path)
+    monkeypatch.setattr(panels, "thumbnail_image_for_file", slow)
+    picture, corrupt = tmp_path / "mine.png", tmp_path / "broken.png"
+    cv2.imwrite(str(picture), np.full((20, 20, 3), (0, 0, 255), np.uint8))
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    panel = BackgroundPanel((64, 177, 0), backgrounds_dir=tmp_path / "none")
+    qtbot.addWidget(panel)
+    started = time.monotonic()
+    panel.select("image", str(picture))
+    panel.select("image", str(corrupt))
+    panel.select("image", str(picture))  # back to the one in use: the broken one is not
+    assert time.monotonic() - started < 0.3  # the window did not wait for the decodes
+    assert [panel.list.item(i).text() for i in range(panel.list.count())][-3:] == ["mine", "broken", "Image file…"]
+
+    def tile(item):
+        return QColor(item.icon().pixmap(panel.list.iconSize()).toImage().pixel(5, 5)).name()
+    mine = panel.list.currentItem()
+    assert tile(mine) == "#e8eaed"  # a plain tile until the thumbnail comes
+    qtbot.waitUntil(lambda: tile(mine) == "#ff0000", timeout=5000)
+    qtbot.waitUntil(lambda: panel.list.count() == 5, timeout=5000)  # the unreadable one is gone
+    assert panel.list.currentItem() is mine and threading.main_thread() not in threads

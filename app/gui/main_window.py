@@ -650,6 +650,7 @@ class MainWindow(QMainWindow):
             finally:  # the threads stop whatever the save did: a running QThread's teardown aborts
                 self.hide()  # gone at once, even while a busy worker finishes before it stops
                 self.controller.shutdown()
+                self.background_panel.wait_for_thumbnails()  # none answers a panel being taken down
         super().closeEvent(event)
 
 

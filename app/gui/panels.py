@@ -10,7 +10,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PySide6.QtCore import QSettings, QSize, QStandardPaths, Qt, Signal
+from PySide6.QtCore import QSettings, QSize, QStandardPaths, QThreadPool, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QImage, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
     QApplication,
@@ -46,16 +46,23 @@ VCAM_FAILED_PREFIX, SEE_MESSAGE = "Not publishing: ", " (see the message)"
 
 
 # --- icons ---------------------------------------------------------------------------------
-def _thumbnail_from_image(image: QImage) -> QPixmap:
+def _thumbnail_from_image(image: QImage) -> QImage:
     scaled = image.scaled(THUMBNAIL_SIZE, Qt.AspectRatioMode.KeepAspectRatioByExpanding,
                           Qt.TransformationMode.SmoothTransformation)
     x = (scaled.width() - THUMBNAIL_SIZE.width()) // 2
     y = (scaled.height() - THUMBNAIL_SIZE.height()) // 2
-    return QPixmap.fromImage(scaled.copy(x, y, THUMBNAIL_SIZE.width(), THUMBNAIL_SIZE.height()))
+    return scaled.copy(x, y, THUMBNAIL_SIZE.width(), THUMBNAIL_SIZE.height())
 
 
 def thumbnail_for_file(path: Path) -> QPixmap | None:
-    """Thumbnail of an image, or of the first frame of a video; None when unreadable.
+    """Thumbnail of an image, or of the first frame of a video; None when unreadable."""
+    image = thumbnail_image_for_file(path)
+    return None if image is None else QPixmap.fromImage(image)
+
+
+def thumbnail_image_for_file(path: Path) -> QImage | None:
+    """thumbnail_for_file's picture as a QImage, which any thread may make (a QPixmap is the
+    window thread's alone): a PNG is decoded whole, 1.9 s for 48 MP.
 
     Read with OpenCV, like the compositor, so every file that works as a background gets a
     thumbnail (Qt's own image plugins cover fewer formats, and the bundle ships only some).
@@ -373,6 +380,7 @@ class BackgroundPanel(QGroupBox):
     """Thumbnails of the backgrounds: none, blur, a colour, the bundled pictures, your own file."""
 
     backgroundRequested = Signal(str, object)  # mode ('none', 'blur', 'color', 'image'), value
+    _thumbnailMade = Signal(object, object)    # the custom entry's path, its QImage or None (unreadable)
 
     def __init__(self, color_bgr, backgrounds_dir: Path | None = None,
                  parent: QWidget | None = None, folders: DialogFolders | None = None) -> None:
@@ -380,6 +388,11 @@ class BackgroundPanel(QGroupBox):
         self.folders = folders or DialogFolders(backgrounds_dir=backgrounds_dir)
         self._color = tuple(color_bgr)
         self._selected: tuple[str, object] = ("none", None)  # what to return to on a cancel
+        # Thumbnails of the user's own files are made here, off the window's thread (a large PNG
+        # held the window for seconds); the entry shows a plain tile until its thumbnail comes.
+        self._thumbnailer = QThreadPool(self)
+        self._thumbnailer.setMaxThreadCount(1)
+        self._thumbnailMade.connect(self._on_thumbnail_made)
         layout = QVBoxLayout(self)
         self.list = _BackgroundList(self)
         self.list.setViewMode(QListView.ViewMode.IconMode)
@@ -456,13 +469,29 @@ class BackgroundPanel(QGroupBox):
         self.list.blockSignals(blocked)
 
     def _add_custom(self, path: Path) -> QListWidgetItem | None:
-        thumbnail = thumbnail_for_file(path)
-        if thumbnail is None:
-            return None
-        item = self._add(path.stem[:14], thumbnail, "image", str(path), tooltip=str(path),
+        if is_network_address(str(path)) or file_problem(Path(local_file_path(str(path)))) is not None:
+            return None  # missing, a folder, a network address: no entry
+        item = self._add(path.stem[:14], _swatch(QColor("#e8eaed")), "image", str(path), tooltip=str(path),
                          row=self.list.count() - 1)  # before "Image file…"
         self._fit()
+        self._thumbnailer.start(lambda: self._thumbnailMade.emit(path, thumbnail_image_for_file(path)))
         return item
+
+    def _on_thumbnail_made(self, path: Path, image: QImage | None) -> None:
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            if item.data(Qt.ItemDataRole.UserRole) != ("image", str(path)):
+                continue
+            if image is not None:
+                item.setIcon(_untinted_icon(QPixmap.fromImage(image)))
+            elif item is not self.list.currentItem():  # unreadable, and not the one in use
+                self.list.takeItem(row)
+                self._fit()
+            return
+
+    def wait_for_thumbnails(self, msecs: int = -1) -> bool:
+        """Wait until the thumbnails being made are done (closing, tests)."""
+        return self._thumbnailer.waitForDone(msecs)
 
     def _on_item_clicked(self, item: QListWidgetItem) -> None:
         # Where the style activates an item on a single click (KDE Plasma's default), the click
