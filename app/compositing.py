@@ -108,6 +108,9 @@ class Compositor:
         # Composite the edge with the person's estimated colour, not the camera pixel (which still
         # holds the old room behind hair and soft edges): no fringe of the room on the new background.
         self.estimate_foreground = True
+        # The source repeats one picture (the pipeline says): its edge layers are made once and
+        # reused, so they are made finer (PHOTO_FOREGROUND_WORK_HEIGHT).
+        self.still = False
 
     # --- background selection -------------------------------------------------------------
     def set_none(self) -> None:
@@ -286,9 +289,9 @@ class Compositor:
         self._blended = (self._frames, self.mirror, frame_bgr.shape)
         # Not with blur: there the new background is the same room, so its colour at the edge is right.
         if self.estimate_foreground and self.mode != "blur":
-            key = (self.mirror, frame_bgr.shape)
+            key = (self.mirror, frame_bgr.shape, self.still)
             if not (unchanged and self._edge_cache is not None and self._edge_cache[0] == key):
-                self._edge_cache = (key, edge_layers(frame_bgr, alpha, pyramid))
+                self._edge_cache = (key, edge_layers(frame_bgr, alpha, pyramid, self.still))
             replace_edge_background(output, frame_bgr, background, alpha, self._edge_cache[1])
         return output
 
@@ -369,6 +372,12 @@ EDGE_ALPHA_MIN = 4
 FOREGROUND_WORK_HEIGHT = 64  # at least this high after a power-of-two reduction
 FOREGROUND_WIDE_RADIUS = 0.08   # first pass, fraction of the frame height (the paper's r = 90 at ~1 MP)
 FOREGROUND_FINE_RADIUS = 0.008  # second pass (the paper's r = 6)
+# A still picture's edge layers are made once and reused (Compositor.still): its means are finer,
+# 512 rows and a fine radius of 0.002 of them (the picture's own size at 1280 px), which at 720p
+# would cost five times the video's a frame. On fresh held-out photos the re-background error (the
+# old room's fringe) fell 1.3 % at 320 px and 1.7 % at 1280 px (models/MODEL_CARD.md, session 32).
+PHOTO_FOREGROUND_WORK_HEIGHT = 512
+PHOTO_FOREGROUND_FINE_RADIUS = 0.002
 
 
 def _box(image: np.ndarray, radius: float) -> np.ndarray:
@@ -387,17 +396,20 @@ def _blur_fusion_means(image: np.ndarray, fg: np.ndarray, bg: np.ndarray, alpha:
 
 
 def estimate_foreground_means(frame_bgr: np.ndarray, alpha_u8: np.ndarray,
-                              pyramid: FramePyramid | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Blur-fusion's two passes at FOREGROUND_WORK_HEIGHT: the person's and the room's local colour
-    means (float32 BGR, 0..255, small size), for `foreground_at`."""
+                              pyramid: FramePyramid | None = None, still: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Blur-fusion's two passes at FOREGROUND_WORK_HEIGHT (a still picture's: at
+    PHOTO_FOREGROUND_WORK_HEIGHT): the person's and the room's local colour means (float32 BGR,
+    0..255, small size), for `foreground_at`."""
+    rows, fine = ((PHOTO_FOREGROUND_WORK_HEIGHT, PHOTO_FOREGROUND_FINE_RADIUS) if still
+                  else (FOREGROUND_WORK_HEIGHT, FOREGROUND_FINE_RADIUS))
     # Power-of-two halvings (app/imaging.py): a factor of 6 at 720p cost 3x more.
-    image = reduce_by_power_of_two(frame_bgr, FOREGROUND_WORK_HEIGHT, pyramid=pyramid).astype(np.float32)
-    alpha = reduce_by_power_of_two(alpha_u8, FOREGROUND_WORK_HEIGHT).astype(np.float32) * (1 / 255)
+    image = reduce_by_power_of_two(frame_bgr, rows, pyramid=pyramid).astype(np.float32)
+    alpha = reduce_by_power_of_two(alpha_u8, rows).astype(np.float32) * (1 / 255)
     work_h = image.shape[0]
     fg_mean, bg_mean = _blur_fusion_means(image, image, image, alpha, FOREGROUND_WIDE_RADIUS * work_h)
     a3 = alpha[..., None]
     fg = np.clip(fg_mean + a3 * (image - a3 * fg_mean - (1.0 - a3) * bg_mean), 0.0, 255.0)
-    return _blur_fusion_means(image, fg, bg_mean, alpha, FOREGROUND_FINE_RADIUS * work_h)
+    return _blur_fusion_means(image, fg, bg_mean, alpha, fine * work_h)
 
 
 def foreground_at(frame_bgr: np.ndarray, alpha_u8: np.ndarray, ys: np.ndarray, xs: np.ndarray,
@@ -420,14 +432,15 @@ def foreground_at(frame_bgr: np.ndarray, alpha_u8: np.ndarray, ys: np.ndarray, x
     return np.clip(image, 0.0, 255.0, out=image), a
 
 
-def edge_layers(frame_bgr: np.ndarray, alpha_u8: np.ndarray, pyramid: FramePyramid | None = None) -> tuple | None:
+def edge_layers(frame_bgr: np.ndarray, alpha_u8: np.ndarray, pyramid: FramePyramid | None = None,
+                still: bool = False) -> tuple | None:
     """What foreground estimation needs besides the frame's own edge pixels: the soft edge's pixel
     positions and blur-fusion's colour means (None without a soft edge). Changes with the matte and
-    the scene, not with a frame's noise, so a still picture reuses it."""
+    the scene, not with a frame's noise, so a still picture reuses it (and gets finer means: still)."""
     band = band_pixels(alpha_u8, low=EDGE_ALPHA_MIN)
     if band is None:
         return None
-    return band, estimate_foreground_means(frame_bgr, alpha_u8, pyramid)
+    return band, estimate_foreground_means(frame_bgr, alpha_u8, pyramid, still)
 
 
 def replace_edge_background(output: np.ndarray, frame_bgr: np.ndarray, background: np.ndarray,

@@ -96,7 +96,9 @@ class Pipeline:
         self.all_person = False     # the current mask says all person: the background alone goes out
         self.all_person_runs = 0    # model runs in a row that said so
         self.warning: str | None = None  # for the user, while all_person_runs >= ALL_PERSON_RUNS
-        self.still_source = False   # the source repeats one picture: warn on its first all-person run
+        # The source repeats one picture: warn on its first all-person run; its edge colour is
+        # estimated finer (Compositor.still), being made once.
+        self.still_source = False
         self.effects = Effects()  # optional effects (low light, main person, framing, light); all off
 
     @property
@@ -270,6 +272,7 @@ class Pipeline:
         # The matte is still refined, so smoothing has the current state when the mask recovers.
         alpha = np.zeros_like(self.last_alpha) if segmented.all_person else self.last_alpha
         layers_unchanged = unchanged and not segmented.layers_changed
+        self.compositor.still = self.still_source  # a photo's edge colour: finer, made once
         output = self.effects.composite(self.compositor, frame_bgr, alpha, unchanged=layers_unchanged,  # framing, light, blend
                                         pyramid=segmented.pyramid)
         end = time.perf_counter()

@@ -478,3 +478,32 @@ def test_an_animated_webp_background_plays(tmp_path):
     assert compositor.mode == "video"
     levels = [compositor.composite(FRAME, ZEROS).mean() for _ in range(7)]
     assert levels == pytest.approx([20, 20, 40, 40, 60, 60, 20], abs=6)
+
+
+def test_a_still_pictures_edge_colour_comes_from_finer_means():
+    # A photo's edge layers are made once: blur-fusion's means at up to 512 rows, not 64 (90 at 720p),
+    # where a person's fine pattern at the edge (12-px stripes) was averaged into the room's colour.
+    from app.compositing import PHOTO_FOREGROUND_WORK_HEIGHT, edge_layers, foreground_at
+    h, w = 720, 1280
+    ys_all, xs_all = np.mgrid[0:h, 0:w]
+    person = np.empty((h, w, 3), np.float32)
+    person[:] = (40, 60, 200)
+    person[(xs_all // 12) % 2 == 1] = (220, 200, 60)
+    room = np.empty((h, w, 3), np.float32)
+    room[:] = (250, 250, 250)
+    room[(ys_all // 40) % 2 == 1] = (30, 120, 30)
+    alpha = np.zeros((h, w), np.uint8)
+    cv2.circle(alpha, (640, 720), 420, 255, -1)
+    alpha = cv2.GaussianBlur(alpha, (0, 0), 4)
+    a = alpha.astype(np.float32)[..., None] / 255
+    frame = np.clip(person * a + room * (1 - a) + 0.5, 0, 255).astype(np.uint8)
+    green = np.float32((0, 177, 64))
+    errors = {}
+    for still in (False, True):
+        (ys, xs), means = edge_layers(frame, alpha, None, still)
+        colour, edge_alpha = foreground_at(frame, alpha, ys, xs, means)
+        truth = person[ys, xs] * edge_alpha + green * (1 - edge_alpha)
+        errors[still] = float(np.abs(colour * edge_alpha + green * (1 - edge_alpha) - truth).mean())
+        assert means[0].shape[0] == (h if still else h // 8)  # 720 rows need no halving under 512
+    assert PHOTO_FOREGROUND_WORK_HEIGHT == 512
+    assert errors[True] < 0.9 * errors[False], errors

@@ -383,3 +383,21 @@ def test_a_pipeline_keeps_image_memory():
     keep_image_memory.cache_clear()
     Pipeline(Segmenter(), MatteRefiner(), Compositor())
     assert keep_image_memory.cache_info().currsize == 1
+
+
+def test_a_still_sources_edge_colour_is_estimated_finer(mean_model, monkeypatch):
+    # The compositor makes a photo's edge layers finer (models/MODEL_CARD.md, session 32, rule 9):
+    # the pipeline tells it, frame by frame, whether the source repeats one picture.
+    import app.compositing as compositing
+    seen = []
+    real = compositing.estimate_foreground_means
+    monkeypatch.setattr(compositing, "estimate_foreground_means",
+                        lambda frame, alpha, pyramid=None, still=False: seen.append(still) or real(frame, alpha, pyramid, still))
+    compositor = Compositor()
+    compositor.set_color((0, 0, 255))
+    pipeline = Pipeline(Segmenter(mean_model), MatteRefiner(), compositor)  # a soft edge: layers to make
+    pipeline.process(room_frame(360, 640))
+    pipeline.reset()
+    pipeline.still_source = True
+    pipeline.process(room_frame(360, 640))
+    assert seen == [False, True]

@@ -195,6 +195,7 @@ class AppMatte:
         refiner = MatteRefiner(matte) if edge_model is None else MatteRefiner(matte, edge_model=EdgeModel.load(edge_model))
         self.pipeline = Pipeline(segmenter, refiner,
                                  Compositor(), schedule=defaults.schedule_settings())
+        self.pipeline.still_source = photo  # a photo's path: its edge colour estimated finer too
         self.pipeline.region.enabled = crop  # False: the model sees the whole frame every run
         self.pipeline.compositor.set_color(GREEN)
         self.pipeline.compositor.estimate_foreground = foreground
