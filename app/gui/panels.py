@@ -392,6 +392,7 @@ class BackgroundPanel(QGroupBox):
         # held the window for seconds); the entry shows a plain tile until its thumbnail comes.
         self._thumbnailer = QThreadPool(self)
         self._thumbnailer.setMaxThreadCount(1)
+        self._thumbnailer.setExpiryTimeout(0)  # no thread kept waiting for the next custom file
         self._thumbnailMade.connect(self._on_thumbnail_made)
         layout = QVBoxLayout(self)
         self.list = _BackgroundList(self)

@@ -266,6 +266,7 @@ class PipelineWorker(QObject):
         # at once would double the memory). Requests are numbered: only the latest is shown.
         self._picture_loader = QThreadPool(self)
         self._picture_loader.setMaxThreadCount(1)
+        self._picture_loader.setExpiryTimeout(0)  # loads are rare: no thread kept waiting between them
         self._pictureLoaded.connect(self._on_picture_loaded)
         self._background_request = 0
         self._background_shown = False  # no background applied yet (the compositor's own "none")
