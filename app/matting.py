@@ -64,6 +64,21 @@ class MatteSettings:
         )
 
 
+def drop_detached_pieces(alpha_u8: np.ndarray, core: int = 128) -> np.ndarray:
+    """`alpha_u8` without its pieces (alpha > 0, 8-connected at full size) that hold no pixel of
+    at least `core`: the guided filter's finish at full size gives single room pixels some alpha
+    where a window's colour model reaches them (a flag's bright stripe beside a dark hat: a dotted
+    line on a plain background), and such pieces touch no part of the person. About 7 ms for a
+    1280-px picture: a photo's matte (made once) gets it, not every video frame."""
+    count, labels = cv2.connectedComponents((alpha_u8 > 0).view(np.uint8), connectivity=8)
+    if count <= 2:  # nothing, or one piece
+        return alpha_u8
+    keep = np.zeros(count, bool)
+    keep[np.unique(labels[alpha_u8 >= core])] = True
+    keep[0] = False
+    return alpha_u8 if keep[1:].all() else np.where(keep[labels], alpha_u8, np.uint8(0))
+
+
 def keep_outline(learned: np.ndarray, plain: np.ndarray, give: float = 0.0,
                  side: np.ndarray | None = None) -> np.ndarray:
     """The learned edge's alpha where it is on the plain filter's side of 0.5, or where the plain

@@ -540,3 +540,19 @@ def test_a_person_who_left_between_model_runs_is_not_kept_by_the_smoothing():
     calm._smooth(nobody, room, fresh=True)
     calm._smooth(nobody, room, fresh=False)
     assert np.allclose(calm._smooth(np.full((30, 40), 0.8, np.float32), room, fresh=True), 0.4, atol=0.05)
+
+
+def test_drop_detached_pieces_keeps_the_person_and_what_touches_them():
+    from app.matting import drop_detached_pieces
+    alpha = np.zeros((120, 160), np.uint8)
+    cv2.circle(alpha, (80, 120), 50, 255, -1)  # the person
+    alpha[60:75, 80] = 40                         # a faint wisp that touches them: kept
+    alpha[10:40:3, 20] = 60                       # a dotted line of faint room pixels: dropped
+    alpha[5, 150] = 200                           # a piece with its own core (a hand, a second person): kept
+    alpha[6, 150] = 30
+    out = drop_detached_pieces(alpha.copy())
+    assert out[10:40, 20].max() == 0
+    assert np.array_equal(np.delete(out, 20, axis=1), np.delete(alpha, 20, axis=1))
+    lone_person = np.zeros((40, 40), np.uint8)
+    lone_person[10:30, 10:30] = 255
+    assert drop_detached_pieces(lone_person) is lone_person  # one piece: nothing to look at

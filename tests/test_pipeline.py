@@ -401,3 +401,27 @@ def test_a_still_sources_edge_colour_is_estimated_finer(mean_model, monkeypatch)
     pipeline.still_source = True
     pipeline.process(room_frame(360, 640))
     assert seen == [False, True]
+
+
+def test_a_photos_matte_has_no_faint_specks_apart_from_the_person():
+    # The bundled portrait on a plain colour showed a dotted line of faint pink beside the hat: the
+    # full-size finish gave single pixels of the flag's gold stripe alpha 20-74, with zeros between
+    # them and the hat (models/MODEL_CARD.md, session 32, rule 10).
+    from pathlib import Path
+
+    import cv2
+
+    from app import segmentation
+    portrait = cv2.imread(str(Path(__file__).resolve().parent.parent / "assets" / "samples" / "portrait.jpg"))
+    segmenter = Segmenter(segmentation.DEFAULT_MODEL_PATH, threads=1)
+    segmenter.use_looks(True)
+    pipeline = Pipeline(segmenter, MatteRefiner(), Compositor())
+    pipeline.compositor.set_color((255, 0, 255))
+    pipeline.still_source = True
+    pipeline.process(portrait)
+    stripe = pipeline.last_alpha[90:190, 128:141]  # the gold stripe, left of the hat's edge
+    assert stripe.max() == 0, np.argwhere(stripe)
+    assert pipeline.last_alpha[150:250, 200:300].min() == 255  # the face is whole
+    count, labels = cv2.connectedComponents((pipeline.last_alpha > 0).astype(np.uint8), connectivity=8)
+    cores = set(np.unique(labels[pipeline.last_alpha >= 128])) - {0}
+    assert cores == set(range(1, count))  # every piece holds part of the person
