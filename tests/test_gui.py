@@ -1519,3 +1519,22 @@ def test_an_unforeseen_error_decoding_a_background_is_answered_in_words(qtbot, m
     qtbot.waitUntil(lambda: "decoder state corrupted" in window.banner.message("background"), timeout=TIMEOUT_MS)
     assert "odd.png" in window.banner.message("background") and not window._background_requests
     assert window.settings.background_mode == "blur" and window.controller.worker.compositor.mode == "blur"
+
+
+def test_pictures_chosen_past_while_another_loads_are_not_decoded(qtbot, make_window, clip, tmp_path, monkeypatch):
+    # Stepping through large pictures with the arrow keys queued a decode for each: the last one
+    # showed only after all of them (2 s apiece at 48 MP). Only the latest choice is decoded.
+    pictures = []
+    for index in range(4):
+        pictures.append(tmp_path / f"wall_{index}.png")
+        cv2.imwrite(str(pictures[-1]), np.full((90, 160, 3), 40 * index, np.uint8))
+    window = make_window(source=str(clip))
+    qtbot.waitUntil(lambda: window.frames_shown >= 2, timeout=TIMEOUT_MS)
+    finished = slow_picture_loads(monkeypatch, 0.6)
+    for picture in pictures:
+        window.choose_background("image", picture)
+    qtbot.waitUntil(lambda: window.settings.background_path == str(pictures[-1]), timeout=TIMEOUT_MS)
+    # The first may have begun before the others came; those between are never decoded.
+    assert finished[-1] == str(pictures[-1]) and set(finished) <= {str(pictures[0]), str(pictures[-1])}
+    qtbot.waitUntil(lambda: not window._background_requests, timeout=TIMEOUT_MS)
+    assert window.controller.worker.compositor.background_path == pictures[-1]

@@ -433,6 +433,9 @@ class PipelineWorker(QObject):
         request = self._background_request
 
         def load() -> None:
+            if request != self._background_request:  # chosen past while it waited (arrow keys
+                self._pictureLoaded.emit(request, path, None)  # through the list): no decode
+                return
             try:
                 result = load_background_picture(path)
             except (BackgroundError, MemoryError) as exc:
