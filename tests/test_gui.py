@@ -1411,15 +1411,17 @@ def test_a_background_too_large_for_memory_is_refused_in_words(qtbot, make_windo
     assert window.settings.background_mode == "blur" and not window._background_requests
 
 
-def slow_picture_loads(monkeypatch, seconds: float) -> list:
+def slow_picture_loads(monkeypatch, seconds: float, started: list | None = None) -> list:
     """Background pictures take `seconds` to decode (a 48 MP PNG took 1.9 s); returns the list
-    of paths whose decode has finished."""
+    of paths whose decode has finished (and adds to `started` those whose decode has begun)."""
     import time
 
     from app.gui import worker as worker_module
     real, finished = worker_module.load_background_picture, []
 
     def slow(path):
+        if started is not None:
+            started.append(path)
         time.sleep(seconds)
         finished.append(path)
         return real(path)
@@ -1452,8 +1454,10 @@ def test_a_background_chosen_while_a_picture_loads_is_not_replaced_by_it(qtbot, 
     cv2.imwrite(str(picture), np.full((90, 160, 3), 120, np.uint8))
     window = make_window(source=str(clip))
     qtbot.waitUntil(lambda: window.frames_shown >= 2, timeout=TIMEOUT_MS)
-    finished = slow_picture_loads(monkeypatch, 0.8)
+    started = []
+    finished = slow_picture_loads(monkeypatch, 0.8, started)
     window.choose_background("image", picture)
+    qtbot.waitUntil(lambda: bool(started), timeout=TIMEOUT_MS)  # its decode has begun
     window.choose_background("color", (0, 0, 255))
     qtbot.waitUntil(lambda: bool(finished) and not window._background_requests, timeout=TIMEOUT_MS)
     qtbot.wait(200)
