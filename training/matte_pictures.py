@@ -58,10 +58,11 @@ class GreyGuideRefiner(MatteRefiner):
         return super().refine(mask_small, guide, dtype, fresh=fresh)
 
 
-def app_composite(model: Path, frame: np.ndarray, before: str | None = None) -> np.ndarray:
+def app_composite(model: Path, frame: np.ndarray, before: str | None = None, still: bool = False) -> np.ndarray:
     """The frame on plain green through the app's pipeline; before: through v3's matte ("v3"),
     v4.3's grey-guided one ("grey") or the plain guided filter without the learned edge ("plain",
-    session 21's) instead."""
+    session 21's) instead; still: as a photo (the CLI's `-i photo.jpg`): a photo's looks, its
+    finer edge colour and no detached specks (app/pipeline.py's still_source)."""
     if before == "v3":  # v3's matte and compositor
         refiner = MatteRefiner(MatteSettings(edge_mode="gaussian"))
     elif before == "grey":
@@ -73,7 +74,10 @@ def app_composite(model: Path, frame: np.ndarray, before: str | None = None) -> 
     compositor = Compositor()
     compositor.set_color(GREEN)
     compositor.estimate_foreground = before != "v3"
-    pipeline = Pipeline(Segmenter(model), refiner, compositor)
+    segmenter = Segmenter(model)
+    segmenter.use_looks(still)
+    pipeline = Pipeline(segmenter, refiner, compositor)
+    pipeline.still_source = still
     pipeline.region.enabled = before != "v3"  # v3 saw the whole frame only
     output, _ = pipeline.process(frame)
     return output
@@ -113,14 +117,16 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "assets" / "matte_compare.png")
     args = parser.parse_args(argv)
 
+    # The portrait as a photo (the path a user's `-i portrait.jpg` takes), the clip's frame as video.
     pictures = [
-        ("portrait", cv2.imread(str(ROOT / "assets" / "samples" / "portrait.jpg")), (140, 140, 150, 110), (340, 300, 150, 110)),
-        ("sample clip", sample_frame(), (215, 15, 150, 110), (40, 220, 150, 110)),
+        ("portrait", cv2.imread(str(ROOT / "assets" / "samples" / "portrait.jpg")), (140, 140, 150, 110), (340, 300, 150, 110), True),
+        ("sample clip", sample_frame(), (215, 15, 150, 110), (40, 220, 150, 110), False),
     ]
     rows = []
-    for name, frame, hair, shoulder in pictures:
-        columns = [("previous release", app_composite(args.before, frame, before=None if args.before_matte == "app" else args.before_matte)),
-                   ("this release", app_composite(args.after, frame)),
+    for name, frame, hair, shoulder, still in pictures:
+        before = None if args.before_matte == "app" else args.before_matte
+        columns = [("previous release", app_composite(args.before, frame, before=before, still=still and before != "v3")),
+                   ("this release", app_composite(args.after, frame, still=still)),
                    ("RVM (peer)", rvm_composite(frame, args.store))]
         tiles = []
         for title, image in columns:
