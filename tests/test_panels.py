@@ -306,3 +306,6 @@ def test_a_custom_backgrounds_thumbnail_is_made_off_the_window_thread(qtbot, tmp
     qtbot.waitUntil(lambda: tile(mine) == "#ff0000", timeout=5000)
     qtbot.waitUntil(lambda: panel.list.count() == 5, timeout=5000)  # the unreadable one is gone
     assert panel.list.currentItem() is mine and threading.main_thread() not in threads
+    panel.select("image", str(corrupt))  # in use (a saved choice at start): still no entry for it
+    qtbot.waitUntil(lambda: panel.list.count() == 5, timeout=5000)
+    assert panel.list.currentItem() is None and "broken" not in [panel.list.item(i).text() for i in range(5)]

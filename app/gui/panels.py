@@ -485,9 +485,15 @@ class BackgroundPanel(QGroupBox):
                 continue
             if image is not None:
                 item.setIcon(_untinted_icon(QPixmap.fromImage(image)))
-            elif item is not self.list.currentItem():  # unreadable, and not the one in use
+            else:  # unreadable: no entry, as before thumbnails were made here (the worker says why)
+                current = item is self.list.currentItem()
                 self.list.takeItem(row)
                 self._fit()
+                if current:
+                    blocked = self.list.blockSignals(True)
+                    self.list.clearSelection()
+                    self.list.setCurrentItem(None)
+                    self.list.blockSignals(blocked)
             return
 
     def wait_for_thumbnails(self, msecs: int = -1) -> bool:
