@@ -137,7 +137,7 @@ class Compositor:
             return
         self.use_picture(load_background_picture(path))
 
-    def use_picture(self, picture: "BackgroundPicture") -> None:
+    def use_picture(self, picture: BackgroundPicture) -> None:
         """Show a picture that load_background_picture decoded (maybe on another thread)."""
         self._close_video()
         self._image = picture.image

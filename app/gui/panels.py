@@ -54,6 +54,15 @@ def _thumbnail_from_image(image: QImage) -> QImage:
     return scaled.copy(x, y, THUMBNAIL_SIZE.width(), THUMBNAIL_SIZE.height())
 
 
+def _local_readable_file(path) -> Path | None:
+    """The local file a background names (a file:// link's path), or None for a network address
+    (OpenCV would connect to it) or a file that is missing, a folder or a pipe OpenCV would wait on."""
+    if is_network_address(str(path)):
+        return None
+    path = Path(local_file_path(str(path)))
+    return None if file_problem(path) is not None else path
+
+
 def thumbnail_for_file(path: Path) -> QPixmap | None:
     """Thumbnail of an image, or of the first frame of a video; None when unreadable."""
     image = thumbnail_image_for_file(path)
@@ -67,11 +76,9 @@ def thumbnail_image_for_file(path: Path) -> QImage | None:
     Read with OpenCV, like the compositor, so every file that works as a background gets a
     thumbnail (Qt's own image plugins cover fewer formats, and the bundle ships only some).
     """
-    if is_network_address(str(path)):
-        return None  # OpenCV would connect to it, on the window's thread
-    path = Path(local_file_path(str(path)))  # a file:// link: its file
-    if file_problem(path) is not None:
-        return None  # missing, a folder, a pipe OpenCV would wait on
+    path = _local_readable_file(path)
+    if path is None:
+        return None
     if path.suffix.lower() in VIDEO_EXTENSIONS or is_video_file(path):
         capture = cv2.VideoCapture(str(path))
         ok, frame = capture.read()
@@ -470,7 +477,7 @@ class BackgroundPanel(QGroupBox):
         self.list.blockSignals(blocked)
 
     def _add_custom(self, path: Path) -> QListWidgetItem | None:
-        if is_network_address(str(path)) or file_problem(Path(local_file_path(str(path)))) is not None:
+        if _local_readable_file(path) is None:
             return None  # missing, a folder, a network address: no entry
         item = self._add(path.stem[:14], _swatch(QColor("#e8eaed")), "image", str(path), tooltip=str(path),
                          row=self.list.count() - 1)  # before "Image file…"
