@@ -96,8 +96,9 @@ class Pipeline:
         self.all_person = False     # the current mask says all person: the background alone goes out
         self.all_person_runs = 0    # model runs in a row that said so
         self.warning: str | None = None  # for the user, while all_person_runs >= ALL_PERSON_RUNS
-        # The source repeats one picture: warn on its first all-person run; its edge colour is
-        # estimated finer (Compositor.still), being made once.
+        # The source repeats one picture: warn on its first all-person run; its matte and edge
+        # colour, made once, get what would cost too much a video frame (detached specks dropped,
+        # finer colour means: Compositor.still).
         self.still_source = False
         self.effects = Effects()  # optional effects (low light, main person, framing, light); all off
 
