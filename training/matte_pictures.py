@@ -119,7 +119,7 @@ def main(argv=None) -> int:
 
     # The portrait as a photo (the path a user's `-i portrait.jpg` takes), the clip's frame as video.
     pictures = [
-        ("portrait", cv2.imread(str(ROOT / "assets" / "samples" / "portrait.jpg")), (140, 140, 150, 110), (340, 300, 150, 110), True),
+        ("portrait", cv2.imread(str(ROOT / "assets" / "samples" / "portrait.jpg")), (90, 70, 150, 110), (340, 300, 150, 110), True),
         ("sample clip", sample_frame(), (215, 15, 150, 110), (40, 220, 150, 110), False),
     ]
     rows = []
