@@ -80,6 +80,10 @@ class AppSettings:
     }
     _CHOICES = {"background_mode": BACKGROUND_MODES, "edge_mode": EDGE_MODES, "model_schedule": SCHEDULES}
 
+    def copy(self) -> "AppSettings":
+        """An independent copy (its own `extra`)."""
+        return dataclasses.replace(self, extra=dict(self.extra))
+
     def to_dict(self) -> dict[str, Any]:
         data = dict(self.extra)
         data.update({f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"})
@@ -159,7 +163,7 @@ def with_changes(stored: AppSettings, before: AppSettings, after: AppSettings) -
     """`stored` (what the settings file holds now: a second window may have saved there since)
     with the fields that went from `before` to `after` here. Saving a window's whole settings
     undid the other window's choices: the last to close won every field."""
-    merged = dataclasses.replace(stored, extra=dict(stored.extra))
+    merged = stored.copy()
     for f in dataclasses.fields(AppSettings):
         if f.name != "extra" and getattr(after, f.name) != getattr(before, f.name):
             setattr(merged, f.name, getattr(after, f.name))

@@ -113,7 +113,7 @@ class MainWindow(QMainWindow):
         self.store = settings_store if settings_store is not None else open_settings_store()
         self.settings = load_settings(self.store)
         # As loaded or last saved: a save writes only what changed here since (settings.with_changes).
-        self._saved_settings = dataclasses.replace(self.settings, extra=dict(self.settings.extra))
+        self._saved_settings = self.settings.copy()
         settings_damaged = self.store.status() == QSettings.Status.FormatError
         self.sample_clip = Path(sample_clip if sample_clip is not None else resources.SAMPLE_CLIP).absolute()
         self.backgrounds_dir = backgrounds_dir
@@ -323,7 +323,7 @@ class MainWindow(QMainWindow):
                 stored = self._saved_settings  # a damaged file is replaced by this window's settings
             saving = with_changes(stored, self._saved_settings, self.settings)
             save_settings(self.store, saving)
-            self._saved_settings = dataclasses.replace(self.settings, extra=dict(self.settings.extra))
+            self._saved_settings = self.settings.copy()
         except Exception as exc:  # noqa: BLE001 - a failed save must not stop the window (or its close)
             if not isinstance(exc, OSError):
                 exc = OSError(f"Cannot save settings to {self.store.fileName()} ({type(exc).__name__}: {exc})")

@@ -460,13 +460,7 @@ class BackgroundPanel(QGroupBox):
         """Highlight the entry of the background in use (adding a thumbnail for a custom file)."""
         self._selected = (mode, value)
         wanted_kind = "image" if mode in ("image", "video") else mode
-        target = None
-        for row in range(self.list.count()):
-            item = self.list.item(row)
-            kind, item_value = item.data(Qt.ItemDataRole.UserRole)
-            if kind == wanted_kind and (kind != "image" or item_value == str(value)):
-                target = item
-                break
+        target = self._entry(wanted_kind, value)
         if target is None and wanted_kind == "image" and value:
             target = self._add_custom(Path(value))
         blocked = self.list.blockSignals(True)
@@ -475,6 +469,15 @@ class BackgroundPanel(QGroupBox):
         else:
             self.list.clearSelection()
         self.list.blockSignals(blocked)
+
+    def _entry(self, kind: str, value) -> QListWidgetItem | None:
+        """The list's entry of this kind (for a picture: of this file), if it has one."""
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            item_kind, item_value = item.data(Qt.ItemDataRole.UserRole)
+            if item_kind == kind and (kind != "image" or item_value == str(value)):
+                return item
+        return None
 
     def _add_custom(self, path: Path) -> QListWidgetItem | None:
         if _local_readable_file(path) is None:
@@ -486,26 +489,25 @@ class BackgroundPanel(QGroupBox):
         return item
 
     def _on_thumbnail_made(self, path: Path, image: QImage | None) -> None:
-        for row in range(self.list.count()):
-            item = self.list.item(row)
-            if item.data(Qt.ItemDataRole.UserRole) != ("image", str(path)):
-                continue
-            if image is not None:
-                item.setIcon(_untinted_icon(QPixmap.fromImage(image)))
-            else:  # unreadable: no entry, as before thumbnails were made here (the worker says why)
-                current = item is self.list.currentItem()
-                self.list.takeItem(row)
-                self._fit()
-                if current:
-                    blocked = self.list.blockSignals(True)
-                    self.list.clearSelection()
-                    self.list.setCurrentItem(None)
-                    self.list.blockSignals(blocked)
+        item = self._entry("image", path)
+        if item is None:
             return
+        if image is not None:
+            item.setIcon(_untinted_icon(QPixmap.fromImage(image)))
+            return
+        # Unreadable: no entry, as before thumbnails were made here (the worker says why).
+        current = item is self.list.currentItem()
+        self.list.takeItem(self.list.row(item))
+        self._fit()
+        if current:
+            blocked = self.list.blockSignals(True)
+            self.list.clearSelection()
+            self.list.setCurrentItem(None)
+            self.list.blockSignals(blocked)
 
-    def wait_for_thumbnails(self, msecs: int = -1) -> bool:
-        """Wait until the thumbnails being made are done (closing, tests)."""
-        return self._thumbnailer.waitForDone(msecs)
+    def wait_for_thumbnails(self) -> None:
+        """Wait until the thumbnails being made are done (closing: none answers a panel taken down)."""
+        self._thumbnailer.waitForDone()
 
     def _on_item_clicked(self, item: QListWidgetItem) -> None:
         # Where the style activates an item on a single click (KDE Plasma's default), the click
