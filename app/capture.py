@@ -621,7 +621,18 @@ def _camera_api() -> int:
     return cv2.CAP_ANY
 
 
-class CameraSource(FrameSource):
+class OpenCVCaptureSource(FrameSource):
+    """A source read through an OpenCV VideoCapture (a camera or a video file): close() releases it."""
+
+    _capture: "cv2.VideoCapture | None" = None
+
+    def close(self) -> None:
+        if self._capture is not None:
+            self._capture.release()
+            self._capture = None
+
+
+class CameraSource(OpenCVCaptureSource):
     """A webcam opened by index. Raises SourceError at once when it is absent or busy."""
 
     is_live = True
@@ -670,13 +681,8 @@ class CameraSource(FrameSource):
         self.captured_at = time.monotonic()
         return frame
 
-    def close(self) -> None:
-        if self._capture is not None:
-            self._capture.release()
-            self._capture = None
 
-
-class VideoFileSource(FrameSource):
+class VideoFileSource(OpenCVCaptureSource):
     """A video file. loop=True restarts at the end; loop=False makes read() return None there.
 
     A read failure before the container's frame count is reached means the file is truncated,
@@ -768,11 +774,6 @@ class VideoFileSource(FrameSource):
         self._frames_read = 1
         self.captured_at = time.monotonic()
         return frame
-
-    def close(self) -> None:
-        if self._capture is not None:
-            self._capture.release()
-            self._capture = None
 
 
 class ImageSource(FrameSource):
