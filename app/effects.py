@@ -39,10 +39,10 @@ class EffectSettings:
     def clamped(self) -> "EffectSettings":
         return EffectSettings(
             auto_frame=bool(self.auto_frame),
-            zoom=float(np.clip(self.zoom, ZOOM_MIN, ZOOM_MAX)) if np.isfinite(self.zoom) else 1.5,
+            zoom=float(np.clip(self.zoom, ZOOM_MIN, ZOOM_MAX)) if np.isfinite(self.zoom) else EffectSettings.zoom,
             match_lighting=bool(self.match_lighting),
             lighting_strength=float(np.clip(self.lighting_strength, 0.0, 1.0))
-            if np.isfinite(self.lighting_strength) else 0.5,
+            if np.isfinite(self.lighting_strength) else EffectSettings.lighting_strength,
             low_light=bool(self.low_light),
             main_person=bool(self.main_person))
 

@@ -95,7 +95,7 @@ SETTLE_BURST = 3
 
 @dataclass
 class ScheduleSettings:
-    # The same defaults as AppSettings' model_* fields, which the window and the CLI use (tested).
+    # AppSettings' model_* fields (the window's and the CLI's) take their defaults from these.
     mode: str = "motion"        # one of SCHEDULES
     every_n: int = 2            # "every-n": the model on every Nth frame, its mask reused between
     max_interval: int = 15      # "motion": the model at least every this many frames (0.5 s at 30 fps)

@@ -39,10 +39,10 @@ class AppSettings:
     background_path: str = ""                # image or video file for those modes
     background_color: tuple[int, int, int] = (64, 177, 0)  # BGR of #00b140, the README's green
     blur_strength: float = DEFAULT_BLUR
-    threshold: float = 0.5
-    softness: float = 0.15
+    threshold: float = MatteSettings.threshold
+    softness: float = MatteSettings.softness
     feather: float = MatteSettings.feather   # px at 720p; the matte stage's default
-    smoothing: float = 0.5
+    smoothing: float = MatteSettings.smoothing
     steady_edges: bool = MatteSettings.steady_edges  # motion-compensated smoothing (app/matting.MotionSmoother): more CPU
     mirror_average: bool = False  # video's model runs also see the frame mirrored (a photo always does): twice the model's CPU
     edge_mode: str = MatteSettings.edge_mode  # edges at the frame's own resolution (app/matting.py); "gaussian" costs less
@@ -51,20 +51,20 @@ class AppSettings:
     # When the model runs (app/scheduling.py), for the window and the command line alike: "motion"
     # runs it on frames that changed (every frame while you move, every max_interval-th while you sit
     # still); "every-n" on every model_every_n-th frame. bench/RESULTS.md, "Live" section.
-    model_schedule: str = "motion"
-    model_every_n: int = 2                   # "every-n" only
-    model_max_interval: int = 15             # "motion": at least every 15 frames (0.5 s at 30 fps)
+    model_schedule: str = ScheduleSettings.mode
+    model_every_n: int = ScheduleSettings.every_n  # "every-n" only
+    model_max_interval: int = ScheduleSettings.max_interval  # "motion": at least every 15 frames (0.5 s at 30 fps)
     threads: int = 0                         # 0: automatic
     virtual_camera_enabled: bool = False
     virtual_camera_backend: str = ""         # empty: first that works
     virtual_camera_device: str = ""          # empty: first free device
     # Effects (app/effects.py), all off by default.
-    auto_frame: bool = False
-    auto_frame_zoom: float = 1.5
-    match_lighting: bool = False
-    lighting_strength: float = 0.5
-    low_light: bool = False
-    main_person: bool = False
+    auto_frame: bool = EffectSettings.auto_frame
+    auto_frame_zoom: float = EffectSettings.zoom
+    match_lighting: bool = EffectSettings.match_lighting
+    lighting_strength: float = EffectSettings.lighting_strength
+    low_light: bool = EffectSettings.low_light
+    main_person: bool = EffectSettings.main_person
     settings_version: int = SETTINGS_VERSION  # the format these were saved in (see _CHANGED_DEFAULTS)
     extra: dict = field(default_factory=dict)  # unknown keys from newer versions, kept verbatim
 

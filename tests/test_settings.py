@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 
 from app.compositing import BackgroundError, Compositor
+from app.effects import EffectSettings
 from app.matting import MatteSettings
+from app.scheduling import ScheduleSettings
 from app.settings import SETTINGS_VERSION, AppSettings
 
 
@@ -142,3 +144,12 @@ def test_with_changes_takes_only_the_fields_changed_here_over_what_is_stored():
     assert (merged.threshold, merged.background_mode, merged.background_color) == (0.3, "color", (1, 2, 3))
     assert merged.feather == 6.0 and merged.extra == {"future_key": 1}  # another window's, kept
     assert stored.threshold == 0.9 and merged.extra is not stored.extra  # the inputs are left alone
+
+
+def test_the_window_and_cli_defaults_are_the_stages_own():
+    # AppSettings takes its defaults from the stages' settings, so a stage's default changed in one
+    # place reaches the window, the CLI and the saved file.
+    defaults = AppSettings()
+    assert defaults.matte_settings() == MatteSettings()
+    assert defaults.effect_settings() == EffectSettings()
+    assert defaults.schedule_settings() == ScheduleSettings()
