@@ -36,9 +36,10 @@ class MatteSettings:
     smoothing: float = 0.5   # EMA weight of the previous frames' mask (0 = none, <1)
     edge_mode: str = "learned"    # the app's default: edges finished at the frame's resolution, their softness refined by EdgeModel; "guided": the plain filter (less CPU); "gaussian" is cheaper still
     work_height: int = 180   # refinement resolution cap (bench/RESULTS.md: 360 costs 6-7 % more CPU; 180 stays within its edge-quality limits)
-    # Motion-compensated smoothing of the finished matte (MotionSmoother): steadier edges on a moving
-    # person (held-out dtSSD 3.17 -> 2.79, RVM 2.99) for about 3.3 CPU ms more a moving 720p frame;
-    # on by default it cost the bench's 1080p rows their targets (models/MODEL_CARD.md), so off.
+    # Motion-compensated smoothing of the finished matte (MotionSmoother): with v4.3 and the plain
+    # filter, held-out dtSSD 3.17 -> 2.79 (RVM 2.99); with v4.8 and the learned edge little gain and a
+    # softer moving edge (17 clips: 3.44 -> 3.41, edge MAD 0.0589 -> 0.0639; models/MODEL_CARD.md,
+    # session 33). About 3.3 CPU ms more a moving 720p frame; off.
     steady_edges: bool = False
     # With the learned edge: where the plain filter's alpha is within this of 0.5 (it is unsure which
     # side a pixel is on), the learned edge may put the pixel on the other side (keep_outline), with
@@ -693,7 +694,8 @@ class MatteRefiner:
 # temporal anti-aliasing): where something moved that the affine motion does not follow (a waving
 # hand), the history cannot leave a ghost farther than that. training.matte_eval --matte
 # steady_edges=true: validation clips (training people) moving IoU 0.9616 -> 0.9625, dtSSD
-# 4.94 -> 4.56; held-out 0.9818 -> 0.9823, 3.17 -> 2.79 (RVM 2.99). The alignment and the band cost about
+# 4.94 -> 4.56; held-out 0.9818 -> 0.9823, 3.17 -> 2.79 (RVM 2.99), with v4.3 and the plain filter
+# (with v4.8 and the learned edge: 3.44 -> 3.41 on 17 clips, session 33). The alignment and the band cost about
 # 3.3 CPU ms a moving 720p frame and 10.3 at 1080p (bench.steady_edges), so it is the user's choice
 # (MatteSettings.steady_edges).
 MOTION_MIN_WIDTH = 160   # the grey frames ECC aligns: the frame's halving at least this wide
