@@ -189,10 +189,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--smoothing", type=_unit_float, default=defaults.smoothing,
                         help=f"temporal smoothing 0..{MAX_SMOOTHING:g} (higher: steadier, slower to follow)")
     parser.add_argument("--steady-edges", action=argparse.BooleanOptionalAction, default=defaults.steady_edges,
-                        help="average the edge with the last frame's, moved along with the person "
-                             "(with the learned edge it steadies little and softens a moving edge; "
-                             "--mirror-average does more); about 3.3 ms more CPU a moving 720p frame "
-                             "(default: off)")
+                        help="average the edge with the last frame's, moved along with the person: "
+                             "a little less flicker while you move, a slightly softer moving edge "
+                             "(--mirror-average gains more); about 3.3 ms more CPU a moving 720p "
+                             "frame (default: off)")
     parser.add_argument("--mirror-average", action=argparse.BooleanOptionalAction, default=None,
                         help="each model run also sees the picture mirrored, and the two answers are "
                              "averaged: a better-placed, steadier edge for twice the model's time "

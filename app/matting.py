@@ -37,9 +37,9 @@ class MatteSettings:
     edge_mode: str = "learned"    # the app's default: edges finished at the frame's resolution, their softness refined by EdgeModel; "guided": the plain filter (less CPU); "gaussian" is cheaper still
     work_height: int = 180   # refinement resolution cap (bench/RESULTS.md: 360 costs 6-7 % more CPU; 180 stays within its edge-quality limits)
     # Motion-compensated smoothing of the finished matte (MotionSmoother): with v4.3 and the plain
-    # filter, held-out dtSSD 3.17 -> 2.79 (RVM 2.99); with v4.8 and the learned edge little gain and a
-    # softer moving edge (17 clips: 3.44 -> 3.41, edge MAD 0.0589 -> 0.0639; models/MODEL_CARD.md,
-    # session 33). About 3.3 CPU ms more a moving 720p frame; off.
+    # filter, held-out dtSSD 3.17 -> 2.79 (RVM 2.99); with v4.8 and the learned edge less gain and a
+    # softer moving edge (fresh sets: 3.55 -> 3.34, edge MAD +4.7 %; the usual 17 clips: 3.44 -> 3.41;
+    # models/MODEL_CARD.md, session 33). About 3.3 CPU ms more a moving 720p frame; off.
     steady_edges: bool = False
     # With the learned edge: where the plain filter's alpha is within this of 0.5 (it is unsure which
     # side a pixel is on), the learned edge may put the pixel on the other side (keep_outline), with
@@ -695,7 +695,7 @@ class MatteRefiner:
 # hand), the history cannot leave a ghost farther than that. training.matte_eval --matte
 # steady_edges=true: validation clips (training people) moving IoU 0.9616 -> 0.9625, dtSSD
 # 4.94 -> 4.56; held-out 0.9818 -> 0.9823, 3.17 -> 2.79 (RVM 2.99), with v4.3 and the plain filter
-# (with v4.8 and the learned edge: 3.44 -> 3.41 on 17 clips, session 33). The alignment and the band cost about
+# (with v4.8 and the learned edge: 3.55 -> 3.34 on fresh sets, session 33). The alignment and the band cost about
 # 3.3 CPU ms a moving 720p frame and 10.3 at 1080p (bench.steady_edges), so it is the user's choice
 # (MatteSettings.steady_edges).
 MOTION_MIN_WIDTH = 160   # the grey frames ECC aligns: the frame's halving at least this wide

@@ -603,8 +603,8 @@ class AdjustmentsPanel(QGroupBox):
         layout.insertLayout(2, edge_row)  # beside the feather it works with
         self.steady_checkbox = self._checkbox(
             layout, "Steadier edges in motion",
-            "Averages the outline with the last frame's, moved along with you; with the learned "
-            "edge finish it steadies little and softens a moving edge. Uses more CPU while you move")
+            "Averages the outline with the last frame's, moved along with you: a little less "
+            "flicker while you move, a slightly softer moving edge. Uses more CPU while you move")
         self.looks_checkbox = self._checkbox(
             layout, "Two looks per model run",
             "The model also sees each frame mirrored: a steadier, better-placed outline for about "
