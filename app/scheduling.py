@@ -102,7 +102,7 @@ class ScheduleSettings:
 
     def clamped(self) -> "ScheduleSettings":
         return ScheduleSettings(
-            mode=self.mode if self.mode in SCHEDULES else "motion",
+            mode=self.mode if self.mode in SCHEDULES else ScheduleSettings.mode,
             every_n=int(min(max(int(self.every_n), EVERY_N_RANGE[0]), EVERY_N_RANGE[1])),
             max_interval=int(min(max(int(self.max_interval), MAX_INTERVAL_RANGE[0]), MAX_INTERVAL_RANGE[1])))
 

@@ -53,7 +53,7 @@ class AppSettings:
     # still); "every-n" on every model_every_n-th frame. bench/RESULTS.md, "Live" section.
     model_schedule: str = ScheduleSettings.mode
     model_every_n: int = ScheduleSettings.every_n  # "every-n" only
-    model_max_interval: int = ScheduleSettings.max_interval  # "motion": at least every 15 frames (0.5 s at 30 fps)
+    model_max_interval: int = ScheduleSettings.max_interval  # "motion": the model at least every this many frames
     threads: int = 0                         # 0: automatic
     virtual_camera_enabled: bool = False
     virtual_camera_backend: str = ""         # empty: first that works

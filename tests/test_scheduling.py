@@ -137,7 +137,7 @@ def test_settings_are_clamped():
     assert (s.mode, s.every_n, s.max_interval) == ("motion", 1, 300)
 
 
-def test_app_settings_are_the_single_source_of_the_schedule_defaults():
+def test_app_settings_take_the_schedule_defaults_from_schedule_settings():
     assert AppSettings().schedule_settings() == ScheduleSettings()
     assert AppSettings().model_schedule == "motion"
     loaded = AppSettings.from_dict({"model_schedule": "every-n", "model_every_n": "3", "model_max_interval": "0"})

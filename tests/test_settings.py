@@ -4,7 +4,6 @@ import pytest
 from app.compositing import BackgroundError, Compositor
 from app.effects import EffectSettings
 from app.matting import MatteSettings
-from app.scheduling import ScheduleSettings
 from app.settings import SETTINGS_VERSION, AppSettings
 
 
@@ -151,5 +150,4 @@ def test_the_window_and_cli_defaults_are_the_stages_own():
     # place reaches the window, the CLI and the saved file.
     defaults = AppSettings()
     assert defaults.matte_settings() == MatteSettings()
-    assert defaults.effect_settings() == EffectSettings()
-    assert defaults.schedule_settings() == ScheduleSettings()
+    assert defaults.effect_settings() == EffectSettings()  # the schedule's: tests/test_scheduling.py
