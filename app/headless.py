@@ -193,6 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "a little less flicker while you move, a slightly softer moving edge "
                              "(--mirror-average gains more); about 3.3 ms more CPU a moving 720p "
                              "frame (default: off)")
+    parser.add_argument("--room-memory", action=argparse.BooleanOptionalAction, default=defaults.room_memory,
+                        help="remember the room seen beside you, and keep it out of the outline where "
+                             "the camera shows it again (a gap between arm and head, a piece of door "
+                             "beside a shoulder); acts only where the room has texture that the frame "
+                             "repeats; a camera or video (default: on)")
     parser.add_argument("--mirror-average", action=argparse.BooleanOptionalAction, default=None,
                         help="each model run also sees the picture mirrored, and the two answers are "
                              "averaged: a better-placed, steadier edge for twice the model's time "
@@ -567,7 +572,8 @@ def _run(args: argparse.Namespace, job: _JobState) -> int:
                 segmenter.use_looks(source.is_still, mirror_video=bool(args.mirror_average))
             refiner = MatteRefiner(MatteSettings(
                 threshold=args.threshold, softness=args.softness, feather=args.feather,
-                smoothing=args.smoothing, edge_mode=args.edge_mode, steady_edges=args.steady_edges))
+                smoothing=args.smoothing, edge_mode=args.edge_mode, steady_edges=args.steady_edges,
+                room_memory=args.room_memory))
             schedule, note = schedule_settings(args)
             if note:
                 _note(note)

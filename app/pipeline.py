@@ -23,7 +23,7 @@ import numpy as np
 from app.compositing import BackgroundError, Compositor
 from app.effects import Effects
 from app.imaging import FramePyramid, keep_image_memory, use_opencv_threads_for
-from app.matting import MatteRefiner, MotionSmoother, drop_detached_pieces
+from app.matting import MatteRefiner, MotionSmoother, RoomMemory, drop_detached_pieces
 from app.scheduling import ModelSchedule, ScheduleSettings
 from app.segmentation import (REGION_GLANCE_SIZE, PersonRegion, Segmenter, mask_in_frame, mask_range_error,
                               rect_overlap)
@@ -73,6 +73,7 @@ class Pipeline:
         self.segmenter = segmenter
         self.refiner = refiner
         self.smoother = MotionSmoother()
+        self.room = RoomMemory()  # a video's memory of the room behind the person
         self.compositor = compositor
         self.schedule = ModelSchedule(schedule)
         if model_every_n is not None and schedule is None:
@@ -126,6 +127,7 @@ class Pipeline:
         self._recrop = False
         self.refiner.reset()
         self.smoother.reset()
+        self.room.reset()
         self.effects.reset()
         self.schedule.reset()
         self.region.reset()
@@ -267,6 +269,10 @@ class Pipeline:
                                                        self.refiner.settings.smoothing)
             else:
                 self.smoother.reset()  # no stale history when it is switched on again
+            if self.refiner.settings.room_memory and not self.still_source:  # a photo has no history
+                self.last_alpha = self.room.apply(self.last_alpha, segmented.pyramid)
+            else:
+                self.room.reset()
             self._refined_with = self.refiner.settings
         self.matte_reused = unchanged
         mid = time.perf_counter()

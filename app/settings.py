@@ -44,6 +44,7 @@ class AppSettings:
     feather: float = MatteSettings.feather   # px at 720p; the matte stage's default
     smoothing: float = MatteSettings.smoothing
     steady_edges: bool = MatteSettings.steady_edges  # motion-compensated smoothing (app/matting.MotionSmoother): more CPU
+    room_memory: bool = MatteSettings.room_memory  # video: the room seen beside you earlier is kept out of the outline (app/matting.RoomMemory)
     mirror_average: bool = False  # video's model runs also see the frame mirrored (a photo always does): twice the model's CPU
     edge_mode: str = MatteSettings.edge_mode  # edges at the frame's own resolution (app/matting.py); "gaussian" costs less
     mirror: bool = False   # what the call sees; a mirrored outgoing picture shows text reversed
@@ -142,7 +143,8 @@ class AppSettings:
 
     def matte_settings(self) -> MatteSettings:
         return MatteSettings(threshold=self.threshold, softness=self.softness, feather=self.feather,
-                             smoothing=self.smoothing, edge_mode=self.edge_mode, steady_edges=self.steady_edges)
+                             smoothing=self.smoothing, edge_mode=self.edge_mode, steady_edges=self.steady_edges,
+                             room_memory=self.room_memory)
 
     def apply_background(self, compositor: Compositor) -> None:
         """Configure the compositor; raises BackgroundError (keeping its previous state) on failure."""

@@ -251,6 +251,10 @@ def test_settings_survive_a_restart(qtbot, make_window, clip, isolated_settings)
     assert not window.steady_checkbox.isChecked()  # off by default: it costs CPU
     qtbot.mouseClick(window.steady_checkbox, Qt.MouseButton.LeftButton)
     assert window.settings.steady_edges
+    assert window.room_checkbox.isChecked()  # on by default
+    room = window.room_checkbox
+    qtbot.mouseClick(room, Qt.MouseButton.LeftButton, pos=QPoint(8, room.height() // 2))
+    assert not window.settings.room_memory
     assert not window.looks_checkbox.isChecked()  # off by default: twice the model's CPU
     looks = window.looks_checkbox  # a click on its box (the text is shorter than the row)
     qtbot.mouseClick(looks, Qt.MouseButton.LeftButton, pos=QPoint(8, looks.height() // 2))
@@ -277,6 +281,7 @@ def test_settings_survive_a_restart(qtbot, make_window, clip, isolated_settings)
     assert restarted.mirror_checkbox.isChecked() == mirrored and s.mirror == mirrored
     assert restarted.steady_checkbox.isChecked() and s.steady_edges and s.matte_settings().steady_edges
     assert restarted.looks_checkbox.isChecked() and s.mirror_average
+    assert not restarted.room_checkbox.isChecked() and not s.room_memory and not s.matte_settings().room_memory
     assert restarted.edge_combo.currentData() == "guided" and s.matte_settings().edge_mode == "guided"
     assert (s.background_mode, s.background_color) == ("color", BLUE)
     assert restarted.background_list.currentItem() is restarted.color_item

@@ -59,6 +59,24 @@ def test_steady_edges_flag_reaches_the_matte(capsys, tmp_path, mean_model, monke
         assert seen[-1] is expected
 
 
+def test_room_memory_flag_reaches_the_matte(capsys, tmp_path, mean_model, monkeypatch):
+    import app.pipeline
+
+    seen = []
+    original = app.pipeline.Pipeline.__init__
+
+    def spy(self, segmenter, refiner, *args, **kwargs):
+        seen.append(refiner.settings.room_memory)
+        original(self, segmenter, refiner, *args, **kwargs)
+
+    monkeypatch.setattr(app.pipeline.Pipeline, "__init__", spy)
+    clip = write_video(tmp_path / "c.avi", person_frames(3))
+    for flags, expected in (([], True), (["--no-room-memory"], False), (["--no-room-memory", "--room-memory"], True)):
+        code, _, err = run_cli(capsys, "-i", clip, "-o", tmp_path / "o.avi", "--model", mean_model, *flags)
+        assert code == 0, err
+        assert seen[-1] is expected
+
+
 def test_a_photo_gets_mirror_averaged_model_runs_and_a_video_only_when_asked(capsys, tmp_path, mean_model, monkeypatch):
     import app.pipeline
 

@@ -261,6 +261,7 @@ class MainWindow(QMainWindow):
     smoothing_slider = property(lambda self: self.adjustments_panel.smoothing_slider)
     mirror_checkbox = property(lambda self: self.adjustments_panel.mirror_checkbox)
     steady_checkbox = property(lambda self: self.adjustments_panel.steady_checkbox)
+    room_checkbox = property(lambda self: self.adjustments_panel.room_checkbox)
     looks_checkbox = property(lambda self: self.adjustments_panel.looks_checkbox)
     edge_combo = property(lambda self: self.adjustments_panel.edge_combo)
     virtual_camera_button = property(lambda self: self.virtual_camera_panel.button)

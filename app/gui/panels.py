@@ -605,6 +605,11 @@ class AdjustmentsPanel(QGroupBox):
             layout, "Steadier edges in motion",
             "Averages the outline with the last frame's, moved along with you: a little less "
             "flicker while you move, a slightly softer moving edge. Uses more CPU while you move")
+        self.room_checkbox = self._checkbox(
+            layout, "Remember the room",
+            "Keeps the room the camera saw beside you out of your outline when it shows through "
+            "again (between arm and head, beside a shoulder). Acts only where the room has a "
+            "pattern the picture repeats; a plain wall is left to the model")
         self.looks_checkbox = self._checkbox(
             layout, "Two looks per model run",
             "The model also sees each frame mirrored: a steadier, better-placed outline for about "
@@ -635,7 +640,7 @@ class AdjustmentsPanel(QGroupBox):
         self.edge_combo.setCurrentIndex(EDGE_MODES.index(settings.edge_mode) if settings.edge_mode in EDGE_MODES else 0)
         self.edge_combo.blockSignals(blocked)
         for checkbox, value in ((self.mirror_checkbox, settings.mirror), (self.steady_checkbox, settings.steady_edges),
-                                (self.looks_checkbox, settings.mirror_average)):
+                                (self.room_checkbox, settings.room_memory), (self.looks_checkbox, settings.mirror_average)):
             blocked = checkbox.blockSignals(True)
             checkbox.setChecked(value)
             checkbox.blockSignals(blocked)
@@ -649,6 +654,7 @@ class AdjustmentsPanel(QGroupBox):
         settings.edge_mode = self.edge_combo.currentData()
         settings.mirror = self.mirror_checkbox.isChecked()
         settings.steady_edges = self.steady_checkbox.isChecked()
+        settings.room_memory = self.room_checkbox.isChecked()
         settings.mirror_average = self.looks_checkbox.isChecked()
 
 

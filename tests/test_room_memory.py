@@ -1,0 +1,178 @@
+"""app/matting.RoomMemory: a video's memory of the room keeps the room out of the outline where the
+frame repeats it, and only there."""
+import numpy as np
+import pytest
+
+from app.imaging import FramePyramid
+from app.matting import ROOM_FORGET_FRAMES, RoomMemory
+
+H, W = 180, 320                       # the working size itself: no halving
+PERSON_COLOUR = (40, 90, 200)         # a flat shirt, unlike either room
+WEDGE = (slice(60, 120), slice(150, 158))  # room beside the person that the matte will call person
+
+
+def textured_room(seed: int = 1) -> np.ndarray:
+    """A busy pattern (a wallpaper, a bookshelf): texture the memory can recognise."""
+    return np.random.default_rng(seed).integers(30, 226, (H, W, 3)).astype(np.uint8)
+
+
+def flat_room() -> np.ndarray:
+    return np.full((H, W, 3), 120, np.uint8)
+
+
+def frame_with_person(room: np.ndarray, left: int, noise: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The room with a person (a flat block from `left` to left + 60, rows 40 on) and their exact
+    alpha (uint8), with a little sensor noise."""
+    frame = room.astype(np.int16) + noise.integers(-2, 3, room.shape)
+    alpha = np.zeros((H, W), np.uint8)
+    alpha[40:, left:left + 60] = 255
+    frame[alpha > 0] = PERSON_COLOUR
+    return np.clip(frame, 0, 255).astype(np.uint8), alpha
+
+
+def run(memory: RoomMemory, frame: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    return memory.apply(alpha, FramePyramid(frame))
+
+
+def learn_room(memory: RoomMemory, room: np.ndarray, noise: np.random.Generator, frames: int = 6) -> None:
+    """The person stands far to the left for a few frames: the wedge's room is seen."""
+    for _ in range(frames):
+        run(memory, *frame_with_person(room, 20, noise))
+
+
+def with_wedge(room: np.ndarray, noise: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The person moved beside the wedge, and the matte wrongly calls the wedge's room person."""
+    frame, alpha = frame_with_person(room, 90, noise)
+    alpha[WEDGE] = 255
+    return frame, alpha
+
+
+def test_room_seen_before_is_taken_out_of_the_outline_and_the_person_kept():
+    noise = np.random.default_rng(0)
+    memory = RoomMemory()
+    room = textured_room()
+    learn_room(memory, room, noise)
+    frame, alpha = with_wedge(room, noise)
+    out = run(memory, frame, alpha)
+    assert out[WEDGE][:, 1:-1].mean() < 20          # the wedge of room is gone
+    assert (out[45:, 95:145] == 255).all()          # the person, whose colour is not the room's, is whole
+    assert (out[alpha == 0] == 0).all()             # and nothing is ever added
+
+
+def test_a_flat_wall_is_left_to_the_model():
+    """A plain wall has no texture to recognise: a shirt of its colour would look like it, so the
+    memory says nothing there."""
+    noise = np.random.default_rng(0)
+    memory = RoomMemory()
+    room = flat_room()
+    learn_room(memory, room, noise)
+    frame, alpha = with_wedge(room, noise)
+    assert np.array_equal(run(memory, frame, alpha), alpha)
+
+
+def test_room_never_seen_is_left_to_the_model():
+    noise = np.random.default_rng(0)
+    memory = RoomMemory()
+    room = textured_room()
+    frame, alpha = with_wedge(room, noise)
+    for _ in range(6):  # the wedge was called person from the start: nothing is known about it
+        out = run(memory, frame, alpha)
+    assert np.array_equal(out, alpha)
+
+
+def test_a_changed_picture_is_left_to_the_model():
+    """A frame that differs from the remembered room (a shadow falls on it, the camera moved) gives
+    no evidence: alpha stays."""
+    noise = np.random.default_rng(0)
+    memory = RoomMemory()
+    room = textured_room()
+    learn_room(memory, room, noise)
+    shadowed = (room // 2).astype(np.uint8)
+    shifted = np.roll(room, 7, axis=1)
+    for changed in (shadowed, shifted):
+        frame, alpha = with_wedge(changed, noise)
+        assert run(memory, frame, alpha)[WEDGE].mean() > 200
+
+
+def test_the_memory_forgets_what_it_has_not_seen_for_a_while():
+    noise = np.random.default_rng(0)
+    memory = RoomMemory()
+    room = textured_room()
+    learn_room(memory, room, noise)
+    frame, alpha = frame_with_person(room, 140, noise)  # the person covers the wedge's room
+    for _ in range(ROOM_FORGET_FRAMES + 1):
+        run(memory, frame, alpha)
+    frame, alpha = with_wedge(room, noise)
+    assert np.array_equal(run(memory, frame, alpha)[WEDGE], alpha[WEDGE])
+
+
+def test_reset_forgets_the_room():
+    noise = np.random.default_rng(0)
+    memory = RoomMemory()
+    room = textured_room()
+    learn_room(memory, room, noise)
+    memory.reset()
+    frame, alpha = with_wedge(room, noise)
+    assert np.array_equal(run(memory, frame, alpha), alpha)
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_larger_frames_are_judged_at_the_working_size(scale):
+    """A 720p frame is compared at its 180-row halving; the cut applies at the frame's size."""
+    import cv2
+
+    noise = np.random.default_rng(0)
+    memory = RoomMemory()
+    room = textured_room()
+
+    def up(frame, alpha):
+        size = (W * scale, H * scale)
+        return (cv2.resize(frame, size, interpolation=cv2.INTER_NEAREST),
+                cv2.resize(alpha, size, interpolation=cv2.INTER_NEAREST))
+
+    for _ in range(6):
+        frame, alpha = up(*frame_with_person(room, 20, noise))
+        memory.apply(alpha, FramePyramid(frame))
+    frame, alpha = up(*with_wedge(room, noise))
+    out = memory.apply(alpha, FramePyramid(frame))
+    assert out.shape == alpha.shape
+    rows, cols = WEDGE
+    inner = out[(rows.start + 2) * scale:(rows.stop - 2) * scale, (cols.start + 1) * scale:(cols.stop - 1) * scale]
+    assert inner.mean() < 20
+    assert (out[45 * scale:, 95 * scale:145 * scale] == 255).all()
+
+
+@pytest.mark.parametrize("case", ["video", "photo", "off"])
+def test_the_pipeline_remembers_the_room_for_video_only_when_on(mean_model, case):
+    """The finished matte of a camera or video goes through the memory (the app's default); a
+    photo's does not (it has no history), nor does any with the setting off, and then the memory is
+    emptied, so nothing stale comes back when it is switched on again."""
+    import dataclasses
+
+    from app.compositing import Compositor
+    from app.matting import MatteRefiner, MatteSettings
+    from app.pipeline import Pipeline
+    from app.segmentation import Segmenter
+
+    assert MatteSettings().room_memory  # on by default
+    pipeline = Pipeline(Segmenter(mean_model, threads=1), MatteRefiner(), Compositor())
+    pipeline.still_source = case == "photo"
+    if case == "off":
+        pipeline.refiner.settings = dataclasses.replace(pipeline.refiner.settings, room_memory=False)
+    calls = []
+    original = pipeline.room.apply
+
+    def spy(alpha, pyramid):
+        out = original(alpha, pyramid)
+        calls.append(out)
+        return out
+
+    pipeline.room.apply = spy
+    pipeline.room._sightings = np.ones((1, 1), np.int32)  # something to forget
+    noise = np.random.default_rng(0)
+    for left in (20, 40, 60):
+        pipeline.process(frame_with_person(textured_room(), left, noise)[0])
+    if case == "video":
+        assert len(calls) == 3 and np.array_equal(pipeline.last_alpha, calls[-1])
+    else:
+        assert not calls and pipeline.room._sightings is None
