@@ -783,13 +783,13 @@ class MotionSmoother:
 # a camera that moved) says nothing. models/MODEL_CARD.md, session 34: validation clips moving IoU
 # 0.9607 -> 0.9622, edge MAD 0.0831 -> 0.0798, dtSSD 4.27 -> 4.20; clips of people over walls the
 # colour of their clothes unchanged.
-ROOM_ROWS = 180            # the working size: the frame's halving at least this many rows
+ROOM_ROWS = 90             # the working size: the frame's halving at least this many rows (180: 1.4 ms a moving 720p frame)
 ROOM_LEVEL = 5             # alpha (of 255) under which a pixel counts as room for the memory
 ROOM_CLEARANCE_PX = 3      # ... and only this far inside the room (working px): no edge colour in it
 ROOM_RATE = 0.2            # each sighting's share of the remembered colour (a slow light change follows)
 ROOM_MIN_SIGHTINGS = 3     # sightings before a pixel is remembered
 ROOM_FORGET_FRAMES = 90    # frames unseen before a pixel is forgotten (3 s at 30 fps)
-ROOM_BAND_PX = 8           # the memory acts within this of the matte's outline (working px)
+ROOM_BAND_PX = 4           # the memory acts within this of the matte's outline (working px)
 ROOM_WINDOW = 3            # the neighbourhood compared (working px)
 ROOM_NOISE = 100.0         # squared colour difference (summed over channels) that sensor noise makes
 ROOM_TEXTURE_MIN = 100.0   # the room's local variance (summed) below which it is flat: no judgement
@@ -805,51 +805,86 @@ class RoomMemory:
         self.reset()
 
     def reset(self) -> None:
-        self._room: np.ndarray | None = None      # remembered colour (float32, working size)
-        self._sightings: np.ndarray | None = None  # times each pixel was seen as room
-        self._unseen: np.ndarray | None = None     # frames since each pixel was last seen as room
+        self._room: np.ndarray | None = None       # remembered colour (float32, working size)
+        self._sightings: np.ndarray | None = None  # times each pixel was seen as room (uint8, saturating)
+        self._unseen: np.ndarray | None = None     # frames since each pixel was last seen as room (saturating)
 
     def apply(self, alpha_u8: np.ndarray, pyramid: FramePyramid) -> np.ndarray:
         """`alpha_u8` (frame size) with the remembered room taken out near its outline; learns
         this frame's room from it (before that change, so the memory never feeds on itself)."""
         work = pyramid.reduce(ROOM_ROWS).astype(np.float32)
         height, width = work.shape[:2]
-        alpha = cv2.resize(alpha_u8, (width, height), interpolation=cv2.INTER_AREA)
+        # The matte sampled at the working size (nearest: it only decides room, person and outline).
+        alpha = cv2.resize(alpha_u8, (width, height), interpolation=cv2.INTER_NEAREST)
         if self._room is None or self._room.shape != work.shape:
             self._room = work.copy()
-            self._sightings = np.zeros((height, width), np.int32)
-            self._unseen = np.zeros((height, width), np.int32)
+            self._sightings = np.zeros((height, width), np.uint8)
+            self._unseen = np.zeros((height, width), np.uint8)
         out = alpha_u8
         cap = self._cap(work, alpha)
         if cap is not None:
-            out = cv2.min(alpha_u8, cv2.resize(cap, alpha_u8.shape[::-1], interpolation=cv2.INTER_LINEAR))
+            out = self._capped(alpha_u8, *cap, work.shape)
         clearance = np.ones((2 * ROOM_CLEARANCE_PX + 1,) * 2, np.uint8)
-        seen = cv2.erode((alpha < ROOM_LEVEL).view(np.uint8), clearance) > 0
-        first = seen & (self._sightings == 0)
-        self._room[seen] += (work[seen] - self._room[seen]) * ROOM_RATE
-        self._room[first] = work[first]
-        self._sightings[seen] += 1
-        self._unseen += 1
-        self._unseen[seen] = 0
+        seen = cv2.erode(cv2.compare(alpha, ROOM_LEVEL, cv2.CMP_LT), clearance)  # 255 where seen
+        first = cv2.compare(self._sightings, 0, cv2.CMP_EQ) & seen
+        cv2.accumulateWeighted(work, self._room, ROOM_RATE, mask=seen)
+        cv2.copyTo(work, first, self._room)
+        cv2.add(self._sightings, 1, dst=self._sightings, mask=seen)
+        cv2.add(self._unseen, 1, dst=self._unseen)
+        self._unseen[seen > 0] = 0
         return out
 
-    def _cap(self, work: np.ndarray, alpha: np.ndarray) -> np.ndarray | None:
-        """The most alpha each working pixel may keep (uint8), or None where the memory says nothing."""
-        known = (self._sightings >= ROOM_MIN_SIGHTINGS) & (self._unseen <= ROOM_FORGET_FRAMES)
-        if not known.any():
+    def _cap(self, work: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
+        """The most alpha each working pixel may keep (uint8) within the box (x, y, w, h) outside
+        which it is 255, or None where the memory says nothing."""
+        known = cv2.compare(self._sightings, ROOM_MIN_SIGHTINGS, cv2.CMP_GE) & cv2.compare(
+            self._unseen, ROOM_FORGET_FRAMES, cv2.CMP_LE)
+        if not cv2.countNonZero(known):
             return None
-        person = (alpha > 127).view(np.uint8)
-        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * ROOM_BAND_PX + 1,) * 2)
-        band = known & (cv2.dilate(person, disc) > cv2.erode(person, disc))
-        if not band.any():
+        # The band: pixels with both person and room within ROOM_BAND_PX (a box filter's square
+        # reach: a fifth of a morphological gradient's cost)
+        reach = cv2.blur(cv2.compare(alpha, 127, cv2.CMP_GT), (2 * ROOM_BAND_PX + 1,) * 2)
+        band = known & cv2.compare(reach, 0, cv2.CMP_GT) & cv2.compare(reach, 255, cv2.CMP_LT)
+        box = cv2.boundingRect(band)
+        if box[2] == 0:
             return None
+        # Judged within the band's box (and the window's reach around it) only.
+        x, y, w, h = box
+        r = ROOM_WINDOW // 2
+        x0, y0 = max(0, x - r), max(0, y - r)
+        x1, y1 = min(work.shape[1], x + w + r), min(work.shape[0], y + h + r)
+        frame, room = work[y0:y1, x0:x1], self._room[y0:y1, x0:x1]
         window = (ROOM_WINDOW, ROOM_WINDOW)
-        difference = cv2.blur(cv2.multiply(work - self._room, work - self._room).sum(axis=2), window)
-        spread = self._room - cv2.blur(self._room, window)
-        texture = cv2.blur(cv2.multiply(spread, spread).sum(axis=2), window)
-        match = difference / (texture + ROOM_NOISE)
-        cap = np.clip((match - ROOM_MATCH_FULL) / (ROOM_MATCH_NONE - ROOM_MATCH_FULL), 0.0, 1.0)
-        cap[~band | (texture <= ROOM_TEXTURE_MIN)] = 1.0
-        if cap.min() >= 1.0:
+        channels_sum = np.ones((1, 3), np.float32)
+        change = cv2.subtract(frame, room)
+        difference = cv2.blur(cv2.transform(cv2.multiply(change, change), channels_sum), window)
+        spread = cv2.subtract(room, cv2.blur(room, window))
+        texture = cv2.blur(cv2.transform(cv2.multiply(spread, spread), channels_sum), window)
+        match = cv2.max(cv2.divide(difference, cv2.add(texture, ROOM_NOISE)), ROOM_MATCH_FULL)
+        scale = 255.0 / (ROOM_MATCH_NONE - ROOM_MATCH_FULL)
+        cap = cv2.convertScaleAbs(match, alpha=scale, beta=-ROOM_MATCH_FULL * scale)  # 0..255, saturated
+        # 255 (no say) off the band and where the room is flat
+        cap = cv2.max(cap, cv2.bitwise_not(band[y0:y1, x0:x1]))
+        cap = cv2.max(cap, cv2.compare(texture, ROOM_TEXTURE_MIN, cv2.CMP_LE))
+        # Only the part that caps anything is scaled to the frame (with a pixel of 255 around it).
+        cx, cy, cw, ch = cv2.boundingRect(cv2.compare(cap, 255, cv2.CMP_LT))
+        if cw == 0:
             return None
-        return np.round(cap * 255.0).astype(np.uint8)
+        left, top = max(0, cx - 1), max(0, cy - 1)
+        right, bottom = min(cap.shape[1], cx + cw + 1), min(cap.shape[0], cy + ch + 1)
+        return cap[top:bottom, left:right], (x0 + left, y0 + top, right - left, bottom - top)
+
+    @staticmethod
+    def _capped(alpha_u8: np.ndarray, cap: np.ndarray, box: tuple[int, int, int, int],
+                work_shape: tuple[int, ...]) -> np.ndarray:
+        """alpha_u8 no higher than `cap`, which covers `box` (x, y, w, h) of the working picture
+        (work_shape), scaled to the frame: only that part of the frame is touched."""
+        frame_h, frame_w = alpha_u8.shape
+        sx, sy = frame_w / work_shape[1], frame_h / work_shape[0]
+        x, y, w, h = box
+        x0, y0 = round(x * sx), round(y * sy)
+        x1, y1 = max(x0 + 1, round((x + w) * sx)), max(y0 + 1, round((y + h) * sy))
+        out = alpha_u8.copy()
+        part = out[y0:y1, x0:x1]
+        cv2.min(part, cv2.resize(cap, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR), dst=part)
+        return out

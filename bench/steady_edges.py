@@ -1,13 +1,15 @@
 """What `--steady-edges` (app/matting.MotionSmoother), `--mirror-average` (two looks per model run,
 app/segmentation.Segmenter.mirror_average), the default two looks on calm runs only
-(Segmenter.mirror_when_calm, app/scheduling.CALM_GAP) or the learned edge (edge mode "learned",
-app/matting.EdgeModel, against the plain guided filter) costs: the app's pipeline on the live bench's
+(Segmenter.mirror_when_calm, app/scheduling.CALM_GAP), the learned edge (edge mode "learned",
+app/matting.EdgeModel, against the plain guided filter) or the memory of the room (app/matting.RoomMemory,
+on by default) costs: the app's pipeline on the live bench's
 still and moving speakers at 720p and 1080p, with the option off and on, interleaved.
 
     python -m bench.steady_edges            # ~40 s on 2 cores; prints CPU ms a frame and the difference
     python -m bench.steady_edges --option mirror-average    # the same for two looks per model run
     python -m bench.steady_edges --option calm-looks        # two looks on calm runs (the default) vs none
     python -m bench.steady_edges --option learned-edges     # the learned edge vs the plain guided filter
+    python -m bench.steady_edges --option room-memory       # the memory of the room (the default) vs none
     python -m bench.steady_edges --frames 40 --rounds 1    # a quick look
 
 CPU time of the process (all threads: ONNX Runtime on one, OpenCV on one up to 720p and on its pool
@@ -61,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=130, help="frames per pass (first 10: warm-up)")
     parser.add_argument("--rounds", type=int, default=2, help="passes per setting, interleaved")
     parser.add_argument("--resolutions", default="720p,1080p", help="of the live bench's: 720p, 1080p")
-    parser.add_argument("--option", choices=("steady-edges", "mirror-average", "calm-looks", "learned-edges"), default="steady-edges",
+    parser.add_argument("--option", choices=("steady-edges", "mirror-average", "calm-looks", "learned-edges", "room-memory"), default="steady-edges",
                         help="the option to measure off and on")
     args = parser.parse_args(argv)
     sizes = {"720p": (1280, 720), "1080p": (1920, 1080)}
@@ -84,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
                     segmenter.mirror_when_calm = on or args.option != "calm-looks"  # else the app's default
                     steady = on and args.option == "steady-edges"
                     edge = (LEARNED_EDGE if on else PLAIN_EDGE) if args.option == "learned-edges" else None
+                    if args.option == "room-memory":
+                        edge = {"room_memory": on}
                     passes[on].append(cpu_ms_per_frame(frames, segmenter, steady, edge)[0])
             off, on = min(passes[False]), min(passes[True])
             print(f"| {scenario} {resolution} | {off:.2f} | {on:.2f} | {on - off:+.2f} ({(on / off - 1) * 100:+.0f} %) |")
