@@ -41,37 +41,22 @@ def test_file_to_file_end_to_end(capsys, tmp_path, clip_path, background_path, m
     assert count_frames(output) == (20, (160, 120))
 
 
-def test_steady_edges_flag_reaches_the_matte(capsys, tmp_path, mean_model, monkeypatch):
-    import app.pipeline
-
-    seen, calm = [], []
-    original = app.pipeline.Pipeline.__init__
-
-    def spy(self, segmenter, refiner, *args, **kwargs):
-        seen.append(refiner.settings.steady_edges)
-        original(self, segmenter, refiner, *args, **kwargs)
-
-    monkeypatch.setattr(app.pipeline.Pipeline, "__init__", spy)
-    clip = write_video(tmp_path / "c.avi", person_frames(3))
-    for flags, expected in (([], False), (["--steady-edges"], True), (["--steady-edges", "--no-steady-edges"], False)):
-        code, _, err = run_cli(capsys, "-i", clip, "-o", tmp_path / "o.avi", "--model", mean_model, *flags)
-        assert code == 0, err
-        assert seen[-1] is expected
-
-
-def test_room_memory_flag_reaches_the_matte(capsys, tmp_path, mean_model, monkeypatch):
+@pytest.mark.parametrize("setting, flag, default", [("steady_edges", "steady-edges", False),
+                                                     ("room_memory", "room-memory", True)])
+def test_matte_flags_reach_the_matte(capsys, tmp_path, mean_model, monkeypatch, setting, flag, default):
     import app.pipeline
 
     seen = []
     original = app.pipeline.Pipeline.__init__
 
     def spy(self, segmenter, refiner, *args, **kwargs):
-        seen.append(refiner.settings.room_memory)
+        seen.append(getattr(refiner.settings, setting))
         original(self, segmenter, refiner, *args, **kwargs)
 
     monkeypatch.setattr(app.pipeline.Pipeline, "__init__", spy)
     clip = write_video(tmp_path / "c.avi", person_frames(3))
-    for flags, expected in (([], True), (["--no-room-memory"], False), (["--no-room-memory", "--room-memory"], True)):
+    on, off = f"--{flag}", f"--no-{flag}"
+    for flags, expected in (([], default), ([on], True), ([off], False), ([on, off], False), ([off, on], True)):
         code, _, err = run_cli(capsys, "-i", clip, "-o", tmp_path / "o.avi", "--model", mean_model, *flags)
         assert code == 0, err
         assert seen[-1] is expected
