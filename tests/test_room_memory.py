@@ -6,7 +6,7 @@ import pytest
 from app.imaging import FramePyramid
 from app.matting import ROOM_FORGET_FRAMES, RoomMemory
 
-H, W = 180, 320                       # the working size itself: no halving
+H, W = 180, 320                       # judged at its halving (app/matting.ROOM_ROWS: 90 rows)
 PERSON_COLOUR = (40, 90, 200)         # a flat shirt, unlike either room
 WEDGE = (slice(60, 120), slice(150, 160))  # room beside the person that the matte will call person
 # Its part clear of the person by the memory's working pixel and window (the frame is judged at half size)
@@ -120,7 +120,8 @@ def test_reset_forgets_the_room():
 
 @pytest.mark.parametrize("scale", [2, 4])
 def test_larger_frames_are_judged_at_the_working_size(scale):
-    """A 720p frame is compared at its 180-row halving; the cut applies at the frame's size."""
+    """Larger frames (360 and 720 rows) are compared at their 90-row halving; the cut applies at
+    the frame's size."""
     import cv2
 
     noise = np.random.default_rng(0)
