@@ -959,3 +959,41 @@ def test_the_peers_rows_have_an_empty_moving_part_when_no_clips_are_asked_for(tm
     rows, moving = matte_eval.peer_rows([picture], [], [], 1, tmp_path, lambda alphas, outputs: {"n": len(alphas)},
                                         lambda alphas: None)
     assert set(moving) == set(rows) and len(rows) == 3 and all(m == [] for m in moving.values())
+
+
+def test_matte_eval_camouflaged_clips_recolour_the_room_toward_the_person_only(tmp_path):
+    """`--fresh S --camouflage`: the moving clips' rooms take their person's outline colours (rule 13's
+    check that a change trusting colour does not cost these clips), in a set of their own; the person,
+    the motion and the exact alpha are those of the plain clips."""
+    import cv2
+
+    from training.matte_eval import build_moving_set
+
+    data = tiny_data(tmp_path / "data")
+    room = np.random.default_rng(0).integers(150, 250, (500, 700, 3), dtype=np.uint8)  # light, textured
+    cv2.imwrite(str(data / "backgrounds" / "eval" / "b.jpg"), room)
+    person = np.zeros((1200, 900, 4), np.uint8)  # a head and shoulders: an outline to take colours from
+    cv2.ellipse(person, (450, 1200), (330, 500), 0, 0, 360, (40, 90, 200, 255), -1)
+    cv2.circle(person, (450, 450), 200, (40, 90, 200, 255), -1)
+    cv2.imwrite(str(data / "people" / "eval" / "p.png"), person)
+    plain = build_moving_set(data, tmp_path / "plain", seed=5, count=1)[0]
+    hidden = build_moving_set(data, tmp_path / "camouflage", seed=5, count=1, camouflaged=True)[0]
+    person_bgr = np.array([40, 90, 200], np.float32)  # tiny_data's cut-out: one colour
+    for t in (0, 20):
+        alpha = cv2.imread(str(plain[t].with_name(plain[t].stem + "_alpha.png")), cv2.IMREAD_GRAYSCALE)
+        assert np.array_equal(alpha, cv2.imread(str(hidden[t].with_name(hidden[t].stem + "_alpha.png")),
+                                                cv2.IMREAD_GRAYSCALE))
+        a, b = (cv2.imread(str(p)).astype(np.float32) for p in (plain[t], hidden[t]))
+        room_px, person_px = alpha == 0, alpha == 255
+        assert room_px.any() and person_px.any()
+        # The room moved toward the person's colour; the person itself is untouched (noise, JPEG).
+        assert np.abs(b[room_px] - person_bgr).mean() < 0.5 * np.abs(a[room_px] - person_bgr).mean()
+        assert np.abs(a[person_px] - b[person_px]).mean() < 4.0
+
+
+def test_matte_eval_camouflage_needs_a_fresh_seed(capsys):
+    from training.matte_eval import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["--camouflage"])
+    assert stopped.value.code == 2 and "--camouflage needs --fresh" in capsys.readouterr().err

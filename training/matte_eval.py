@@ -56,6 +56,7 @@ from app.pipeline import Pipeline
 from app.segmentation import Segmenter
 from app.settings import AppSettings, parse_yes_no
 from bench.stats import boundary_f_score, iou
+from training.composites import camouflage
 from training.data import SampleSources
 from training.evaluate import build_composite_set, peer_masks
 from training.labels import node_outputs, run, run_clip, save_input
@@ -68,9 +69,11 @@ MOVING_CLIPS, MOVING_FRAMES, MOVING_SIZE = 6, 36, (640, 360)
 
 # ------------------------------------------------------------------------------------------- sets
 def build_moving_set(data: Path, out: Path, seed: int = 77, split: str = "eval",
-                     count: int = MOVING_CLIPS) -> list[list[Path]]:
+                     count: int = MOVING_CLIPS, camouflaged: bool = False) -> list[list[Path]]:
     """`count` clips of an eval cut-out moving over an eval background, exact alpha per frame (split
-    "train": training people and backgrounds, for validation). Clip c is the same for any count."""
+    "train": training people and backgrounds, for validation). Clip c is the same for any count.
+    `camouflaged`: each room recoloured toward its person's own outline colours (composites.camouflage:
+    a wall of the sweater's colour), where only shape and texture tell them apart."""
     sources = SampleSources.from_folder(data, split)
     clips = []
     width, height = MOVING_SIZE
@@ -87,6 +90,8 @@ def build_moving_set(data: Path, out: Path, seed: int = 77, split: str = "eval",
         person = person[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
         background = cv2.imread(str(sources.backgrounds[rng.integers(len(sources.backgrounds))]))
         bg = cv2.resize(background, (width, height), interpolation=cv2.INTER_AREA).astype(np.float32)
+        if camouflaged:
+            bg = camouflage(bg, person, np.random.default_rng((seed, c, 1)))
         base = rng.uniform(0.75, 1.0) * height / person.shape[0]
         motion = ("sway", "step", "lean")[c % 3]
         for t, frame_path in enumerate(frames):
@@ -164,7 +169,10 @@ def moving_rows(clip_alphas: list[list[np.ndarray]], references: list[list[np.nd
             "dtssd": float(np.mean([c["dtssd"] for c in clips])), "clips": clips}
 
 
-def summary(scores: list[dict], groups: list[str]) -> dict:
+def summary(scores: list[dict], groups: list[str]) -> dict | None:
+    """The set's means (None for an empty set: e.g. --composites 0, the moving clips alone)."""
+    if not scores:
+        return None
     ious = np.array([s["iou"] for s in scores])
     per_group = {}
     for s, g in zip(scores, groups):
@@ -360,6 +368,10 @@ def main(argv=None) -> int:
     parser.add_argument("--with-peers", action="store_true",
                         help="with --fresh: the peers' rows on the fresh sets too (cached under "
                              "eval_peers/<the sets' folder>); e.g. with --canvas 1280, RVM at a call camera's size")
+    parser.add_argument("--camouflage", action="store_true",
+                        help="with --fresh: the moving clips' rooms recoloured toward each person's own outline "
+                             "colours (a wall of the sweater's colour), in sets of their own (camouflage_SEED); "
+                             "a change that trusts colour must not cost these clips; use with --composites 0")
     parser.add_argument("--canvas", type=int, metavar="PX",
                         help="with --validation or --fresh: composites this many pixels on their long side (default "
                              "320, the network's scale; 1280 is a call camera's, where the matte's finish at the "
@@ -375,12 +387,16 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.with_peers and args.fresh is None:
         parser.error("--with-peers needs --fresh (the usual sets have their peers; validation's people are trained on)")
+    if args.camouflage and args.fresh is None:
+        parser.error("--camouflage needs --fresh (held-out people over rooms of their own colours)")
     models = args.model or [ROOT / "models" / "portraitnet.onnx"]
     data = args.data
     peers_root = data / "eval_peers"
     split = "train" if args.validation else "eval"
     fresh = args.fresh is not None
     sets_root = data / "matte_eval" / ("validation" if args.validation else f"fresh_{args.fresh}" if fresh else "")
+    if args.camouflage:
+        sets_root = sets_root.with_name(f"camouflage_{args.fresh}")
     # Only our rows on sets not used before: a set that has chosen between models many times is
     # partly fitted by the one it chose (a winner's curse; models/MODEL_CARD.md, session 15).
     own_only = args.validation or fresh
@@ -402,7 +418,8 @@ def main(argv=None) -> int:
     real = [] if own_only else SampleSources.from_folder(data, "eval").real[: args.real or None]
     real_refs = [read_alpha_png(p.with_name(p.stem + "_mask.png")) for p in real]
     real_groups = [p.stem.rsplit("_", 1)[0] for p in real]
-    clips = build_moving_set(data, sets_root / "moving", split=split, seed=moving_seed, count=args.clips)
+    clips = build_moving_set(data, sets_root / "moving", split=split, seed=moving_seed, count=args.clips,
+                             camouflaged=args.camouflage)
 
     def composite_rows(alphas, outputs):
         scores = [picture_scores(a, r) for a, r in zip(alphas, comp_refs)]
@@ -458,9 +475,9 @@ def main(argv=None) -> int:
         c, q, m = r["composites"], r["real"], r["moving"]
         real_cells = (f"{q['iou']:.3f} | {q['person_iou']:.3f} | {q['worst10_iou']:.3f} | {q['boundary_f']:.3f} | {q['mad']:.3f}"
                       if q else " | ".join(["–"] * 5))
-        print(f"| {name} | {c['iou']:.4f} | {c['person_iou']:.3f} | {c['worst10_iou']:.3f} | {c['boundary_f']:.4f} "
-              f"| {c['mad']:.4f} | {c['grad']:.3f} | {c['rebackground']:.2f} | {real_cells} | {m['iou']:.4f} | {m['mad']:.4f} "
-              f"| {m['dtssd']:.2f} |")
+        comp_cells = (f"{c['iou']:.4f} | {c['person_iou']:.3f} | {c['worst10_iou']:.3f} | {c['boundary_f']:.4f} "
+                      f"| {c['mad']:.4f} | {c['grad']:.3f} | {c['rebackground']:.2f}" if c else " | ".join(["–"] * 7))
+        print(f"| {name} | {comp_cells} | {real_cells} | {m['iou']:.4f} | {m['mad']:.4f} | {m['dtssd']:.2f} |")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(rows, indent=2))
     return 0
