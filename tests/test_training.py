@@ -991,9 +991,9 @@ def test_matte_eval_camouflaged_clips_recolour_the_room_toward_the_person_only(t
         assert np.abs(a[person_px] - b[person_px]).mean() < 4.0
 
 
-def test_matte_eval_camouflage_needs_a_fresh_seed(capsys):
+def test_matte_eval_camouflage_needs_a_fresh_seed_or_validation(capsys):
     from training.matte_eval import main
 
     with pytest.raises(SystemExit) as stopped:
         main(["--camouflage"])
-    assert stopped.value.code == 2 and "--camouflage needs --fresh" in capsys.readouterr().err
+    assert stopped.value.code == 2 and "--camouflage needs --fresh or --validation" in capsys.readouterr().err

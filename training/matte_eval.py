@@ -369,8 +369,9 @@ def main(argv=None) -> int:
                         help="with --fresh: the peers' rows on the fresh sets too (cached under "
                              "eval_peers/<the sets' folder>); e.g. with --canvas 1280, RVM at a call camera's size")
     parser.add_argument("--camouflage", action="store_true",
-                        help="with --fresh: the moving clips' rooms recoloured toward each person's own outline "
-                             "colours (a wall of the sweater's colour), in sets of their own (camouflage_SEED); "
+                        help="with --fresh or --validation: the moving clips' rooms recoloured toward each person's "
+                             "own outline colours (a wall of the sweater's colour), in sets of their own "
+                             "(camouflage_SEED, camouflage_validation); "
                              "a change that trusts colour must not cost these clips; use with --composites 0")
     parser.add_argument("--canvas", type=int, metavar="PX",
                         help="with --validation or --fresh: composites this many pixels on their long side (default "
@@ -387,8 +388,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.with_peers and args.fresh is None:
         parser.error("--with-peers needs --fresh (the usual sets have their peers; validation's people are trained on)")
-    if args.camouflage and args.fresh is None:
-        parser.error("--camouflage needs --fresh (held-out people over rooms of their own colours)")
+    if args.camouflage and args.fresh is None and not args.validation:
+        parser.error("--camouflage needs --fresh or --validation (people over rooms of their own colours)")
     models = args.model or [ROOT / "models" / "portraitnet.onnx"]
     data = args.data
     peers_root = data / "eval_peers"
@@ -396,7 +397,7 @@ def main(argv=None) -> int:
     fresh = args.fresh is not None
     sets_root = data / "matte_eval" / ("validation" if args.validation else f"fresh_{args.fresh}" if fresh else "")
     if args.camouflage:
-        sets_root = sets_root.with_name(f"camouflage_{args.fresh}")
+        sets_root = sets_root.with_name("camouflage_validation" if args.validation else f"camouflage_{args.fresh}")
     # Only our rows on sets not used before: a set that has chosen between models many times is
     # partly fitted by the one it chose (a winner's curse; models/MODEL_CARD.md, session 15).
     own_only = args.validation or fresh
