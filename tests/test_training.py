@@ -991,9 +991,29 @@ def test_matte_eval_camouflaged_clips_recolour_the_room_toward_the_person_only(t
         assert np.abs(a[person_px] - b[person_px]).mean() < 4.0
 
 
-def test_matte_eval_camouflage_needs_a_fresh_seed_or_validation(capsys):
+def test_matte_eval_camouflage_and_still_sets_need_a_fresh_seed_or_validation(capsys):
     from training.matte_eval import main
 
-    with pytest.raises(SystemExit) as stopped:
-        main(["--camouflage"])
-    assert stopped.value.code == 2 and "--camouflage needs --fresh or --validation" in capsys.readouterr().err
+    for flag in ("--camouflage", "--still"):
+        with pytest.raises(SystemExit) as stopped:
+            main([flag])
+        assert stopped.value.code == 2 and f"{flag} needs --fresh or --validation" in capsys.readouterr().err
+
+
+def test_matte_eval_still_clips_keep_the_person_in_place_with_fresh_noise_each_frame(tmp_path):
+    """`--still`: a speaker sitting still, where a memory of past frames could learn the person's own
+    missed pieces as room: the exact alpha is the same in every frame, the pictures are not (noise)."""
+    import cv2
+
+    from training.matte_eval import build_moving_set
+
+    data = tiny_data(tmp_path / "data")
+    frames = build_moving_set(data, tmp_path / "still", seed=5, count=2, still=True)
+    for clip in frames:
+        alphas = [cv2.imread(str(f.with_name(f.stem + "_alpha.png")), cv2.IMREAD_GRAYSCALE) for f in clip[::7]]
+        assert all(np.array_equal(alphas[0], a) for a in alphas) and 0 < alphas[0].mean() < 255
+        first, last = (cv2.imread(str(f)).astype(np.float32) for f in (clip[0], clip[-1]))
+        assert 0.5 < np.abs(first - last).mean() < 6.0  # sensor noise only
+    moving = build_moving_set(data, tmp_path / "moving", seed=5, count=1)[0]
+    a0, a1 = (cv2.imread(str(f.with_name(f.stem + "_alpha.png")), cv2.IMREAD_GRAYSCALE) for f in (moving[0], moving[9]))
+    assert not np.array_equal(a0, a1)  # the plain clips do move

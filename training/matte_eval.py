@@ -69,11 +69,13 @@ MOVING_CLIPS, MOVING_FRAMES, MOVING_SIZE = 6, 36, (640, 360)
 
 # ------------------------------------------------------------------------------------------- sets
 def build_moving_set(data: Path, out: Path, seed: int = 77, split: str = "eval",
-                     count: int = MOVING_CLIPS, camouflaged: bool = False) -> list[list[Path]]:
+                     count: int = MOVING_CLIPS, camouflaged: bool = False, still: bool = False) -> list[list[Path]]:
     """`count` clips of an eval cut-out moving over an eval background, exact alpha per frame (split
     "train": training people and backgrounds, for validation). Clip c is the same for any count.
     `camouflaged`: each room recoloured toward its person's own outline colours (composites.camouflage:
-    a wall of the sweater's colour), where only shape and texture tell them apart."""
+    a wall of the sweater's colour), where only shape and texture tell them apart. `still`: nobody
+    moves (a speaker sitting still: only the sensor noise changes), where anything that learns from
+    past frames must not learn the person's own missed pieces as room."""
     sources = SampleSources.from_folder(data, split)
     clips = []
     width, height = MOVING_SIZE
@@ -93,10 +95,11 @@ def build_moving_set(data: Path, out: Path, seed: int = 77, split: str = "eval",
         if camouflaged:
             bg = camouflage(bg, person, np.random.default_rng((seed, c, 1)))
         base = rng.uniform(0.75, 1.0) * height / person.shape[0]
-        motion = ("sway", "step", "lean")[c % 3]
+        motion = "still" if still else ("sway", "step", "lean")[c % 3]
         for t, frame_path in enumerate(frames):
             phase = t / (MOVING_FRAMES - 1)
-            dx = {"sway": 60 * np.sin(2 * np.pi * phase), "step": 160 * min(1.0, 2 * phase) - 80, "lean": 20 * phase}[motion]
+            dx = {"sway": 60 * np.sin(2 * np.pi * phase), "step": 160 * min(1.0, 2 * phase) - 80, "lean": 20 * phase,
+                  "still": 0.0}[motion]
             zoom = 1.0 + (0.25 * np.sin(np.pi * phase) if motion == "lean" else 0.0)
             scale = base * zoom
             ph, pw = round(person.shape[0] * scale), round(person.shape[1] * scale)
@@ -373,6 +376,10 @@ def main(argv=None) -> int:
                              "own outline colours (a wall of the sweater's colour), in sets of their own "
                              "(camouflage_SEED, camouflage_validation); "
                              "a change that trusts colour must not cost these clips; use with --composites 0")
+    parser.add_argument("--still", action="store_true",
+                        help="with --fresh or --validation: the clips' people sit still (only the sensor noise "
+                             "changes), in sets of their own (still_SEED; with --camouflage, camouflage_still_SEED): "
+                             "a change that learns from past frames must not cost a still speaker")
     parser.add_argument("--canvas", type=int, metavar="PX",
                         help="with --validation or --fresh: composites this many pixels on their long side (default "
                              "320, the network's scale; 1280 is a call camera's, where the matte's finish at the "
@@ -388,16 +395,18 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.with_peers and args.fresh is None:
         parser.error("--with-peers needs --fresh (the usual sets have their peers; validation's people are trained on)")
-    if args.camouflage and args.fresh is None and not args.validation:
-        parser.error("--camouflage needs --fresh or --validation (people over rooms of their own colours)")
+    for flag in ("camouflage", "still"):
+        if getattr(args, flag) and args.fresh is None and not args.validation:
+            parser.error(f"--{flag} needs --fresh or --validation (sets of their own beside those)")
     models = args.model or [ROOT / "models" / "portraitnet.onnx"]
     data = args.data
     peers_root = data / "eval_peers"
     split = "train" if args.validation else "eval"
     fresh = args.fresh is not None
     sets_root = data / "matte_eval" / ("validation" if args.validation else f"fresh_{args.fresh}" if fresh else "")
-    if args.camouflage:
-        sets_root = sets_root.with_name("camouflage_validation" if args.validation else f"camouflage_{args.fresh}")
+    if args.camouflage or args.still:
+        kinds = "_".join(k for k, on in (("camouflage", args.camouflage), ("still", args.still)) if on)
+        sets_root = sets_root.with_name(f"{kinds}_validation" if args.validation else f"{kinds}_{args.fresh}")
     # Only our rows on sets not used before: a set that has chosen between models many times is
     # partly fitted by the one it chose (a winner's curse; models/MODEL_CARD.md, session 15).
     own_only = args.validation or fresh
@@ -420,7 +429,7 @@ def main(argv=None) -> int:
     real_refs = [read_alpha_png(p.with_name(p.stem + "_mask.png")) for p in real]
     real_groups = [p.stem.rsplit("_", 1)[0] for p in real]
     clips = build_moving_set(data, sets_root / "moving", split=split, seed=moving_seed, count=args.clips,
-                             camouflaged=args.camouflage)
+                             camouflaged=args.camouflage, still=args.still)
 
     def composite_rows(alphas, outputs):
         scores = [picture_scores(a, r) for a, r in zip(alphas, comp_refs)]
