@@ -179,3 +179,26 @@ def test_the_pipeline_remembers_the_room_for_video_only_when_on(mean_model, case
         assert len(calls) == 3 and np.array_equal(pipeline.last_alpha, calls[-1])
     else:
         assert not calls and pipeline.room._sightings is None
+
+
+def test_a_piece_of_a_still_person_missed_for_one_frame_is_not_learned_as_room():
+    """A speaker sitting still never shows the room behind them again to correct the memory: a piece
+    of their patterned shirt that the matte missed in one frame must not be remembered as room, or
+    the memory would cut it from the following frames (training.matte_eval --still)."""
+    noise = np.random.default_rng(0)
+    memory = RoomMemory()
+    room = textured_room()
+    shirt = textured_room(seed=7)  # the person wears a busy pattern of their own
+    def still_frame():
+        frame, alpha = frame_with_person(room, 90, noise)
+        frame[alpha > 0] = shirt[alpha > 0]
+        return frame, alpha
+    for _ in range(8):
+        run(memory, *still_frame())
+    frame, alpha = still_frame()
+    missed = alpha.copy()
+    missed[60:120, 130:150] = 0  # the matte drops the shirt's right side for one frame
+    run(memory, frame, missed)
+    for _ in range(5):
+        frame, alpha = still_frame()
+        assert np.array_equal(run(memory, frame, alpha), alpha)
