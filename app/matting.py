@@ -817,6 +817,11 @@ class RoomMemory:
         this frame's room from it (before that change, so the memory never feeds on itself)."""
         work = pyramid.reduce(ROOM_ROWS).astype(np.float32)
         height, width = work.shape[:2]
+        if min(height, width) < ROOM_WINDOW:
+            # No neighbourhood to compare (a frame a few pixels across); OpenCV would also take a
+            # 1x1 or 4x1 array for a scalar. The memory says nothing, as for a photo.
+            self.reset()
+            return alpha_u8
         # The matte sampled at the working size (nearest: it only decides room, person and outline).
         alpha = cv2.resize(alpha_u8, (width, height), interpolation=cv2.INTER_NEAREST)
         if self._room is None or self._room.shape != work.shape:

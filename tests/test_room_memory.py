@@ -202,3 +202,18 @@ def test_a_piece_of_a_still_person_missed_for_one_frame_is_not_learned_as_room()
     for _ in range(5):
         frame, alpha = still_frame()
         assert np.array_equal(run(memory, frame, alpha), alpha)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (4, 1), (1, 4), (2, 7), (3, 3), (5, 4)])
+def test_a_frame_a_few_pixels_across_passes_through(shape):
+    """A source a few pixels across (a hostile or broken stream) must not fail every frame: where
+    there is no neighbourhood to compare, the memory says nothing; where there is, it still only
+    lowers alpha."""
+    noise = np.random.default_rng(0)
+    memory = RoomMemory()
+    for t in range(8):
+        frame = noise.integers(0, 256, shape + (3,), dtype=np.uint8)
+        alpha = np.zeros(shape, np.uint8)
+        alpha[:, t % shape[1]:] = 255
+        out = run(memory, frame, alpha)
+        assert out.shape == shape and out.dtype == np.uint8 and (out <= alpha).all()
