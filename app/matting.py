@@ -786,7 +786,7 @@ class MotionSmoother:
 # 14): learning the room 1 working px from the outline after 2 sightings (was 3 and 3) gained on two
 # more fresh sets (IoU +0.0003, edge MAD -0.6 %, dtSSD -0.7 %) and left still speakers as they were;
 # one sighting would learn a still speaker's once-missed piece as room (training.matte_eval --still).
-ROOM_ROWS = 90             # the working size: the frame's halving at least this many rows (180: 1.4 ms a moving 720p frame)
+ROOM_ROWS = 90             # the working size: the frame's halving at least this many rows (180: 1.4 ms a moving 720p frame on session 34's host, 0.9 on session 35's)
 ROOM_LEVEL = 5             # alpha (of 255) under which a pixel counts as room for the memory
 ROOM_CLEARANCE_PX = 1      # ... and only this far inside the room (working px): no edge colour in it (0 took the soft edge's)
 ROOM_RATE = 0.2            # each sighting's share of the remembered colour (a slow light change follows)

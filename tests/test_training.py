@@ -978,7 +978,7 @@ def test_matte_eval_camouflaged_clips_recolour_the_room_toward_the_person_only(t
     cv2.imwrite(str(data / "people" / "eval" / "p.png"), person)
     plain = build_moving_set(data, tmp_path / "plain", seed=5, count=1)[0]
     hidden = build_moving_set(data, tmp_path / "camouflage", seed=5, count=1, camouflaged=True)[0]
-    person_bgr = np.array([40, 90, 200], np.float32)  # tiny_data's cut-out: one colour
+    person_bgr = np.array([40, 90, 200], np.float32)  # the cut-out above: one colour
     for t in (0, 20):
         alpha = cv2.imread(str(plain[t].with_name(plain[t].stem + "_alpha.png")), cv2.IMREAD_GRAYSCALE)
         assert np.array_equal(alpha, cv2.imread(str(hidden[t].with_name(hidden[t].stem + "_alpha.png")),

@@ -439,7 +439,7 @@ def main(argv=None) -> int:
         return summary(scores, comp_groups)
 
     def real_rows(alphas):
-        return summary([picture_scores(a, r) for a, r in zip(alphas, real_refs)], real_groups) if real else None
+        return summary([picture_scores(a, r) for a, r in zip(alphas, real_refs)], real_groups)  # None: no real set
 
     comp_frames = [cv2.imread(str(p)) for p in composites]
     real_frames = [cv2.imread(str(p)) for p in real]
