@@ -411,6 +411,32 @@ def bundled_edge_model(path=EDGE_MODEL_PATH) -> EdgeModel | None:
 # Motion-adaptive smoothing: a change of the mask-sized grey thumbnail below NOISE_LEVEL grey levels
 # is sensor noise (full smoothing), above MOTION_LEVEL it is motion (no smoothing), linear between.
 NOISE_LEVEL, MOTION_LEVEL = 3, 12
+# Before the comparison the last mask and its grey frame are moved with the person (affine_motion),
+# so a swaying person's edge is smoothed too, not only a still one's (models/MODEL_CARD.md, session
+# 36, rule 15). Where the motion is not found, the change is widened by this window instead, so the
+# edge beside a moving region follows it (the unmoved history would trail it).
+UNMOVED_WIDENING = 5
+# Three ECC iterations from no motion: validation dtSSD 4.56 (ten: 4.59, one: 4.70) at 0.95 ms instead
+# of 2.5 (each iteration ~0.2 ms on the 160-px frame); starting from the last frame's motion did not help.
+MOTION_ECC_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 3, 1e-4)
+MIN_MOTION_CORRELATION = 0.8  # below: a cut or a change the motion does not explain; no history
+
+
+def affine_motion(previous_grey: np.ndarray, grey: np.ndarray, person: np.ndarray) -> np.ndarray | None:
+    """The person's affine motion from `previous_grey` to `grey` (same size), fitted by OpenCV's ECC
+    over `person` (a bool mask in the previous frame, dilated by a few pixels so the outline counts):
+    a 2x3 matrix that maps previous pixels to this frame's. None when there is nobody to follow or the
+    motion does not explain the change (a cut, a new scene: ECC fails or correlates under
+    MIN_MOTION_CORRELATION)."""
+    if not person.any():
+        return None
+    region = cv2.dilate(person.astype(np.uint8), np.ones((7, 7), np.uint8))
+    try:
+        correlation, warp = cv2.findTransformECC(previous_grey, grey, np.eye(2, 3, dtype=np.float32),
+                                                 cv2.MOTION_AFFINE, MOTION_ECC_CRITERIA, region, 3)
+    except cv2.error:  # no convergence, or nothing to align on
+        return None
+    return warp if correlation >= MIN_MOTION_CORRELATION else None
 
 # The boundary band: working-size alpha strictly between these is refined at full size. Its pixel
 # count sets the finish's cost (the 2-px guided window widens the soft edge): 0.002 / 0.01 / 0.06
@@ -570,17 +596,32 @@ class MatteRefiner:
             self._previous = mask.copy()
             self._previous_thumb = thumb
             return mask
-        change = cv2.absdiff(thumb, self._previous_thumb)
+        previous, previous_thumb = self._previous, self._previous_thumb
+        moved = self._moved_with_person(thumb) if fresh else None
+        if moved is not None:
+            previous, previous_thumb = moved
+        change = cv2.absdiff(thumb, previous_thumb)
         if fresh:
             self._previous_thumb = thumb
-        # Still below the noise level (a few grey levels after averaging), moving above it; widened
-        # so the edge beside a moving region follows it too.
-        still = np.clip((MOTION_LEVEL - cv2.dilate(change, np.ones((5, 5), np.uint8)).astype(np.float32))
-                        * (1.0 / (MOTION_LEVEL - NOISE_LEVEL)), 0.0, 1.0)
+        if moved is None:  # the history stayed where it was: the edge beside a moving region must follow it
+            change = cv2.dilate(change, np.ones((UNMOVED_WIDENING, UNMOVED_WIDENING), np.uint8))
+        # Still below the noise level (a few grey levels after averaging), moving above it.
+        still = np.clip((MOTION_LEVEL - change.astype(np.float32)) * (1.0 / (MOTION_LEVEL - NOISE_LEVEL)), 0.0, 1.0)
         keep = still * weight
         # previous = keep*previous + (1-keep)*mask, in place to avoid an allocation a frame
-        self._previous += (1.0 - keep) * (mask - self._previous)
-        return self._previous
+        previous += (1.0 - keep) * (mask - previous)
+        self._previous = previous
+        return previous
+
+    def _moved_with_person(self, thumb: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """The last mask and its grey frame moved with the person to where they are in `thumb` (this
+        frame's grey, at the mask's size), or None where their motion is not found (affine_motion)."""
+        warp = affine_motion(self._previous_thumb, thumb, self._previous > 0.5)
+        if warp is None:
+            return None
+        size = (thumb.shape[1], thumb.shape[0])
+        return (cv2.warpAffine(self._previous, warp, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE),
+                cv2.warpAffine(self._previous_thumb, warp, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
 
     def refine(self, mask_small: np.ndarray, frame_bgr: np.ndarray, dtype=np.float32,
                pyramid: FramePyramid | None = None, rect: tuple[int, int, int, int] | None = None,
@@ -704,10 +745,6 @@ class MatteRefiner:
 # (MatteSettings.steady_edges).
 MOTION_MIN_WIDTH = 160   # the grey frames ECC aligns: the frame's halving at least this wide
 HISTORY_CLAMP_PX = 9     # window (frame px) whose min/max bound the moved history
-# Three ECC iterations from no motion: validation dtSSD 4.56 (ten: 4.59, one: 4.70) at 0.95 ms instead
-# of 2.5 (each iteration ~0.2 ms on the 160-px frame); starting from the last frame's motion did not help.
-MOTION_ECC_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 3, 1e-4)
-MIN_MOTION_CORRELATION = 0.8  # below: a cut or a change the motion does not explain; no history
 
 
 class MotionSmoother:
@@ -732,16 +769,8 @@ class MotionSmoother:
             return alpha_u8
         height, width = grey.shape
         person = reduce_by_power_of_two(previous, 1, MOTION_MIN_WIDTH) > 127
-        if person.shape != grey.shape or not person.any():
-            return alpha_u8
-        region = cv2.dilate(person.astype(np.uint8), np.ones((7, 7), np.uint8))
-        warp = np.eye(2, 3, dtype=np.float32)
-        try:
-            correlation, warp = cv2.findTransformECC(previous_grey, grey, warp, cv2.MOTION_AFFINE,
-                                                     MOTION_ECC_CRITERIA, region, 3)
-        except cv2.error:  # no convergence, or nothing to align on
-            return alpha_u8
-        if not correlation >= MIN_MOTION_CORRELATION:
+        warp = affine_motion(previous_grey, grey, person) if person.shape == grey.shape else None
+        if warp is None:
             return alpha_u8
         # Only where this frame's matte varies within the clamp window can the history count (elsewhere
         # it is clamped to the matte itself): the edge band, a few percent of the frame.

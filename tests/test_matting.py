@@ -349,6 +349,87 @@ def test_motion_smoothing_leaves_no_ghost_where_something_left():
     assert np.array_equal(smoother.smooth(matte, pyramid, 0.5), matte)
 
 
+_SKIN = cv2.GaussianBlur(np.random.default_rng(7).uniform(60, 240, (360, 640)).astype(np.float32), (0, 0), 4)
+
+
+def textured_person(x, jitter=0.0, hand=None):
+    """moving_person with a blotchy texture that moves with the person (what ECC aligns on in a
+    call), on a plain room; the matte at the model's size (a quarter of the frame's sides), its edge
+    `jitter` px off."""
+    from app.imaging import FramePyramid
+
+    def disc(centre_x):
+        alpha = np.zeros((360, 640), np.float32)
+        cv2.circle(alpha, (int(round(centre_x * 4)), 220 * 4), 110 * 4, 1.0, -1, cv2.LINE_AA, shift=2)
+        if hand is not None:
+            cv2.circle(alpha, hand, 25, 1.0, -1)
+        return alpha
+
+    alpha = disc(x)
+    skin = cv2.warpAffine(_SKIN, np.float32([[1, 0, x - 320], [0, 1, 0]]), (640, 360), borderMode=cv2.BORDER_REFLECT)
+    frame = 60 * (1 - alpha) + skin * alpha
+    mask = cv2.resize(disc(x + jitter) if jitter else alpha, (160, 90), interpolation=cv2.INTER_AREA)
+    return np.repeat(frame[..., None], 3, axis=2).astype(np.uint8), mask
+
+
+@pytest.mark.parametrize("moved", [True, False])
+def test_the_smoothing_moves_its_history_with_a_moving_person(monkeypatch, moved):
+    """MatteRefiner's own smoothing on a person moving 6 px a frame whose mask edge wobbles: the last
+    mask is moved with the person before it is averaged in (session 36, rule 15), so the moving edge
+    is steadier than the raw masks and stays on the person. Unmoved (the motion not found), the edge's
+    change of colour says "motion" there and the mask is taken as it is: no steadier, as before."""
+    if not moved:
+        monkeypatch.setattr(MatteRefiner, "_moved_with_person", lambda self, thumb: None)
+    rng = np.random.default_rng(0)
+    refiner = MatteRefiner(plain(smoothing=0.5, softness=1.0))
+    raw_steps, smooth_steps, raw_error, smooth_error, previous = [], [], [], [], None
+    for t in range(14):
+        x = 200 + 6 * t
+        frame, mask = textured_person(x, jitter=rng.normal(0, 6.0))  # 1.5 of the model's pixels
+        out = refiner._smooth(mask, frame).copy()
+        truth = textured_person(x)[1]
+        errors = (mask - truth, out - truth)
+        if previous is not None:  # how much the error changes between frames: what dtSSD measures
+            raw_steps.append(np.sqrt(np.mean((errors[0] - previous[0]) ** 2)))
+            smooth_steps.append(np.sqrt(np.mean((errors[1] - previous[1]) ** 2)))
+        previous = errors
+        raw_error.append(np.abs(errors[0]).mean())
+        smooth_error.append(np.abs(errors[1]).mean())
+    steadier = np.mean(smooth_steps[2:]) < 0.9 * np.mean(raw_steps[2:])
+    assert steadier == moved
+    assert np.mean(smooth_error[2:]) < 1.05 * np.mean(raw_error[2:])  # on the person, not trailing them
+
+
+def test_the_moved_smoothing_leaves_no_ghost_where_a_hand_left():
+    """The body sits still while a hand jumps across the frame: where the hand was the picture
+    changed, so its old mask does not stay behind (at most a faint trace of its soft outline, where
+    the room looks as it did, which fades within frames), and the hand is whole where it is now."""
+    refiner = MatteRefiner(plain(smoothing=0.5, softness=1.0))
+    refiner._smooth(*reversed(textured_person(320, hand=(560, 80))))
+    old_hand = (slice(20 - 8, 20 + 8), slice(140 - 8, 140 + 8))  # (560, 80) at the mask's quarter size
+    out = refiner._smooth(*reversed(textured_person(320, hand=(80, 80))))
+    assert out[20 - 3:20 + 4, 140 - 3:140 + 4].max() < 0.01  # the old hand's core
+    assert out[old_hand].max() < 0.2
+    assert out[20, 20] > 0.95  # the hand where it is now
+    assert abs(out[60, 80] - 1.0) < 1e-3  # the body
+    for _ in range(3):
+        out = refiner._smooth(*reversed(textured_person(320, hand=(80, 80))))
+    assert out[old_hand].max() < 0.05
+
+
+def test_affine_motion_finds_a_shift_and_refuses_a_cut():
+    from app.matting import affine_motion
+
+    (frame, mask), (moved, _) = textured_person(300), textured_person(306)
+    grey, grey_moved = (cv2.resize(cv2.cvtColor(f, cv2.COLOR_BGR2GRAY), (160, 90), interpolation=cv2.INTER_AREA)
+                        for f in (frame, moved))  # at the mask's size, as the smoothing sees them
+    warp = affine_motion(grey, grey_moved, mask > 0.5)
+    assert warp is not None and abs(warp[0, 2] - 1.5) < 0.3 and abs(warp[1, 2]) < 0.3  # 6 px at a quarter
+    assert affine_motion(grey, grey_moved, np.zeros_like(mask, bool)) is None  # nobody to follow
+    other = np.random.default_rng(1).integers(0, 256, grey.shape, dtype=np.uint8)
+    assert affine_motion(grey, other, mask > 0.5) is None  # a cut to another scene
+
+
 def test_an_unreadable_edge_model_falls_back_to_the_plain_guided_filter_with_a_warning(tmp_path, caplog):
     from app.matting import bundled_edge_model
     broken = tmp_path / "edge_model.npz"
