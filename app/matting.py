@@ -536,6 +536,9 @@ class MatteRefiner:
         self._previous: np.ndarray | None = None
         self._previous_thumb: np.ndarray | None = None
         self._state_rect: tuple[int, int, int, int] | None = None  # where the state lies in the frame
+        # The smoothing's history moved with the person before it is averaged in (_moved_with_person);
+        # False: it stays where it was, as before session 36 (for comparisons: bench.steady_edges).
+        self.move_history = True
 
     @property
     def settings(self) -> MatteSettings:
@@ -597,7 +600,7 @@ class MatteRefiner:
             self._previous_thumb = thumb
             return mask
         previous, previous_thumb = self._previous, self._previous_thumb
-        moved = self._moved_with_person(thumb) if fresh else None
+        moved = self._moved_with_person(thumb) if fresh and self.move_history else None
         if moved is not None:
             previous, previous_thumb = moved
         change = cv2.absdiff(thumb, previous_thumb)

@@ -1,8 +1,9 @@
 """What `--steady-edges` (app/matting.MotionSmoother), `--mirror-average` (two looks per model run,
 app/segmentation.Segmenter.mirror_average), the default two looks on calm runs only
 (Segmenter.mirror_when_calm, app/scheduling.CALM_GAP), the learned edge (edge mode "learned",
-app/matting.EdgeModel, against the plain guided filter) or the memory of the room (app/matting.RoomMemory,
-on by default) costs: the app's pipeline on the live bench's
+app/matting.EdgeModel, against the plain guided filter), the memory of the room (app/matting.RoomMemory,
+on by default) or the smoothing's history moved with the person (MatteRefiner.move_history, on by
+default) costs: the app's pipeline on the live bench's
 still and moving speakers at 720p and 1080p, with the option off and on, interleaved.
 
     python -m bench.steady_edges            # ~40 s on 2 cores; prints CPU ms a frame and the difference
@@ -10,6 +11,7 @@ still and moving speakers at 720p and 1080p, with the option off and on, interle
     python -m bench.steady_edges --option calm-looks        # two looks on calm runs (the default) vs none
     python -m bench.steady_edges --option learned-edges     # the learned edge vs the plain guided filter
     python -m bench.steady_edges --option room-memory       # the memory of the room (the default) vs none
+    python -m bench.steady_edges --option moved-history     # the smoothing's history moved (the default) vs not
     python -m bench.steady_edges --frames 40 --rounds 1    # a quick look
 
 CPU time of the process (all threads: ONNX Runtime on one, OpenCV on one up to 720p and on its pool
@@ -42,14 +44,17 @@ PLAIN_EDGE = {"edge_mode": "guided", "softness": 0.15}
 LEARNED_EDGE = {"edge_mode": "learned", "softness": 0.15}
 
 
-def cpu_ms_per_frame(frames, segmenter: Segmenter, steady: bool, matte_changes: dict | None = None) -> tuple[float, Pipeline]:
-    """One pass of the app's defaults (steady_edges and `matte_changes` as given) over frames, after
-    WARM_UP frames: CPU ms a frame, and the pipeline that ran it."""
+def cpu_ms_per_frame(frames, segmenter: Segmenter, steady: bool, matte_changes: dict | None = None,
+                     move_history: bool = True) -> tuple[float, Pipeline]:
+    """One pass of the app's defaults (steady_edges, `matte_changes` and the refiner's move_history
+    as given) over frames, after WARM_UP frames: CPU ms a frame, and the pipeline that ran it."""
     settings = AppSettings()
     compositor = Compositor()
     settings.apply_background(compositor)
     matte = dataclasses.replace(settings.matte_settings(), steady_edges=steady, **(matte_changes or {}))
-    pipeline = Pipeline(segmenter, MatteRefiner(matte), compositor, schedule=settings.schedule_settings())
+    refiner = MatteRefiner(matte)
+    refiner.move_history = move_history
+    pipeline = Pipeline(segmenter, refiner, compositor, schedule=settings.schedule_settings())
     for frame in frames[:WARM_UP]:
         pipeline.process(frame)
     start = time.process_time()
@@ -63,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=130, help="frames per pass (first 10: warm-up)")
     parser.add_argument("--rounds", type=int, default=2, help="passes per setting, interleaved")
     parser.add_argument("--resolutions", default="720p,1080p", help="of the live bench's: 720p, 1080p")
-    parser.add_argument("--option", choices=("steady-edges", "mirror-average", "calm-looks", "learned-edges", "room-memory"), default="steady-edges",
+    parser.add_argument("--option", choices=("steady-edges", "mirror-average", "calm-looks", "learned-edges", "room-memory",
+                                             "moved-history"), default="steady-edges",
                         help="the option to measure off and on")
     args = parser.parse_args(argv)
     sizes = {"720p": (1280, 720), "1080p": (1920, 1080)}
@@ -87,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
                     steady = on and args.option == "steady-edges"
                     matte_changes = ((LEARNED_EDGE if on else PLAIN_EDGE) if args.option == "learned-edges"
                                      else {"room_memory": on} if args.option == "room-memory" else None)
-                    passes[on].append(cpu_ms_per_frame(frames, segmenter, steady, matte_changes)[0])
+                    move_history = on or args.option != "moved-history"
+                    passes[on].append(cpu_ms_per_frame(frames, segmenter, steady, matte_changes, move_history)[0])
             off, on = min(passes[False]), min(passes[True])
             print(f"| {scenario} {resolution} | {off:.2f} | {on:.2f} | {on - off:+.2f} ({(on / off - 1) * 100:+.0f} %) |")
     return 0

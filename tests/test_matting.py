@@ -373,15 +373,14 @@ def textured_person(x, jitter=0.0, hand=None):
 
 
 @pytest.mark.parametrize("moved", [True, False])
-def test_the_smoothing_moves_its_history_with_a_moving_person(monkeypatch, moved):
+def test_the_smoothing_moves_its_history_with_a_moving_person(moved):
     """MatteRefiner's own smoothing on a person moving 6 px a frame whose mask edge wobbles: the last
     mask is moved with the person before it is averaged in (session 36, rule 15), so the moving edge
     is steadier than the raw masks and stays on the person. Unmoved (the motion not found), the edge's
     change of colour says "motion" there and the mask is taken as it is: no steadier, as before."""
-    if not moved:
-        monkeypatch.setattr(MatteRefiner, "_moved_with_person", lambda self, thumb: None)
     rng = np.random.default_rng(0)
     refiner = MatteRefiner(plain(smoothing=0.5, softness=1.0))
+    refiner.move_history = moved
     raw_steps, smooth_steps, raw_error, smooth_error, previous = [], [], [], [], None
     for t in range(14):
         x = 200 + 6 * t
