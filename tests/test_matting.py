@@ -416,6 +416,28 @@ def test_the_moved_smoothing_leaves_no_ghost_where_a_hand_left():
     assert out[old_hand].max() < 0.05
 
 
+@pytest.mark.parametrize("window", [5, 0])
+def test_the_moved_history_cannot_keep_a_piece_the_mask_has_left(monkeypatch, window):
+    """Where the mask let go of a piece while the picture stayed the same (a person who bent in a way
+    the affine motion does not follow looks like this to the gate), the moved history is clamped into
+    the range the mask takes nearby (MOVED_HISTORY_RANGE_PX): the piece goes at once. Unclamped (0),
+    half of it would stay, as rule 15's candidate kept pieces on real footage."""
+    from app import matting
+
+    monkeypatch.setattr(matting, "MOVED_HISTORY_RANGE_PX", window)
+    refiner = MatteRefiner(plain(smoothing=0.5, softness=1.0))
+    frame, mask = textured_person(320)
+    with_piece = mask.copy()
+    with_piece[40:52, 110:122] = 1.0  # a piece beside the body, on the room
+    refiner._smooth(with_piece, frame)
+    out = refiner._smooth(mask, frame)
+    if window:
+        assert out[44:48, 114:118].max() < 0.01
+    else:
+        assert out[44:48, 114:118].min() > 0.4
+    assert abs(out[60, 80] - 1.0) < 1e-3  # the body
+
+
 def test_affine_motion_finds_a_shift_and_refuses_a_cut():
     from app.matting import affine_motion
 
