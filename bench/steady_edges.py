@@ -15,7 +15,9 @@ still and moving speakers at 720p and 1080p, with the option off and on, interle
     python -m bench.steady_edges --frames 40 --rounds 1    # a quick look
 
 CPU time of the process (all threads: ONNX Runtime on one, OpenCV on one up to 720p and on its pool
-above, as the app sets it, app/imaging.use_opencv_threads_for) per frame, decoding excluded
+above, as the app sets it, app/imaging.use_opencv_threads_for) per frame, decoding excluded, and the
+matte stage's own time a frame (the pipeline's "matte" timing: what an option of the matte changes,
+without the model's noise)
 (the frames are decoded first); the lowest of `rounds` passes per setting, since on a shared machine
 noise only adds. What the option buys is in models/MODEL_CARD.md (training.matte_eval --matte
 steady_edges=true).
@@ -58,9 +60,12 @@ def cpu_ms_per_frame(frames, segmenter: Segmenter, steady: bool, matte_changes: 
     for frame in frames[:WARM_UP]:
         pipeline.process(frame)
     start = time.process_time()
+    pipeline.matte_ms = 0.0  # the matte stage's own time, summed (less noisy than the whole frame's)
     for frame in frames[WARM_UP:]:
-        pipeline.process(frame)
-    return (time.process_time() - start) * 1000.0 / max(1, len(frames) - WARM_UP), pipeline
+        pipeline.matte_ms += pipeline.process(frame)[1]["matte"]
+    count = max(1, len(frames) - WARM_UP)
+    pipeline.matte_ms /= count
+    return (time.process_time() - start) * 1000.0 / count, pipeline
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,12 +85,12 @@ def main(argv: list[str] | None = None) -> int:
     clips = prepare_live_clips(default_source(), LIVE_FRAMES, {r: sizes[r] for r in wanted})
     segmenter = Segmenter(DEFAULT_MODEL_PATH, threads=1)
     print(f"CPU: {cpu_model()}; CPU ms a frame, decoding excluded, lowest of {args.rounds} interleaved passes")
-    print(f"| clip | {args.option.replace('-', ' ')} off | on | difference |")
-    print("|---|---|---|---|")
+    print(f"| clip | {args.option.replace('-', ' ')} off | on | difference | matte stage ms a frame, off / on |")
+    print("|---|---|---|---|---|")
     for resolution in wanted:
         for scenario in ("still", "moving"):
             frames = read_frames(clips[scenario][resolution], args.frames)  # OpenCV's threads: the pipeline sets them
-            passes = {False: [], True: []}
+            passes, mattes = {False: [], True: []}, {False: [], True: []}
             for _ in range(max(1, args.rounds)):
                 for on in (False, True):
                     segmenter.mirror_average = on and args.option == "mirror-average"
@@ -94,9 +99,13 @@ def main(argv: list[str] | None = None) -> int:
                     matte_changes = ((LEARNED_EDGE if on else PLAIN_EDGE) if args.option == "learned-edges"
                                      else {"room_memory": on} if args.option == "room-memory" else None)
                     move_history = on or args.option != "moved-history"
-                    passes[on].append(cpu_ms_per_frame(frames, segmenter, steady, matte_changes, move_history)[0])
+                    cpu_ms, pipeline = cpu_ms_per_frame(frames, segmenter, steady, matte_changes, move_history)
+                    passes[on].append(cpu_ms)
+                    mattes[on].append(pipeline.matte_ms)
             off, on = min(passes[False]), min(passes[True])
-            print(f"| {scenario} {resolution} | {off:.2f} | {on:.2f} | {on - off:+.2f} ({(on / off - 1) * 100:+.0f} %) |")
+            matte_off, matte_on = min(mattes[False]), min(mattes[True])
+            print(f"| {scenario} {resolution} | {off:.2f} | {on:.2f} | {on - off:+.2f} ({(on / off - 1) * 100:+.0f} %) "
+                  f"| {matte_off:.2f} / {matte_on:.2f} ({matte_on - matte_off:+.2f}) |")
     return 0
 
 
