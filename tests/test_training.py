@@ -1017,3 +1017,26 @@ def test_matte_eval_still_clips_keep_the_person_in_place_with_fresh_noise_each_f
     moving = build_moving_set(data, tmp_path / "moving", seed=5, count=1)[0]
     a0, a1 = (cv2.imread(str(f.with_name(f.stem + "_alpha.png")), cv2.IMREAD_GRAYSCALE) for f in (moving[0], moving[9]))
     assert not np.array_equal(a0, a1)  # the plain clips do move
+
+
+def test_ghost_check_counts_only_firm_disagreements_over_the_sample_clip_and_held_out_videos(tmp_path):
+    """training.ghost_check: a pixel counts only where the app's matte is on the other side of 0.5
+    from a confident unsmoothed one (a soft difference from smoothing does not), and the footage is
+    the bundled sample clip plus each held-out video folder."""
+    import cv2
+
+    from training.ghost_check import count_ghosts, firm_disagreements, footage
+
+    own = np.array([[0.95, 0.05, 0.5, 0.95]], np.float32)
+    assert firm_disagreements(np.array([[0.4, 0.6, 0.9, 0.8]], np.float32), own) == 2  # not the unsure one
+    assert firm_disagreements(own, own) == 0
+    video = tmp_path / "video" / "eval" / "someone"
+    video.mkdir(parents=True)
+    for t in range(2):
+        cv2.imwrite(str(video / f"frame_{t:03d}.jpg"), np.full((24, 32, 3), 90, np.uint8))
+    clips = dict(footage(tmp_path))
+    assert set(clips) == {"sample_clip", "someone"} and len(clips["someone"]) == 2
+    assert len(clips["sample_clip"]) > 30
+    # The two pipelines play the clip side by side from a reset: with no smoothing they are the same.
+    model = Path(__file__).resolve().parents[1] / "models" / "portraitnet.onnx"
+    assert count_ghosts(model, clips["sample_clip"][:4], {"smoothing": 0.0}, threads=1) == 0
