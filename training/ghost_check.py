@@ -22,10 +22,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from bench.clips import read_frames
 from training.matte_eval import AppMatte, matte_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_CLIP = ROOT / "assets" / "samples" / "sample_clip.mp4"
+EVERY_FRAME = 1 << 30  # read_frames' count: the whole clip
 FIRM_PERSON, FIRM_ROOM = 0.9, 0.1  # the frame's own matte this sure, and the app's on the other side of 0.5
 
 
@@ -37,15 +39,7 @@ def firm_disagreements(alpha: np.ndarray, own: np.ndarray) -> int:
 
 def footage(data: Path) -> list[tuple[str, list[np.ndarray]]]:
     """(name, frames) of the bundled sample clip and each held-out video's frames in data/video/eval."""
-    capture = cv2.VideoCapture(str(SAMPLE_CLIP))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    clips = [("sample_clip", frames)]
+    clips = [("sample_clip", read_frames(SAMPLE_CLIP, EVERY_FRAME))]
     videos = data / "video" / "eval"
     for folder in sorted(p for p in videos.iterdir() if p.is_dir()) if videos.is_dir() else []:
         paths = sorted(p for p in folder.glob("frame_*.jpg"))
