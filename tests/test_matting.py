@@ -438,6 +438,30 @@ def test_the_moved_history_cannot_keep_a_piece_the_mask_has_left(monkeypatch, wi
     assert abs(out[60, 80] - 1.0) < 1e-3  # the body
 
 
+def test_where_the_history_was_shifted_a_small_change_still_counts_partly_as_still():
+    """Rule 19: after the shift, the room beside a moving edge and a slight bend change the picture a
+    little; a change under MOVED_MOTION_LEVEL grey levels keeps part of the history at an edge that
+    wobbled (a change of 20 levels here: about a third of the smoothing's weight), where the unshifted
+    gate's level (MOTION_LEVEL) would have dropped it; a large change drops it as before."""
+    from app.matting import MOTION_LEVEL, MOVED_MOTION_LEVEL, NOISE_LEVEL
+
+    frame, mask = textured_person(320)
+    wobbled = np.roll(mask, -2, axis=1)  # the model's edge two of its pixels to the left
+    y, x = 55, int(np.argmax(mask[55] - wobbled[55]))  # on the right edge: person before, room now
+
+    def second_answer(brighter):
+        refiner = MatteRefiner(plain(smoothing=0.5, softness=1.0))
+        refiner._smooth(mask, frame)
+        lit = np.clip(frame.astype(np.int16) + brighter, 0, 255).astype(np.uint8)  # the light changed a little
+        return refiner._smooth(wobbled, lit)[y, x]
+
+    assert mask[y, x] > 0.9 and wobbled[y, x] < 0.1
+    assert MOTION_LEVEL < 20 < MOVED_MOTION_LEVEL
+    keep = 0.5 * (MOVED_MOTION_LEVEL - 20) / (MOVED_MOTION_LEVEL - NOISE_LEVEL)
+    assert abs(second_answer(20) - (keep * mask[y, x] + (1 - keep) * wobbled[y, x])) < 0.02
+    assert abs(second_answer(80) - wobbled[y, x]) < 1e-3
+
+
 def test_affine_motion_finds_a_shift_and_refuses_a_cut():
     from app.matting import affine_motion
 
