@@ -652,7 +652,7 @@ class MatteRefiner:
         if shift is None:
             return None
         warp = np.float32([[1.0, 0.0, shift[0, 2] * width / small_w], [0.0, 1.0, shift[1, 2] * height / small_h]])
-        size = (thumb.shape[1], thumb.shape[0])
+        size = (width, height)
         return (cv2.warpAffine(self._previous, warp, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE),
                 cv2.warpAffine(self._previous_thumb, warp, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
 

@@ -224,7 +224,7 @@ def test_steady_edges_bench_runs_both_settings_through_the_app():
 
     frames = [cv2.resize(f, (640, 360)) for f in read_frames(SAMPLE_CLIP, WARM_UP + 6)]
     segmenter = Segmenter(DEFAULT_MODEL_PATH, threads=1)
-    (off, plain), (on, steady) = (cpu_ms_per_frame(frames, segmenter, steady=flag) for flag in (False, True))
+    (off, plain, _), (on, steady, _) = (cpu_ms_per_frame(frames, segmenter, steady=flag) for flag in (False, True))
     assert off > 0 and on > 0
     assert plain.smoother._alpha is None and steady.smoother._alpha is not None  # the option, and only it
 
@@ -240,8 +240,8 @@ def test_learned_edges_bench_compares_the_plain_filter_with_the_learned_edge():
 
     frames = [cv2.resize(f, (640, 360)) for f in read_frames(SAMPLE_CLIP, WARM_UP + 4)]
     segmenter = Segmenter(DEFAULT_MODEL_PATH, threads=1)
-    _, plain = cpu_ms_per_frame(frames, segmenter, False, PLAIN_EDGE)
-    _, learned = cpu_ms_per_frame(frames, segmenter, False, LEARNED_EDGE)
+    _, plain, _ = cpu_ms_per_frame(frames, segmenter, False, PLAIN_EDGE)
+    _, learned, _ = cpu_ms_per_frame(frames, segmenter, False, LEARNED_EDGE)
     assert (plain.refiner.settings.edge_mode, plain.refiner.settings.softness) == ("guided", 0.15)
     assert (learned.refiner.settings.edge_mode, learned.refiner.settings.softness) == ("learned", 0.15)
     assert learned.refiner.edge_model is not None

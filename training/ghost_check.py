@@ -42,18 +42,15 @@ def footage(data: Path) -> list[tuple[str, list[np.ndarray]]]:
     clips = [("sample_clip", read_frames(SAMPLE_CLIP, EVERY_FRAME))]
     videos = data / "video" / "eval"
     for folder in sorted(p for p in videos.iterdir() if p.is_dir()) if videos.is_dir() else []:
-        paths = sorted(p for p in folder.glob("frame_*.jpg"))
-        clips.append((folder.name, [cv2.imread(str(p)) for p in paths]))
+        clips.append((folder.name, [cv2.imread(str(p)) for p in sorted(folder.glob("frame_*.jpg"))]))
     return clips
 
 
 def count_ghosts(model: Path, frames: list[np.ndarray], overrides: dict, threads: int = 2) -> int:
     """Firm disagreements over a clip between the app (matte settings changed by `overrides`) and
-    the same pipeline with no smoothing, played side by side from a reset."""
-    app = AppMatte(model, threads, matte_overrides=overrides)
+    the same pipeline with no smoothing, played side by side from the clip's first frame."""
+    app = AppMatte(model, threads, matte_overrides=overrides)  # each a new pipeline: no history yet
     own = AppMatte(model, threads, matte_overrides={**overrides, "smoothing": 0.0})
-    app.pipeline.reset()
-    own.pipeline.reset()
     return sum(firm_disagreements(app.frame(f)[0], own.frame(f)[0]) for f in frames)
 
 
