@@ -1416,9 +1416,11 @@ def test_a_background_too_large_for_memory_is_refused_in_words(qtbot, make_windo
     assert window.settings.background_mode == "blur" and not window._background_requests
 
 
-def slow_picture_loads(monkeypatch, seconds: float, started: list | None = None) -> list:
+def slow_picture_loads(monkeypatch, seconds: float, started: list | None = None, hold_until=None) -> list:
     """Background pictures take `seconds` to decode (a 48 MP PNG took 1.9 s); returns the list
-    of paths whose decode has finished (and adds to `started` those whose decode has begun)."""
+    of paths whose decode has finished (and adds to `started` those whose decode has begun).
+    hold_until: a decode also lasts until this returns True (at most 10 s), so a test can make sure
+    that what it chose arrived while a decode was under way, however busy the machine."""
     import time
 
     from app.gui import worker as worker_module
@@ -1428,6 +1430,9 @@ def slow_picture_loads(monkeypatch, seconds: float, started: list | None = None)
         if started is not None:
             started.append(path)
         time.sleep(seconds)
+        deadline = time.monotonic() + 10.0
+        while hold_until is not None and not hold_until() and time.monotonic() < deadline:
+            time.sleep(0.01)
         finished.append(path)
         return real(path)
     monkeypatch.setattr(worker_module, "load_background_picture", slow)
@@ -1539,7 +1544,12 @@ def test_pictures_chosen_past_while_another_loads_are_not_decoded(qtbot, make_wi
         cv2.imwrite(str(pictures[-1]), np.full((90, 160, 3), 40 * index, np.uint8))
     window = make_window(source=str(clip))
     qtbot.waitUntil(lambda: window.frames_shown >= 2, timeout=TIMEOUT_MS)
-    finished = slow_picture_loads(monkeypatch, 0.6)
+    worker = window.controller.worker
+    first_request = worker._background_request
+    # The first decode lasts until the worker has taken all four choices: on a busy machine the
+    # worker once took the third only after 0.6 s, when the second had begun decoding by right.
+    finished = slow_picture_loads(monkeypatch, 0.6,
+                                  hold_until=lambda: worker._background_request >= first_request + len(pictures))
     for picture in pictures:
         window.choose_background("image", picture)
     qtbot.waitUntil(lambda: window.settings.background_path == str(pictures[-1]), timeout=TIMEOUT_MS)
