@@ -6,10 +6,10 @@ import pytest
 from app.imaging import FramePyramid
 from app.matting import ROOM_FORGET_FRAMES, RoomMemory
 
-H, W = 180, 320                       # judged at its halving (app/matting.ROOM_ROWS: 90 rows)
+H, W = 180, 320                       # judged at its own size (app/matting.ROOM_ROWS: 180 rows)
 PERSON_COLOUR = (40, 90, 200)         # a flat shirt, unlike either room
 WEDGE = (slice(60, 120), slice(150, 160))  # room beside the person that the matte will call person
-# Its part clear of the person by the memory's working pixel and window (the frame is judged at half size)
+# Its part clear of the person by the memory's working pixel and window
 CLEAR = (slice(62, 118), slice(155, 159))
 
 
@@ -120,7 +120,7 @@ def test_reset_forgets_the_room():
 
 @pytest.mark.parametrize("scale", [2, 4])
 def test_larger_frames_are_judged_at_the_working_size(scale):
-    """Larger frames (360 and 720 rows) are compared at their 90-row halving; the cut applies at
+    """Larger frames (360 and 720 rows) are compared at their 180-row halving; the cut applies at
     the frame's size."""
     import cv2
 
@@ -143,6 +143,39 @@ def test_larger_frames_are_judged_at_the_working_size(scale):
     inner = out[rows.start * scale:rows.stop * scale, cols.start * scale:cols.stop * scale]
     assert inner.mean() < 20
     assert (out[45 * scale:, 95 * scale:145 * scale] == 255).all()
+
+
+def test_a_narrow_wedge_of_room_at_720p_is_taken_out():
+    """At 720p the memory works at 180 rows (4 frame px a working px): a wedge of room 16 px wide
+    beside an arm, four working pixels, is recognised and cut with steps no coarser than that. At
+    90 rows (session 36's size) it was two working pixels, under the window, and stayed."""
+    import cv2
+
+    scale = 4
+    noise = np.random.default_rng(0)
+    memory = RoomMemory()
+    # The room's texture at the working size, so each working pixel has its own colour.
+    room = cv2.resize(textured_room(), (W * scale, H * scale), interpolation=cv2.INTER_NEAREST)
+
+    def frame_at(left):
+        """The room at 720p with the person's block from `left` (at 180 rows' scale) and its alpha."""
+        alpha = np.zeros((H * scale, W * scale), np.uint8)
+        alpha[40 * scale:, left * scale:(left + 60) * scale] = 255
+        frame = room.astype(np.int16) + noise.integers(-2, 3, room.shape)
+        frame[alpha > 0] = PERSON_COLOUR
+        return np.clip(frame, 0, 255).astype(np.uint8), alpha
+
+    for _ in range(6):  # the person stands far to the left: the wedge's room is seen
+        frame, alpha = frame_at(20)
+        memory.apply(alpha, FramePyramid(frame))
+    frame, alpha = frame_at(90)
+    wedge = (slice(60 * scale, 120 * scale), slice(150 * scale, 150 * scale + 16))
+    alpha[wedge] = 255
+    out = memory.apply(alpha, FramePyramid(frame))
+    inner = out[64 * scale:116 * scale, 150 * scale + 6:150 * scale + 14]  # clear of the person's edge
+    assert inner.mean() < 20
+    assert (out[45 * scale:, 95 * scale:145 * scale] == 255).all()  # the person is whole
+    assert (out <= alpha).all()
 
 
 @pytest.mark.parametrize("case", ["video", "photo", "off"])
