@@ -850,7 +850,7 @@ class MotionSmoother:
 # one sighting would learn a still speaker's once-missed piece as room (training.matte_eval --still).
 # Session 37 (rule 20): at 180 working rows with a 10-px band (90 and 4 before) on two more fresh sets
 # edge MAD -1.5 %, dtSSD -0.3 %, IoU level; still speakers unchanged.
-ROOM_ROWS = 180            # the working size: the frame's halving at least this many rows (session 37, rule 20: 90 rows left steps beside an arm; 0.86 CPU ms a moving 720p frame, 0.56 at 90)
+ROOM_ROWS = 180            # the working size: the frame's halving at least this many rows, scaled to this many where it has more than 5/4 of them (session 37, rule 20: 90 rows left steps beside an arm; 0.86 CPU ms a moving 720p frame, 0.56 at 90)
 ROOM_LEVEL = 5             # alpha (of 255) under which a pixel counts as room for the memory
 ROOM_CLEARANCE_PX = 1      # ... and only this far inside the room (working px): no edge colour in it (0 took the soft edge's)
 ROOM_RATE = 0.2            # each sighting's share of the remembered colour (a slow light change follows)
@@ -879,7 +879,13 @@ class RoomMemory:
     def apply(self, alpha_u8: np.ndarray, pyramid: FramePyramid) -> np.ndarray:
         """`alpha_u8` (frame size) with the remembered room taken out near its outline; learns
         this frame's room from it (before that change, so the memory never feeds on itself)."""
-        work = pyramid.reduce(ROOM_ROWS).astype(np.float32)
+        work = pyramid.reduce(ROOM_ROWS)
+        if work.shape[0] > ROOM_ROWS * 5 // 4:
+            # 1080p's halving has 270 rows, 2.3x the work of 180 (session 37). Bilinear: INTER_AREA
+            # takes OpenCV's slow path at a ratio of 1.5 (0.58 ms against 0.11 for 270 -> 180 rows).
+            work = cv2.resize(work, (max(1, round(work.shape[1] * ROOM_ROWS / work.shape[0])), ROOM_ROWS),
+                              interpolation=cv2.INTER_LINEAR)
+        work = work.astype(np.float32)
         height, width = work.shape[:2]
         if min(height, width) < ROOM_WINDOW:
             # No neighbourhood to compare (a frame a few pixels across); OpenCV would also take a

@@ -118,10 +118,10 @@ def test_reset_forgets_the_room():
     assert np.array_equal(run(memory, frame, alpha), alpha)
 
 
-@pytest.mark.parametrize("scale", [2, 4])
+@pytest.mark.parametrize("scale", [2, 4, 6])
 def test_larger_frames_are_judged_at_the_working_size(scale):
-    """Larger frames (360 and 720 rows) are compared at their 180-row halving; the cut applies at
-    the frame's size."""
+    """Larger frames (360 and 720 rows) are compared at their 180-row halving, 1080p's 270-row
+    halving scaled to 180 rows too (its cost); the cut applies at the frame's size."""
     import cv2
 
     noise = np.random.default_rng(0)
@@ -138,6 +138,7 @@ def test_larger_frames_are_judged_at_the_working_size(scale):
         memory.apply(alpha, FramePyramid(frame))
     frame, alpha = up(*with_wedge(room, noise))
     out = memory.apply(alpha, FramePyramid(frame))
+    assert memory._room.shape[:2] == (H, W)
     assert out.shape == alpha.shape
     rows, cols = CLEAR
     inner = out[rows.start * scale:rows.stop * scale, cols.start * scale:cols.stop * scale]
