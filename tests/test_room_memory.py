@@ -72,6 +72,23 @@ def test_a_flat_wall_is_left_to_the_model():
     assert np.array_equal(run(memory, frame, alpha), alpha)
 
 
+def test_room_seen_through_a_gap_deep_inside_the_outline_is_taken_out():
+    """The room seen through a gap between arm and head lies deeper inside the matte's outline than
+    a wedge beside it: a 20-px gap in the middle of the person, which the matte fills, goes (at the
+    band of session 36's 4 or rule 20's 10 working px it stayed; rule 21)."""
+    noise = np.random.default_rng(0)
+    memory = RoomMemory()
+    room = textured_room()
+    learn_room(memory, room, noise)
+    frame, alpha = frame_with_person(room, 90, noise)  # the person's block, columns 90-149
+    gap = (slice(80, 120), slice(110, 130))
+    frame[gap] = room[gap]   # the room shows through the gap...
+    out = run(memory, frame, alpha)  # ... which the matte calls person
+    assert out[84:116, 113:127].mean() < 20
+    assert (out[45:, 95:105] == 255).all() and (out[45:, 135:145] == 255).all()  # the person beside it is whole
+    assert (out <= alpha).all()
+
+
 def test_room_never_seen_is_left_to_the_model():
     noise = np.random.default_rng(0)
     memory = RoomMemory()
