@@ -255,7 +255,7 @@ def test_a_piece_of_a_still_person_missed_for_one_frame_is_not_learned_as_room()
         assert np.array_equal(run(memory, frame, alpha), alpha)
 
 
-@pytest.mark.parametrize("shape", [(1, 1), (4, 1), (1, 4), (2, 7), (3, 3), (5, 4)])
+@pytest.mark.parametrize("shape", [(1, 1), (4, 1), (1, 4), (2, 7), (3, 3), (5, 4), (300, 2), (300, 5)])
 def test_a_frame_a_few_pixels_across_passes_through(shape):
     """A source a few pixels across (a hostile or broken stream) must not fail every frame: where
     there is no neighbourhood to compare, the memory says nothing; where there is, it still only
