@@ -49,6 +49,14 @@ def with_wedge(room: np.ndarray, noise: np.random.Generator) -> tuple[np.ndarray
     return frame, alpha
 
 
+def scaled(frame: np.ndarray, alpha: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
+    """A frame and its alpha `scale` times larger (nearest: each pixel becomes a block)."""
+    import cv2
+
+    size = (W * scale, H * scale)
+    return cv2.resize(frame, size, interpolation=cv2.INTER_NEAREST), cv2.resize(alpha, size, interpolation=cv2.INTER_NEAREST)
+
+
 def test_room_seen_before_is_taken_out_of_the_outline_and_the_person_kept():
     noise = np.random.default_rng(0)
     memory = RoomMemory()
@@ -139,21 +147,14 @@ def test_reset_forgets_the_room():
 def test_larger_frames_are_judged_at_the_working_size(scale):
     """Larger frames (360 and 720 rows) are compared at their 180-row halving, 1080p's 270-row
     halving scaled to 180 rows too (its cost); the cut applies at the frame's size."""
-    import cv2
-
     noise = np.random.default_rng(0)
     memory = RoomMemory()
     room = textured_room()
 
-    def up(frame, alpha):
-        size = (W * scale, H * scale)
-        return (cv2.resize(frame, size, interpolation=cv2.INTER_NEAREST),
-                cv2.resize(alpha, size, interpolation=cv2.INTER_NEAREST))
-
     for _ in range(6):
-        frame, alpha = up(*frame_with_person(room, 20, noise))
+        frame, alpha = scaled(*frame_with_person(room, 20, noise), scale)
         memory.apply(alpha, FramePyramid(frame))
-    frame, alpha = up(*with_wedge(room, noise))
+    frame, alpha = scaled(*with_wedge(room, noise), scale)
     out = memory.apply(alpha, FramePyramid(frame))
     assert memory._room.shape[:2] == (H, W)
     assert out.shape == alpha.shape
@@ -167,26 +168,14 @@ def test_a_narrow_wedge_of_room_at_720p_is_taken_out():
     """At 720p the memory works at 180 rows (4 frame px a working px): a wedge of room 16 px wide
     beside an arm, four working pixels, is recognised and cut with steps no coarser than that. At
     90 rows (session 36's size) it was two working pixels, under the window, and stayed."""
-    import cv2
-
     scale = 4
     noise = np.random.default_rng(0)
     memory = RoomMemory()
-    # The room's texture at the working size, so each working pixel has its own colour.
-    room = cv2.resize(textured_room(), (W * scale, H * scale), interpolation=cv2.INTER_NEAREST)
-
-    def frame_at(left):
-        """The room at 720p with the person's block from `left` (at 180 rows' scale) and its alpha."""
-        alpha = np.zeros((H * scale, W * scale), np.uint8)
-        alpha[40 * scale:, left * scale:(left + 60) * scale] = 255
-        frame = room.astype(np.int16) + noise.integers(-2, 3, room.shape)
-        frame[alpha > 0] = PERSON_COLOUR
-        return np.clip(frame, 0, 255).astype(np.uint8), alpha
-
+    room = textured_room()  # scaled up, each working pixel keeps its own colour
     for _ in range(6):  # the person stands far to the left: the wedge's room is seen
-        frame, alpha = frame_at(20)
+        frame, alpha = scaled(*frame_with_person(room, 20, noise), scale)
         memory.apply(alpha, FramePyramid(frame))
-    frame, alpha = frame_at(90)
+    frame, alpha = scaled(*frame_with_person(room, 90, noise), scale)
     wedge = (slice(60 * scale, 120 * scale), slice(150 * scale, 150 * scale + 16))
     alpha[wedge] = 255
     out = memory.apply(alpha, FramePyramid(frame))
